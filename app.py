@@ -1,0 +1,111 @@
+"""The Litestar app. `python app.py` runs the embedded default: SQLite under var/, a Redis
+found or started, the arq worker in-process, demo data on first start."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+import httpx
+from arq import create_pool
+from arq.connections import RedisSettings
+from litestar import Litestar, get
+from litestar.datastructures import State
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from redis.asyncio import Redis
+
+from backend.accounts.controllers import ROUTES as ACCOUNT_ROUTES
+from backend.accounts.tokens import AccessTokenVerifier
+from backend.config import Settings, get_settings
+from backend.db import close_pool, open_pool
+from backend.deps import DEPENDENCIES
+from backend.http import (
+    EXCEPTION_HANDLERS,
+    BearerAuthentication,
+    request_id_middleware,
+    requires_current_password,
+)
+from backend.migrate import migrate
+from backend.redis_server import resolve_redis
+from backend.seed import format_logins, seed_if_empty
+from backend.worker import inline_worker
+
+log = logging.getLogger("registry")
+
+PUBLIC_PATHS = ["^/health$", "^/schema", "^/auth/login$", "^/auth/refresh$"]
+
+
+@get("/health", exclude_from_auth=True, tags=["ops"])
+async def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            await open_pool(settings)
+            stack.push_async_callback(close_pool)
+            if not settings.is_postgres:
+                await migrate()
+            redis_url, private_redis = await resolve_redis(settings)
+            if private_redis is not None:
+                stack.callback(private_redis.stop)
+            app.state.redis = Redis.from_url(redis_url)
+            stack.push_async_callback(app.state.redis.aclose)
+            app.state.arq = await create_pool(RedisSettings.from_dsn(redis_url))
+            stack.push_async_callback(app.state.arq.aclose)
+            app.state.http = httpx.AsyncClient(timeout=10)
+            stack.push_async_callback(app.state.http.aclose)
+            if settings.seed_demo:
+                logins = await seed_if_empty(settings)
+                if logins:
+                    print(format_logins(logins), flush=True)
+            if settings.run_worker_inline:
+                worker = inline_worker(settings, app.state.arq)
+                task = asyncio.create_task(worker.async_run())
+
+                async def stop_worker() -> None:
+                    await worker.close()
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+
+                stack.push_async_callback(stop_worker)
+            yield
+
+    return Litestar(
+        route_handlers=[health, *ACCOUNT_ROUTES],
+        lifespan=[lifespan],
+        middleware=[
+            request_id_middleware,
+            DefineMiddleware(BearerAuthentication, exclude=PUBLIC_PATHS),
+        ],
+        guards=[requires_current_password],
+        dependencies=DEPENDENCIES,
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        openapi_config=OpenAPIConfig(title="学籍移动端 API", version="0.1.0", path="/schema"),
+        state=State({"settings": settings, "verifier": AccessTokenVerifier(settings)}),
+        debug=False,
+    )
+
+
+app = create_app()
+
+
+def main() -> None:
+    import uvicorn
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = get_settings()
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+
+
+if __name__ == "__main__":
+    main()

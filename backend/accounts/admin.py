@@ -1,0 +1,207 @@
+"""Staff accounts: created, sealed, unsealed, disabled and enabled by an account admin of a
+higher rank, only inside the admin's own scope; and the daily sealing of unused accounts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from backend.accounts import audit
+from backend.accounts.audit import Actor
+from backend.accounts.org import MAX_PAGE_SIZE, get_scoped, paginate, region_level
+from backend.accounts.passwords import check_password_rules, hash_password
+from backend.accounts.principal import Principal
+from backend.accounts.roles import (
+    ACCOUNT_ADMINS,
+    RANK,
+    SCOPE_OF_ROLE,
+    STAFF_ROLES,
+    AccountStatus,
+    Role,
+    ScopeKind,
+)
+from backend.accounts.schemas import AccountCreate, AccountRead, Page, ScopeRead
+from backend.accounts.scope import scope_filter
+from backend.accounts.tables import Account, Region, School, SchoolClass
+from backend.config import Settings
+from backend.db import transaction
+from backend.errors import BadRequest, Conflict, Forbidden
+
+
+def account_read(row: dict[str, Any]) -> AccountRead:
+    return AccountRead(
+        id=row["id"],
+        name=row["name"],
+        phone=row["phone"],
+        role=Role(row["role"]),
+        status=row["status"],
+        scope=ScopeRead(row["scope_kind"], row["region_code"], row["school"], row["school_class"]),
+        created_at=row["created_at"],
+        last_active_at=row["last_active_at"],
+    )
+
+
+def _require_admin_over(principal: Principal, role: Role) -> None:
+    if principal.role not in ACCOUNT_ADMINS:
+        raise Forbidden()
+    if RANK[role] >= RANK[principal.role] or role not in STAFF_ROLES:
+        raise Forbidden("只能管理比自己级别低的工作人员账号", code="rank_too_high")
+
+
+async def _target_scope(principal: Principal, actor: Actor, data: AccountCreate) -> dict[str, Any]:
+    """The scope columns of the new account, each checked to lie inside the admin's scope."""
+    kind, level = SCOPE_OF_ROLE[data.role]
+    if kind is ScopeKind.school_class:
+        if data.class_id is None:
+            raise BadRequest(
+                "请指定班级",
+                code="class_required",
+                field_errors={"class_id": "班主任账号须指定班级"},
+            )
+        row = await get_scoped(
+            actor,
+            principal.scope,
+            SchoolClass,
+            SchoolClass.id == data.class_id,
+            "school_class",
+            data.class_id,
+        )
+        return {
+            "region_code": row["region_code"],
+            "school": row["school"],
+            "school_class": row["id"],
+        }
+    if kind is ScopeKind.school:
+        if data.school_id is None:
+            raise BadRequest(
+                "请指定学校", code="school_required", field_errors={"school_id": "该角色须指定学校"}
+            )
+        row = await get_scoped(
+            actor, principal.scope, School, School.id == data.school_id, "school", data.school_id
+        )
+        return {"region_code": row["region_code"], "school": row["id"], "school_class": None}
+    if kind is ScopeKind.region:
+        code = data.region_code
+        if code is None or region_level(code) is not level:
+            raise BadRequest(
+                "请指定与角色级别相符的行政区划",
+                code="region_required",
+                field_errors={"region_code": "行政区划级别与角色不符"},
+            )
+        await get_scoped(actor, principal.scope, Region, Region.code == code, "region", code)
+        return {"region_code": code, "school": None, "school_class": None}
+    raise Forbidden("不能创建该角色的账号", code="rank_too_high")
+
+
+async def create_account(
+    settings: Settings, principal: Principal, actor: Actor, data: AccountCreate
+) -> AccountRead:
+    _require_admin_over(principal, data.role)
+    check_password_rules(data.initial_password)
+    scope_columns = await _target_scope(principal, actor, data)
+    password_hash = await hash_password(settings, data.initial_password)
+    now = datetime.now(UTC)
+    async with transaction():
+        if await Account.exists().where(Account.phone == data.phone):
+            raise Conflict(
+                "该手机号已注册", code="phone_taken", field_errors={"phone": "该手机号已注册"}
+            )
+        rows = await Account.insert(
+            Account(
+                phone=data.phone,
+                name=data.name,
+                role=data.role.value,
+                status=AccountStatus.active.value,
+                password_hash=password_hash,
+                password_changed_at=now,
+                must_change_password=True,
+                scope_kind=SCOPE_OF_ROLE[data.role][0].value,
+                created_at=now,
+                last_active_at=now,
+                **scope_columns,
+            )
+        )
+        account_id = rows[0]["id"]
+        after = {"phone": data.phone, "name": data.name, "role": data.role.value, **scope_columns}
+        await audit.record(actor, "create", "account", account_id, after=after)
+    return await get_account(principal, actor, account_id)
+
+
+async def get_account(principal: Principal, actor: Actor, account_id: int) -> AccountRead:
+    row = await get_scoped(
+        actor, principal.scope, Account, Account.id == account_id, "account", account_id
+    )
+    return account_read(row)
+
+
+async def list_accounts(principal: Principal, page: int, page_size: int) -> Page[AccountRead]:
+    where = scope_filter(principal.scope, Account)
+    query = Account.select().order_by(Account.id)
+    count = Account.count()
+    if where is not None:
+        query, count = query.where(where), count.where(where)
+    rows, total = await paginate(query, count, page, page_size)
+    return Page([account_read(r) for r in rows], max(page, 1), min(page_size, MAX_PAGE_SIZE), total)
+
+
+# action → (the status it requires, the status it sets)
+TRANSITIONS = {
+    "seal": ({AccountStatus.active}, AccountStatus.sealed),
+    "unseal": ({AccountStatus.sealed}, AccountStatus.active),
+    "disable": ({AccountStatus.active, AccountStatus.sealed}, AccountStatus.disabled),
+    "enable": ({AccountStatus.disabled}, AccountStatus.active),
+}
+
+
+async def change_status(
+    principal: Principal, actor: Actor, account_id: int, action: str
+) -> AccountRead:
+    allowed_from, to = TRANSITIONS[action]
+    target = await get_scoped(
+        actor, principal.scope, Account, Account.id == account_id, "account", account_id
+    )
+    _require_admin_over(principal, Role(target["role"]))
+    if AccountStatus(target["status"]) not in allowed_from:
+        raise Conflict(f"账号当前状态为 {target['status']}，不能执行此操作", code="invalid_status")
+    changes: dict[Any, Any] = {Account.status: to.value}
+    if to is AccountStatus.active:
+        # A fresh start, or tomorrow's sealing job would seal it again at once.
+        changes[Account.last_active_at] = datetime.now(UTC)
+    async with transaction():
+        await Account.update(changes).where(Account.id == account_id)
+        await audit.record(
+            actor,
+            action,
+            "account",
+            account_id,
+            before={"status": target["status"]},
+            after={"status": to.value},
+        )
+    return await get_account(principal, actor, account_id)
+
+
+async def seal_inactive_accounts(settings: Settings, now: datetime | None = None) -> int:
+    """Seal every active staff account unused for `seal_after_inactive_days`."""
+    now = now or datetime.now(UTC)
+    cutoff = now - timedelta(days=settings.seal_after_inactive_days)
+    actor = Actor.system("seal_inactive_accounts")
+    async with transaction():
+        sealed = (
+            await Account.update({Account.status: AccountStatus.sealed.value})
+            .where(
+                (Account.status == AccountStatus.active.value)
+                & (Account.role != Role.parent.value)
+                & (Account.last_active_at < cutoff)
+            )
+            .returning(Account.id)
+        )
+        for row in sealed:
+            await audit.record(
+                actor,
+                "seal",
+                "account",
+                row["id"],
+                before={"status": "active"},
+                after={"status": "sealed", "reason": "inactive"},
+            )
+    return len(sealed)

@@ -1,0 +1,232 @@
+"""Login, token refresh with rotation and reuse detection, logout and password change.
+
+Services never commit on their own behalf beyond the transaction they open, and never know
+HTTP: they take what they need and raise `DomainError`s.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from redis.asyncio import Redis
+
+from backend.accounts import audit
+from backend.accounts.audit import Actor
+from backend.accounts.passwords import (
+    burn_password_check,
+    check_password_rules,
+    hash_password,
+    hasher,
+    verify_password,
+)
+from backend.accounts.principal import Principal, password_change_required
+from backend.accounts.roles import AccountStatus, Role
+from backend.accounts.schemas import TokenPair
+from backend.accounts.tables import Account, AuthSession, RefreshToken
+from backend.accounts.throttle import (
+    check_login_allowed,
+    clear_account_failures,
+    count_login_failure,
+)
+from backend.accounts.tokens import (
+    InvalidToken,
+    hash_refresh_token,
+    issue_access_token,
+    new_refresh_token,
+)
+from backend.config import Settings
+from backend.db import transaction
+from backend.errors import BadRequest, Forbidden, Unauthorized
+
+
+class InvalidCredentials(Unauthorized):
+    code = "invalid_credentials"
+    message = "手机号或密码错误"
+
+
+class RefreshReused(Unauthorized):
+    code = "refresh_token_reused"
+    message = "登录凭证已被使用过，为安全起见该设备上的登录已全部失效，请重新登录"
+
+
+INACTIVE_MESSAGES = {
+    AccountStatus.sealed: ("account_sealed", "账号因长期未使用已被封存，请联系上级管理员解封"),
+    AccountStatus.disabled: ("account_disabled", "账号已停用，请联系管理员"),
+}
+
+
+async def _issue_pair(
+    settings: Settings, account_id: int, session_id: uuid.UUID, change_required: bool
+) -> TokenPair:
+    token, token_hash = new_refresh_token()
+    await RefreshToken.insert(
+        RefreshToken(
+            session=session_id,
+            token_hash=token_hash,
+            expires_at=datetime.now(UTC) + timedelta(seconds=settings.refresh_token_seconds),
+        )
+    )
+    return TokenPair(
+        access_token=issue_access_token(settings, account_id, session_id),
+        refresh_token=token,
+        expires_in=settings.access_token_seconds,
+        password_change_required=change_required,
+    )
+
+
+async def login(
+    settings: Settings, redis: Redis, actor: Actor, phone: str, password: str
+) -> TokenPair:
+    await check_login_allowed(redis, settings, phone, actor.client_addr)
+    account = await Account.select().where(Account.phone == phone).first()
+    if account is None:
+        await burn_password_check(settings, password)
+    if account is None or not await verify_password(settings, account["password_hash"], password):
+        await count_login_failure(redis, settings, phone, actor.client_addr)
+        await audit.record(
+            actor, "login_failed", "account", account and account["id"], after={"phone": phone}
+        )
+        raise InvalidCredentials()
+    actor = Actor(account["id"], account["role"], actor.client_addr, actor.request_id)
+    await clear_account_failures(redis, phone)
+    status = AccountStatus(account["status"])
+    if status is not AccountStatus.active:
+        await audit.record(
+            actor, "login_refused", "account", account["id"], after={"status": status.value}
+        )
+        code, message = INACTIVE_MESSAGES[status]
+        raise Forbidden(message, code=code)
+    now = datetime.now(UTC)
+    async with transaction():
+        if hasher(settings).check_needs_rehash(account["password_hash"]):
+            new_hash = await hash_password(settings, password)
+            await Account.update({Account.password_hash: new_hash}).where(
+                Account.id == account["id"]
+            )
+        session_id = uuid.uuid4()
+        await AuthSession.insert(AuthSession(id=session_id, account=account["id"], created_at=now))
+        await Account.update({Account.last_active_at: now}).where(Account.id == account["id"])
+        await audit.record(actor, "login", "account", account["id"])
+        return await _issue_pair(
+            settings,
+            account["id"],
+            session_id,
+            password_change_required(
+                settings,
+                Role(account["role"]),
+                account["password_changed_at"],
+                account["must_change_password"],
+                now,
+            ),
+        )
+
+
+async def refresh(settings: Settings, actor: Actor, refresh_token: str) -> TokenPair:
+    now = datetime.now(UTC)
+    token_hash = hash_refresh_token(refresh_token)
+    found = (
+        await RefreshToken.select(
+            RefreshToken.id,
+            RefreshToken.expires_at,
+            RefreshToken.session.id.as_alias("session_id"),
+            RefreshToken.session.revoked_at.as_alias("revoked_at"),
+            RefreshToken.session.account.as_alias("account_id"),
+        )
+        .where(RefreshToken.token_hash == token_hash)
+        .first()
+    )
+    if found is None or found["revoked_at"] is not None or found["expires_at"] <= now:
+        raise InvalidToken()
+    session_id = found["session_id"]
+    if not isinstance(session_id, uuid.UUID):
+        session_id = uuid.UUID(str(session_id))
+    async with transaction():
+        claimed = (
+            await RefreshToken.update({RefreshToken.used_at: now})
+            .where((RefreshToken.id == found["id"]) & RefreshToken.used_at.is_null())
+            .returning(RefreshToken.id)
+        )
+        if not claimed:
+            await AuthSession.update(
+                {AuthSession.revoked_at: now, AuthSession.revoked_reason: "refresh_reuse"}
+            ).where(AuthSession.id == session_id)
+            await audit.record(
+                Actor(found["account_id"], None, actor.client_addr, actor.request_id),
+                "refresh_reuse_revoked",
+                "auth_session",
+                session_id,
+            )
+    if not claimed:
+        raise RefreshReused()
+    account = (
+        await Account.select(
+            Account.role, Account.status, Account.password_changed_at, Account.must_change_password
+        )
+        .where(Account.id == found["account_id"])
+        .first()
+    )
+    if account is None or account["status"] != AccountStatus.active:
+        raise InvalidToken()
+    async with transaction():
+        await Account.update({Account.last_active_at: now}).where(Account.id == found["account_id"])
+        return await _issue_pair(
+            settings,
+            found["account_id"],
+            session_id,
+            password_change_required(
+                settings,
+                Role(account["role"]),
+                account["password_changed_at"],
+                account["must_change_password"],
+                now,
+            ),
+        )
+
+
+async def logout(settings: Settings, principal: Principal, actor: Actor) -> None:
+    async with transaction():
+        await AuthSession.update(
+            {AuthSession.revoked_at: datetime.now(UTC), AuthSession.revoked_reason: "logout"}
+        ).where(AuthSession.id == principal.session_id)
+        await audit.record(actor, "logout", "auth_session", principal.session_id)
+
+
+async def change_password(
+    settings: Settings, principal: Principal, actor: Actor, old: str, new: str
+) -> None:
+    account = (
+        await Account.select(Account.password_hash)
+        .where(Account.id == principal.account_id)
+        .first()
+    )
+    if account is None or not await verify_password(settings, account["password_hash"], old):
+        raise BadRequest(
+            "原密码不正确", code="wrong_password", field_errors={"old_password": "原密码不正确"}
+        )
+    check_password_rules(new)
+    if old == new:
+        raise BadRequest(
+            "新密码不能与原密码相同",
+            code="password_reused",
+            field_errors={"new_password": "新密码不能与原密码相同"},
+        )
+    new_hash = await hash_password(settings, new)
+    now = datetime.now(UTC)
+    async with transaction():
+        await Account.update(
+            {
+                Account.password_hash: new_hash,
+                Account.password_changed_at: now,
+                Account.must_change_password: False,
+            }
+        ).where(Account.id == principal.account_id)
+        # Every other login of this account ends: whoever knew the old password is out.
+        await AuthSession.update(
+            {AuthSession.revoked_at: now, AuthSession.revoked_reason: "password_changed"}
+        ).where(
+            (AuthSession.account == principal.account_id)
+            & (AuthSession.id != principal.session_id)
+            & AuthSession.revoked_at.is_null()
+        )
+        await audit.record(actor, "password_changed", "account", principal.account_id)

@@ -1,0 +1,104 @@
+"""Request and response bodies of the accounts domain."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Generic, TypeVar
+
+import msgspec
+
+from backend.accounts.roles import Role
+
+T = TypeVar("T")
+
+Phone = Annotated[str, msgspec.Meta(min_length=5, max_length=20, pattern=r"^\+?\d+$")]
+Password = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+
+
+class Page(msgspec.Struct, Generic[T]):
+    items: list[T]
+    page: int
+    page_size: int
+    total: int
+
+
+class LoginRequest(msgspec.Struct, forbid_unknown_fields=True):
+    phone: Phone
+    password: Password
+
+
+class RefreshRequest(msgspec.Struct, forbid_unknown_fields=True):
+    refresh_token: Annotated[str, msgspec.Meta(min_length=10, max_length=200)]
+
+
+class TokenPair(msgspec.Struct):
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    password_change_required: bool
+    token_type: str = "Bearer"
+
+
+class PasswordChange(msgspec.Struct, forbid_unknown_fields=True):
+    old_password: Password
+    new_password: Password
+
+
+class ScopeRead(msgspec.Struct):
+    kind: str
+    region_code: str | None
+    school_id: int | None
+    class_id: int | None
+
+
+class Me(msgspec.Struct):
+    id: int
+    name: str
+    phone: str
+    role: Role
+    role_label: str
+    scope: ScopeRead
+    password_change_required: bool
+
+
+class AccountRead(msgspec.Struct):
+    id: int
+    name: str
+    phone: str
+    role: Role
+    status: str
+    scope: ScopeRead
+    created_at: datetime
+    last_active_at: datetime
+
+
+class AccountCreate(msgspec.Struct, forbid_unknown_fields=True):
+    phone: Phone
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=50)]
+    role: Role
+    initial_password: Password
+    region_code: Annotated[str, msgspec.Meta(pattern=r"^\d{6}$")] | None = None
+    school_id: int | None = None
+    class_id: int | None = None
+
+
+class RegionRead(msgspec.Struct):
+    code: str
+    name: str
+    level: str
+    parent_code: str | None
+
+
+class SchoolRead(msgspec.Struct):
+    id: int
+    code: str
+    name: str
+    region_code: str
+
+
+class ClassRead(msgspec.Struct):
+    id: int
+    school_id: int
+    grade: int
+    name: str
+    homeroom_teachers: list[str]

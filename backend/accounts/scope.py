@@ -1,0 +1,106 @@
+"""Scopes: the one place that turns the caller into a query filter.
+
+A scope is a region (and everything under it), a school, a class, the whole nation, or, for
+a parent, their own children. Every read and write of a scoped row goes through `in_scope`
+or `get_in_scope`; a row outside the scope answers exactly like a row that does not exist,
+and the attempt is audited.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from piccolo.columns import Column
+from piccolo.columns.combination import Where
+from piccolo.table import Table
+
+from backend.accounts.roles import ScopeKind
+from backend.errors import NotFound
+
+T = TypeVar("T", bound=Table)
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    kind: ScopeKind
+    region_code: str | None = None
+    school_id: int | None = None
+    class_id: int | None = None
+
+    @property
+    def region_prefix(self) -> str:
+        """110000 → '11' (a province), 110100 → '1101' (a city), 110105 → '110105'."""
+        code = self.region_code or ""
+        while code.endswith("00") and len(code) > 2:
+            code = code[:-2]
+        return code
+
+    def covers_region(self, region_code: str) -> bool:
+        if self.kind is ScopeKind.national:
+            return True
+        if self.kind is ScopeKind.region:
+            return region_code.startswith(self.region_prefix)
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class ScopedColumns:
+    """Where a table keeps the three facts a scope filters on."""
+
+    region: Column
+    school: Column | None = None
+    school_class: Column | None = None
+
+
+def _never(table: type[Table]) -> Where:
+    return table._meta.primary_key.is_null()
+
+
+def in_scope(scope: Scope, table: type[Table], columns: ScopedColumns) -> Any:
+    """The where-clause that keeps exactly the rows of `table` inside `scope`; None for all."""
+    if scope.kind is ScopeKind.national:
+        return None
+    if scope.kind is ScopeKind.region:
+        prefix = scope.region_prefix
+        # Same-length digit strings compare alike in every collation: a btree range scan.
+        return (columns.region >= prefix.ljust(6, "0")) & (columns.region <= prefix.ljust(6, "9"))
+    if scope.kind is ScopeKind.school and columns.school is not None:
+        return columns.school == scope.school_id
+    if scope.kind is ScopeKind.school_class and columns.school_class is not None:
+        return columns.school_class == scope.class_id
+    return _never(table)
+
+
+SCOPED: dict[type[Table], ScopedColumns] = {}
+
+
+def register_scoped(table: type[Table], columns: ScopedColumns) -> None:
+    SCOPED[table] = columns
+
+
+def scope_filter(scope: Scope, table: type[Table]) -> Any:
+    return in_scope(scope, table, SCOPED[table])
+
+
+async def exists_anywhere(table: type[Table], where: Any) -> bool:
+    return bool(await table.exists().where(where))
+
+
+class OutsideScope(NotFound):
+    """Raised where a row exists but not for this caller; rendered exactly as NotFound."""
+
+
+async def get_in_scope(scope: Scope, table: type[T], where: Any) -> dict[str, Any]:
+    """One row matching `where` inside the scope, as a dict. Raises NotFound, or OutsideScope
+    (which answers the same) when the row exists outside the scope, so the caller can audit."""
+    query = table.select().where(where)
+    scoped = scope_filter(scope, table)
+    if scoped is not None:
+        query = query.where(scoped)
+    row = await query.first()
+    if row is not None:
+        return row
+    if await exists_anywhere(table, where):
+        raise OutsideScope()
+    raise NotFound()

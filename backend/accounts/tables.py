@@ -1,0 +1,107 @@
+"""Tables of the accounts domain.
+
+Every scoped row carries `region_code`: the 6-digit code of the most specific region it
+sits under (a school's county, a city admin's city). Region scopes filter on it by range,
+so one btree index serves nation, province, city and county alike.
+"""
+
+from __future__ import annotations
+
+from piccolo.columns import (
+    UUID,
+    BigSerial,
+    Boolean,
+    ForeignKey,
+    Integer,
+    Serial,
+    SmallInt,
+    Text,
+    Timestamptz,
+    Varchar,
+)
+from piccolo.columns.base import OnDelete
+from piccolo.table import Table
+
+
+class Region(Table, tablename="region"):
+    id = Serial(primary_key=True)
+    code = Varchar(length=6, unique=True, index=True)
+    name = Varchar(length=64)
+    level = Varchar(length=10)  # RegionLevel
+    parent_code = Varchar(length=6, null=True, default=None, index=True)
+
+
+class School(Table, tablename="school"):
+    id = Serial(primary_key=True)
+    code = Varchar(length=10, unique=True)
+    name = Varchar(length=100)
+    region_code = Varchar(length=6, index=True)  # the county
+
+
+class SchoolClass(Table, tablename="school_class"):
+    id = Serial(primary_key=True)
+    school = ForeignKey(references=School, index=True, on_delete=OnDelete.restrict)
+    region_code = Varchar(length=6, index=True)
+    grade = SmallInt()  # 1–12: 小学一年级 … 高中三年级
+    name = Varchar(length=50)
+
+
+class Account(Table, tablename="account"):
+    id = Serial(primary_key=True)
+    phone = Varchar(length=20, unique=True)
+    name = Varchar(length=50)
+    role = Varchar(length=20)  # Role
+    status = Varchar(length=10, default="active")  # AccountStatus
+    password_hash = Text()
+    password_changed_at = Timestamptz()
+    must_change_password = Boolean(default=False)
+    scope_kind = Varchar(length=10)  # ScopeKind
+    region_code = Varchar(length=6, null=True, default=None, index=True)
+    school = ForeignKey(
+        references=School, null=True, default=None, index=True, on_delete=OnDelete.restrict
+    )
+    school_class = ForeignKey(
+        references=SchoolClass, null=True, default=None, index=True, on_delete=OnDelete.restrict
+    )
+    created_at = Timestamptz()
+    last_active_at = Timestamptz()
+
+
+class AuthSession(Table, tablename="auth_session"):
+    """One refresh-token family: a login and every rotation that followed it."""
+
+    id = UUID(primary_key=True)
+    account = ForeignKey(references=Account, index=True)
+    created_at = Timestamptz()
+    revoked_at = Timestamptz(null=True, default=None)
+    revoked_reason = Varchar(length=30, null=True, default=None)
+
+
+class RefreshToken(Table, tablename="refresh_token"):
+    id = Serial(primary_key=True)
+    session = ForeignKey(references=AuthSession, index=True)
+    token_hash = Varchar(length=64, unique=True)
+    expires_at = Timestamptz()
+    used_at = Timestamptz(null=True, default=None)
+
+
+class AuditLog(Table, tablename="audit_log"):
+    """Append-only. Rows form `audit_chains` hash chains (so writers of different chains
+    never wait on each other); `seq` orders a chain, `hash` covers the row and the hash
+    of the row before it."""
+
+    id = BigSerial(primary_key=True)
+    chain = SmallInt(index=True)
+    seq = Integer()
+    prev_hash = Varchar(length=64)
+    hash = Varchar(length=64)
+    at = Timestamptz()
+    actor_id = Integer(null=True, default=None)
+    actor_role = Varchar(length=20, null=True, default=None)
+    client_addr = Varchar(length=64, null=True, default=None)
+    request_id = Varchar(length=64, null=True, default=None)
+    action = Varchar(length=40)
+    entity = Varchar(length=40)
+    entity_id = Varchar(length=64, null=True, default=None, index=True)
+    before = Text(null=True, default=None)  # canonical JSON
+    after = Text(null=True, default=None)

@@ -1,0 +1,130 @@
+"""Settings: read from the environment once, by `get_settings()`, and passed in from there.
+
+Nothing reads the environment at import time. Every setting has a default that makes the
+embedded start (`python app.py`) work with no configuration at all.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Settings:
+    var_dir: Path = ROOT / "var"
+    database_url: str | None = None  # None: SQLite file under var_dir
+    redis_url: str | None = None  # None: 127.0.0.1:6379 if it answers, else a private server
+    redis_probe_url: str = "redis://127.0.0.1:6379/0"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    run_worker_inline: bool = True
+    seed_demo: bool = True
+    # JWT: every key that may still verify, by kid; new tokens are signed with the active one.
+    jwt_keys: Mapping[str, str] = field(default_factory=dict)
+    jwt_active_kid: str = ""
+    jwt_issuer: str = "registry-mobile"
+    jwt_audience: str = "registry-mobile-app"
+    access_token_seconds: int = 900
+    refresh_token_seconds: int = 30 * 24 * 3600
+    staff_password_max_age_days: int = 90
+    seal_after_inactive_days: int = 180
+    login_window_seconds: int = 900
+    login_max_failures_per_account: int = 5
+    login_max_failures_per_address: int = 30
+    argon2_time_cost: int = 2
+    argon2_memory_kib: int = 19 * 1024  # OWASP's argon2id minimum
+    trust_forwarded_for: bool = False
+    db_pool_size: int = 16
+
+    @property
+    def is_postgres(self) -> bool:
+        return bool(self.database_url and self.database_url.startswith("postgres"))
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.var_dir / "registry.sqlite3"
+
+    def with_(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def _bool(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _parse_keys(value: str) -> dict[str, str]:
+    """`kid1:secret1,kid2:secret2`."""
+    keys: dict[str, str] = {}
+    for item in value.split(","):
+        kid, _, secret = item.strip().partition(":")
+        if kid and secret:
+            keys[kid] = secret
+    return keys
+
+
+def _dev_key(var_dir: Path) -> str:
+    """A random signing key kept under var/, so the embedded default needs no setup and
+    tokens survive a restart."""
+    path = var_dir / "jwt-dev.key"
+    if not path.exists():
+        var_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def settings_from_env(env: Mapping[str, str]) -> Settings:
+    base = Settings()
+    var_dir = Path(env.get("VAR_DIR", str(base.var_dir)))
+    keys = _parse_keys(env.get("JWT_KEYS", ""))
+    if not keys:
+        keys = {"dev1": _dev_key(var_dir)}
+    active = env.get("JWT_ACTIVE_KID") or next(iter(keys))
+    if active not in keys:
+        raise ValueError(f"JWT_ACTIVE_KID {active!r} is not among JWT_KEYS")
+    ints = {
+        name: int(env[name.upper()])
+        for name in (
+            "port",
+            "access_token_seconds",
+            "refresh_token_seconds",
+            "staff_password_max_age_days",
+            "seal_after_inactive_days",
+            "login_window_seconds",
+            "login_max_failures_per_account",
+            "login_max_failures_per_address",
+            "argon2_time_cost",
+            "argon2_memory_kib",
+            "db_pool_size",
+        )
+        if name.upper() in env
+    }
+    if ints.get("access_token_seconds", 0) > 900:
+        raise ValueError("ACCESS_TOKEN_SECONDS may not exceed 900 (15 minutes)")
+    return Settings(
+        var_dir=var_dir,
+        database_url=env.get("DATABASE_URL") or None,
+        redis_url=env.get("REDIS_URL") or None,
+        redis_probe_url=env.get("REDIS_PROBE_URL", base.redis_probe_url),
+        host=env.get("HOST", base.host),
+        run_worker_inline=_bool(env.get("RUN_WORKER_INLINE", "true")),
+        seed_demo=_bool(env.get("SEED_DEMO", "true")),
+        jwt_keys=keys,
+        jwt_active_kid=active,
+        jwt_issuer=env.get("JWT_ISSUER", base.jwt_issuer),
+        jwt_audience=env.get("JWT_AUDIENCE", base.jwt_audience),
+        trust_forwarded_for=_bool(env.get("TRUST_FORWARDED_FOR", "false")),
+        **ints,
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return settings_from_env(os.environ)

@@ -1,0 +1,42 @@
+"""Dependencies that handlers name as parameters: settings, redis, actor, principal."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request
+from litestar.di import Provide
+from redis.asyncio import Redis
+
+from backend.accounts.audit import Actor
+from backend.accounts.principal import Principal
+from backend.config import Settings
+from backend.errors import Unauthorized
+from backend.http import actor_of
+
+
+def provide_settings(request: Request[Any, Any, Any]) -> Settings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+def provide_redis(request: Request[Any, Any, Any]) -> Redis:
+    return request.app.state.redis  # type: ignore[no-any-return]
+
+
+def provide_actor(request: Request[Any, Any, Any]) -> Actor:
+    return actor_of(request)
+
+
+def provide_principal(request: Request[Any, Any, Any]) -> Principal:
+    user = request.scope.get("user")
+    if not isinstance(user, Principal):
+        raise Unauthorized()
+    return user
+
+
+DEPENDENCIES = {
+    "settings": Provide(provide_settings, sync_to_thread=False),
+    "redis": Provide(provide_redis, sync_to_thread=False),
+    "actor": Provide(provide_actor, sync_to_thread=False),
+    "principal": Provide(provide_principal, sync_to_thread=False),
+}

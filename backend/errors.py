@@ -1,0 +1,76 @@
+"""Expected failures, raised by services and rendered by one handler in `backend/http.py`.
+
+    DomainError (code, Chinese message, HTTP status)
+    ├── BadRequest            400  invalid input the schema could not catch
+    ├── Unauthorized          401  no valid credentials
+    ├── Forbidden             403  the role may never do this
+    ├── NotFound              404  absent, or outside the caller's scope: the same answer
+    ├── Conflict              409  the state does not allow it
+    ├── OutsideWindow         409  the campaign's window or switch is closed
+    └── TooManyAttempts       429  throttled
+
+Every error reaches the client as one JSON shape:
+`{"code", "message", "field_errors"?, "request_id"}`.
+"""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    status = 400
+    code = "bad_request"
+    message = "请求有误"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        code: str | None = None,
+        field_errors: dict[str, str] | None = None,
+        retry_after: int | None = None,
+    ) -> None:
+        self.message = message or type(self).message
+        self.code = code or type(self).code
+        self.field_errors = field_errors or {}
+        self.retry_after = retry_after
+        super().__init__(f"{self.code}: {self.message}")
+
+
+class BadRequest(DomainError):
+    pass
+
+
+class Unauthorized(DomainError):
+    status = 401
+    code = "unauthorized"
+    message = "请先登录"
+
+
+class Forbidden(DomainError):
+    status = 403
+    code = "forbidden"
+    message = "您的角色无权进行此操作"
+
+
+class NotFound(DomainError):
+    status = 404
+    code = "not_found"
+    message = "未找到该记录"
+
+
+class Conflict(DomainError):
+    status = 409
+    code = "conflict"
+    message = "当前状态不允许此操作"
+
+
+class OutsideWindow(DomainError):
+    status = 409
+    code = "outside_window"
+    message = "不在核查工作开放时间内"
+
+
+class TooManyAttempts(DomainError):
+    status = 429
+    code = "too_many_attempts"
+    message = "尝试次数过多，请稍后再试"

@@ -1,0 +1,18 @@
+"""The one Piccolo app: every table of every domain, migrations in the top-level folder."""
+
+from pathlib import Path
+
+from piccolo.conf.apps import AppConfig, table_finder
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+APP_CONFIG = AppConfig(
+    app_name="backend",
+    migrations_folder_path=str(MIGRATIONS),
+    table_classes=table_finder(
+        modules=["backend.accounts.tables"],
+        exclude_imported=True,
+    ),
+    migration_dependencies=[],
+    commands=[],
+)

@@ -1,0 +1,121 @@
+"""The demo data of the embedded default: one county, two schools, a few classes, and one
+login per role. (Students and guardians arrive with the records domain.)"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from backend.accounts import org
+from backend.accounts.audit import Actor
+from backend.accounts.passwords import hash_password
+from backend.accounts.roles import ROLE_LABEL, SCOPE_OF_ROLE, AccountStatus, Role
+from backend.accounts.tables import Account
+from backend.config import Settings
+from backend.db import transaction
+
+DEMO_PASSWORD = "Demo2026pass"
+
+REGIONS = [
+    ("330000", "浙江省"),
+    ("330100", "杭州市"),
+    ("330106", "西湖区"),
+]
+SCHOOLS = [
+    (
+        "2133010601",
+        "杭州市西湖区文新小学",
+        [(1, "一年级(1)班"), (1, "一年级(2)班"), (3, "三年级(1)班")],
+    ),
+    ("2133010602", "杭州市西湖区翠苑中学", [(7, "七年级(1)班"), (8, "八年级(2)班")]),
+]
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    role: Role
+    name: str
+    phone: str
+    password: str
+
+
+async def _add_account(
+    settings: Settings, password_hash: str, role: Role, name: str, phone: str, **scope: Any
+) -> int:
+    now = datetime.now(UTC)
+    rows = await Account.insert(
+        Account(
+            phone=phone,
+            name=name,
+            role=role.value,
+            status=AccountStatus.active.value,
+            password_hash=password_hash,
+            password_changed_at=now,
+            must_change_password=False,
+            scope_kind=SCOPE_OF_ROLE[role][0].value,
+            created_at=now,
+            last_active_at=now,
+            **scope,
+        )
+    )
+    return int(rows[0]["id"])
+
+
+async def seed_demo(settings: Settings) -> list[DemoLogin]:
+    actor = Actor.system("seed_demo")
+    for code, name in REGIONS:
+        await org.create_region(actor, code, name)
+    school_ids: list[int] = []
+    class_ids: list[int] = []
+    for code, name, classes in SCHOOLS:
+        school_id = await org.create_school(actor, code, name, "330106")
+        school_ids.append(school_id)
+        for grade, class_name in classes:
+            class_ids.append(await org.create_class(actor, school_id, grade, class_name))
+    password_hash = await hash_password(settings, DEMO_PASSWORD)
+    people: list[tuple[Role, str, str, dict[str, Any]]] = [
+        (Role.sysadmin, "系统管理员", "13900000000", {}),
+        (Role.province_admin, "钱省管", "13900000001", {"region_code": "330000"}),
+        (Role.city_admin, "孙市管", "13900000002", {"region_code": "330100"}),
+        (Role.county_reviewer, "李县审", "13900000003", {"region_code": "330106"}),
+        (
+            Role.school_leader,
+            "周校长",
+            "13900000004",
+            {"region_code": "330106", "school": school_ids[0]},
+        ),
+        (
+            Role.registrar,
+            "吴学籍",
+            "13900000005",
+            {"region_code": "330106", "school": school_ids[0]},
+        ),
+        (
+            Role.teacher,
+            "郑老师",
+            "13900000006",
+            {"region_code": "330106", "school": school_ids[0], "school_class": class_ids[0]},
+        ),
+        (Role.parent, "王家长", "13900000007", {}),
+    ]
+    async with transaction():
+        for role, name, phone, scope in people:
+            await _add_account(settings, password_hash, role, name, phone, **scope)
+    return [DemoLogin(role, name, phone, DEMO_PASSWORD) for role, name, phone, _ in people]
+
+
+async def seed_if_empty(settings: Settings) -> list[DemoLogin]:
+    if await Account.exists():
+        return []
+    return await seed_demo(settings)
+
+
+def format_logins(logins: list[DemoLogin]) -> str:
+    lines = ["Demo logins (phone / password):"]
+    for login in logins:
+        lines.append(
+            f"  {login.role.value:<16} {ROLE_LABEL[login.role]:<10} "
+            f"{login.phone} / {login.password}"
+        )
+    return "\n".join(lines)
