@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from redis.asyncio import Redis
 
 from backend.accounts.audit import Actor
@@ -40,3 +40,9 @@ DEPENDENCIES = {
     "actor": Provide(provide_actor, sync_to_thread=False),
     "principal": Provide(provide_principal, sync_to_thread=False),
 }
+
+
+SettingsDep = NamedDependency[Settings]
+RedisDep = NamedDependency[Redis]
+ActorDep = NamedDependency[Actor]
+PrincipalDep = NamedDependency[Principal]

@@ -5,12 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from litestar import Controller, Request, get, post
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
-from redis.asyncio import Redis
 
 from backend.accounts import admin, auth_service, org
-from backend.accounts.audit import Actor
 from backend.accounts.principal import Principal
 from backend.accounts.roles import ROLE_LABEL
 from backend.accounts.schemas import (
@@ -27,11 +25,11 @@ from backend.accounts.schemas import (
     ScopeRead,
     TokenPair,
 )
-from backend.config import Settings
+from backend.deps import ActorDep, PrincipalDep, RedisDep, SettingsDep
 from backend.http import requires_staff
 
-PageNumber = Annotated[int, Parameter(ge=1, default=1)]
-PageSize = Annotated[int, Parameter(ge=1, le=org.MAX_PAGE_SIZE, default=50)]
+PageNumber = Annotated[int, QueryParameter(ge=1)]
+PageSize = Annotated[int, QueryParameter(ge=1, le=org.MAX_PAGE_SIZE)]
 
 
 class AuthController(Controller):
@@ -40,23 +38,29 @@ class AuthController(Controller):
 
     @post("/login", exclude_from_auth=True, status_code=HTTP_200_OK)
     async def login(
-        self, data: LoginRequest, settings: Settings, redis: Redis, actor: Actor
+        self, data: JSONBody[LoginRequest], settings: SettingsDep, redis: RedisDep, actor: ActorDep
     ) -> TokenPair:
         """Log in by phone number and password."""
         return await auth_service.login(settings, redis, actor, data.phone, data.password)
 
     @post("/refresh", exclude_from_auth=True, status_code=HTTP_200_OK)
-    async def refresh(self, data: RefreshRequest, settings: Settings, actor: Actor) -> TokenPair:
+    async def refresh(
+        self, data: JSONBody[RefreshRequest], settings: SettingsDep, actor: ActorDep
+    ) -> TokenPair:
         """Trade a refresh token for a new pair; the old refresh token is spent."""
         return await auth_service.refresh(settings, actor, data.refresh_token)
 
     @post("/logout", status_code=HTTP_204_NO_CONTENT, allow_expired_password=True)
-    async def logout(self, settings: Settings, principal: Principal, actor: Actor) -> None:
+    async def logout(self, settings: SettingsDep, principal: PrincipalDep, actor: ActorDep) -> None:
         await auth_service.logout(settings, principal, actor)
 
     @post("/password", status_code=HTTP_204_NO_CONTENT, allow_expired_password=True)
     async def change_password(
-        self, data: PasswordChange, settings: Settings, principal: Principal, actor: Actor
+        self,
+        data: JSONBody[PasswordChange],
+        settings: SettingsDep,
+        principal: PrincipalDep,
+        actor: ActorDep,
     ) -> None:
         await auth_service.change_password(
             settings, principal, actor, data.old_password, data.new_password
@@ -90,36 +94,42 @@ class OrgController(Controller):
 
     @get("/regions")
     async def list_regions(
-        self, principal: Principal, parent_code: str | None = None
+        self, principal: PrincipalDep, parent_code: FromQuery[str | None] = None
     ) -> list[RegionRead]:
         return await org.list_regions(principal.scope, parent_code)
 
     @get("/regions/{code:str}")
-    async def get_region(self, code: str, principal: Principal, actor: Actor) -> RegionRead:
+    async def get_region(
+        self, code: FromPath[str], principal: PrincipalDep, actor: ActorDep
+    ) -> RegionRead:
         return await org.get_region(actor, principal.scope, code)
 
     @get("/schools")
     async def list_schools(
-        self, principal: Principal, page: PageNumber, page_size: PageSize
+        self, principal: PrincipalDep, page: PageNumber = 1, page_size: PageSize = 50
     ) -> Page[SchoolRead]:
         return await org.list_schools(principal.scope, page, page_size)
 
     @get("/schools/{school_id:int}")
-    async def get_school(self, school_id: int, principal: Principal, actor: Actor) -> SchoolRead:
+    async def get_school(
+        self, school_id: FromPath[int], principal: PrincipalDep, actor: ActorDep
+    ) -> SchoolRead:
         return await org.get_school(actor, principal.scope, school_id)
 
     @get("/classes")
     async def list_classes(
         self,
-        principal: Principal,
-        page: PageNumber,
-        page_size: PageSize,
-        school_id: int | None = None,
+        principal: PrincipalDep,
+        page: PageNumber = 1,
+        page_size: PageSize = 50,
+        school_id: FromQuery[int | None] = None,
     ) -> Page[ClassRead]:
         return await org.list_classes(principal.scope, school_id, page, page_size)
 
     @get("/classes/{class_id:int}")
-    async def get_class(self, class_id: int, principal: Principal, actor: Actor) -> ClassRead:
+    async def get_class(
+        self, class_id: FromPath[int], principal: PrincipalDep, actor: ActorDep
+    ) -> ClassRead:
         return await org.get_class(actor, principal.scope, class_id)
 
 
@@ -130,28 +140,34 @@ class AccountController(Controller):
 
     @get("/")
     async def list_accounts(
-        self, principal: Principal, page: PageNumber, page_size: PageSize
+        self, principal: PrincipalDep, page: PageNumber = 1, page_size: PageSize = 50
     ) -> Page[AccountRead]:
         return await admin.list_accounts(principal, page, page_size)
 
     @post("/")
     async def create_account(
-        self, data: AccountCreate, settings: Settings, principal: Principal, actor: Actor
+        self,
+        data: JSONBody[AccountCreate],
+        settings: SettingsDep,
+        principal: PrincipalDep,
+        actor: ActorDep,
     ) -> AccountRead:
         """Create a staff account inside the caller's scope, of a lower rank."""
         return await admin.create_account(settings, principal, actor, data)
 
     @get("/{account_id:int}")
-    async def get_account(self, account_id: int, principal: Principal, actor: Actor) -> AccountRead:
+    async def get_account(
+        self, account_id: FromPath[int], principal: PrincipalDep, actor: ActorDep
+    ) -> AccountRead:
         return await admin.get_account(principal, actor, account_id)
 
     @post("/{account_id:int}/{action:str}", status_code=HTTP_200_OK)
     async def change_status(
         self,
-        account_id: int,
-        action: Literal["seal", "unseal", "disable", "enable"],
-        principal: Principal,
-        actor: Actor,
+        account_id: FromPath[int],
+        action: FromPath[Literal["seal", "unseal", "disable", "enable"]],
+        principal: PrincipalDep,
+        actor: ActorDep,
     ) -> AccountRead:
         return await admin.change_status(principal, actor, account_id, action)
 

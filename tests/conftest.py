@@ -1,0 +1,134 @@
+"""Test setup: the engine is chosen by TEST_ENGINE (postgres, the default, or sqlite) before
+anything imports the app; the schema is built once per run by the real migrations; every
+test starts from empty tables and an empty Redis database."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+from urllib.parse import urlparse
+
+ENGINE = os.environ.get("TEST_ENGINE", "postgres")
+_VAR = Path(tempfile.mkdtemp(prefix="registry-test-"))
+os.environ["VAR_DIR"] = str(_VAR)
+if ENGINE == "postgres":
+    os.environ["DATABASE_URL"] = os.environ.get(
+        "TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/registry_test"
+    )
+    if not (urlparse(os.environ["DATABASE_URL"]).path or "").endswith("_test"):
+        raise SystemExit("refusing to run tests against a database whose name lacks _test")
+elif ENGINE == "sqlite":
+    os.environ.pop("DATABASE_URL", None)
+else:
+    raise SystemExit(f"TEST_ENGINE must be postgres or sqlite, not {ENGINE!r}")
+os.environ["REDIS_URL"] = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
+os.environ["SEED_DEMO"] = "false"
+os.environ["RUN_WORKER_INLINE"] = "false"
+os.environ["JWT_KEYS"] = "k2026:test-signing-key-2026-0123456789abcdef,k2025:old-key-2025-abcdef"
+os.environ["JWT_ACTIVE_KID"] = "k2026"
+# Tests hash many passwords: a lighter argon2id (still argon2id) keeps the suite quick.
+os.environ["ARGON2_TIME_COST"] = "1"
+os.environ["ARGON2_MEMORY_KIB"] = "1024"
+
+import asyncpg  # noqa: E402
+import httpx  # noqa: E402
+import pytest  # noqa: E402
+from litestar import Litestar  # noqa: E402
+from redis.asyncio import Redis  # noqa: E402
+
+from backend.config import Settings, get_settings  # noqa: E402
+from backend.db import engine, is_postgres  # noqa: E402
+
+
+async def _recreate_postgres_database(url: str) -> None:
+    parsed = urlparse(url)
+    name = parsed.path.lstrip("/")
+    admin = await asyncpg.connect(url.replace(parsed.path, "/postgres"))
+    try:
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", name
+        )
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return get_settings()
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings) -> AsyncIterator[Litestar]:
+    from backend.migrate import migrate
+
+    if is_postgres():
+        await _recreate_postgres_database(os.environ["DATABASE_URL"])
+    await migrate()
+    from app import create_app
+
+    application = create_app(settings)
+    # The lifespan's task group must be entered and left by one task: keep it in its own.
+    started, stop = asyncio.Event(), asyncio.Event()
+
+    async def run() -> None:
+        async with application.lifespan():
+            started.set()
+            await stop.wait()
+
+    task = asyncio.create_task(run())
+    await asyncio.wait(
+        [task, asyncio.create_task(started.wait())], return_when=asyncio.FIRST_COMPLETED
+    )
+    if task.done():
+        task.result()
+    yield application
+    stop.set()
+    await task
+
+
+async def _empty_tables() -> None:
+    from piccolo.querystring import QueryString
+
+    from piccolo.table import sort_table_classes
+
+    from backend.piccolo_app import APP_CONFIG
+
+    db = engine()
+    ordered = sort_table_classes(list(APP_CONFIG.table_classes))
+    tables = [table._meta.tablename for table in reversed(ordered)]  # children first
+
+    if is_postgres():
+        await db.run_querystring(
+            QueryString(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+        )
+    else:
+        for table in tables:
+            await db.run_querystring(QueryString(f"DELETE FROM {table}"))
+        if await db.run_querystring(
+            QueryString("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'")
+        ):
+            await db.run_querystring(QueryString("DELETE FROM sqlite_sequence"))
+
+
+@pytest.fixture
+async def redis(app: Litestar) -> Redis:
+    return app.state.redis  # type: ignore[no-any-return]
+
+
+@pytest.fixture(autouse=True)
+async def clean(app: Litestar) -> AsyncIterator[None]:
+    await _empty_tables()
+    await app.state.redis.flushdb()
+    yield
+
+
+@pytest.fixture
+async def client(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+        yield c

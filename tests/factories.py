@@ -1,0 +1,112 @@
+"""Test data: a small nation of regions, schools, classes and one account per role."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from backend.accounts import org
+from backend.accounts.audit import Actor
+from backend.accounts.passwords import hash_password
+from backend.accounts.roles import SCOPE_OF_ROLE, Role
+from backend.accounts.tables import Account
+from backend.config import Settings
+
+PASSWORD = "Passw0rd2026"
+SYSTEM = Actor.system("test")
+
+
+async def make_account(
+    settings: Settings,
+    role: Role,
+    phone: str,
+    *,
+    name: str = "测试用户",
+    password: str = PASSWORD,
+    **scope: Any,
+) -> int:
+    now = datetime.now(UTC)
+    kind = SCOPE_OF_ROLE[role][0]
+    rows = await Account.insert(
+        Account(
+            phone=phone,
+            name=name,
+            role=role.value,
+            status="active",
+            password_hash=await hash_password(settings, password),
+            password_changed_at=now,
+            must_change_password=False,
+            scope_kind=kind.value,
+            created_at=now,
+            last_active_at=now,
+            **scope,
+        )
+    )
+    return int(rows[0]["id"])
+
+
+@dataclass
+class World:
+    """浙江 (杭州: 西湖区 with schools A and A2-less; 滨江区 with B; 宁波 海曙区 with C) and
+    江苏 (南京 玄武区 with D). School A has classes A1 and A2; the others one class each."""
+
+    schools: dict[str, int] = field(default_factory=dict)
+    classes: dict[str, int] = field(default_factory=dict)
+    accounts: dict[Role, int] = field(default_factory=dict)
+    phones: dict[Role, str] = field(default_factory=dict)
+
+
+REGIONS = [
+    ("330000", "浙江省"),
+    ("330100", "杭州市"),
+    ("330106", "西湖区"),
+    ("330108", "滨江区"),
+    ("330200", "宁波市"),
+    ("330203", "海曙区"),
+    ("320000", "江苏省"),
+    ("320100", "南京市"),
+    ("320102", "玄武区"),
+]
+SCHOOLS = {"A": "330106", "B": "330108", "C": "330203", "D": "320102"}
+CLASSES = {"A1": "A", "A2": "A", "B1": "B", "C1": "C", "D1": "D"}
+
+
+async def build_world(settings: Settings) -> World:
+    world = World()
+    for code, name in REGIONS:
+        await org.create_region(SYSTEM, code, name)
+    for i, (key, county) in enumerate(SCHOOLS.items()):
+        world.schools[key] = await org.create_school(
+            SYSTEM, f"21{county}{i:02d}", f"学校{key}", county
+        )
+    for key, school in CLASSES.items():
+        world.classes[key] = await org.create_class(SYSTEM, world.schools[school], 1, f"{key}班")
+    a, a1 = world.schools["A"], world.classes["A1"]
+    people: dict[Role, dict[str, Any]] = {
+        Role.parent: {},
+        Role.teacher: {"region_code": "330106", "school": a, "school_class": a1},
+        Role.registrar: {"region_code": "330106", "school": a},
+        Role.school_leader: {"region_code": "330106", "school": a},
+        Role.county_reviewer: {"region_code": "330106"},
+        Role.city_admin: {"region_code": "330100"},
+        Role.province_admin: {"region_code": "330000"},
+        Role.sysadmin: {},
+    }
+    for i, (role, scope) in enumerate(people.items()):
+        phone = f"1380000{i:04d}"
+        world.accounts[role] = await make_account(settings, role, phone, name=role.value, **scope)
+        world.phones[role] = phone
+    return world
+
+
+async def login(client: httpx.AsyncClient, phone: str, password: str = PASSWORD) -> dict[str, Any]:
+    response = await client.post("/auth/login", json={"phone": phone, "password": password})
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def bearer(tokens: dict[str, Any]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {tokens['access_token']}"}
