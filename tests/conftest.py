@@ -93,7 +93,6 @@ async def app(settings: Settings) -> AsyncIterator[Litestar]:
 
 async def _empty_tables() -> None:
     from piccolo.querystring import QueryString
-
     from piccolo.table import sort_table_classes
 
     from backend.piccolo_app import APP_CONFIG
@@ -121,10 +120,9 @@ async def redis(app: Litestar) -> Redis:
 
 
 @pytest.fixture(autouse=True)
-async def clean(app: Litestar) -> AsyncIterator[None]:
+async def clean(app: Litestar) -> None:
     await _empty_tables()
     await app.state.redis.flushdb()
-    yield
 
 
 @pytest.fixture
