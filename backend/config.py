@@ -86,6 +86,8 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
     keys = _parse_keys(env.get("JWT_KEYS", ""))
     if not keys:
         keys = {"dev1": _dev_key(var_dir)}
+    if any(len(secret) < 32 for secret in keys.values()):
+        raise ValueError("every JWT key must be at least 32 characters long")
     active = env.get("JWT_ACTIVE_KID") or next(iter(keys))
     if active not in keys:
         raise ValueError(f"JWT_ACTIVE_KID {active!r} is not among JWT_KEYS")

@@ -27,7 +27,12 @@ else:
 os.environ["REDIS_URL"] = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
 os.environ["SEED_DEMO"] = "false"
 os.environ["RUN_WORKER_INLINE"] = "false"
-os.environ["JWT_KEYS"] = "k2026:test-signing-key-2026-0123456789abcdef,k2025:old-key-2025-abcdef"
+os.environ["JWT_KEYS"] = (
+    "k2026:test-signing-key-2026-"
+    + "0123456789abcdef" * 3
+    + ",k2025:old-signing-key-2025-"
+    + "abcdef0123456789" * 3
+)
 os.environ["JWT_ACTIVE_KID"] = "k2026"
 # Tests hash many passwords: a lighter argon2id (still argon2id) keeps the suite quick.
 os.environ["ARGON2_TIME_COST"] = "1"

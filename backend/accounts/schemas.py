@@ -28,7 +28,7 @@ class LoginRequest(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class RefreshRequest(msgspec.Struct, forbid_unknown_fields=True):
-    refresh_token: Annotated[str, msgspec.Meta(min_length=10, max_length=200)]
+    refresh_token: Annotated[str, msgspec.Meta(min_length=10, max_length=2000)]
 
 
 class TokenPair(msgspec.Struct):
