@@ -1,0 +1,1 @@
+"""Everything a parent or teacher does from the phone."""

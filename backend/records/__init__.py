@@ -1,0 +1,1 @@
+"""Students, guardians, the field catalog, change requests, problem records, import."""
