@@ -30,12 +30,14 @@ from backend.http import (
     requires_current_password,
 )
 from backend.migrate import migrate
+from backend.records.controllers import ROUTES as RECORD_ROUTES
 from backend.redis_server import resolve_redis
 from backend.seed import format_logins, seed_if_empty
 from backend.worker import inline_worker
 
 log = logging.getLogger("registry")
 
+MAX_REQUEST_BYTES = 25 * 1024 * 1024  # the largest upload (an import file) plus form overhead
 PUBLIC_PATHS = ["^/health$", "^/schema", "^/auth/login$", "^/auth/refresh$"]
 
 
@@ -81,7 +83,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             yield
 
     return Litestar(
-        route_handlers=[health, *ACCOUNT_ROUTES],
+        route_handlers=[health, *ACCOUNT_ROUTES, *RECORD_ROUTES],
         lifespan=[lifespan],
         middleware=[
             request_id_middleware,
@@ -92,6 +94,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         openapi_config=OpenAPIConfig(title="学籍移动端 API", version="0.1.0", path="/schema"),
         state=State({"settings": settings, "verifier": AccessTokenVerifier(settings)}),
+        request_max_body_size=MAX_REQUEST_BYTES,
         debug=False,
     )
 

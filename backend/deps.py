@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from arq.connections import ArqRedis
 from litestar import Request
 from litestar.di import NamedDependency, Provide
 from redis.asyncio import Redis
@@ -23,6 +24,10 @@ def provide_redis(request: Request[Any, Any, Any]) -> Redis:
     return request.app.state.redis  # type: ignore[no-any-return]
 
 
+def provide_arq(request: Request[Any, Any, Any]) -> ArqRedis:
+    return request.app.state.arq  # type: ignore[no-any-return]
+
+
 def provide_actor(request: Request[Any, Any, Any]) -> Actor:
     return actor_of(request)
 
@@ -37,6 +42,7 @@ def provide_principal(request: Request[Any, Any, Any]) -> Principal:
 DEPENDENCIES = {
     "settings": Provide(provide_settings, sync_to_thread=False),
     "redis": Provide(provide_redis, sync_to_thread=False),
+    "arq": Provide(provide_arq, sync_to_thread=False),
     "actor": Provide(provide_actor, sync_to_thread=False),
     "principal": Provide(provide_principal, sync_to_thread=False),
 }
@@ -44,5 +50,6 @@ DEPENDENCIES = {
 
 SettingsDep = NamedDependency[Settings]
 RedisDep = NamedDependency[Redis]
+ArqDep = NamedDependency[ArqRedis]
 ActorDep = NamedDependency[Actor]
 PrincipalDep = NamedDependency[Principal]

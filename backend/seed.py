@@ -1,5 +1,6 @@
-"""The demo data of the embedded default: one county, two schools, a few classes, and one
-login per role. (Students and guardians arrive with the records domain.)"""
+"""The demo data of the embedded default: one county, two schools, five classes, 120 students
+with guardians (realistic names, valid ID numbers, a few problem records of each kind), and
+one login per role."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from backend.accounts.roles import ROLE_LABEL, SCOPE_OF_ROLE, AccountStatus, Rol
 from backend.accounts.tables import Account
 from backend.config import Settings
 from backend.db import transaction
+from backend.demo_students import demo_students
+from backend.records.service import write_records
 
 DEMO_PASSWORD = "Demo2026pass"
 
@@ -102,6 +105,7 @@ async def seed_demo(settings: Settings) -> list[DemoLogin]:
     async with transaction():
         for role, name, phone, scope in people:
             await _add_account(settings, password_hash, role, name, phone, **scope)
+        await write_records(actor, demo_students(school_ids, class_ids))
     return [DemoLogin(role, name, phone, DEMO_PASSWORD) for role, name, phone, _ in people]
 
 

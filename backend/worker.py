@@ -16,6 +16,7 @@ from arq.worker import Worker
 from backend.accounts.admin import seal_inactive_accounts
 from backend.config import Settings, get_settings
 from backend.db import close_pool, open_pool
+from backend.records.tasks import run_import_job, sweep_imports
 
 
 async def seal_inactive_accounts_job(ctx: dict[str, Any]) -> int:
@@ -23,10 +24,11 @@ async def seal_inactive_accounts_job(ctx: dict[str, Any]) -> int:
     return await seal_inactive_accounts(settings)
 
 
-FUNCTIONS: list[Any] = [seal_inactive_accounts_job]
+FUNCTIONS: list[Any] = [seal_inactive_accounts_job, run_import_job, sweep_imports]
 CHINA_TIME = timezone(timedelta(hours=8), "Asia/Shanghai")  # no daylight saving
 CRON_JOBS = [
     cron(seal_inactive_accounts_job, hour={3}, minute={10}, unique=True, run_at_startup=False),
+    cron(sweep_imports, minute=set(range(0, 60, 5)), unique=True),
 ]
 POLL_DELAY = 0.05  # seconds: arq's default 0.5 s would add up to half a second to every job
 

@@ -70,6 +70,15 @@ def chain_of(actor: Actor) -> int:
     return zlib.crc32(key.encode()) % CHAINS
 
 
+@dataclass(frozen=True, slots=True)
+class Entry:
+    action: str
+    entity: str
+    entity_id: object = None
+    before: Any = None
+    after: Any = None
+
+
 async def record(
     actor: Actor,
     action: str,
@@ -81,6 +90,13 @@ async def record(
 ) -> None:
     """Append one row. Inside the caller's transaction when there is one (so the change and
     its audit row commit together), else in a transaction of its own."""
+    await record_many(actor, [Entry(action, entity, entity_id, before, after)])
+
+
+async def record_many(actor: Actor, entries: list[Entry], batch: int = 500) -> None:
+    """Append rows for one actor: one chain lock, one look-up of the chain's end."""
+    if not entries:
+        return
     chain = chain_of(actor)
     async with transaction():
         if isinstance(engine(), PostgresEngine):
@@ -91,23 +107,30 @@ async def record(
             .order_by(AuditLog.seq, ascending=False)
             .first()
         )
-        row: dict[str, Any] = {
-            "chain": chain,
-            "seq": (last["seq"] + 1) if last else 1,
-            "prev_hash": last["hash"] if last else GENESIS,
-            "at": datetime.now(UTC),
-            "actor_id": actor.account_id,
-            "actor_role": actor.role,
-            "client_addr": actor.client_addr,
-            "request_id": actor.request_id,
-            "action": action,
-            "entity": entity,
-            "entity_id": None if entity_id is None else str(entity_id),
-            "before": canonical(before),
-            "after": canonical(after),
-        }
-        row["hash"] = row_hash(row)
-        await AuditLog.insert(AuditLog(**row))
+        seq, prev_hash = (last["seq"], last["hash"]) if last else (0, GENESIS)
+        now = datetime.now(UTC)
+        rows: list[AuditLog] = []
+        for entry in entries:
+            seq += 1
+            row: dict[str, Any] = {
+                "chain": chain,
+                "seq": seq,
+                "prev_hash": prev_hash,
+                "at": now,
+                "actor_id": actor.account_id,
+                "actor_role": actor.role,
+                "client_addr": actor.client_addr,
+                "request_id": actor.request_id,
+                "action": entry.action,
+                "entity": entry.entity,
+                "entity_id": None if entry.entity_id is None else str(entry.entity_id),
+                "before": canonical(entry.before),
+                "after": canonical(entry.after),
+            }
+            row["hash"] = prev_hash = row_hash(row)
+            rows.append(AuditLog(**row))
+        for start in range(0, len(rows), batch):
+            await AuditLog.insert(*rows[start : start + batch])
 
 
 @dataclass(frozen=True, slots=True)

@@ -72,6 +72,7 @@ async def load_principal(settings: Settings, claims: AccessClaims) -> Principal:
             region_code=row["region_code"],
             school_id=row["school"],
             class_id=row["school_class"],
+            account_id=claims.account_id,
         ),
         session_id=claims.session_id,
         password_change_required=password_change_required(

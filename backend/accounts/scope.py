@@ -8,6 +8,7 @@ and the attempt is audited.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -27,6 +28,18 @@ class Scope:
     region_code: str | None = None
     school_id: int | None = None
     class_id: int | None = None
+    account_id: int | None = None  # whose children, for a guardian scope
+
+    @classmethod
+    def of_account(cls, row: dict[str, Any]) -> Scope:
+        """The scope of an account row (columns as in the `account` table)."""
+        return cls(
+            ScopeKind(row["scope_kind"]),
+            row["region_code"],
+            row["school"],
+            row["school_class"],
+            row["id"],
+        )
 
     @property
     def region_prefix(self) -> str:
@@ -51,6 +64,7 @@ class ScopedColumns:
     region: Column
     school: Column | None = None
     school_class: Column | None = None
+    guardian: Callable[[int], Any] | None = None  # account id → the rows that are its children
 
 
 def _never(table: type[Table]) -> Where:
@@ -69,6 +83,8 @@ def in_scope(scope: Scope, table: type[Table], columns: ScopedColumns) -> Any:
         return columns.school == scope.school_id
     if scope.kind is ScopeKind.school_class and columns.school_class is not None:
         return columns.school_class == scope.class_id
+    if scope.kind is ScopeKind.guardian and columns.guardian and scope.account_id is not None:
+        return columns.guardian(scope.account_id)
     return _never(table)
 
 

@@ -1,0 +1,241 @@
+"""Import jobs: a spreadsheet uploaded, then read, checked and written by a background job
+whose progress the caller polls. A dry run reports exactly what a real run would do and
+changes nothing; a real run is all-or-nothing and audited; importing the same file again
+changes nothing."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from redis.asyncio import Redis
+
+from backend.accounts import audit, org
+from backend.accounts.audit import Actor
+from backend.accounts.org import get_scoped
+from backend.accounts.principal import Principal
+from backend.accounts.roles import Role
+from backend.accounts.scope import Scope, ScopedColumns, register_scoped, scope_filter
+from backend.accounts.tables import Account, School, SchoolClass
+from backend.db import transaction
+from backend.errors import BadRequest, Forbidden
+from backend.records.ids import registry_number_for
+from backend.records.importer import MAX_BYTES, ImportFileError, ParsedFile, RowError, parse
+from backend.records.schemas import ImportRead
+from backend.records.service import RecordIn, WriteSummary, write_records
+from backend.records.tables import ImportFile, ImportJob
+
+register_scoped(ImportJob, ScopedColumns(region=ImportJob.region_code, school=ImportJob.school))
+
+IMPORTERS = frozenset(
+    {Role.registrar, Role.county_reviewer, Role.city_admin, Role.province_admin, Role.sysadmin}
+)
+MAX_STORED_ERRORS = 1000
+PROGRESS_TTL = 24 * 3600
+
+
+class DryRunDone(Exception):
+    """Raised to roll back the dry run's writes once their outcome is counted."""
+
+
+def progress_key(job_id: int) -> str:
+    return f"import-progress:{job_id}"
+
+
+async def set_progress(redis: Redis, job_id: int, phase: str, done: int, total: int) -> None:
+    """Kept in Redis: the write runs in one transaction, so the job row cannot show it."""
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.hset(progress_key(job_id), mapping={"phase": phase, "done": done, "total": total})
+        pipe.expire(progress_key(job_id), PROGRESS_TTL)
+        await pipe.execute()
+
+
+async def start_import(
+    principal: Principal, actor: Actor, filename: str, content: bytes, dry_run: bool
+) -> int:
+    if principal.role not in IMPORTERS:
+        raise Forbidden()
+    if len(content) > MAX_BYTES:
+        raise BadRequest(
+            f"文件超过 {MAX_BYTES // 1024 // 1024} MB，请拆分后再导入", code="file_too_large"
+        )
+    if not content:
+        raise BadRequest("文件是空的", code="empty_file")
+    async with transaction():
+        rows = await ImportJob.insert(
+            ImportJob(
+                account=principal.account_id,
+                school=principal.scope.school_id,
+                region_code=principal.scope.region_code,
+                filename=filename[:200],
+                dry_run=dry_run,
+                status="queued",
+                created_at=datetime.now(UTC),
+            )
+        )
+        job_id = int(rows[0]["id"])
+        await ImportFile.insert(ImportFile(job=job_id, content=content))
+        await audit.record(
+            actor,
+            "create",
+            "import_job",
+            job_id,
+            after={"filename": filename, "dry_run": dry_run, "bytes": len(content)},
+        )
+    return job_id
+
+
+async def _resolve(
+    parsed: ParsedFile, scope: Scope
+) -> tuple[list[tuple[Any, ...]], list[RowError]]:
+    """Each row's school (inside the importer's scope) and class key."""
+    errors: list[RowError] = []
+    query = School.select(School.id, School.code, School.region_code)
+    where = scope_filter(scope, School)
+    schools = {s["code"]: s for s in await (query.where(where) if where is not None else query)}
+    default_school = next(iter(schools.values())) if scope.school_id and len(schools) == 1 else None
+    resolved: list[tuple[Any, ...]] = []
+    for row in parsed.rows:
+        code = row.org.get("school_code", "")
+        school = schools.get(code) if code else default_school
+        if school is None:
+            message = (
+                "请填写学校标识码" if not code else f"学校标识码 {code} 不存在或不在您的管辖范围内"
+            )
+            errors.append(RowError(row.row, "学校标识码", message))
+            continue
+        resolved.append((row, school))
+    return resolved, errors
+
+
+async def _class_ids(
+    school_keys: set[tuple[int, int, str]], actor: Actor
+) -> dict[tuple[int, int, str], int]:
+    found: dict[tuple[int, int, str], int] = {}
+    school_ids = sorted({k[0] for k in school_keys})
+    if school_ids:
+        for c in await SchoolClass.select().where(SchoolClass.school.is_in(school_ids)):
+            found[(c["school"], c["grade"], c["name"])] = c["id"]
+    for key in sorted(school_keys - set(found)):
+        found[key] = await org.create_class(actor, key[0], key[1], key[2])
+    return found
+
+
+async def _write(
+    job_id: int, redis: Redis, actor: Actor, resolved: list[tuple[Any, ...]]
+) -> WriteSummary:
+    keys = {
+        (school["id"], int(row.org["grade"]), row.org["class_name"]) for row, school in resolved
+    }
+    class_ids = await _class_ids(keys, actor)
+    records = [
+        RecordIn(
+            registry_number=row.org.get("registry_number")
+            or registry_number_for(
+                row.values.get("id_type"),
+                row.values.get("id_number"),
+                school["code"],
+                row.values.get("name", ""),
+                row.values.get("birth_date"),
+            ),
+            school_id=school["id"],
+            class_id=class_ids[(school["id"], int(row.org["grade"]), row.org["class_name"])],
+            region_code=school["region_code"],
+            fields=row.values,
+        )
+        for row, school in resolved
+    ]
+
+    async def progress(done: int) -> None:
+        await set_progress(redis, job_id, "writing", done, len(records))
+
+    return await write_records(actor, records, progress=progress)
+
+
+async def run_import(job_id: int, redis: Redis) -> str:
+    """The job: idempotent (a finished job is left alone; an unfinished one runs again from
+    the start, which is safe because the write is one transaction)."""
+    job = await ImportJob.select().where(ImportJob.id == job_id).first()
+    if job is None or job["status"] in ("done", "failed"):
+        return "skipped"
+    account = await Account.select().where(Account.id == job["account"]).first()
+    file = await ImportFile.select(ImportFile.content).where(ImportFile.job == job_id).first()
+    if account is None or file is None:
+        return await _finish(job_id, "failed", [RowError(0, "", "导入任务数据缺失")], {}, 0)
+    actor = Actor(account["id"], account["role"], None, f"import:{job_id}")
+    await ImportJob.update({ImportJob.status: "running"}).where(ImportJob.id == job_id)
+    await set_progress(redis, job_id, "reading", 0, 0)
+    try:
+        parsed = parse(job["filename"], bytes(file["content"]))
+    except ImportFileError as exc:
+        return await _finish(
+            job_id, "failed", [RowError(0, "", exc.message)], {"code": exc.code}, 0
+        )
+    resolved, errors = await _resolve(parsed, Scope.of_account(account))
+    errors = parsed.errors + errors
+    if errors:
+        return await _finish(
+            job_id, "failed", errors, {"rows": parsed.total_rows, "imported": 0}, parsed.total_rows
+        )
+    try:
+        async with transaction():
+            summary = await _write(job_id, redis, actor, resolved)
+            if job["dry_run"]:
+                raise DryRunDone
+            await audit.record(
+                actor, "import", "import_job", job_id, after=_summary(summary, parsed)
+            )
+    except DryRunDone:
+        pass
+    return await _finish(job_id, "done", [], _summary(summary, parsed), parsed.total_rows)
+
+
+def _summary(summary: WriteSummary, parsed: ParsedFile) -> dict[str, int]:
+    return {
+        "rows": parsed.total_rows,
+        "created": summary.created,
+        "updated": summary.updated,
+        "unchanged": summary.unchanged,
+        "flagged": summary.flagged,
+    }
+
+
+async def _finish(
+    job_id: int, status: str, errors: list[RowError], summary: dict[str, Any], total: int
+) -> str:
+    errors = sorted(errors, key=lambda e: e.row)
+    await ImportJob.update(
+        {
+            ImportJob.status: status,
+            ImportJob.total_rows: total,
+            ImportJob.error_count: len(errors),
+            ImportJob.errors: json.dumps(
+                [e.as_dict() for e in errors[:MAX_STORED_ERRORS]], ensure_ascii=False
+            ),
+            ImportJob.summary: json.dumps(summary),
+            ImportJob.finished_at: datetime.now(UTC),
+        }
+    ).where(ImportJob.id == job_id)
+    return status
+
+
+async def get_import(scope: Scope, actor: Actor, redis: Redis, job_id: int) -> ImportRead:
+    row = await get_scoped(actor, scope, ImportJob, ImportJob.id == job_id, "import_job", job_id)
+    progress = await redis.hgetall(progress_key(job_id))  # type: ignore[misc]
+    progress = {k.decode(): v.decode() for k, v in progress.items()}
+    errors, summary = row["errors"], row["summary"]
+    return ImportRead(
+        id=row["id"],
+        filename=row["filename"],
+        dry_run=bool(row["dry_run"]),
+        status=row["status"],
+        phase=progress.get("phase"),
+        done=int(progress.get("done", 0)),
+        total=int(progress.get("total", row["total_rows"])),
+        error_count=row["error_count"],
+        errors=json.loads(errors) if isinstance(errors, str) else errors,
+        summary=json.loads(summary) if isinstance(summary, str) else summary,
+        created_at=row["created_at"],
+        finished_at=row["finished_at"],
+    )

@@ -1,0 +1,76 @@
+"""Request and response bodies of the records domain."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import msgspec
+
+
+class Problem(msgspec.Struct):
+    kind: str
+    label: str
+    detail: str
+
+
+class FieldValue(msgspec.Struct):
+    code: str
+    label: str
+    value: str | None  # stored value (masked where sensitive)
+    display: str | None  # what the form prints (choice labels; masked where sensitive)
+    key: bool
+    masked: bool
+
+
+class StudentSummary(msgspec.Struct):
+    id: int
+    registry_number: str
+    name: str
+    sex: str | None
+    birth_date: str | None
+    id_number: str | None  # masked
+    school_id: int
+    class_id: int
+    status: str
+    problems: list[str]
+
+
+class StudentDetail(msgspec.Struct):
+    id: int
+    registry_number: str
+    school_id: int
+    class_id: int
+    status: str
+    fields: list[FieldValue]
+    problems: list[Problem]
+    updated_at: datetime
+
+
+class RevealRequest(msgspec.Struct, forbid_unknown_fields=True):
+    field: Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
+
+
+class Revealed(msgspec.Struct):
+    field: str
+    value: str | None
+
+
+class ImportStarted(msgspec.Struct):
+    id: int
+    status: str
+
+
+class ImportRead(msgspec.Struct):
+    id: int
+    filename: str
+    dry_run: bool
+    status: str
+    phase: str | None
+    done: int
+    total: int
+    error_count: int
+    errors: list[dict[str, Any]]
+    summary: dict[str, Any]
+    created_at: datetime
+    finished_at: datetime | None

@@ -1,0 +1,244 @@
+"""Writing student records (create or update by registry number, flags recomputed, audited in
+the same transaction) and finding duplicate ID numbers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from backend.accounts import audit
+from backend.accounts.audit import Actor
+from backend.accounts.scope import ScopedColumns, register_scoped
+from backend.records.catalog import FIELDS
+from backend.records.ids import ProblemKind, id_problems
+from backend.records.tables import GuardianLink, ProblemFlag, Student
+
+register_scoped(
+    Student,
+    ScopedColumns(
+        region=Student.region_code,
+        school=Student.school,
+        school_class=Student.school_class,
+        guardian=lambda account_id: Student.id.is_in(
+            GuardianLink.select(GuardianLink.student).where(GuardianLink.account == account_id)
+        ),
+    ),
+)
+
+CHUNK = 500
+FIELD_ORDER = {f.code: i for i, f in enumerate(FIELDS)}
+
+
+def load_fields(raw: Any) -> dict[str, str]:
+    if isinstance(raw, str):
+        loaded: dict[str, str] = json.loads(raw)
+        return loaded
+    return dict(raw or {})
+
+
+@dataclass(frozen=True, slots=True)
+class RecordIn:
+    """One student as it should be after the write."""
+
+    registry_number: str
+    school_id: int
+    class_id: int
+    region_code: str
+    fields: Mapping[str, str]
+
+
+@dataclass
+class WriteSummary:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    flagged: int = 0  # written records that now have a problem flag
+    student_ids: list[int] = field(default_factory=list)
+
+
+def _columns(record: RecordIn) -> dict[str, Any]:
+    return {
+        "name": record.fields.get("name", ""),
+        "id_number": record.fields.get("id_number") or None,
+        "school": record.school_id,
+        "school_class": record.class_id,
+        "region_code": record.region_code,
+    }
+
+
+def _diff(
+    before: Mapping[str, str], after: Mapping[str, str]
+) -> tuple[dict[str, str], dict[str, str]]:
+    keys = sorted(set(before) | set(after), key=lambda k: FIELD_ORDER.get(k, 999))
+    changed = [k for k in keys if before.get(k) != after.get(k)]
+    return ({k: before.get(k, "") for k in changed}, {k: after.get(k, "") for k in changed})
+
+
+async def write_records(
+    actor: Actor,
+    records: Sequence[RecordIn],
+    progress: Callable[[int], Awaitable[None]] | None = None,
+) -> WriteSummary:
+    """Create or update each record (matched by school and registry number). Must run inside
+    the caller's transaction; unchanged records are not touched and not audited."""
+    summary = WriteSummary()
+    now = datetime.now(UTC)
+    entries: list[audit.Entry] = []
+    touched_ids: set[str] = set()
+    for start in range(0, len(records), CHUNK):
+        chunk = records[start : start + CHUNK]
+        existing = {
+            (row["school"], row["registry_number"]): row
+            for row in await Student.select(
+                Student.id,
+                Student.school,
+                Student.school_class,
+                Student.registry_number,
+                Student.fields,
+                Student.id_number,
+            ).where(Student.registry_number.is_in([r.registry_number for r in chunk]))
+        }
+        new_rows: list[Student] = []
+        new_records: list[RecordIn] = []
+        for record in chunk:
+            old = existing.get((record.school_id, record.registry_number))
+            if old is None:
+                new_rows.append(
+                    Student(
+                        registry_number=record.registry_number,
+                        fields=dict(record.fields),
+                        created_at=now,
+                        updated_at=now,
+                        **_columns(record),
+                    )
+                )
+                new_records.append(record)
+                if record.fields.get("id_number"):
+                    touched_ids.add(record.fields["id_number"])
+                continue
+            old_fields = load_fields(old["fields"])
+            merged = {**old_fields, **record.fields}
+            if merged == old_fields and old["school_class"] == record.class_id:
+                summary.unchanged += 1
+                summary.student_ids.append(old["id"])
+                continue
+            merged_record = RecordIn(
+                record.registry_number,
+                record.school_id,
+                record.class_id,
+                record.region_code,
+                merged,
+            )
+            await Student.update(
+                {
+                    Student.fields: merged,
+                    Student.updated_at: now,
+                    **{getattr(Student, k): v for k, v in _columns(merged_record).items()},
+                }
+            ).where(Student.id == old["id"])
+            before, after = _diff(old_fields, merged)
+            if old["school_class"] != record.class_id:
+                before["class_id"], after["class_id"] = (
+                    str(old["school_class"]),
+                    str(record.class_id),
+                )
+            entries.append(audit.Entry("update", "student", old["id"], before, after))
+            summary.updated += 1
+            summary.student_ids.append(old["id"])
+            for number in (old["id_number"], merged.get("id_number")):
+                if number:
+                    touched_ids.add(number)
+        if new_rows:
+            inserted = await Student.insert(*new_rows).returning(Student.id)
+            for row, new in zip(inserted, new_records, strict=True):
+                entries.append(
+                    audit.Entry(
+                        "create",
+                        "student",
+                        row["id"],
+                        None,
+                        {"registry_number": new.registry_number, **new.fields},
+                    )
+                )
+                summary.student_ids.append(row["id"])
+            summary.created += len(new_rows)
+        if progress is not None:
+            await progress(start + len(chunk))
+    changed = [int(str(e.entity_id)) for e in entries]
+    summary.flagged = len(await recompute_flags(changed, touched_ids))
+    await audit.record_many(actor, entries)
+    return summary
+
+
+async def recompute_flags(student_ids: Iterable[int], id_numbers: Iterable[str]) -> set[int]:
+    """Each record's own ID problems, and `duplicate_id` for every holder of the given ID
+    numbers (records elsewhere gain or lose the flag with them). Returns the flagged ids."""
+    now = datetime.now(UTC)
+    ids = list(student_ids)
+    flagged: set[int] = set()
+    for start in range(0, len(ids), CHUNK):
+        chunk = ids[start : start + CHUNK]
+        await ProblemFlag.delete().where(
+            ProblemFlag.student.is_in(chunk) & (ProblemFlag.kind != ProblemKind.duplicate_id)
+        )
+        flags: list[ProblemFlag] = []
+        for row in await Student.select(Student.id, Student.fields).where(Student.id.is_in(chunk)):
+            values = load_fields(row["fields"])
+            for kind, detail in id_problems(
+                values.get("id_type"),
+                values.get("id_number"),
+                values.get("birth_date"),
+                values.get("sex"),
+            ):
+                flags.append(
+                    ProblemFlag(student=row["id"], kind=kind.value, detail=detail, created_at=now)
+                )
+                flagged.add(row["id"])
+        if flags:
+            await ProblemFlag.insert(*flags)
+    numbers = sorted(set(id_numbers))
+    for start in range(0, len(numbers), CHUNK):
+        flagged |= await _flag_duplicates(numbers[start : start + CHUNK], now)
+    return flagged
+
+
+async def _flag_duplicates(numbers: list[str], now: datetime) -> set[int]:
+    holders = await Student.select(Student.id, Student.school, Student.id_number).where(
+        Student.id_number.is_in(numbers)
+    )
+    schools_of: dict[str, set[int]] = {}
+    for row in holders:
+        schools_of.setdefault(row["id_number"], set()).add(row["school"])
+    holder_ids = [row["id"] for row in holders]
+    if holder_ids:
+        await ProblemFlag.delete().where(
+            ProblemFlag.student.is_in(holder_ids) & (ProblemFlag.kind == ProblemKind.duplicate_id)
+        )
+    flags = [
+        ProblemFlag(
+            student=row["id"],
+            kind=ProblemKind.duplicate_id.value,
+            detail=f"同一身份证件号在 {len(schools_of[row['id_number']])} 所学校",
+            created_at=now,
+        )
+        for row in holders
+        if len(schools_of[row["id_number"]]) > 1
+    ]
+    if flags:
+        await ProblemFlag.insert(*flags)
+    return {int(str(flag.student)) for flag in flags}
+
+
+async def find_duplicate_id_numbers(limit: int | None = None) -> list[str]:
+    """Every ID number held at more than one school: one grouped pass over the ID index."""
+    query = (
+        "SELECT id_number FROM student WHERE id_number IS NOT NULL "
+        "GROUP BY id_number HAVING COUNT(DISTINCT school) > 1 ORDER BY id_number"
+    )
+    if limit is not None:
+        query += f" LIMIT {int(limit)}"
+    rows = await Student.raw(query)
+    return [row["id_number"] for row in rows]

@@ -1,0 +1,85 @@
+"""Tables of the records domain.
+
+A student's record lives in `fields`: one JSON object keyed by the field catalog's codes
+(guardians included), so no table repeats the catalog. The few values that queries filter on
+are copied into indexed columns by `records.service` whenever `fields` is written.
+"""
+
+from __future__ import annotations
+
+from piccolo.columns import (
+    JSONB,
+    BigSerial,
+    Boolean,
+    Bytea,
+    ForeignKey,
+    Integer,
+    Serial,
+    Text,
+    Timestamptz,
+    Varchar,
+)
+from piccolo.columns.base import OnDelete
+from piccolo.table import Table
+
+from backend.accounts.tables import Account, School, SchoolClass
+
+
+class Student(Table, tablename="student"):
+    id = Serial(primary_key=True)
+    # 学籍号: G + ID number, or J + …; unique per school (see the migration), since the same
+    # ID number at two schools is a problem to flag, not an error to refuse.
+    registry_number = Varchar(length=32, index=True)
+    school = ForeignKey(references=School, index=True, on_delete=OnDelete.restrict)
+    school_class = ForeignKey(references=SchoolClass, index=True, on_delete=OnDelete.restrict)
+    region_code = Varchar(length=6, index=True)
+    status = Varchar(length=12, default="enrolled", index=True)
+    name = Varchar(length=50, index=True)
+    id_number = Varchar(length=30, null=True, default=None, index=True)
+    fields = JSONB()
+    created_at = Timestamptz()
+    updated_at = Timestamptz()
+
+
+class ProblemFlag(Table, tablename="problem_flag"):
+    """问题学籍: one row per problem a record has now; recomputed when the record changes."""
+
+    id = Serial(primary_key=True)
+    student = ForeignKey(references=Student, index=True, on_delete=OnDelete.cascade)
+    kind = Varchar(length=24, index=True)  # ProblemKind
+    detail = Text(default="")
+    created_at = Timestamptz()
+
+
+class GuardianLink(Table, tablename="guardian_link"):
+    """A parent's account linked to a child (made by sign-up with the form's code)."""
+
+    id = Serial(primary_key=True)
+    account = ForeignKey(references=Account, index=True, on_delete=OnDelete.cascade)
+    student = ForeignKey(references=Student, index=True, on_delete=OnDelete.cascade)
+    guardian_slot = Integer(default=1)  # which guardian of the record: 1 or 2
+    created_at = Timestamptz()
+
+
+class ImportJob(Table, tablename="import_job"):
+    id = Serial(primary_key=True)
+    account = ForeignKey(references=Account, on_delete=OnDelete.restrict)
+    school = ForeignKey(references=School, null=True, default=None, on_delete=OnDelete.restrict)
+    region_code = Varchar(length=6, null=True, default=None, index=True)
+    filename = Varchar(length=200)
+    dry_run = Boolean(default=False)
+    status = Varchar(length=12, default="queued", index=True)  # ImportStatus
+    total_rows = Integer(default=0)
+    error_count = Integer(default=0)
+    errors = JSONB(default=[])  # the first errors, with row, column and a Chinese message
+    summary = JSONB(default={})
+    created_at = Timestamptz()
+    finished_at = Timestamptz(null=True, default=None)
+
+
+class ImportFile(Table, tablename="import_file"):
+    """The uploaded bytes, kept in the database so any worker process can read them."""
+
+    id = BigSerial(primary_key=True)
+    job = ForeignKey(references=ImportJob, unique=True, on_delete=OnDelete.cascade)
+    content = Bytea()
