@@ -5,7 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import uuid
+from typing import Any
 
+from backend.accounts.principal import Principal
+from backend.accounts.roles import Role
+from backend.accounts.scope import Scope
 from backend.config import get_settings
 from backend.db import close_pool, open_pool
 
@@ -39,24 +44,90 @@ async def _seed() -> int:
     return 0
 
 
-COMMANDS = {("audit", "verify"): _audit_verify, ("migrate",): _migrate, ("seed",): _seed}
+async def _import(path: str, phone: str, dry_run: bool) -> int:
+    """The same import as the API's, run here instead of in a worker, acting as `phone`."""
+    import json
+    from pathlib import Path
+
+    from redis.asyncio import Redis
+
+    from backend.accounts.audit import Actor
+    from backend.accounts.tables import Account
+    from backend.records import imports
+    from backend.redis_server import resolve_redis
+
+    account = await Account.select().where(Account.phone == phone).first()
+    if account is None:
+        print(f"no account with phone {phone}")
+        return 2
+    actor = Actor(account["id"], account["role"], "cli", "cli-import")
+    principal = _cli_principal(account)
+    content = await asyncio.to_thread(Path(path).read_bytes)
+    job_id = await imports.start_import(principal, actor, Path(path).name, content, dry_run)
+    url, private = await resolve_redis(get_settings())
+    redis = Redis.from_url(url)
+    try:
+        status = await imports.run_import(job_id, redis)
+        report = await imports.get_import(Scope.of_account(account), actor, redis, job_id)
+    finally:
+        await redis.aclose()
+        if private is not None:
+            private.stop()
+    print(
+        json.dumps(
+            {
+                "status": status,
+                "summary": report.summary,
+                "error_count": report.error_count,
+                "errors": report.errors[:50],
+            },
+            ensure_ascii=False,
+            indent=1,
+        )
+    )
+    return 0 if status == "done" else 1
 
 
-async def _run(words: tuple[str, ...]) -> int:
+def _cli_principal(account: dict[str, Any]) -> Principal:
+    return Principal(
+        int(str(account["id"])),
+        Role(str(account["role"])),
+        str(account["name"]),
+        str(account["phone"]),
+        Scope.of_account(account),
+        uuid.uuid4(),
+        False,
+    )
+
+
+async def _run(args: argparse.Namespace) -> int:
     await open_pool(get_settings())
     try:
+        words = tuple(args.command)
+        if words[0] == "import":
+            return await _import(args.file, args.account, args.dry_run)
         return await COMMANDS[words]()
     finally:
         await close_pool()
 
 
+COMMANDS = {("audit", "verify"): _audit_verify, ("migrate",): _migrate, ("seed",): _seed}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m backend")
-    parser.add_argument("command", nargs="+", help="audit verify | migrate | seed")
-    words = tuple(parser.parse_args(argv).command)
-    if words not in COMMANDS:
+    parser.add_argument(
+        "command", nargs="+", help="audit verify | migrate | seed | import FILE --account PHONE"
+    )
+    parser.add_argument("--account", help="import: the phone of the account to act as")
+    parser.add_argument("--dry-run", action="store_true", help="import: check only")
+    args = parser.parse_args(argv)
+    words = tuple(args.command)
+    if words[0] == "import" and len(words) == 2 and args.account:
+        args.file = words[1]
+    elif words not in COMMANDS:
         parser.error(f"unknown command: {' '.join(words)}")
-    return asyncio.run(_run(words))
+    return asyncio.run(_run(args))
 
 
 if __name__ == "__main__":

@@ -110,3 +110,18 @@ async def login(client: httpx.AsyncClient, phone: str, password: str = PASSWORD)
 
 def bearer(tokens: dict[str, Any]) -> dict[str, str]:
     return {"Authorization": f"Bearer {tokens['access_token']}"}
+
+
+async def run_jobs(app: Any, settings: Settings) -> None:
+    """Let a real arq worker drain the real Redis queue (burst mode), on its own pool."""
+    import os
+
+    from arq import create_pool
+    from arq.connections import RedisSettings
+
+    from backend.worker import inline_worker
+
+    pool = await create_pool(RedisSettings.from_dsn(os.environ["REDIS_URL"]))
+    worker = inline_worker(settings, pool, burst=True, poll_delay=0)
+    await worker.main()
+    await worker.close()  # closes its own pool

@@ -110,6 +110,13 @@ def mask_id_number(value: str | None) -> str | None:
     return value[:6] + "*" * (len(value) - 10) + value[-4:]
 
 
+def mask_registry_number(value: str) -> str:
+    """A G-number is G + the ID number, so it is masked like one."""
+    if value.startswith("G"):
+        return "G" + (mask_id_number(value[1:]) or "")
+    return value
+
+
 def mask_phone(value: str | None) -> str | None:
     if not value:
         return value

@@ -13,7 +13,13 @@ from backend.accounts.schemas import Page
 from backend.accounts.scope import Scope, scope_filter
 from backend.errors import BadRequest, Forbidden
 from backend.records.catalog import BY_CODE, FIELDS, Field, FieldType
-from backend.records.ids import PROBLEM_LABEL, ProblemKind, mask_id_number, mask_phone
+from backend.records.ids import (
+    PROBLEM_LABEL,
+    ProblemKind,
+    mask_id_number,
+    mask_phone,
+    mask_registry_number,
+)
 from backend.records.schemas import FieldValue, Problem, StudentDetail, StudentSummary
 from backend.records.service import load_fields
 from backend.records.tables import ProblemFlag, Student
@@ -39,7 +45,7 @@ def _summary(row: dict[str, Any], problems: list[dict[str, Any]]) -> StudentSumm
     values = load_fields(row["fields"])
     return StudentSummary(
         id=row["id"],
-        registry_number=row["registry_number"],
+        registry_number=mask_registry_number(row["registry_number"]),
         name=row["name"],
         sex=BY_CODE["sex"].label_of(values.get("sex")) or None,
         birth_date=values.get("birth_date"),
@@ -115,7 +121,7 @@ async def get_student(principal: Principal, actor: Actor, student_id: int) -> St
     ]
     return StudentDetail(
         id=row["id"],
-        registry_number=row["registry_number"],
+        registry_number=mask_registry_number(row["registry_number"]),
         school_id=row["school"],
         class_id=row["school_class"],
         status=row["status"],

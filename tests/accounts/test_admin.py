@@ -3,22 +3,17 @@ accounts are sealed by the daily job and only a higher admin unseals them."""
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
-from arq import create_pool
-from arq.connections import RedisSettings
-from arq.worker import Worker
 from litestar import Litestar
 
 from backend.accounts.roles import Role
 from backend.accounts.tables import Account, AuditLog
 from backend.config import Settings
-from backend.worker import inline_worker
-from tests.factories import World, bearer, build_world, login
+from tests.factories import World, bearer, build_world, login, run_jobs
 
 
 @pytest.fixture
@@ -143,16 +138,6 @@ async def test_duplicate_phone_is_a_conflict(client: httpx.AsyncClient, world: W
     assert response.json()["code"] == "phone_taken"
 
 
-async def run_jobs(app: Litestar, settings: Settings, *names: str) -> None:
-    """Enqueue into the real Redis and let a real arq worker drain the queue."""
-    for name in names:
-        await app.state.arq.enqueue_job(name)
-    pool = await create_pool(RedisSettings.from_dsn(os.environ["REDIS_URL"]))
-    worker: Worker = inline_worker(settings, pool, burst=True, poll_delay=0)
-    await worker.main()
-    await worker.close()  # closes its own pool
-
-
 async def test_daily_job_seals_unused_staff_accounts_and_only_a_higher_admin_unseals(
     client: httpx.AsyncClient, world: World, app: Litestar, settings: Settings
 ) -> None:
@@ -162,7 +147,8 @@ async def test_daily_job_seals_unused_staff_accounts_and_only_a_higher_admin_uns
         Account.id.is_in([teacher, world.accounts[Role.parent]])
     )
 
-    await run_jobs(app, settings, "seal_inactive_accounts_job")
+    await app.state.arq.enqueue_job("seal_inactive_accounts_job")
+    await run_jobs(app, settings)
 
     statuses = {r["id"]: r["status"] for r in await Account.select(Account.id, Account.status)}
     assert statuses[teacher] == "sealed"

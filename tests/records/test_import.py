@@ -1,0 +1,358 @@
+"""Importing registrars' spreadsheets through the API and a real arq worker."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from litestar import Litestar
+
+from backend.accounts.roles import Role
+from backend.accounts.tables import AuditLog
+from backend.config import Settings
+from backend.records.tables import ImportJob, ProblemFlag, Student
+from tests.factories import World, bearer, build_world, login, run_jobs
+from tests.records.files import HEADERS, student_row, to_csv, to_xlsx
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+async def world(settings: Settings) -> World:
+    return await build_world(settings)
+
+
+@pytest.fixture
+async def registrar(client: httpx.AsyncClient, world: World) -> dict[str, str]:
+    return bearer(await login(client, world.phones[Role.registrar]))
+
+
+async def do_import(
+    client: httpx.AsyncClient,
+    app: Litestar,
+    settings: Settings,
+    headers: dict[str, str],
+    content: bytes,
+    filename: str = "学生.csv",
+    dry_run: bool = False,
+) -> dict[str, Any]:
+    started = await client.post(
+        "/imports",
+        headers=headers,
+        files={"file": (filename, content)},
+        data={"dry_run": "true" if dry_run else "false"},
+    )
+    assert started.status_code == 202, started.text
+    await run_jobs(app, settings)
+    report = await client.get(f"/imports/{started.json()['id']}", headers=headers)
+    assert report.status_code == 200
+    return report.json()  # type: ignore[no-any-return]
+
+
+GOOD = [student_row(i) for i in range(1, 11)]
+
+
+@pytest.mark.parametrize(
+    ("filename", "content"),
+    [
+        ("学生.csv", to_csv(GOOD)),
+        ("学生-bom.csv", b"\xef\xbb\xbf" + to_csv(GOOD)),
+        ("学生-gbk.csv", to_csv(GOOD, encoding="gbk")),
+        ("学生-gb18030.csv", to_csv(GOOD, encoding="gb18030")),
+        ("学生.xlsx", to_xlsx(GOOD)),
+    ],
+)
+async def test_a_good_file_imports_every_student(
+    client: httpx.AsyncClient,
+    app: Litestar,
+    settings: Settings,
+    world: World,
+    registrar: dict[str, str],
+    filename: str,
+    content: bytes,
+) -> None:
+    report = await do_import(client, app, settings, registrar, content, filename)
+
+    assert report["status"] == "done", report
+    assert report["summary"] == {
+        "rows": 10,
+        "created": 10,
+        "updated": 0,
+        "unchanged": 0,
+        "flagged": 0,
+    }
+    assert report["done"] == report["total"] == 10
+    students = await Student.select().where(Student.school == world.schools["A"])
+    assert sorted(s["name"] for s in students) == [f"学生{i:03d}" for i in range(1, 11)]
+    one = next(s for s in students if s["name"] == "学生001")
+    assert one["registry_number"] == "G" + GOOD[0]["身份证件号"]
+    fields = (
+        one["fields"]
+        if isinstance(one["fields"], dict)
+        else __import__("json").loads(one["fields"])
+    )
+    assert fields["sex"] == "1"
+    assert fields["ethnicity"] == "01"
+    assert fields["guardian1_relation"] == "1"
+    created = await AuditLog.count().where(
+        (AuditLog.action == "create") & (AuditLog.entity == "student")
+    )
+    assert created == 10
+
+
+async def test_english_headers_work_too(
+    client: httpx.AsyncClient, app: Litestar, settings: Settings, registrar: dict[str, str]
+) -> None:
+    from backend.records.importer import HEADERS as MAP
+
+    english = [next(k for k, v in MAP.items() if v == MAP[h] and k.isascii()) for h in HEADERS]
+    rows = [{e: r[h] for e, h in zip(english, HEADERS, strict=True)} for r in GOOD[:3]]
+    report = await do_import(client, app, settings, registrar, to_csv(rows, english))
+    assert report["summary"]["created"] == 3
+
+
+async def test_dry_run_reports_and_changes_nothing(
+    client: httpx.AsyncClient, app: Litestar, settings: Settings, registrar: dict[str, str]
+) -> None:
+    audit_before = await AuditLog.count()
+
+    report = await do_import(client, app, settings, registrar, to_csv(GOOD), dry_run=True)
+
+    assert report["status"] == "done"
+    assert report["dry_run"] is True
+    assert report["summary"]["created"] == 10
+    assert await Student.count() == 0
+    assert await ProblemFlag.count() == 0
+    # Only the job's own creation is audited; no student, no class.
+    assert await AuditLog.count() == audit_before + 1
+
+
+async def test_reimporting_the_same_file_changes_nothing(
+    client: httpx.AsyncClient, app: Litestar, settings: Settings, registrar: dict[str, str]
+) -> None:
+    await do_import(client, app, settings, registrar, to_csv(GOOD))
+    snapshot = await Student.select(Student.id, Student.fields, Student.updated_at)
+    student_audits = await AuditLog.count().where(AuditLog.entity == "student")
+
+    again = await do_import(client, app, settings, registrar, to_csv(GOOD))
+
+    assert again["summary"] == {
+        "rows": 10,
+        "created": 0,
+        "updated": 0,
+        "unchanged": 10,
+        "flagged": 0,
+    }
+    assert await Student.select(Student.id, Student.fields, Student.updated_at) == snapshot
+    assert await AuditLog.count().where(AuditLog.entity == "student") == student_audits
+
+
+async def test_a_changed_row_updates_and_audits_the_difference(
+    client: httpx.AsyncClient, app: Litestar, settings: Settings, registrar: dict[str, str]
+) -> None:
+    await do_import(client, app, settings, registrar, to_csv(GOOD))
+    changed = [*GOOD[:9], {**GOOD[9], "现住址": "浙江省杭州市西湖区新地址1号"}]
+
+    report = await do_import(client, app, settings, registrar, to_csv(changed))
+
+    assert report["summary"]["updated"] == 1
+    assert report["summary"]["unchanged"] == 9
+    update = await AuditLog.select().where(AuditLog.action == "update").first()
+    assert update is not None
+    assert "新地址" in update["after"]
+    assert "文三路10号" in update["before"]
+
+
+async def test_invalid_ids_are_imported_and_flagged(
+    client: httpx.AsyncClient, app: Litestar, settings: Settings, registrar: dict[str, str]
+) -> None:
+    good_id = GOOD[0]["身份证件号"]
+    bad_checksum = good_id[:-1] + ("0" if good_id[-1] != "0" else "1")
+    rows = [
+        {**GOOD[0], "身份证件号": bad_checksum},
+        {**GOOD[1], "出生日期": "2010-01-01"},
+        *GOOD[2:],
+    ]
+
+    report = await do_import(client, app, settings, registrar, to_csv(rows))
+
+    assert report["status"] == "done"
+    assert report["summary"]["created"] == 10
+    assert report["summary"]["flagged"] == 2
+    kinds = {r["kind"] for r in await ProblemFlag.select(ProblemFlag.kind)}
+    assert kinds == {"id_invalid", "id_birth_mismatch"}
+
+
+async def test_same_id_at_two_schools_is_flagged_on_both(
+    client: httpx.AsyncClient, app: Litestar, settings: Settings, world: World
+) -> None:
+    sysadmin = bearer(await login(client, world.phones[Role.sysadmin]))
+    codes = {"A": "2133010600", "B": "2133010801"}
+    rows = [{**GOOD[0], "学校标识码": codes["A"]}, {**GOOD[0], "学校标识码": codes["B"]}]
+
+    report = await do_import(
+        client, app, settings, sysadmin, to_csv(rows, [*HEADERS, "学校标识码"])
+    )
+
+    assert report["status"] == "done", report
+    flagged = await ProblemFlag.select(ProblemFlag.student, ProblemFlag.kind)
+    assert {f["kind"] for f in flagged} == {"duplicate_id"}
+    assert len(flagged) == 2
+
+
+def xlsx_with_formula() -> bytes:
+    import io
+
+    from openpyxl import load_workbook
+
+    book = load_workbook(io.BytesIO(to_xlsx(GOOD[:2])))
+    sheet = book.active
+    assert sheet is not None
+    sheet["A3"] = '=CONCAT("学生","002")'
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("filename", "content", "expect"),
+    [
+        ("乱码.csv", bytes(range(128, 256)) * 20, "无法识别文件编码"),
+        ("空.csv", b"", "文件是空的"),
+        ("只有表头.csv", to_csv([]), "只有表头"),
+        ("缺列.csv", to_csv(GOOD, [h for h in HEADERS if h != "出生日期"]), "缺少必填列：出生日期"),
+        ("旧版.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 512, "不支持旧版 .xls"),
+        ("坏的.xlsx", b"PK\x03\x04" + b"\x00" * 100, "无法读取该 Excel 文件"),
+    ],
+)
+async def test_bad_files_fail_with_a_clear_message_and_change_nothing(
+    client: httpx.AsyncClient,
+    app: Litestar,
+    settings: Settings,
+    registrar: dict[str, str],
+    filename: str,
+    content: bytes,
+    expect: str,
+) -> None:
+    started = await client.post("/imports", headers=registrar, files={"file": (filename, content)})
+    if not content:
+        assert started.status_code == 400
+        assert started.json()["message"] == "文件是空的"
+        return
+    assert started.status_code == 202
+    await run_jobs(app, settings)
+    report = (await client.get(f"/imports/{started.json()['id']}", headers=registrar)).json()
+
+    assert report["status"] == "failed"
+    assert expect in report["errors"][0]["message"]
+    assert await Student.count() == 0
+
+
+async def test_bad_rows_are_each_reported_with_row_and_column(
+    client: httpx.AsyncClient, app: Litestar, settings: Settings, registrar: dict[str, str]
+) -> None:
+    rows = [
+        GOOD[0],
+        {**GOOD[1], "出生日期": "去年"},
+        {**GOOD[2], "民族": "火星族"},
+        {**GOOD[3], "联系电话": "123"},
+        GOOD[0],  # the same student twice
+        {**GOOD[5], "年级": "十"},
+    ]
+
+    report = await do_import(client, app, settings, registrar, to_csv(rows))
+
+    assert report["status"] == "failed"
+    found = {(e["row"], e["column"]) for e in report["errors"]}
+    assert found == {(3, "出生日期"), (4, "民族"), (5, "联系电话"), (6, "姓名"), (7, "年级")}
+    assert all(e["message"] for e in report["errors"])
+    assert await Student.count() == 0  # all or nothing
+
+
+async def test_formulas_in_xlsx_cells_are_refused_by_cell(
+    client: httpx.AsyncClient, app: Litestar, settings: Settings, registrar: dict[str, str]
+) -> None:
+    report = await do_import(client, app, settings, registrar, xlsx_with_formula(), "公式.xlsx")
+    assert report["status"] == "failed"
+    assert report["errors"][0]["row"] == 3
+    assert "公式" in report["errors"][0]["message"]
+
+
+async def test_dates_in_five_formats_and_excel_dates_are_read(
+    client: httpx.AsyncClient, app: Litestar, settings: Settings, registrar: dict[str, str]
+) -> None:
+    formats = ["2018-02-02", "2018/2/2", "2018.02.02", "2018年2月2日", "20180202"]
+    rows = [{**GOOD[i], "出生日期": f, "身份证件号": ""} for i, f in enumerate(formats)]
+    rows.append({**GOOD[6], "出生日期": datetime(2018, 2, 2), "身份证件号": ""})
+
+    report = await do_import(client, app, settings, registrar, to_xlsx(rows), "日期.xlsx")
+
+    assert report["status"] == "done", report["errors"]
+    births = {
+        __import__("json").loads(s["fields"])["birth_date"]
+        if isinstance(s["fields"], str)
+        else s["fields"]["birth_date"]
+        for s in await Student.select()
+    }
+    assert births == {date(2018, 2, 2).isoformat()}
+
+
+async def test_a_file_over_the_limit_is_refused_with_a_chinese_message(
+    client: httpx.AsyncClient, registrar: dict[str, str]
+) -> None:
+    huge = b"x" * (100 * 1024 * 1024)
+    response = await client.post("/imports", headers=registrar, files={"file": ("大.csv", huge)})
+    assert response.status_code == 413
+    assert response.json()["message"] == "上传内容过大"
+    assert await ImportJob.count() == 0
+
+
+async def test_registrar_cannot_import_into_another_school(
+    client: httpx.AsyncClient, app: Litestar, settings: Settings, registrar: dict[str, str]
+) -> None:
+    rows = [{**GOOD[0], "学校标识码": "3201020003"}]
+    report = await do_import(
+        client, app, settings, registrar, to_csv(rows, [*HEADERS, "学校标识码"])
+    )
+    assert report["status"] == "failed"
+    assert "不在您的管辖范围内" in report["errors"][0]["message"]
+
+
+async def test_teachers_cannot_import(client: httpx.AsyncClient, world: World) -> None:
+    teacher = bearer(await login(client, world.phones[Role.teacher]))
+    response = await client.post("/imports", headers=teacher, files={"file": ("a.csv", b"x")})
+    assert response.status_code == 403
+
+
+def run_cli(command: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        command, cwd=ROOT, env=dict(os.environ), capture_output=True, text=True, timeout=120
+    )
+
+
+async def test_the_cli_imports_the_same_way(world: World, tmp_path: Path) -> None:
+    path = tmp_path / "学生.csv"
+    path.write_bytes(to_csv(GOOD[:4]))
+    command = [
+        sys.executable,
+        "-m",
+        "backend",
+        "import",
+        str(path),
+        "--account",
+        world.phones[Role.registrar],
+    ]
+
+    dry = run_cli([*command, "--dry-run"])
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert await Student.count() == 0
+    real = run_cli(command)
+    assert real.returncode == 0, real.stdout + real.stderr
+    assert '"created": 4' in real.stdout
+    assert await Student.count() == 4
