@@ -1,0 +1,74 @@
+"""The confirmation form as pure image code: its layout (data), the renderer, the signed
+form token, and the reader that checks a phone photo of the signed form.
+
+No web and no database here; everything is synchronous. Typical use::
+
+    layout = build_layout(fields)                      # once; immutable, share it
+    token = sign_form_token(form_id, key)
+    page = render_form(layout, printed, FormHeader(school, class_name, code, token))
+    pdf = render_pdf([page, ...])
+
+    report = check_photo(photo_bytes, layout, printed, key, expected_form_id=form_id)
+    report.verdict  # retake, not_this_form, differs, corrections_written, unsigned, matches
+
+`backend.ocr.synth` makes synthetic phone photos for tests.
+"""
+
+from ._check import check_photo
+from ._layout import Box, FieldCells, Layout, PrintedField, ReadKind, build_layout
+from ._normalise import matches, normalise
+from ._ocr import warm_up
+from ._render import FormHeader, render_form, render_pdf
+from ._report import (
+    DEFAULT_THRESHOLDS,
+    RETAKE_MESSAGES,
+    CheckReport,
+    FieldReading,
+    Quality,
+    RetakeReason,
+    Thresholds,
+    Verdict,
+)
+from ._token import sign_form_token, verify_form_token
+from .exceptions import (
+    EngineUnavailable,
+    FontNotFound,
+    ForgedFormToken,
+    FormTokenError,
+    LayoutError,
+    MalformedFormToken,
+    OcrError,
+)
+
+__all__ = [
+    "DEFAULT_THRESHOLDS",
+    "RETAKE_MESSAGES",
+    "Box",
+    "CheckReport",
+    "EngineUnavailable",
+    "FieldCells",
+    "FieldReading",
+    "FontNotFound",
+    "ForgedFormToken",
+    "FormHeader",
+    "FormTokenError",
+    "Layout",
+    "LayoutError",
+    "MalformedFormToken",
+    "OcrError",
+    "PrintedField",
+    "Quality",
+    "ReadKind",
+    "RetakeReason",
+    "Thresholds",
+    "Verdict",
+    "build_layout",
+    "check_photo",
+    "matches",
+    "normalise",
+    "render_form",
+    "render_pdf",
+    "sign_form_token",
+    "verify_form_token",
+    "warm_up",
+]

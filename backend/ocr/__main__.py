@@ -1,0 +1,114 @@
+"""Command line: render a record's form, or check a photo of it.
+
+    python -m backend.ocr render RECORD.json OUT.png   # also OUT.json, the layout's boxes
+    python -m backend.ocr render RECORD.json OUT.pdf
+    python -m backend.ocr read PHOTO RECORD.json       # prints the check as one JSON object
+
+RECORD.json is `{"form_id": "...", CODE: stored value, ...}` with the catalog's codes
+(choices by code, e.g. "sex": "1"); optional "school", "class_name" and
+"registration_code" fill the header. The token key comes from FORM_TOKEN_KEY, else a
+development default.
+
+This is the one module of the package that may import the catalog and the settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from backend.records.catalog import PRINTED_FIELDS, YES_NO, Field, FieldType
+
+from . import FormHeader, PrintedField, build_layout, check_photo, render_form, render_pdf
+from ._token import sign_form_token
+
+DEV_KEY = b"development-form-token-key-do-not-use-in-production"
+_DIGIT_TYPES = {FieldType.id_number, FieldType.date, FieldType.year_month, FieldType.phone}
+
+
+def printed_field(field: Field) -> PrintedField:
+    """A catalog field as the form layout sees it."""
+    return PrintedField(
+        code=field.code,
+        label=field.label,
+        read_kind="digits" if field.type in _DIGIT_TYPES else "text",
+        wide=field.type is FieldType.text and field.max_length >= 120,
+        options=tuple(
+            YES_NO.values() if field.type is FieldType.yes_no else field.options.values()
+        ),
+    )
+
+
+def catalog_fields() -> tuple[PrintedField, ...]:
+    return tuple(printed_field(f) for f in PRINTED_FIELDS)
+
+
+def printed_values(record: Mapping[str, str | None]) -> dict[str, str]:
+    """Stored values → the text the form prints (choices by label)."""
+    return {f.code: f.label_of(record.get(f.code)) for f in PRINTED_FIELDS}
+
+
+def form_key(env: Mapping[str, str]) -> bytes:
+    key = env.get("FORM_TOKEN_KEY")
+    return key.encode() if key else DEV_KEY
+
+
+def _render(record_path: Path, out: Path, key: bytes) -> None:
+    record = json.loads(record_path.read_text(encoding="utf-8"))
+    pdf = out.suffix.lower() == ".pdf"
+    layout = build_layout(catalog_fields(), dpi=300 if pdf else 200)
+    header = FormHeader(
+        school=record.get("school", "示例学校"),
+        class_name=record.get("class_name", "示例班级"),
+        registration_code=record.get("registration_code", "示例注册码"),
+        form_token=sign_form_token(str(record["form_id"]), key),
+        student_name=record.get("name") or None,
+    )
+    image = render_form(layout, printed_values(record), header)
+    if pdf:
+        out.write_bytes(render_pdf([image]))
+        return
+    image.save(out)
+    out.with_suffix(".json").write_text(json.dumps(layout.to_json()) + "\n")
+
+
+def _read(photo: Path, record_path: Path, key: bytes) -> dict[str, object]:
+    record = json.loads(record_path.read_text(encoding="utf-8"))
+    report = check_photo(
+        photo.read_bytes(),
+        build_layout(catalog_fields()),
+        printed_values(record),
+        key,
+        expected_form_id=str(record["form_id"]),
+    )
+    return report.summary()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m backend.ocr", description=__doc__.split("\n")[0]
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    render = commands.add_parser(
+        "render", help="render a record's form (PNG + layout JSON, or PDF)"
+    )
+    render.add_argument("record", type=Path)
+    render.add_argument("out", type=Path)
+    read = commands.add_parser("read", help="check a photo of a signed form against a record")
+    read.add_argument("photo", type=Path)
+    read.add_argument("record", type=Path)
+    args = parser.parse_args(argv)
+    key = form_key(os.environ)
+    if args.command == "render":
+        _render(args.record, args.out, key)
+        return 0
+    print(json.dumps(_read(args.photo, args.record, key), ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

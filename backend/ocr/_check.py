@@ -1,0 +1,281 @@
+"""Check a phone photo of a signed form: quality, page, token, printed values, ink."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Literal
+
+import cv2
+import numpy as np
+
+from ._ink import crop_png, ink_share
+from ._layout import FieldCells, Layout
+from ._locate import PageFound, locate_page, straighten
+from ._normalise import matches
+from ._ocr import read_chinese, read_digits
+from ._photo import decode, marker_blur, quality_of, shrink
+from ._report import (
+    DEFAULT_THRESHOLDS,
+    RETAKE_MESSAGES,
+    CheckReport,
+    FieldReading,
+    Quality,
+    RetakeReason,
+    Thresholds,
+    TokenError,
+    Verdict,
+)
+from ._token import verify_form_token
+from ._verify import INK_LEVEL, Verification, crop, ink_map, verify_value
+from .exceptions import ForgedFormToken, MalformedFormToken
+
+
+def _labels(layout: Layout, codes: list[str] | tuple[str, ...]) -> str:
+    return "、".join(layout.cells(c).field.label for c in codes)
+
+
+class _Clock:
+    """Wall and CPU seconds (this thread's) per stage."""
+
+    def __init__(self) -> None:
+        self.start = self.last = time.perf_counter()
+        self.cpu_last = time.thread_time()
+        self.stages: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
+
+    def lap(self, stage: str) -> None:
+        now, cpu = time.perf_counter(), time.thread_time()
+        self.stages[stage] = self.stages.get(stage, 0.0) + now - self.last
+        self.cpu[stage] = self.cpu.get(stage, 0.0) + cpu - self.cpu_last
+        self.last, self.cpu_last = now, cpu
+
+    @property
+    def total(self) -> float:
+        return time.perf_counter() - self.start
+
+
+def _retake(reason: RetakeReason, quality: Quality, clock: _Clock) -> CheckReport:
+    return CheckReport(
+        verdict=Verdict.retake,
+        message=RETAKE_MESSAGES[reason],
+        quality=quality,
+        retake_reason=reason,
+        timings=clock.stages,
+        cpu_timings=clock.cpu,
+        seconds=clock.total,
+    )
+
+
+def _read_field(
+    ink: np.ndarray,
+    ink_smooth: np.ndarray,
+    layout: Layout,
+    cells: FieldCells,
+    expected: str,
+    t: Thresholds,
+    clock: _Clock,
+) -> tuple[FieldReading, tuple[int, int]]:
+    kind = cells.field.read_kind
+    digits = kind == "digits"
+    strict = (t.digit_glyph_min if digits else t.text_glyph_min, t.extra_max, t.digit_margin)
+    loose = (t.digit_glyph_loose if digits else t.text_glyph_loose, 2 * t.extra_max, 0.0)
+
+    def compare(text: str) -> Verification:
+        return verify_value(ink, ink_smooth, layout, cells, text)
+
+    first = compare(expected)
+    clock.lap("verify")
+    if first.passes(*strict):
+        return FieldReading(expected, first.score, True, "verified"), first.shift
+
+    method: Literal["options", "ocr"]
+    if cells.field.options:
+        # A closed choice: the option whose rendering matches best is what is printed.
+        method = "options"
+        compared = [(compare(o), o) for o in cells.field.options if o != expected]
+        compared.append((first, expected))
+        best, text = max(compared, key=lambda vt: (vt[0].passes(*loose), vt[0].score))
+        confidence = best.score
+    else:
+        method = "ocr"
+        text, confidence = _ocr(ink, layout, cells, first.shift)
+        best = compare(text) if not matches(text, expected, kind) else first
+    clock.lap("ocr")
+    if matches(text, expected, kind):
+        return FieldReading(text, confidence, True, method), first.shift
+    # Claim a difference only when the reading explains the cell better than the record's
+    # text does: an OCR slip on a poor photo must not tell a parent the form is wrong.
+    if best.passes(*loose) and best.score > first.score:
+        return FieldReading(text, confidence, False, method), best.shift
+    return FieldReading(text, confidence, False, "unsure"), first.shift
+
+
+def _ocr(
+    ink: np.ndarray, layout: Layout, cells: FieldCells, shift: tuple[int, int]
+) -> tuple[str, float]:
+    x0, y0, x1, y1 = cells.value_box
+    dx, dy = shift
+    m = layout.px(0.6)
+    cell = np.ascontiguousarray(255 - crop(ink, x0 + m + dx, y0 + m + dy, x1 - m + dx, y1 - m + dy))
+    if not np.any(cell <= 255 - INK_LEVEL):
+        return "", 1.0
+    if cells.field.read_kind == "digits":
+        return read_digits(cell)
+    return read_chinese(cell, min_gap=layout.px(0.5))
+
+
+def check_photo(
+    photo: bytes,
+    layout: Layout,
+    expected: Mapping[str, str],
+    key: bytes,
+    expected_form_id: str | None = None,
+    *,
+    thresholds: Thresholds = DEFAULT_THRESHOLDS,
+) -> CheckReport:
+    """Check a photo of a printed form against the values it should show.
+
+    `expected` maps field codes to printed text (labels, as rendered); a code missing from
+    it is expected empty. With `expected_form_id`, a photo of another form is
+    `not_this_form`; without, the caller compares `report.form_id` itself. Synchronous,
+    CPU-bound and thread-safe: run it off the event loop.
+    """
+    t = thresholds
+    clock = _Clock()
+    try:
+        full = decode(photo)
+    except ValueError:
+        return _retake(RetakeReason.unreadable_image, Quality(0.0, 0.0), clock)
+    small = shrink(full)
+    clock.lap("decode")
+
+    quality = quality_of(small)
+    if quality.paper < t.dark_paper:
+        return _retake(RetakeReason.too_dark, quality, clock)
+    if quality.sharpness < t.sharpness_min:
+        return _retake(RetakeReason.blurry, quality, clock)
+    clock.lap("quality")
+
+    found = locate_page(full, small, layout)
+    clock.lap("locate")
+    if not isinstance(found, PageFound):
+        # A page we cannot find in a soft photo is more likely blurred than cut off.
+        soft = quality.sharpness < 4 * t.sharpness_min
+        return _retake(
+            RetakeReason.blurry if soft else RetakeReason.page_not_visible, quality, clock
+        )
+    quality = Quality(quality.paper, quality.sharpness, found.photo_px_per_layout_px)
+    if found.photo_px_per_layout_px < t.min_scale:
+        return _retake(RetakeReason.too_small, quality, clock)
+
+    form_id, token_error = _verify_token(found.token, key)
+    foreign = token_error is not None or (
+        expected_form_id is not None and form_id != expected_form_id
+    )
+
+    page = straighten(full, found, layout)
+    blur_px = marker_blur(page, layout)
+    quality = Quality(quality.paper, quality.sharpness, found.photo_px_per_layout_px, blur_px)
+    if blur_px > t.blur_max_px:
+        return _retake(RetakeReason.blurry, quality, clock)
+    ink = ink_map(page)
+    ink_smooth = cv2.GaussianBlur(ink, (0, 0), 1.0)
+    clock.lap("straighten")
+
+    readings: dict[str, FieldReading] = {}
+    shifts: dict[str, tuple[int, int]] = {}
+    for cells in layout.fields:
+        if foreign:
+            # Another student's form: comparing it with this record would only list noise.
+            readings[cells.code] = FieldReading(None, 0.0, False, "unread")
+            continue
+        readings[cells.code], shifts[cells.code] = _read_field(
+            ink, ink_smooth, layout, cells, expected.get(cells.code, ""), t, clock
+        )
+
+    shares = {
+        cells.code: ink_share(
+            ink_smooth, layout, cells.correction_box, shifts.get(cells.code, (0, 0))
+        )
+        for cells in layout.fields
+    }
+    corrections = {
+        code: crop_png(page, layout, layout.cells(code).correction_box)
+        for code, share in shares.items()
+        if share >= t.correction_ink
+    }
+    shares["signature"] = ink_share(ink_smooth, layout, layout.signature_box)
+    shares["date"] = ink_share(ink_smooth, layout, layout.date_box)
+    signed = shares["signature"] >= t.signature_ink
+    clock.lap("ink")
+
+    verdict, message = _verdict(layout, readings, corrections, signed, foreign, token_error)
+    unclear = [code for code, r in readings.items() if r.method == "unsure"]
+    retake_reason = RetakeReason.unclear_fields if unclear else None
+    if unclear:
+        verdict = Verdict.retake
+        labels = _labels(layout, unclear)
+        message = (
+            f"这些信息看不清或被涂改：{labels}。如需更正，请写在“更正后信息”栏，"
+            "然后在光线充足处拿稳手机重新拍照。"
+        )
+    return CheckReport(
+        verdict=verdict,
+        message=message,
+        quality=quality,
+        retake_reason=retake_reason,
+        form_id=form_id,
+        token_error=token_error,
+        fields=readings,
+        corrections=corrections,
+        ink=shares,
+        signed=signed,
+        date_written=shares["date"] >= t.date_ink,
+        timings=clock.stages,
+        cpu_timings=clock.cpu,
+        seconds=clock.total,
+    )
+
+
+def _verify_token(token: str, key: bytes) -> tuple[str | None, TokenError | None]:
+    """The form_id, or why the token is not ours. A forged or malformed token is
+    not_this_form, not retake: the QR decoded (its own error correction makes a misread
+    that still decodes all but impossible), so another photo of the same sheet would
+    only give the same answer."""
+    try:
+        return verify_form_token(token, key), None
+    except MalformedFormToken:
+        return None, "malformed"
+    except ForgedFormToken:
+        return None, "forged"
+
+
+def _verdict(
+    layout: Layout,
+    readings: Mapping[str, FieldReading],
+    corrections: Mapping[str, bytes],
+    signed: bool,
+    foreign: bool,
+    token_error: TokenError | None,
+) -> tuple[Verdict, str]:
+    differing = [code for code, r in readings.items() if not r.match]
+    if foreign:
+        if token_error:
+            return Verdict.not_this_form, "照片上的二维码无法验证，请拍摄学校发放的原表。"
+        return (
+            Verdict.not_this_form,
+            "这不是本学生的确认表（二维码不符），请拍摄发给您孩子的那一张。",
+        )
+    if differing:
+        labels = _labels(layout, differing)
+        return Verdict.differs, f"表上打印的信息与学籍记录不一致：{labels}。请联系班主任。"
+    if corrections:
+        labels = _labels(layout, list(corrections))
+        return (
+            Verdict.corrections_written,
+            f"看到您在“更正后信息”栏填写了：{labels}。学校会核对后录入。",
+        )
+    if not signed:
+        return Verdict.unsigned, "表格还没有签名，请在“家长签名”处签名后重新拍照上传。"
+    return Verdict.matches, "表上信息与学籍记录一致，已签名，核对完成。"

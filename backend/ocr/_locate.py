@@ -1,0 +1,161 @@
+"""Find the page in a photo: the QR code first (it carries the token and tells which way
+is up), then the four solid corner squares near where the QR predicts them; their centres
+give the perspective transform that straightens the page onto the layout's pixels."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import zxingcpp
+
+from ._layout import Box, Layout
+
+_QR = zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
+
+
+@dataclass(frozen=True, slots=True)
+class PageFound:
+    token: str
+    to_photo: np.ndarray  # 3×3 homography: layout pixels → full-resolution photo pixels
+    photo_px_per_layout_px: float
+
+
+@dataclass(frozen=True, slots=True)
+class PageMissing:
+    reason: str  # "qr" or "marker"
+    detail: str
+
+
+def _centre(box: Box) -> tuple[float, float]:
+    x0, y0, x1, y1 = box
+    return ((x0 + x1) / 2, (y0 + y1) / 2)
+
+
+def _corners(box: Box) -> np.ndarray:
+    x0, y0, x1, y1 = box
+    return np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], dtype=np.float32)
+
+
+def _project(h: np.ndarray, points: np.ndarray) -> np.ndarray:
+    out: np.ndarray = cv2.perspectiveTransform(points.reshape(-1, 1, 2).astype(np.float64), h)
+    return out.reshape(-1, 2)
+
+
+def read_qr(small: np.ndarray) -> tuple[str, np.ndarray] | None:
+    """The first QR code's text and its four corners (top-left, top-right, bottom-right,
+    bottom-left of the symbol, whatever its rotation in the photo)."""
+    found = zxingcpp.read_barcodes(small, formats=_QR, try_invert=False)
+    if not found:
+        found = zxingcpp.read_barcodes(
+            small, formats=_QR, try_invert=False, binarizer=zxingcpp.Binarizer.GlobalHistogram
+        )
+    for code in found:
+        if code.valid and code.text:
+            p = code.position
+            pts = [p.top_left, p.top_right, p.bottom_right, p.bottom_left]
+            return code.text, np.array([[q.x, q.y] for q in pts], dtype=np.float32)
+    return None
+
+
+def _square_blobs(small: np.ndarray, side_px: float) -> np.ndarray:
+    """Centres of solid dark squares about `side_px` wide anywhere in the image."""
+    block = int(side_px * 3) | 1
+    # Darker than 65 % of the neighbourhood's mean: relative, so a dim photo of a page
+    # printed with pale toner still shows its squares.
+    local = cv2.blur(small, (block, block))
+    dark = (small.astype(np.uint16) * 100 < local.astype(np.uint16) * 65).astype(np.uint8)
+    _, _, stats, centroids = cv2.connectedComponentsWithStats(dark, connectivity=8)
+    bw, bh, area = stats[:, 2], stats[:, 3], stats[:, 4]
+    expected = side_px * side_px
+    keep = (
+        (area >= 0.4 * expected)
+        & (area <= 2.2 * expected)
+        & (np.maximum(bw, bh) <= 2.2 * side_px)
+        & (np.minimum(bw, bh) >= 0.45 * side_px)
+        # A solid square at any rotation fills at least half of its bounding box.
+        & (area >= 0.5 * bw * bh)
+    )
+    keep[0] = False
+    out: np.ndarray = centroids[keep]
+    return out
+
+
+def _refine(full: np.ndarray, rough: np.ndarray, side_px: float) -> np.ndarray:
+    """The marker's centre at full resolution: centroid of the dark blob around `rough`."""
+    r = int(side_px * 1.2) + 4
+    h, w = full.shape
+    x0, y0 = int(max(0, rough[0] - r)), int(max(0, rough[1] - r))
+    x1, y1 = int(min(w, rough[0] + r)), int(min(h, rough[1] + r))
+    window = full[y0:y1, x0:x1].astype(np.float32)
+    white, black = np.percentile(window, 95), np.percentile(window, 3)
+    dark = (window < (white + black) / 2).astype(np.uint8)
+    count, labels, stats, centroids = cv2.connectedComponentsWithStats(dark, connectivity=8)
+    if count < 2:
+        return rough
+    local = rough - (x0, y0)
+    lx = int(np.clip(local[0], 0, x1 - x0 - 1))
+    ly = int(np.clip(local[1], 0, y1 - y0 - 1))
+    label = labels[ly, lx] or 1 + int(np.argmax(stats[1:, 4]))
+    return np.asarray(centroids[label] + (x0, y0))
+
+
+def locate_page(full: np.ndarray, small: np.ndarray, layout: Layout) -> PageFound | PageMissing:
+    """Locate the form in a greyscale photo (`small` is `full` shrunk, for speed)."""
+    qr = read_qr(small)
+    if qr is None:
+        return PageMissing("qr", "no readable QR code")
+    token, qr_small = qr
+    scale = full.shape[1] / small.shape[1]
+    # An affine guess: a homography from four points this close together extrapolates
+    # wildly to the far corners.
+    coarse = np.vstack([cv2.estimateAffine2D(_corners(layout.qr_box), qr_small)[0], [0, 0, 1]])
+    qr_side_small = float(np.mean(np.linalg.norm(qr_small - np.roll(qr_small, 1, 0), axis=1)))
+    px_per_layout = qr_side_small / (layout.qr_box[2] - layout.qr_box[0])
+    marker_side = (layout.markers[0][2] - layout.markers[0][0]) * px_per_layout
+    guesses = _project(coarse, np.array([_centre(m) for m in layout.markers]))
+    blobs = _square_blobs(small, marker_side)
+    # The affine guess can be far off at the bottom of a tilted page, so each marker gets
+    # its three nearest squares, and the set that puts the QR code where it is wins.
+    radius = 0.4 * layout.size[1] * px_per_layout
+    options = []
+    for guess in guesses:
+        distance = np.hypot(*(blobs - guess).T) if len(blobs) else np.zeros(0)
+        near = [int(i) for i in np.argsort(distance)[:3] if distance[i] <= radius]
+        if not near:
+            return PageMissing("marker", "a corner marker is not in the photo")
+        options.append(near)
+    layout_centres = np.array([_centre(m) for m in layout.markers], dtype=np.float32)
+    qr_layout = _corners(layout.qr_box)
+    best, best_err = None, np.inf
+    for choice in itertools.product(*options):
+        if len(set(choice)) < 4:
+            continue
+        h = cv2.getPerspectiveTransform(layout_centres, blobs[list(choice)].astype(np.float32))
+        err = float(np.abs(_project(h, qr_layout) - qr_small).max())
+        if err < best_err:
+            best, best_err = choice, err
+    qr_side = (layout.qr_box[2] - layout.qr_box[0]) * px_per_layout
+    if best is None or best_err > 0.15 * qr_side:
+        return PageMissing("marker", "corner markers disagree with the QR code")
+    found = [_refine(full, blobs[i] * scale, marker_side * scale) for i in best]
+    to_photo = cv2.getPerspectiveTransform(layout_centres, np.array(found, dtype=np.float32))
+    # The QR must land where the markers say it is: otherwise a wrong blob was taken.
+    qr_err = np.abs(_project(to_photo, _corners(layout.qr_box)) - qr_small * scale).max()
+    if qr_err > 0.15 * (layout.qr_box[2] - layout.qr_box[0]) * px_per_layout * scale:
+        return PageMissing("marker", "corner markers disagree with the QR code")
+    return PageFound(token, to_photo, px_per_layout * scale)
+
+
+def straighten(full: np.ndarray, found: PageFound, layout: Layout) -> np.ndarray:
+    """The page warped onto the layout's pixel grid."""
+    page: np.ndarray = cv2.warpPerspective(
+        full,
+        found.to_photo,
+        layout.size,
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
+    return page

@@ -1,0 +1,139 @@
+"""What a check answers: the verdict, its reasons and everything found on the way."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Literal
+
+TokenError = Literal["malformed", "forged"]
+
+
+class Verdict(StrEnum):
+    """One answer for the parent, by precedence: the first that applies wins."""
+
+    retake = "retake"
+    not_this_form = "not_this_form"
+    differs = "differs"
+    corrections_written = "corrections_written"
+    unsigned = "unsigned"
+    matches = "matches"
+
+
+class RetakeReason(StrEnum):
+    unreadable_image = "unreadable_image"
+    too_dark = "too_dark"
+    blurry = "blurry"
+    page_not_visible = "page_not_visible"
+    too_small = "too_small"
+    unclear_fields = "unclear_fields"
+
+
+RETAKE_MESSAGES: Mapping[RetakeReason, str] = {
+    RetakeReason.unreadable_image: "无法打开这张照片，请重新拍照上传（JPG 或 PNG）。",
+    RetakeReason.too_dark: "照片太暗，请在光线充足的地方重新拍照。",
+    RetakeReason.blurry: "照片模糊，请把手机拿稳、对准表格，等画面清晰后再拍。",
+    RetakeReason.page_not_visible: (
+        "没有拍全整张表格，请让四个角的黑色方块和右上角的二维码都在画面内，再拍一次。"
+    ),
+    RetakeReason.too_small: "表格在照片里太小，请靠近一些，让表格占满画面后再拍。",
+    RetakeReason.unclear_fields: "有些信息看不清，请在光线充足处拿稳手机、对准表格重新拍照。",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    """Decision thresholds, measured on the benchmark (bench/ocr); see its report."""
+
+    dark_paper: float = 45.0  # paper brighter than this (0–255) in a usable photo
+    sharpness_min: float = 25.0  # Laplacian variance of the 1600-px copy: hopeless below
+    blur_max_px: float = 2.0  # edge spread (σ, layout pixels) of the straightened markers
+    min_scale: float = 0.6  # photo pixels per layout pixel (page at ≥ 120 dpi)
+    text_glyph_min: float = 0.85  # the worst Chinese glyph's correlation to verify a cell
+    digit_glyph_min: float = 0.75
+    digit_margin: float = 0.03  # how far a digit must beat every other digit
+    extra_max: float = 0.002  # unexplained ink in a value cell
+    # A reading that differs from the record must itself explain the cell, rendered and
+    # compared like the expected text, if more loosely; otherwise the field is unclear.
+    text_glyph_loose: float = 0.7
+    digit_glyph_loose: float = 0.6
+    # Dark share of an empty box (benchmark): 0.000 %; one faint pencil character ≥ 0.18 %;
+    # written corrections ≥ 2 %, signatures ≥ 1.5 %.
+    correction_ink: float = 0.0006
+    signature_ink: float = 0.003
+    date_ink: float = 0.002
+
+
+DEFAULT_THRESHOLDS = Thresholds()
+
+
+@dataclass(frozen=True, slots=True)
+class FieldReading:
+    """One printed value as read.
+
+    method "verified": the expected text, rendered, matched the cell (no OCR ran).
+    "options": the field is a closed choice; the option that best matches the cell.
+    "ocr": what OCR read. "unsure": neither the expected text nor the reading explains
+    the cell (the check then asks for a retake rather than claim a difference).
+    "unread": not read at all (a form of another student); `text` is None.
+    """
+
+    text: str | None
+    confidence: float
+    match: bool
+    method: Literal["verified", "options", "ocr", "unsure", "unread"]
+
+
+@dataclass(frozen=True, slots=True)
+class Quality:
+    paper: float  # brightness of the paper, 0–255
+    sharpness: float  # Laplacian variance of the 1600-px copy
+    scale: float | None = None  # photo pixels per layout pixel, once the page is found
+    blur_px: float | None = None  # σ of the markers' edges on the straightened page
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    verdict: Verdict
+    message: str  # for the parent, in Chinese
+    quality: Quality
+    retake_reason: RetakeReason | None = None
+    form_id: str | None = None  # from a verified token
+    token_error: TokenError | None = None
+    fields: Mapping[str, FieldReading] = field(default_factory=dict)
+    corrections: Mapping[str, bytes] = field(default_factory=dict)  # code → PNG crop
+    ink: Mapping[str, float] = field(default_factory=dict)  # codes, "signature", "date"
+    signed: bool = False
+    date_written: bool = False
+    timings: Mapping[str, float] = field(default_factory=dict)  # wall seconds per stage
+    cpu_timings: Mapping[str, float] = field(default_factory=dict)  # CPU seconds per stage
+    seconds: float = 0.0
+
+    @property
+    def differing(self) -> tuple[str, ...]:
+        return tuple(code for code, r in self.fields.items() if not r.match)
+
+    def summary(self) -> dict[str, Any]:
+        """The JSON the CLI prints (no crops)."""
+        return {
+            "verdict": self.verdict.value,
+            "fields": {
+                code: {
+                    "text": r.text,
+                    "match": r.match,
+                    "confidence": round(r.confidence, 3),
+                    "method": r.method,
+                }
+                for code, r in self.fields.items()
+            },
+            "corrections": list(self.corrections),
+            "signed": self.signed,
+            "date_written": self.date_written,
+            "form_id": self.form_id,
+            "token_error": self.token_error,
+            "retake_reason": self.retake_reason.value if self.retake_reason else None,
+            "message": self.message,
+            "timings": {k: round(v, 4) for k, v in self.timings.items()},
+            "seconds": round(self.seconds, 3),
+        }
