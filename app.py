@@ -30,20 +30,36 @@ from backend.http import (
     requires_current_password,
 )
 from backend.migrate import migrate
+from backend.notify.sms import HttpSmsSender, LoggingSmsSender
+from backend.parents.checks import warm_up_reader
+from backend.parents.controllers import ROUTES as PARENT_ROUTES
 from backend.records.controllers import ROUTES as RECORD_ROUTES
 from backend.redis_server import resolve_redis
 from backend.seed import format_logins, seed_if_empty
+from backend.storage import make_storage
 from backend.worker import inline_worker
 
 log = logging.getLogger("registry")
 
 MAX_REQUEST_BYTES = 25 * 1024 * 1024  # the largest upload (an import file) plus form overhead
-PUBLIC_PATHS = ["^/health$", "^/schema", "^/auth/login$", "^/auth/refresh$"]
+PUBLIC_PATHS = [
+    "^/health$",
+    "^/schema",
+    "^/auth/login$",
+    "^/auth/refresh$",
+    "^/signup/start$",
+    "^/signup/confirm$",
+]
 
 
 @get("/health", exclude_from_auth=True, tags=["ops"])
 async def health() -> dict[str, str]:
     return {"status": "ok"}
+
+
+async def _await_quietly(task: asyncio.Task[None]) -> None:
+    with contextlib.suppress(Exception, asyncio.CancelledError):
+        await task
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -65,11 +81,19 @@ def create_app(settings: Settings | None = None) -> Litestar:
             stack.push_async_callback(app.state.arq.aclose)
             app.state.http = httpx.AsyncClient(timeout=10)
             stack.push_async_callback(app.state.http.aclose)
+            app.state.storage = make_storage(settings)
+            app.state.sms = (
+                HttpSmsSender(app.state.http, settings.sms_url, settings.sms_token)
+                if settings.sms_url
+                else LoggingSmsSender()
+            )
             if settings.seed_demo:
                 logins = await seed_if_empty(settings)
                 if logins:
                     print(format_logins(logins), flush=True)
             if settings.run_worker_inline:
+                warming = asyncio.create_task(warm_up_reader())  # not holding up the start
+                stack.push_async_callback(_await_quietly, warming)
                 worker = inline_worker(settings, app.state.arq)
                 task = asyncio.create_task(worker.async_run())
 
@@ -83,7 +107,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             yield
 
     return Litestar(
-        route_handlers=[health, *ACCOUNT_ROUTES, *RECORD_ROUTES],
+        route_handlers=[health, *ACCOUNT_ROUTES, *RECORD_ROUTES, *PARENT_ROUTES],
         lifespan=[lifespan],
         middleware=[
             request_id_middleware,

@@ -42,6 +42,16 @@ class Settings:
     argon2_memory_kib: int = 19 * 1024  # OWASP's argon2id minimum
     trust_forwarded_for: bool = False
     db_pool_size: int = 16
+    storage: str = "local"  # or "s3"
+    s3_endpoint_url: str | None = None
+    s3_region: str = "us-east-1"
+    s3_bucket: str = "registry-uploads"
+    s3_access_key: str | None = None
+    s3_secret_key: str | None = None
+    form_token_key: str = ""  # signs the QR token on printed forms
+    sms_url: str | None = None  # an HTTP SMS gateway; None: the code is logged
+    sms_token: str | None = None
+    check_lease_seconds: int = 120  # a photo check not finished by then is taken over
 
     @property
     def is_postgres(self) -> bool:
@@ -69,10 +79,10 @@ def _parse_keys(value: str) -> dict[str, str]:
     return keys
 
 
-def _dev_key(var_dir: Path) -> str:
+def _dev_key(var_dir: Path, name: str = "jwt-dev.key") -> str:
     """A random signing key kept under var/, so the embedded default needs no setup and
     tokens survive a restart."""
-    path = var_dir / "jwt-dev.key"
+    path = var_dir / name
     if not path.exists():
         var_dir.mkdir(parents=True, exist_ok=True)
         path.write_text(secrets.token_urlsafe(48))
@@ -105,6 +115,7 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
             "argon2_time_cost",
             "argon2_memory_kib",
             "db_pool_size",
+            "check_lease_seconds",
         )
         if name.upper() in env
     }
@@ -123,6 +134,15 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
         jwt_issuer=env.get("JWT_ISSUER", base.jwt_issuer),
         jwt_audience=env.get("JWT_AUDIENCE", base.jwt_audience),
         trust_forwarded_for=_bool(env.get("TRUST_FORWARDED_FOR", "false")),
+        storage=env.get("STORAGE", base.storage),
+        s3_endpoint_url=env.get("S3_ENDPOINT_URL") or None,
+        s3_region=env.get("S3_REGION", base.s3_region),
+        s3_bucket=env.get("S3_BUCKET", base.s3_bucket),
+        s3_access_key=env.get("S3_ACCESS_KEY") or None,
+        s3_secret_key=env.get("S3_SECRET_KEY") or None,
+        form_token_key=env.get("FORM_TOKEN_KEY") or _dev_key(var_dir, "form-token-dev.key"),
+        sms_url=env.get("SMS_URL") or None,
+        sms_token=env.get("SMS_TOKEN") or None,
         **ints,
     )
 

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from arq.connections import ArqRedis
 from litestar import Request
 from litestar.di import NamedDependency, Provide
+from litestar.params import QueryParameter
 from redis.asyncio import Redis
 
 from backend.accounts.audit import Actor
+from backend.accounts.org import MAX_PAGE_SIZE
 from backend.accounts.principal import Principal
 from backend.config import Settings
 from backend.errors import Unauthorized
 from backend.http import actor_of
+from backend.notify.sms import SmsSender
+from backend.storage import Storage
 
 
 def provide_settings(request: Request[Any, Any, Any]) -> Settings:
@@ -26,6 +30,14 @@ def provide_redis(request: Request[Any, Any, Any]) -> Redis:
 
 def provide_arq(request: Request[Any, Any, Any]) -> ArqRedis:
     return request.app.state.arq  # type: ignore[no-any-return]
+
+
+def provide_storage(request: Request[Any, Any, Any]) -> Storage:
+    return request.app.state.storage  # type: ignore[no-any-return]
+
+
+def provide_sms(request: Request[Any, Any, Any]) -> SmsSender:
+    return request.app.state.sms  # type: ignore[no-any-return]
 
 
 def provide_actor(request: Request[Any, Any, Any]) -> Actor:
@@ -43,6 +55,8 @@ DEPENDENCIES = {
     "settings": Provide(provide_settings, sync_to_thread=False),
     "redis": Provide(provide_redis, sync_to_thread=False),
     "arq": Provide(provide_arq, sync_to_thread=False),
+    "storage": Provide(provide_storage, sync_to_thread=False),
+    "sms": Provide(provide_sms, sync_to_thread=False),
     "actor": Provide(provide_actor, sync_to_thread=False),
     "principal": Provide(provide_principal, sync_to_thread=False),
 }
@@ -51,5 +65,11 @@ DEPENDENCIES = {
 SettingsDep = NamedDependency[Settings]
 RedisDep = NamedDependency[Redis]
 ArqDep = NamedDependency[ArqRedis]
+StorageDep = NamedDependency[Storage]
+SmsDep = NamedDependency[SmsSender]
 ActorDep = NamedDependency[Actor]
 PrincipalDep = NamedDependency[Principal]
+
+# Every list is paginated the same way, with a ceiling on the page size.
+PageNumber = Annotated[int, QueryParameter(ge=1)]
+PageSize = Annotated[int, QueryParameter(ge=1, le=MAX_PAGE_SIZE)]

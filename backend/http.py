@@ -31,6 +31,8 @@ from backend.errors import DomainError, Forbidden, Unauthorized
 
 log = logging.getLogger("registry.http")
 
+NO_STORE = {"Cache-Control": "no-store"}  # photos of minors' forms are never cached
+
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 STATUS_MESSAGES = {
@@ -169,7 +171,7 @@ def http_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Respo
         status = 403
     code, message = STATUS_MESSAGES.get(status, ("http_error", "请求未能完成"))
     if status >= 500:
-        log.error("request %s failed: %r", request_id_of(request), exc)
+        log.error("request %s failed: %r", request_id_of(request), exc, exc_info=exc)
     return _error(request, status, code, message)
 
 

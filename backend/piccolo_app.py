@@ -10,7 +10,11 @@ APP_CONFIG = AppConfig(
     app_name="backend",
     migrations_folder_path=str(MIGRATIONS),
     table_classes=table_finder(
-        modules=["backend.accounts.tables", "backend.records.tables"],
+        modules=[
+            "backend.accounts.tables",
+            "backend.records.tables",
+            "backend.parents.tables",
+        ],
         exclude_imported=True,
     ),
     migration_dependencies=[],

@@ -9,14 +9,18 @@ from __future__ import annotations
 from datetime import timedelta, timezone
 from typing import Any
 
-from arq import cron
+from arq import cron, func
 from arq.connections import RedisSettings
 from arq.worker import Worker
 
 from backend.accounts.admin import seal_inactive_accounts
 from backend.config import Settings, get_settings
 from backend.db import close_pool, open_pool
+from backend.parents.checks import MAX_ATTEMPTS, warm_up_reader
+from backend.parents.tasks import CHECK_TIMEOUT, check_upload_job, sweep_checks
+from backend.records.forms import render_batch
 from backend.records.tasks import run_import_job, sweep_imports
+from backend.storage import make_storage
 
 
 async def seal_inactive_accounts_job(ctx: dict[str, Any]) -> int:
@@ -24,18 +28,32 @@ async def seal_inactive_accounts_job(ctx: dict[str, Any]) -> int:
     return await seal_inactive_accounts(settings)
 
 
-FUNCTIONS: list[Any] = [seal_inactive_accounts_job, run_import_job, sweep_imports]
+async def render_form_batch_job(ctx: dict[str, Any], batch_id: int) -> str:
+    return await render_batch(ctx["settings"], ctx["storage"], ctx["redis"], batch_id)
+
+
+FUNCTIONS: list[Any] = [
+    seal_inactive_accounts_job,
+    run_import_job,
+    sweep_imports,
+    render_form_batch_job,
+    func(check_upload_job, timeout=CHECK_TIMEOUT + 30, max_tries=MAX_ATTEMPTS),
+    sweep_checks,
+]
 CHINA_TIME = timezone(timedelta(hours=8), "Asia/Shanghai")  # no daylight saving
 CRON_JOBS = [
     cron(seal_inactive_accounts_job, hour={3}, minute={10}, unique=True, run_at_startup=False),
     cron(sweep_imports, minute=set(range(0, 60, 5)), unique=True),
+    cron(sweep_checks, second={0}, unique=True),  # every minute
 ]
 POLL_DELAY = 0.05  # seconds: arq's default 0.5 s would add up to half a second to every job
 
 
 async def _startup(ctx: dict[str, Any]) -> None:
     ctx["settings"] = get_settings()
+    ctx["storage"] = make_storage(ctx["settings"])
     await open_pool(ctx["settings"])
+    await warm_up_reader()  # load the OCR models before the first photo
 
 
 async def _shutdown(ctx: dict[str, Any]) -> None:
@@ -70,7 +88,7 @@ def inline_worker(settings: Settings, redis_pool: Any, **overrides: Any) -> Work
         "functions": FUNCTIONS,
         "cron_jobs": CRON_JOBS,
         "redis_pool": redis_pool,
-        "ctx": {"settings": settings},
+        "ctx": {"settings": settings, "storage": make_storage(settings)},
         "poll_delay": POLL_DELAY,
         "timezone": CHINA_TIME,
         "handle_signals": False,

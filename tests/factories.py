@@ -57,6 +57,8 @@ class World:
     classes: dict[str, int] = field(default_factory=dict)
     accounts: dict[Role, int] = field(default_factory=dict)
     phones: dict[Role, str] = field(default_factory=dict)
+    students: list[int] = field(default_factory=list)  # filled by tests that need them
+    other_students: list[int] = field(default_factory=list)
 
 
 REGIONS = [
@@ -112,8 +114,10 @@ def bearer(tokens: dict[str, Any]) -> dict[str, str]:
     return {"Authorization": f"Bearer {tokens['access_token']}"}
 
 
-async def run_jobs(app: Any, settings: Settings) -> None:
-    """Let a real arq worker drain the real Redis queue (burst mode), on its own pool."""
+async def run_jobs(app: Any, settings: Settings, max_jobs: int = -1) -> None:
+    """Let a real arq worker drain the real Redis queue (burst mode), on its own pool; with
+    `max_jobs`, stop after starting that many (a job a killed worker left locked would
+    otherwise hold a burst worker until arq's own timeout frees it)."""
     import os
 
     from arq import create_pool
@@ -122,6 +126,81 @@ async def run_jobs(app: Any, settings: Settings) -> None:
     from backend.worker import inline_worker
 
     pool = await create_pool(RedisSettings.from_dsn(os.environ["REDIS_URL"]))
-    worker = inline_worker(settings, pool, burst=True, poll_delay=0)
+    worker = inline_worker(settings, pool, burst=True, poll_delay=0, max_burst_jobs=max_jobs)
     await worker.main()
     await worker.close()  # closes its own pool
+
+
+async def make_students(world: World, class_key: str, count: int, start: int = 1) -> list[int]:
+    """`count` valid students with two guardians in a class of the world."""
+    from datetime import date
+
+    from backend.accounts.tables import SchoolClass
+    from backend.db import transaction
+    from backend.records.ids import make_resident_id, registry_number_for
+    from backend.records.service import RecordIn, write_records
+
+    klass = await SchoolClass.select().where(SchoolClass.id == world.classes[class_key]).first()
+    assert klass is not None
+    records = []
+    for i in range(start, start + count):
+        born = date(2018, 1 + i % 12, 1 + i % 28)
+        sex = "1" if i % 2 else "2"
+        id_number = make_resident_id("330106", born, i, sex)
+        fields = {
+            "name": f"学生{class_key}{i:02d}",
+            "sex": sex,
+            "birth_date": born.isoformat(),
+            "ethnicity": "01",
+            "nationality": "CN",
+            "id_type": "1",
+            "id_number": id_number,
+            "household_address": "浙江省杭州市西湖区文三路1号",
+            "current_address": "浙江省杭州市西湖区文三路1号2幢301室",
+            "phone": f"1381111{i:04d}",
+            "guardian1_name": f"父亲{i:02d}",
+            "guardian1_relation": "1",
+            "guardian1_phone": f"1392222{i:04d}",
+            "guardian2_name": f"母亲{i:02d}",
+            "guardian2_relation": "2",
+            "guardian2_phone": f"1373333{i:04d}",
+        }
+        records.append(
+            RecordIn(
+                registry_number_for("1", id_number, "x", fields["name"], fields["birth_date"]),
+                klass["school"],
+                klass["id"],
+                klass["region_code"],
+                fields,
+            )
+        )
+    async with transaction():
+        summary = await write_records(SYSTEM, records)
+    return summary.student_ids
+
+
+async def open_campaign(
+    region_code: str = "330000",
+    *,
+    forms_open: bool = True,
+    corrections_open: bool = False,
+    days: int = 30,
+) -> int:
+    from datetime import timedelta
+
+    from backend.records.tables import Campaign
+
+    now = datetime.now(UTC)
+    rows = await Campaign.insert(
+        Campaign(
+            region_code=region_code,
+            name="2026年秋季学期数据质量核查",
+            starts_at=now - timedelta(days=1),
+            ends_at=now + timedelta(days=days),
+            forms_open=forms_open,
+            corrections_open=corrections_open,
+            created_by=1,
+            created_at=now,
+        )
+    )
+    return int(rows[0]["id"])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from redis.asyncio import Redis
 
@@ -97,17 +98,25 @@ async def login(
         )
         code, message = INACTIVE_MESSAGES[status]
         raise Forbidden(message, code=code)
-    now = datetime.now(UTC)
     async with transaction():
         if hasher(settings).check_needs_rehash(account["password_hash"]):
             new_hash = await hash_password(settings, password)
             await Account.update({Account.password_hash: new_hash}).where(
                 Account.id == account["id"]
             )
+        return await open_session(settings, actor, account, "login")
+
+
+async def open_session(
+    settings: Settings, actor: Actor, account: dict[str, Any], action: str
+) -> TokenPair:
+    """A new refresh-token family and its first pair; inside the caller's transaction."""
+    now = datetime.now(UTC)
+    async with transaction():
         session_id = uuid.uuid4()
         await AuthSession.insert(AuthSession(id=session_id, account=account["id"], created_at=now))
         await Account.update({Account.last_active_at: now}).where(Account.id == account["id"])
-        await audit.record(actor, "login", "account", account["id"])
+        await audit.record(actor, action, "account", account["id"])
         return await _issue_pair(
             settings,
             account["id"],

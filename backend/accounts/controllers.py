@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from litestar import Controller, Request, get, post
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 
 from backend.accounts import admin, auth_service, org
@@ -25,11 +25,8 @@ from backend.accounts.schemas import (
     ScopeRead,
     TokenPair,
 )
-from backend.deps import ActorDep, PrincipalDep, RedisDep, SettingsDep
+from backend.deps import ActorDep, PageNumber, PageSize, PrincipalDep, RedisDep, SettingsDep
 from backend.http import requires_staff
-
-PageNumber = Annotated[int, QueryParameter(ge=1)]
-PageSize = Annotated[int, QueryParameter(ge=1, le=org.MAX_PAGE_SIZE)]
 
 
 class AuthController(Controller):

@@ -4,22 +4,32 @@ children."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
-from litestar import Controller, get, post
+from litestar import Controller, Response, get, patch, post
 from litestar.datastructures import UploadFile
-from litestar.params import FromPath, FromQuery, JSONBody, MultipartBody, QueryParameter
+from litestar.params import FromPath, FromQuery, JSONBody, MultipartBody
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 
-from backend.accounts.org import MAX_PAGE_SIZE
-from backend.accounts.roles import Role
 from backend.accounts.schemas import Page
-from backend.deps import ActorDep, ArqDep, PrincipalDep, RedisDep
-from backend.errors import Forbidden
-from backend.http import requires_staff
-from backend.records import imports, reads
+from backend.deps import (
+    ActorDep,
+    ArqDep,
+    PageNumber,
+    PageSize,
+    PrincipalDep,
+    RedisDep,
+    SettingsDep,
+    StorageDep,
+)
+from backend.http import NO_STORE, requires_staff
+from backend.records import campaigns, forms, imports, reads
 from backend.records.ids import ProblemKind
 from backend.records.schemas import (
+    CampaignCreate,
+    CampaignRead,
+    CampaignUpdate,
+    FormBatchRead,
     ImportRead,
     ImportStarted,
     Revealed,
@@ -27,9 +37,6 @@ from backend.records.schemas import (
     StudentDetail,
     StudentSummary,
 )
-
-PageNumber = Annotated[int, QueryParameter(ge=1)]
-PageSize = Annotated[int, QueryParameter(ge=1, le=MAX_PAGE_SIZE)]
 
 
 class StudentController(Controller):
@@ -115,23 +122,87 @@ class ImportController(Controller):
         return await imports.get_import(principal.scope, actor, redis, job_id)
 
 
-class MyChildrenController(Controller):
-    path = "/my/children"
-    tags = ["parents"]
+class CampaignController(Controller):
+    path = "/campaigns"
+    tags = ["campaigns"]
+    guards = [requires_staff]
 
     @get("/")
-    async def list_children(self, principal: PrincipalDep) -> Page[StudentSummary]:
-        if principal.role is not Role.parent:
-            raise Forbidden("仅家长账号可用", code="parents_only")
-        return await reads.list_students(principal.scope, page_size=MAX_PAGE_SIZE)
+    async def list_campaigns(self, principal: PrincipalDep) -> list[CampaignRead]:
+        """Campaigns covering any part of the caller's scope."""
+        return await campaigns.list_campaigns(principal.scope)
 
-    @get("/{student_id:int}")
-    async def get_child(
-        self, student_id: FromPath[int], principal: PrincipalDep, actor: ActorDep
-    ) -> StudentDetail:
-        if principal.role is not Role.parent:
-            raise Forbidden("仅家长账号可用", code="parents_only")
-        return await reads.get_student(principal, actor, student_id)
+    @post("/")
+    async def create(
+        self, data: JSONBody[CampaignCreate], principal: PrincipalDep, actor: ActorDep
+    ) -> CampaignRead:
+        """Open a check for a region in scope (county reviewer, city or province admin)."""
+        return await campaigns.create_campaign(principal, actor, data)
+
+    @get("/{campaign_id:int}")
+    async def get_campaign(
+        self, campaign_id: FromPath[int], principal: PrincipalDep, actor: ActorDep
+    ) -> CampaignRead:
+        return await campaigns.get_campaign(principal, actor, campaign_id)
+
+    @patch("/{campaign_id:int}")
+    async def update(
+        self,
+        campaign_id: FromPath[int],
+        data: JSONBody[CampaignUpdate],
+        principal: PrincipalDep,
+        actor: ActorDep,
+    ) -> CampaignRead:
+        """Move the window or flip the two switches."""
+        return await campaigns.update_campaign(principal, actor, campaign_id, data)
 
 
-ROUTES: list[Any] = [StudentController, ImportController, MyChildrenController]
+class FormController(Controller):
+    tags = ["forms"]
+    guards = [requires_staff]
+
+    @post("/classes/{class_id:int}/forms", status_code=HTTP_202_ACCEPTED)
+    async def issue(
+        self,
+        class_id: FromPath[int],
+        settings: SettingsDep,
+        principal: PrincipalDep,
+        actor: ActorDep,
+        arq: ArqDep,
+        redis: RedisDep,
+    ) -> FormBatchRead:
+        """Issue this campaign's forms for a class; a job renders the printable PDF."""
+        batch_id = await forms.issue_class_forms(settings, principal, actor, class_id)
+        await arq.enqueue_job("render_form_batch_job", batch_id, _job_id=f"forms:{batch_id}")
+        return await forms.get_batch(principal.scope, actor, redis, batch_id)
+
+    @get("/form-batches/{batch_id:int}")
+    async def batch(
+        self, batch_id: FromPath[int], principal: PrincipalDep, actor: ActorDep, redis: RedisDep
+    ) -> FormBatchRead:
+        return await forms.get_batch(principal.scope, actor, redis, batch_id)
+
+    @get("/form-batches/{batch_id:int}/pdf", media_type="application/pdf")
+    async def batch_pdf(
+        self,
+        batch_id: FromPath[int],
+        principal: PrincipalDep,
+        actor: ActorDep,
+        storage: StorageDep,
+    ) -> Response[bytes]:
+        pdf = await forms.batch_pdf(principal.scope, actor, storage, batch_id)
+        return Response(pdf, media_type="application/pdf", headers=NO_STORE)
+
+    @get("/forms/{form_id:str}/png", media_type="image/png")
+    async def form_png(
+        self,
+        form_id: FromPath[str],
+        settings: SettingsDep,
+        principal: PrincipalDep,
+        actor: ActorDep,
+    ) -> Response[bytes]:
+        png = await forms.form_png(settings, principal.scope, actor, form_id)
+        return Response(png, media_type="image/png", headers=NO_STORE)
+
+
+ROUTES: list[Any] = [StudentController, ImportController, CampaignController, FormController]

@@ -18,7 +18,7 @@ from backend.accounts.principal import Principal
 from backend.accounts.roles import Role
 from backend.accounts.scope import Scope, ScopedColumns, register_scoped, scope_filter
 from backend.accounts.tables import Account, School, SchoolClass
-from backend.db import transaction
+from backend.db import json_value, transaction
 from backend.errors import BadRequest, Forbidden
 from backend.records.ids import registry_number_for
 from backend.records.importer import MAX_BYTES, ImportFileError, ParsedFile, RowError, parse
@@ -234,8 +234,8 @@ async def get_import(scope: Scope, actor: Actor, redis: Redis, job_id: int) -> I
         done=int(progress.get("done", 0)),
         total=int(progress.get("total", row["total_rows"])),
         error_count=row["error_count"],
-        errors=json.loads(errors) if isinstance(errors, str) else errors,
-        summary=json.loads(summary) if isinstance(summary, str) else summary,
+        errors=json_value(errors),
+        summary=json_value(summary),
         created_at=row["created_at"],
         finished_at=row["finished_at"],
     )

@@ -74,3 +74,47 @@ class ImportRead(msgspec.Struct):
     summary: dict[str, Any]
     created_at: datetime
     finished_at: datetime | None
+
+
+AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
+
+
+class CampaignCreate(msgspec.Struct, forbid_unknown_fields=True):
+    region_code: Annotated[str, msgspec.Meta(pattern=r"^\d{6}$")]
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    forms_open: bool = True
+    corrections_open: bool = False
+
+
+class CampaignUpdate(msgspec.Struct, forbid_unknown_fields=True):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)] | msgspec.UnsetType = (
+        msgspec.UNSET
+    )
+    starts_at: AwareDatetime | msgspec.UnsetType = msgspec.UNSET
+    ends_at: AwareDatetime | msgspec.UnsetType = msgspec.UNSET
+    forms_open: bool | msgspec.UnsetType = msgspec.UNSET
+    corrections_open: bool | msgspec.UnsetType = msgspec.UNSET
+
+
+class CampaignRead(msgspec.Struct):
+    id: int
+    region_code: str
+    name: str
+    starts_at: datetime
+    ends_at: datetime
+    forms_open: bool
+    corrections_open: bool
+    active: bool
+
+
+class FormBatchRead(msgspec.Struct):
+    id: int
+    class_id: int
+    campaign_id: int
+    status: str
+    done: int
+    total: int
+    pdf_ready: bool
+    forms: list[dict[str, Any]]

@@ -83,3 +83,51 @@ class ImportFile(Table, tablename="import_file"):
     id = BigSerial(primary_key=True)
     job = ForeignKey(references=ImportJob, unique=True, on_delete=OnDelete.cascade)
     content = Bytea()
+
+
+class Campaign(Table, tablename="campaign"):
+    """A data-quality check (数据质量核查) for a region, with its window and two switches."""
+
+    id = Serial(primary_key=True)
+    region_code = Varchar(length=6, index=True)
+    name = Varchar(length=100)
+    starts_at = Timestamptz()
+    ends_at = Timestamptz()
+    forms_open = Boolean(default=False)  # forms may be issued
+    corrections_open = Boolean(default=False)  # corrections may be entered
+    created_by = ForeignKey(references=Account, on_delete=OnDelete.restrict)
+    created_at = Timestamptz()
+
+
+class IssuedForm(Table, tablename="issued_form"):
+    """One printed confirmation form: what it printed, and the code that lets a parent in."""
+
+    id = Serial(primary_key=True)
+    form_id = Varchar(length=24, unique=True)  # carried, signed, in the QR code
+    campaign = ForeignKey(references=Campaign, index=True, on_delete=OnDelete.restrict)
+    student = ForeignKey(references=Student, index=True, on_delete=OnDelete.cascade)
+    school = ForeignKey(references=School, index=True, on_delete=OnDelete.restrict)
+    school_class = ForeignKey(references=SchoolClass, index=True, on_delete=OnDelete.restrict)
+    region_code = Varchar(length=6, index=True)
+    snapshot = JSONB()  # catalog code → stored value, as printed
+    registration_code_hash = Varchar(length=64, unique=True)
+    registration_uses = Integer(default=0)
+    issued_by = ForeignKey(references=Account, on_delete=OnDelete.restrict)
+    issued_at = Timestamptz()
+    superseded_at = Timestamptz(null=True, default=None)
+
+
+class FormBatch(Table, tablename="form_batch"):
+    """Forms issued for a class in one go, and the printable PDF a job renders for them."""
+
+    id = Serial(primary_key=True)
+    campaign = ForeignKey(references=Campaign, on_delete=OnDelete.restrict)
+    school = ForeignKey(references=School, index=True, on_delete=OnDelete.restrict)
+    school_class = ForeignKey(references=SchoolClass, index=True, on_delete=OnDelete.restrict)
+    region_code = Varchar(length=6, index=True)
+    form_ids = JSONB(default=[])  # IssuedForm ids, in print order
+    status = Varchar(length=12, default="queued")  # queued, running, done, failed
+    pdf_key = Varchar(length=200, null=True, default=None)
+    issued_by = ForeignKey(references=Account, on_delete=OnDelete.restrict)
+    created_at = Timestamptz()
+    finished_at = Timestamptz(null=True, default=None)

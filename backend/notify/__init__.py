@@ -1,0 +1,1 @@
+"""Devices, channels (SMS, push, webhook), inbox, reminders. Channels import no domain."""

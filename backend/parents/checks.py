@@ -1,0 +1,294 @@
+"""The photo check: the worker reads a photographed form (backend.ocr, off the event loop),
+compares it with what was printed and with the record now, and stores one report and one
+verdict; marked correction cells become drafts for the teacher or registrar.
+
+Idempotent: an upload is claimed before it is checked (a lease), and a finished upload is
+never checked again. PostgreSQL holds the state; a sweeper re-enqueues what was left behind
+(a lost enqueue, a worker killed mid-job), and after the last try the upload shows
+`check_failed` instead of hanging.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from backend.accounts import audit
+from backend.accounts.audit import Actor
+from backend.config import Settings
+from backend.db import transaction
+from backend.ocr import CheckReport, Verdict, check_photo, matches, warm_up
+from backend.parents.tables import CorrectionDraft, Upload, UploadCheck
+from backend.records.catalog import BY_CODE
+from backend.records.printing import form_layout, printed_field, printed_values
+from backend.records.service import load_fields
+from backend.records.tables import IssuedForm, Student
+from backend.storage import Storage
+
+log = logging.getLogger("registry.checks")
+
+MAX_ATTEMPTS = 3
+
+
+@functools.cache
+def ocr_executor() -> ThreadPoolExecutor:
+    """One thread for the reader: its engines are loaded once, in that thread, and one
+    check at a time per process keeps a 2-core machine responsive (run more workers for
+    more throughput)."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="ocr")
+
+
+async def warm_up_reader() -> None:
+    await asyncio.get_running_loop().run_in_executor(ocr_executor(), warm_up)
+
+
+WAITING = ("uploaded", "checking")
+
+
+class ServerVerdict(StrEnum):
+    """The reader's verdicts, and `outdated_form`, which only the records can tell."""
+
+    retake = "retake"
+    not_this_form = "not_this_form"
+    outdated_form = "outdated_form"
+    differs = "differs"
+    corrections_written = "corrections_written"
+    unsigned = "unsigned"
+    matches = "matches"
+
+
+def _labels(codes: list[str]) -> str:
+    return "、".join(BY_CODE[c].label if c in BY_CODE else c for c in codes)
+
+
+MESSAGES = {
+    ServerVerdict.not_this_form: (
+        "照片中的确认表不是该学生本次核查的确认表，请拍摄学校发给该学生的确认表。"
+    ),
+    ServerVerdict.outdated_form: (
+        "这是一张旧的确认表（学籍信息在打印后已更新），请向班主任领取新的确认表，"
+        "签字后重新拍照上传。"
+    ),
+    ServerVerdict.differs: (
+        "照片中这些印刷信息与学校打印的不一致：{differing}。"
+        "请确认拍的是学校发放的原表，或联系班主任。"
+    ),
+    ServerVerdict.corrections_written: (
+        "已识别到您在这些项目填写了更正：{corrections}。班主任核对字迹后，学校会按规定办理变更。"
+    ),
+    ServerVerdict.unsigned: "确认表还没有签字，请监护人签字并写上日期后重新拍照上传。",
+    ServerVerdict.matches: "确认表与学籍信息一致，已签字，无需其他操作。谢谢！",
+}
+
+
+def message_for(
+    verdict: ServerVerdict, differing: list[str], corrections: list[str], retake_message: str
+) -> str:
+    if verdict is ServerVerdict.retake:
+        return retake_message
+    return MESSAGES[verdict].format(differing=_labels(differing), corrections=_labels(corrections))
+
+
+CHECK_FAILED_MESSAGE = "照片暂时无法自动检查，学校会人工核对；您也可以稍后重新上传。"
+
+
+async def claim(upload_id: int, lease: timedelta) -> dict[str, Any] | None:
+    """Take the upload for checking, unless it is done or another worker holds a live lease."""
+    now = datetime.now(UTC)
+    claimed = (
+        await Upload.update(
+            {
+                Upload.status: "checking",
+                Upload.check_started_at: now,
+                Upload.check_attempts: Upload.check_attempts + 1,
+            }
+        )
+        .where(
+            (Upload.id == upload_id)
+            & (
+                (Upload.status == "uploaded")
+                | ((Upload.status == "checking") & (Upload.check_started_at < now - lease))
+            )
+        )
+        .returning(Upload.id, Upload.check_attempts)
+    )
+    if not claimed:
+        return None
+    return await Upload.select().where(Upload.id == upload_id).first()
+
+
+def _verdict(
+    report: CheckReport,
+    photo_form: dict[str, Any] | None,
+    upload: dict[str, Any],
+    outdated: list[str],
+) -> ServerVerdict:
+    if report.verdict is Verdict.retake:
+        return ServerVerdict.retake
+    if (
+        photo_form is None
+        or photo_form["student"] != upload["student"]
+        or photo_form["campaign"] != upload["campaign"]
+    ):
+        return ServerVerdict.not_this_form
+    if photo_form["superseded_at"] is not None or outdated:
+        return ServerVerdict.outdated_form
+    return ServerVerdict(report.verdict.value)
+
+
+async def run_check(
+    settings: Settings, storage: Storage, upload_id: int, *, lease: timedelta, time_limit: float
+) -> str:
+    upload = await claim(upload_id, lease)
+    if upload is None:
+        return "skipped"
+    form = await IssuedForm.select().where(IssuedForm.id == upload["form"]).first()
+    student = await Student.select(Student.fields).where(Student.id == upload["student"]).first()
+    if form is None or student is None:
+        return await fail(upload_id, "the form or the student is gone")
+    photo = await storage.get(upload["storage_key"])
+    printed = printed_values(load_fields(form["snapshot"]))
+    current = printed_values(load_fields(student["fields"]))
+    key = settings.form_token_key.encode()
+    loop = asyncio.get_running_loop()
+    report = await asyncio.wait_for(
+        loop.run_in_executor(
+            ocr_executor(), functools.partial(check_photo, photo, form_layout(), printed, key)
+        ),
+        time_limit,
+    )
+    photo_form = None
+    if report.form_id is not None:
+        photo_form = await IssuedForm.select().where(IssuedForm.form_id == report.form_id).first()
+    outdated = [code for code in printed if printed[code] != current.get(code, "")]
+    verdict = _verdict(report, photo_form, upload, outdated)
+    await _store(storage, upload, report, verdict, printed, current, outdated)
+    return verdict.value
+
+
+async def _store(
+    storage: Storage,
+    upload: dict[str, Any],
+    report: CheckReport,
+    verdict: ServerVerdict,
+    printed: dict[str, str],
+    current: dict[str, str],
+    outdated: list[str],
+) -> None:
+    now = datetime.now(UTC)
+    fields = {
+        code: {
+            "text": r.text,
+            "confidence": round(r.confidence, 3),
+            "match": r.match,
+            "current_match": r.text is not None
+            and matches(r.text, current.get(code, ""), printed_field(BY_CODE[code]).read_kind),
+            "method": r.method,
+        }
+        for code, r in report.fields.items()
+    }
+    differing = list(report.differing)
+    corrections = sorted(report.corrections)
+    message = message_for(verdict, differing, corrections, report.message)
+    crop_keys = {}
+    if verdict is ServerVerdict.corrections_written:
+        for code, png in report.corrections.items():
+            crop_keys[code] = (
+                f"crops/{upload['campaign']}/{upload['student']}/{upload['id']}-{code}.png"
+            )
+            await storage.put(crop_keys[code], png, "image/png")
+    async with transaction():
+        if await UploadCheck.exists().where(UploadCheck.upload == upload["id"]):
+            return  # another run finished first
+        await UploadCheck.insert(
+            UploadCheck(
+                upload=upload["id"],
+                verdict=verdict.value,
+                message=message,
+                retake_reason=report.retake_reason.value if report.retake_reason else None,
+                form_id_read=report.form_id,
+                fields=json.dumps(fields, ensure_ascii=False),
+                differing=json.dumps(differing),
+                corrections=json.dumps(corrections),
+                outdated=json.dumps(outdated),
+                signed=report.signed,
+                date_written=report.date_written,
+                seconds=round(report.seconds, 3),
+                timings=json.dumps({k: round(v, 4) for k, v in report.timings.items()}),
+                created_at=now,
+            )
+        )
+        for code, crop_key in crop_keys.items():
+            await CorrectionDraft.insert(
+                CorrectionDraft(
+                    upload=upload["id"],
+                    student=upload["student"],
+                    school=upload["school"],
+                    school_class=upload["school_class"],
+                    region_code=upload["region_code"],
+                    field_code=code,
+                    crop_key=crop_key,
+                    status="draft",
+                    created_at=now,
+                )
+            )
+        await Upload.update({Upload.status: verdict.value}).where(Upload.id == upload["id"])
+        await audit.record(
+            Actor.system(f"check:{upload['id']}"),
+            "check",
+            "upload",
+            upload["id"],
+            after={"verdict": verdict.value, "differing": differing, "corrections": corrections},
+        )
+
+
+async def fail(upload_id: int, reason: str) -> str:
+    log.error("photo check of upload %s failed for good: %s", upload_id, reason)
+    async with transaction():
+        await Upload.update({Upload.status: "check_failed"}).where(
+            (Upload.id == upload_id) & Upload.status.is_in(list(WAITING))
+        )
+        await audit.record(
+            Actor.system(f"check:{upload_id}"),
+            "check_failed",
+            "upload",
+            upload_id,
+            after={"reason": reason[:200]},
+        )
+    return "check_failed"
+
+
+async def give_up_or_release(upload_id: int, error: BaseException) -> bool:
+    """After a failed try: True when tries remain (the upload goes back to waiting)."""
+    row = await Upload.select(Upload.check_attempts).where(Upload.id == upload_id).first()
+    if row is None or row["check_attempts"] >= MAX_ATTEMPTS:
+        await fail(upload_id, repr(error))
+        return False
+    await Upload.update({Upload.status: "uploaded"}).where(
+        (Upload.id == upload_id) & (Upload.status == "checking")
+    )
+    return True
+
+
+async def left_behind(lease: timedelta, grace: timedelta) -> list[tuple[int, int]]:
+    """Uploads nobody is checking: waiting too long, or whose worker's lease ran out."""
+    now = datetime.now(UTC)
+    rows = (
+        await Upload.select(Upload.id, Upload.check_attempts)
+        .where(
+            ((Upload.status == "uploaded") & (Upload.created_at < now - grace))
+            | ((Upload.status == "checking") & (Upload.check_started_at < now - lease))
+        )
+        .limit(1000)
+    )
+    stale = [(r["id"], r["check_attempts"]) for r in rows]
+    for upload_id, attempts in stale:
+        if attempts >= MAX_ATTEMPTS:
+            await fail(upload_id, "no worker finished it")
+    return [(i, a) for i, a in stale if a < MAX_ATTEMPTS]

@@ -1,0 +1,99 @@
+"""Request and response bodies of the phone's views."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import msgspec
+
+from backend.accounts.schemas import Phone
+
+
+class UploadRead(msgspec.Struct):
+    id: int
+    student_id: int
+    status: str
+    on_behalf: bool
+    width: int
+    height: int
+    created_at: datetime
+    duplicate: bool
+    photo_url: str
+
+
+class SignupStart(msgspec.Struct, forbid_unknown_fields=True):
+    registration_code: Annotated[str, msgspec.Meta(min_length=4, max_length=20)]
+    fact: Annotated[str, msgspec.Meta(min_length=4, max_length=20)]  # birth date or ID tail
+    phone: Phone
+
+
+class SignupTicket(msgspec.Struct):
+    ticket: str
+    phone: str  # masked
+    expires_in: int
+
+
+class SignupConfirm(msgspec.Struct, forbid_unknown_fields=True):
+    ticket: Annotated[str, msgspec.Meta(min_length=10, max_length=64)]
+    code: Annotated[str, msgspec.Meta(pattern=r"^\d{6}$")]
+    password: Annotated[str, msgspec.Meta(max_length=128)] | None = None
+
+
+class FormStatus(msgspec.Struct):
+    campaign_id: int | None
+    campaign_name: str | None
+    form_issued: bool
+    form_id: str | None
+    status: str  # no_campaign, not_issued, not_uploaded, uploaded (later: the check's verdict)
+    upload_id: int | None
+    uploaded_at: datetime | None
+    uploaded_on_behalf: bool | None
+    photo_url: str | None
+    message: str | None = None  # the check's answer, in Chinese
+    differing: list[str] = msgspec.field(default_factory=list)  # field labels
+    corrections: list[str] = msgspec.field(default_factory=list)  # field labels
+
+
+class ChildStatus(msgspec.Struct):
+    id: int
+    name: str
+    registry_number: str
+    school_id: int
+    class_id: int
+    form: FormStatus
+
+
+class FamilyStatus(msgspec.Struct):
+    student_id: int
+    name: str
+    class_id: int
+    form: FormStatus
+
+
+class FieldCheck(msgspec.Struct):
+    code: str
+    label: str
+    read: str | None
+    match: bool  # with what the form printed
+    current_match: bool  # with the record now
+
+
+class CorrectionRead(msgspec.Struct):
+    id: int
+    field_code: str
+    label: str
+    crop_url: str
+    status: str
+    legible_confirmed: bool
+
+
+class UploadDetail(msgspec.Struct):
+    upload: UploadRead
+    verdict: str | None
+    message: str | None
+    retake_reason: str | None
+    signed: bool | None
+    fields: list[FieldCheck]
+    corrections: list[CorrectionRead]
+    seconds: float | None

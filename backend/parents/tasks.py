@@ -1,0 +1,51 @@
+"""arq jobs of the phone side: the photo check and its sweeper; thin calls into checks."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from arq import Retry
+from arq.connections import ArqRedis
+
+from backend.config import Settings
+from backend.parents import checks
+
+log = logging.getLogger("registry.checks")
+
+CHECK_TIMEOUT = 60.0  # seconds for the reader; a photo normally takes about one
+
+
+def lease(settings: Settings) -> timedelta:
+    return timedelta(seconds=settings.check_lease_seconds)
+
+
+async def enqueue_check(redis: ArqRedis, upload_id: int, attempt: int = 0) -> None:
+    # A fresh job id per attempt: arq keeps a finished job's id for an hour.
+    await redis.enqueue_job("check_upload_job", upload_id, _job_id=f"check:{upload_id}:{attempt}")
+
+
+async def check_upload_job(ctx: dict[str, Any], upload_id: int) -> str:
+    settings: Settings = ctx["settings"]
+    try:
+        return await checks.run_check(
+            settings, ctx["storage"], upload_id, lease=lease(settings), time_limit=CHECK_TIMEOUT
+        )
+    except (OSError, TimeoutError) as exc:  # storage, database, reader
+        log.warning("check of upload %s failed (try %s): %r", upload_id, ctx["job_try"], exc)
+        if await checks.give_up_or_release(upload_id, exc):
+            raise Retry(defer=2 * ctx["job_try"]) from exc
+        return "check_failed"
+    except Exception as exc:
+        # Not transient: retrying would fail the same way.
+        log.exception("check of upload %s failed", upload_id)
+        return await checks.fail(upload_id, repr(exc))
+
+
+async def sweep_checks(ctx: dict[str, Any]) -> int:
+    settings: Settings = ctx["settings"]
+    stale = await checks.left_behind(lease(settings), grace=timedelta(seconds=30))
+    for upload_id, attempts in stale:
+        await enqueue_check(ctx["redis"], upload_id, attempts)
+    return len(stale)

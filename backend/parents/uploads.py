@@ -1,0 +1,247 @@
+"""Photos of signed forms: uploaded by a parent, or by the homeroom teacher on the family's
+behalf (recorded as such); checked, cleaned and stored; served only to those in scope."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from backend.accounts import audit
+from backend.accounts.audit import Actor
+from backend.accounts.org import get_scoped
+from backend.accounts.principal import Principal
+from backend.accounts.roles import STAFF_ROLES, Role
+from backend.accounts.scope import ScopedColumns, register_scoped, scope_filter
+from backend.db import json_value, transaction
+from backend.errors import Conflict, DomainError, Forbidden, OutsideWindow
+from backend.parents.photos import PhotoRejected, clean_photo
+from backend.parents.schemas import CorrectionRead, FieldCheck, UploadDetail, UploadRead
+from backend.parents.tables import CorrectionDraft, Upload, UploadCheck
+from backend.records.campaigns import active_campaign
+from backend.records.catalog import BY_CODE
+from backend.records.tables import GuardianLink, IssuedForm, Student
+from backend.storage import Storage
+
+UPLOADERS = frozenset({Role.parent, Role.teacher, Role.registrar})
+
+register_scoped(
+    CorrectionDraft,
+    ScopedColumns(
+        region=CorrectionDraft.region_code,
+        school=CorrectionDraft.school,
+        school_class=CorrectionDraft.school_class,
+    ),
+)
+register_scoped(
+    Upload,
+    ScopedColumns(
+        region=Upload.region_code,
+        school=Upload.school,
+        school_class=Upload.school_class,
+        guardian=lambda account_id: Upload.student.is_in(
+            GuardianLink.select(GuardianLink.student).where(GuardianLink.account == account_id)
+        ),
+    ),
+)
+
+
+class PhotoError(DomainError):
+    """A rejected photo, with the status the check chose (400, or 413 when too large)."""
+
+
+def upload_read(row: dict[str, Any], duplicate: bool = False) -> UploadRead:
+    return UploadRead(
+        id=row["id"],
+        student_id=row["student"],
+        status=row["status"],
+        on_behalf=row["on_behalf"],
+        width=row["width"],
+        height=row["height"],
+        created_at=row["created_at"],
+        duplicate=duplicate,
+        photo_url=f"/photos/{row['id']}",
+    )
+
+
+async def upload_photo(
+    principal: Principal, actor: Actor, storage: Storage, student_id: int, data: bytes
+) -> UploadRead:
+    if principal.role not in UPLOADERS:
+        raise Forbidden("只有家长、班主任和学籍管理员可以上传确认表照片", code="uploaders_only")
+    student = await get_scoped(
+        actor, principal.scope, Student, Student.id == student_id, "student", student_id
+    )
+    campaign = await active_campaign(student["region_code"])
+    if campaign is None:
+        raise OutsideWindow("当前不在数据质量核查工作时间内，暂不能上传")
+    form = (
+        await IssuedForm.select(IssuedForm.id)
+        .where(
+            (IssuedForm.student == student_id)
+            & (IssuedForm.campaign == campaign["id"])
+            & IssuedForm.superseded_at.is_null()
+        )
+        .first()
+    )
+    if form is None:
+        raise Conflict("学校还没有为该学生打印本次的确认表", code="form_not_issued")
+    try:
+        photo = await asyncio.to_thread(clean_photo, data)
+    except PhotoRejected as exc:
+        error = PhotoError(exc.message, code=exc.code)
+        error.status = exc.status
+        raise error from exc
+    same = (
+        await Upload.select()
+        .where(
+            (Upload.student == student_id)
+            & (Upload.campaign == campaign["id"])
+            & (Upload.content_hash == photo.content_hash)
+        )
+        .first()
+    )
+    if same is not None:
+        return upload_read(same, duplicate=True)
+    key = f"photos/{campaign['id']}/{student_id}/{uuid.uuid4().hex}.jpg"
+    await storage.put(key, photo.jpeg, "image/jpeg")
+    on_behalf = principal.role in STAFF_ROLES
+    async with transaction():
+        rows = await Upload.insert(
+            Upload(
+                student=student_id,
+                campaign=campaign["id"],
+                form=form["id"],
+                school=student["school"],
+                school_class=student["school_class"],
+                region_code=student["region_code"],
+                uploaded_by=principal.account_id,
+                on_behalf=on_behalf,
+                storage_key=key,
+                content_hash=photo.content_hash,
+                width=photo.width,
+                height=photo.height,
+                status="uploaded",
+                created_at=datetime.now(UTC),
+            )
+        )
+        upload_id = rows[0]["id"]
+        await audit.record(
+            actor,
+            "upload",
+            "upload",
+            upload_id,
+            after={"student": student_id, "on_behalf": on_behalf, "format": photo.source_format},
+        )
+    row = await Upload.select().where(Upload.id == upload_id).first()
+    assert row is not None
+    return upload_read(row)
+
+
+async def photo_bytes(
+    principal: Principal, actor: Actor, storage: Storage, upload_id: int
+) -> bytes:
+    row = await get_scoped(
+        actor, principal.scope, Upload, Upload.id == upload_id, "upload", upload_id
+    )
+    if principal.role in STAFF_ROLES:
+        await audit.record(actor, "read", "upload", upload_id)
+    return await storage.get(row["storage_key"])
+
+
+def correction_read(draft: dict[str, Any]) -> CorrectionRead:
+    return CorrectionRead(
+        draft["id"],
+        draft["field_code"],
+        BY_CODE[draft["field_code"]].label,
+        f"/correction-drafts/{draft['id']}/crop",
+        draft["status"],
+        draft["legible_confirmed_at"] is not None,
+    )
+
+
+async def upload_detail(principal: Principal, actor: Actor, upload_id: int) -> UploadDetail:
+    """The upload and its check: every field read, every correction cell with its crop."""
+    row = await get_scoped(
+        actor, principal.scope, Upload, Upload.id == upload_id, "upload", upload_id
+    )
+    report = await UploadCheck.select().where(UploadCheck.upload == upload_id).first()
+    drafts = (
+        await CorrectionDraft.select()
+        .where(CorrectionDraft.upload == upload_id)
+        .order_by(CorrectionDraft.id)
+    )
+    fields: list[FieldCheck] = []
+    if report is not None:
+        readings = json_value(report["fields"])
+        for code, reading in readings.items():
+            fields.append(
+                FieldCheck(
+                    code,
+                    BY_CODE[code].label if code in BY_CODE else code,
+                    reading["text"],
+                    reading["match"],
+                    reading["current_match"],
+                )
+            )
+    return UploadDetail(
+        upload=upload_read(row),
+        verdict=report["verdict"] if report else None,
+        message=report["message"] if report else None,
+        retake_reason=report["retake_reason"] if report else None,
+        signed=report["signed"] if report else None,
+        fields=fields,
+        corrections=[correction_read(d) for d in drafts],
+        seconds=report["seconds"] if report else None,
+    )
+
+
+async def confirm_legible(principal: Principal, actor: Actor, upload_id: int) -> UploadDetail:
+    """The homeroom teacher (or registrar) confirms the handwriting on the form is legible."""
+    if principal.role not in (Role.teacher, Role.registrar):
+        raise Forbidden("只有班主任或学籍管理员可以确认字迹", code="teachers_only")
+    await get_scoped(actor, principal.scope, Upload, Upload.id == upload_id, "upload", upload_id)
+    drafts = await CorrectionDraft.select(CorrectionDraft.id).where(
+        CorrectionDraft.upload == upload_id
+    )
+    if not drafts:
+        raise Conflict("这张照片上没有识别到手写更正", code="no_corrections")
+    async with transaction():
+        await CorrectionDraft.update(
+            {
+                CorrectionDraft.legible_confirmed_by: principal.account_id,
+                CorrectionDraft.legible_confirmed_at: datetime.now(UTC),
+            }
+        ).where(CorrectionDraft.upload == upload_id)
+        await audit.record(
+            actor,
+            "confirm_legible",
+            "upload",
+            upload_id,
+            after={"drafts": [d["id"] for d in drafts]},
+        )
+    return await upload_detail(principal, actor, upload_id)
+
+
+async def list_drafts(principal: Principal, class_id: int | None) -> list[CorrectionRead]:
+    """Written corrections waiting to be transcribed, in the caller's scope."""
+    where = scope_filter(principal.scope, CorrectionDraft)
+    query = CorrectionDraft.select().order_by(CorrectionDraft.id)
+    if where is not None:
+        query = query.where(where)
+    if class_id is not None:
+        query = query.where(CorrectionDraft.school_class == class_id)
+    return [correction_read(d) for d in await query.limit(500)]
+
+
+async def draft_crop(principal: Principal, actor: Actor, storage: Storage, draft_id: int) -> bytes:
+    row = await get_scoped(
+        actor,
+        principal.scope,
+        CorrectionDraft,
+        CorrectionDraft.id == draft_id,
+        "correction_draft",
+        draft_id,
+    )
+    return await storage.get(row["crop_key"])

@@ -1,0 +1,228 @@
+"""Issuing confirmation forms for a class: each student gets a form (a new form id, the
+values it prints kept as a snapshot, a registration code for the parents), and a job renders
+the class's printable PDF with progress."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from datetime import UTC, datetime
+from typing import Any
+
+from PIL import Image
+from redis.asyncio import Redis
+
+from backend.accounts import audit
+from backend.accounts.audit import Actor
+from backend.accounts.org import get_scoped
+from backend.accounts.principal import Principal
+from backend.accounts.roles import Role
+from backend.accounts.scope import Scope, ScopedColumns, register_scoped
+from backend.accounts.tables import School, SchoolClass
+from backend.config import Settings
+from backend.db import json_value, transaction
+from backend.errors import Conflict, Forbidden
+from backend.ocr import FormHeader, render_form, render_pdf, sign_form_token
+from backend.records.campaigns import Switch, require_open
+from backend.records.printing import (
+    code_hash,
+    form_layout,
+    new_form_id,
+    printed_values,
+    registration_code,
+    snapshot_of,
+)
+from backend.records.schemas import FormBatchRead
+from backend.records.service import load_fields
+from backend.records.tables import FormBatch, IssuedForm, Student
+from backend.storage import Storage
+
+FORM_ISSUERS = frozenset({Role.registrar})
+PROGRESS_TTL = 24 * 3600
+
+register_scoped(
+    IssuedForm,
+    ScopedColumns(
+        region=IssuedForm.region_code,
+        school=IssuedForm.school,
+        school_class=IssuedForm.school_class,
+    ),
+)
+register_scoped(
+    FormBatch,
+    ScopedColumns(
+        region=FormBatch.region_code, school=FormBatch.school, school_class=FormBatch.school_class
+    ),
+)
+
+
+def progress_key(batch_id: int) -> str:
+    return f"form-batch-progress:{batch_id}"
+
+
+async def issue_class_forms(
+    settings: Settings, principal: Principal, actor: Actor, class_id: int
+) -> int:
+    """New forms for every enrolled student of the class; earlier forms of the same campaign
+    are superseded (their QR codes now read as another form). Returns the batch id."""
+    if principal.role not in FORM_ISSUERS:
+        raise Forbidden("只有学籍管理员可以打印确认表", code="registrar_only")
+    school_class = await get_scoped(
+        actor, principal.scope, SchoolClass, SchoolClass.id == class_id, "school_class", class_id
+    )
+    campaign = await require_open(school_class["region_code"], Switch.forms)
+    students = (
+        await Student.select(Student.id, Student.fields)
+        .where((Student.school_class == class_id) & (Student.status == "enrolled"))
+        .order_by(Student.name)
+    )
+    if not students:
+        raise Conflict("该班级没有在籍学生", code="class_empty")
+    key = settings.form_token_key.encode()
+    now = datetime.now(UTC)
+    async with transaction():
+        await IssuedForm.update({IssuedForm.superseded_at: now}).where(
+            IssuedForm.student.is_in([s["id"] for s in students])
+            & (IssuedForm.campaign == campaign["id"])
+            & IssuedForm.superseded_at.is_null()
+        )
+        forms = []
+        for student in students:
+            form_id = new_form_id()
+            forms.append(
+                IssuedForm(
+                    form_id=form_id,
+                    campaign=campaign["id"],
+                    student=student["id"],
+                    school=school_class["school"],
+                    school_class=class_id,
+                    region_code=school_class["region_code"],
+                    snapshot=snapshot_of(load_fields(student["fields"])),
+                    registration_code_hash=code_hash(registration_code(form_id, key)),
+                    issued_by=principal.account_id,
+                    issued_at=now,
+                )
+            )
+        inserted = await IssuedForm.insert(*forms).returning(IssuedForm.id)
+        rows = await FormBatch.insert(
+            FormBatch(
+                campaign=campaign["id"],
+                school=school_class["school"],
+                school_class=class_id,
+                region_code=school_class["region_code"],
+                form_ids=[r["id"] for r in inserted],
+                status="queued",
+                issued_by=principal.account_id,
+                created_at=now,
+            )
+        )
+        batch_id = int(rows[0]["id"])
+        await audit.record(
+            actor,
+            "issue_forms",
+            "form_batch",
+            batch_id,
+            after={"class_id": class_id, "campaign_id": campaign["id"], "forms": len(forms)},
+        )
+    return batch_id
+
+
+async def _form_page(
+    settings: Settings, form: dict[str, Any], school: str, class_name: str
+) -> Image.Image:
+    key = settings.form_token_key.encode()
+    snapshot = load_fields(form["snapshot"])
+    header = FormHeader(
+        school=school,
+        class_name=class_name,
+        registration_code=registration_code(form["form_id"], key),
+        form_token=sign_form_token(form["form_id"], key),
+        student_name=snapshot.get("name"),
+    )
+    return await asyncio.to_thread(render_form, form_layout(), printed_values(snapshot), header)
+
+
+async def _names(form: dict[str, Any]) -> tuple[str, str]:
+    school = await School.select(School.name).where(School.id == form["school"]).first()
+    klass = (
+        await SchoolClass.select(SchoolClass.name)
+        .where(SchoolClass.id == form["school_class"])
+        .first()
+    )
+    return (school or {}).get("name", ""), (klass or {}).get("name", "")
+
+
+async def form_png(settings: Settings, scope: Scope, actor: Actor, form_id: str) -> bytes:
+    form = await get_scoped(
+        actor, scope, IssuedForm, IssuedForm.form_id == form_id, "issued_form", form_id
+    )
+    page = await _form_page(settings, form, *await _names(form))
+    out = io.BytesIO()
+    await asyncio.to_thread(page.save, out, "PNG", optimize=False)
+    return out.getvalue()
+
+
+async def render_batch(settings: Settings, storage: Storage, redis: Redis, batch_id: int) -> str:
+    """The job: render every form of the batch into one PDF. Idempotent."""
+    batch = await FormBatch.select().where(FormBatch.id == batch_id).first()
+    if batch is None or batch["status"] == "done":
+        return "skipped"
+    await FormBatch.update({FormBatch.status: "running"}).where(FormBatch.id == batch_id)
+    ids = json_value(batch["form_ids"])
+    forms = {f["id"]: f for f in await IssuedForm.select().where(IssuedForm.id.is_in(ids))}
+    pages: list[Image.Image] = []
+    names: tuple[str, str] | None = None
+    for done, form_id in enumerate(ids, start=1):
+        form = forms[form_id]
+        names = names or await _names(form)
+        pages.append(await _form_page(settings, form, *names))
+        await redis.hset(
+            progress_key(batch_id),
+            mapping={
+                "done": done,  # type: ignore[misc]
+                "total": len(ids),
+            },
+        )
+        await redis.expire(progress_key(batch_id), PROGRESS_TTL)
+    pdf = await asyncio.to_thread(render_pdf, pages)
+    key = f"forms/{batch['campaign']}/{batch['school_class']}/batch-{batch_id}.pdf"
+    await storage.put(key, pdf, "application/pdf")
+    await FormBatch.update(
+        {FormBatch.status: "done", FormBatch.pdf_key: key, FormBatch.finished_at: datetime.now(UTC)}
+    ).where(FormBatch.id == batch_id)
+    return "done"
+
+
+async def get_batch(scope: Scope, actor: Actor, redis: Redis, batch_id: int) -> FormBatchRead:
+    batch = await get_scoped(
+        actor, scope, FormBatch, FormBatch.id == batch_id, "form_batch", batch_id
+    )
+    ids = json_value(batch["form_ids"])
+    progress = await redis.hgetall(progress_key(batch_id))  # type: ignore[misc]
+    done = int(progress.get(b"done", len(ids) if batch["status"] == "done" else 0))
+    forms = (
+        await IssuedForm.select(IssuedForm.form_id, IssuedForm.student).where(
+            IssuedForm.id.is_in(ids)
+        )
+        if ids
+        else []
+    )
+    return FormBatchRead(
+        id=batch_id,
+        class_id=batch["school_class"],
+        campaign_id=batch["campaign"],
+        status=batch["status"],
+        done=done,
+        total=len(ids),
+        pdf_ready=batch["pdf_key"] is not None,
+        forms=[{"form_id": f["form_id"], "student_id": f["student"]} for f in forms],
+    )
+
+
+async def batch_pdf(scope: Scope, actor: Actor, storage: Storage, batch_id: int) -> bytes:
+    batch = await get_scoped(
+        actor, scope, FormBatch, FormBatch.id == batch_id, "form_batch", batch_id
+    )
+    if batch["pdf_key"] is None:
+        raise Conflict("确认表 PDF 还在生成中，请稍后再试", code="pdf_not_ready")
+    return await storage.get(batch["pdf_key"])
