@@ -106,7 +106,7 @@ class BearerAuthentication(AbstractAuthenticationMiddleware):
         return AuthenticationResult(user=principal, auth=claims)
 
 
-def requires_current_password(
+async def requires_current_password(
     connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
 ) -> None:
     """An expired (or admin-set) password must be changed before anything else."""
@@ -119,7 +119,7 @@ def requires_current_password(
         raise Forbidden("密码已过期或为初始密码，请先修改密码", code="password_change_required")
 
 
-def requires_staff(
+async def requires_staff(
     connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
 ) -> None:
     user = connection.scope.get("user")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import os
 import platform
@@ -75,7 +76,7 @@ def server_env(port: int) -> dict[str, str]:
 
 
 async def recreate_database() -> None:
-    import asyncpg  # type: ignore[import-untyped]
+    import asyncpg
 
     conn = await asyncpg.connect(PG_ADMIN_URL)
     try:
@@ -128,12 +129,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def server_command(server: str, port: int) -> list[str]:
+def server_command(server: str, loop: str, port: int) -> list[str]:
     if server == "granian":
         return [
             str(VENV_BIN / "granian"),
             "--interface", "asgi",
             "--workers", "1",
+            "--loop", loop,
             "--host", "127.0.0.1",
             "--port", str(port),
             "--log-level", "warning",
@@ -142,6 +144,8 @@ def server_command(server: str, port: int) -> list[str]:
         ]  # fmt: skip
     return [
         str(VENV_BIN / "uvicorn"),
+        "--loop", loop,
+        "--http", "httptools" if loop == "uvloop" else "h11",
         "--host", "127.0.0.1",
         "--port", str(port),
         "--workers", "1",
@@ -259,35 +263,39 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def report(args: argparse.Namespace, runs: dict[str, list[Run]], server_cmd: list[str]) -> bool:
+def load_average() -> str:
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
+def report(
+    args: argparse.Namespace, runs: dict[str, list[Run]], server_cmd: list[str], load: str
+) -> bool:
     def med(name: str, attr: str) -> float:
-        return statistics.median(getattr(run, attr) for run in runs[name])
+        return float(statistics.median(getattr(run, attr) for run in runs[name]))
 
     a_rps, b_rps = med("A", "rps"), med("B", "rps")
     b_p99 = med("B", "p99_ms")
     ratio = b_rps / a_rps if a_rps else 0.0
     ok = ratio >= TARGET_RATIO and b_p99 < TARGET_P99_MS
     print()
+    print("Medians of the rounds (req/s, p99, CPU); server CPU covers all its processes.")
     print(f"command : {shlex.join([sys.executable, *sys.argv])}")
     print(
         f"machine : nproc={os.cpu_count()} cpu={cpu_model()!r} python={platform.python_version()}"
     )
+    print(f"load avg: {load}  (other work on these cores inflates p99 most of all)")
     print(f"server  : {shlex.join(server_cmd)}  (one process, PostgreSQL {DB_NAME})")
     print(
         f"load    : wrk -t{args.threads} -c{args.connections} -d{args.duration}s --latency, "
         f"{args.rounds} rounds alternating A/B, median of rounds"
     )
     print()
-    print(
-        "| endpoint          | req/s (median) | p99 ms (median) | server CPU µs/req | rounds req/s |"
-    )
-    print(
-        "|-------------------|---------------:|----------------:|------------------:|--------------|"
-    )
+    print("| endpoint         |   req/s | p99 ms | server CPU µs/req | req/s by round |")
+    print("|------------------|--------:|-------:|------------------:|----------------|")
     for name, label in (("A", "A GET /health"), ("B", "B GET /me (auth)")):
         rounds = " / ".join(f"{run.rps:,.0f}" for run in runs[name])
         print(
-            f"| {label:<17} | {med(name, 'rps'):>14,.0f} | {med(name, 'p99_ms'):>15.1f} "
+            f"| {label:<16} | {med(name, 'rps'):>7,.0f} | {med(name, 'p99_ms'):>6.1f} "
             f"| {med(name, 'server_cpu_us'):>17.0f} | {rounds} |"
         )
     print()
@@ -307,6 +315,12 @@ def report(args: argparse.Namespace, runs: dict[str, list[Run]], server_cmd: lis
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--server", choices=["granian", "uvicorn"], default="granian")
+    parser.add_argument(
+        "--loop",
+        choices=["asyncio", "uvloop"],
+        default="asyncio",
+        help="event loop of the server (uvloop: pip install uvloop; uvicorn also gets httptools)",
+    )
     parser.add_argument("--duration", type=int, default=12, help="seconds per wrk run")
     parser.add_argument("--warmup", type=int, default=3, help="seconds of warm-up per endpoint")
     parser.add_argument("--rounds", type=int, default=3)
@@ -321,18 +335,29 @@ def main() -> int:
     if shutil.which("wrk") is None:
         print("wrk is not installed: run `apt-get install -y wrk` (Debian) and retry.")
         return 2
+    if args.loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
+        print("--loop uvloop needs uvloop: run `.venv/bin/pip install uvloop` and retry.")
+        return 2
+    if (
+        args.server == "uvicorn"
+        and args.loop == "uvloop"
+        and not importlib.util.find_spec("httptools")
+    ):
+        print("uvicorn with --loop uvloop also uses httptools: `.venv/bin/pip install httptools`.")
+        return 2
     budget = args.rounds * 2 * (args.duration + 1) + 2 * args.warmup + 60
     if budget > 180:
         log(f"warning: these settings take about {budget} s")
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
+    load_before = load_average()
     prepare_database(port)
-    cmd = server_command(args.server, port)
+    cmd = server_command(args.server, args.loop, port)
     log(f"starting server: {shlex.join(cmd)}")
     proc = subprocess.Popen(cmd, cwd=ROOT, env=server_env(port), start_new_session=True)
     try:
-        wait_ready(base, proc, time.monotonic() + 30)
+        wait_ready(base, proc, time.monotonic() + 60)
         pgid = os.getpgid(proc.pid)
         runs: dict[str, list[Run]] = {"A": [], "B": []}
         token = ""
@@ -357,7 +382,7 @@ def main() -> int:
                 )
     finally:
         stop_server(proc)
-    ok = report(args, runs, cmd)
+    ok = report(args, runs, cmd, f"{load_before} before, {load_average()} after")
     print(f"wrk example: {shlex.join(wrk_command(args, f'{base}/me', '<token>', args.duration))}")
     return 0 if ok else 1
 
