@@ -9,7 +9,8 @@ RECORD.json is `{"form_id": "...", CODE: stored value, ...}` with the catalog's 
 "registration_code" fill the header. The token key comes from FORM_TOKEN_KEY, else a
 development default.
 
-This is the one module of the package that may import the catalog and the settings.
+This is the one module of the package that may import the records domain (for the
+catalog's printed fields).
 """
 
 from __future__ import annotations
@@ -21,35 +22,13 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from backend.records.catalog import PRINTED_FIELDS, YES_NO, Field, FieldType
+# The catalog's fields as the form prints them: one conversion, shared with the server.
+from backend.records.printing import catalog_fields, printed_values
 
-from . import FormHeader, PrintedField, build_layout, check_photo, render_form, render_pdf
+from . import FormHeader, build_layout, check_photo, render_form, render_pdf
 from ._token import sign_form_token
 
 DEV_KEY = b"development-form-token-key-do-not-use-in-production"
-_DIGIT_TYPES = {FieldType.id_number, FieldType.date, FieldType.year_month, FieldType.phone}
-
-
-def printed_field(field: Field) -> PrintedField:
-    """A catalog field as the form layout sees it."""
-    return PrintedField(
-        code=field.code,
-        label=field.label,
-        read_kind="digits" if field.type in _DIGIT_TYPES else "text",
-        wide=field.type is FieldType.text and field.max_length >= 120,
-        options=tuple(
-            YES_NO.values() if field.type is FieldType.yes_no else field.options.values()
-        ),
-    )
-
-
-def catalog_fields() -> tuple[PrintedField, ...]:
-    return tuple(printed_field(f) for f in PRINTED_FIELDS)
-
-
-def printed_values(record: Mapping[str, str | None]) -> dict[str, str]:
-    """Stored values → the text the form prints (choices by label)."""
-    return {f.code: f.label_of(record.get(f.code)) for f in PRINTED_FIELDS}
 
 
 def form_key(env: Mapping[str, str]) -> bytes:

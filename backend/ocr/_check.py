@@ -106,7 +106,7 @@ def _read_field(
         return FieldReading(text, confidence, True, method), first.shift
     # Claim a difference only when the reading explains the cell better than the record's
     # text does: an OCR slip on a poor photo must not tell a parent the form is wrong.
-    if best.passes(*loose) and best.score > first.score:
+    if best.passes(*loose) and (not first.passes(*loose) or best.score > first.score):
         return FieldReading(text, confidence, False, method), best.shift
     return FieldReading(text, confidence, False, "unsure"), first.shift
 

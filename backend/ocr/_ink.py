@@ -24,12 +24,13 @@ def _rule(profile: np.ndarray, expected: int, reach: int, inner: int) -> int:
     return max(found) + 1 if inner > 0 else min(found)
 
 
-def _offset(profile: np.ndarray, reach: int, size: int) -> int:
-    """The offset (within ±reach) that puts two rules `size` apart on the profile's
-    strongest pair of peaks; 0 when no rules show."""
+def _offset(profile: np.ndarray, reach: int, size: int, limit: int) -> int:
+    """The offset (within ±limit) that puts two rules `size` apart on the profile's
+    strongest pair of peaks, the box's rules expected at `reach` and `reach + size`;
+    0 when no rules show."""
     best, best_d = 0.0, 0
     peak = np.maximum(profile, np.maximum(np.roll(profile, 1), np.roll(profile, -1)))
-    for d in range(-reach, reach + 1):
+    for d in range(-limit, limit + 1):
         a, b = reach + d, reach + size + d
         if a >= 0 and b < len(peak):
             score = float(peak[a] + peak[b])
@@ -56,9 +57,9 @@ def ink_share(
     sx, sy = shift
     region = crop(ink_smooth, x0 - reach + sx, y0 - reach + sy, x1 + reach + sx, y1 + reach + sy)
     dark = region >= HANDWRITING_LEVEL
-    dy = _offset(dark[:, reach + w // 10 : reach + w - w // 10].mean(axis=1), reach, h)
-    dx = _offset(dark[reach + h // 5 : reach + h - h // 5, :].mean(axis=0), reach, w)
     m, gap = layout.px(0.8), layout.px(0.4)
+    dy = _offset(dark[:, reach + w // 10 : reach + w - w // 10].mean(axis=1), reach, h, reach - m)
+    dx = _offset(dark[reach + h // 5 : reach + h - h // 5, :].mean(axis=0), reach, w, reach - m)
     dark = dark[reach + dy - m : reach + dy + h + m, reach + dx - m : reach + dx + w + m]
     columns = dark[m : m + h].mean(axis=0)
     left = _rule(columns, m, m, +1) + gap

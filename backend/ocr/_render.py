@@ -189,17 +189,20 @@ def render_form(layout: Layout, values: Mapping[str, str], header: FormHeader) -
     return image
 
 
-def render_pdf(pages: Sequence[Image.Image], *, bilevel: bool = True) -> bytes:
+def render_pdf(pages: Sequence[Image.Image], *, bilevel: bool | None = None) -> bytes:
     """A printable multi-page PDF, one rendered form per A4 page.
 
-    Bilevel pages (CCITT G4) are about 35 KB each against 0.4–0.7 MB as greyscale JPEG;
-    render at 300 dpi for them (`build_layout(fields, dpi=300)`): the reader's 200-dpi
-    layout of the same fields reads that print all the same. The label cells' grey fill
-    does not survive bilevel; nothing reads it.
+    Bilevel pages (CCITT G4) are about 35 KB each against 0.4–0.7 MB as greyscale JPEG,
+    and by default (`bilevel=None`) pages rendered at 300 dpi or more are made bilevel:
+    `build_layout(fields, dpi=300)` for printing; the reader's 200-dpi layout of the same
+    fields reads that print all the same. The label cells' grey fill does not survive
+    bilevel; nothing reads it.
     """
     if not pages:
         raise ValueError("render_pdf needs at least one page")
     dpi = float(pages[0].info.get("dpi", (200, 200))[0])
+    if bilevel is None:
+        bilevel = dpi >= 300
     if bilevel:
         converted = [
             p.convert("L").point(lambda v: 255 if v > 140 else 0).convert("1") for p in pages
@@ -208,7 +211,8 @@ def render_pdf(pages: Sequence[Image.Image], *, bilevel: bool = True) -> bytes:
         converted = [p.convert("L") for p in pages]
     out = io.BytesIO()
     first, *rest = converted
-    first.save(out, "PDF", save_all=True, append_images=rest, resolution=dpi)
+    extra = {} if bilevel else {"quality": 90}
+    first.save(out, "PDF", save_all=True, append_images=rest, resolution=dpi, **extra)
     return out.getvalue()
 
 

@@ -159,7 +159,10 @@ async def run_check(
     loop = asyncio.get_running_loop()
     report = await asyncio.wait_for(
         loop.run_in_executor(
-            ocr_executor(), functools.partial(check_photo, photo, form_layout(), printed, key)
+            ocr_executor(),
+            functools.partial(
+                check_photo, photo, form_layout(), printed, key, expected_form_id=form["form_id"]
+            ),
         ),
         time_limit,
     )

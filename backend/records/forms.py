@@ -25,6 +25,8 @@ from backend.errors import Conflict, Forbidden
 from backend.ocr import FormHeader, render_form, render_pdf, sign_form_token
 from backend.records.campaigns import Switch, require_open
 from backend.records.printing import (
+    PRINT_DPI,
+    SCREEN_DPI,
     code_hash,
     form_layout,
     new_form_id,
@@ -128,7 +130,11 @@ async def issue_class_forms(
 
 
 async def _form_page(
-    settings: Settings, form: dict[str, Any], school: str, class_name: str
+    settings: Settings,
+    form: dict[str, Any],
+    school: str,
+    class_name: str,
+    dpi: int = SCREEN_DPI,
 ) -> Image.Image:
     key = settings.form_token_key.encode()
     snapshot = load_fields(form["snapshot"])
@@ -139,7 +145,7 @@ async def _form_page(
         form_token=sign_form_token(form["form_id"], key),
         student_name=snapshot.get("name"),
     )
-    return await asyncio.to_thread(render_form, form_layout(), printed_values(snapshot), header)
+    return await asyncio.to_thread(render_form, form_layout(dpi), printed_values(snapshot), header)
 
 
 async def _names(form: dict[str, Any]) -> tuple[str, str]:
@@ -175,7 +181,7 @@ async def render_batch(settings: Settings, storage: Storage, redis: Redis, batch
     for done, form_id in enumerate(ids, start=1):
         form = forms[form_id]
         names = names or await _names(form)
-        pages.append(await _form_page(settings, form, *names))
+        pages.append(await _form_page(settings, form, *names, dpi=PRINT_DPI))
         await redis.hset(
             progress_key(batch_id),
             mapping={

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from functools import lru_cache
 
 from backend.ocr import Layout, PrintedField, build_layout
-from backend.records.catalog import PRINTED_FIELDS, Field, FieldType
+from backend.records.catalog import PRINTED_FIELDS, YES_NO, Field, FieldType
 
 _DIGIT_TYPES = {FieldType.id_number, FieldType.date, FieldType.year_month, FieldType.phone}
 # No 0/O, 1/I/L: a parent types this from paper.
@@ -28,6 +28,10 @@ def printed_field(field: Field) -> PrintedField:
         label=field.label,
         read_kind="digits" if field.type in _DIGIT_TYPES else "text",
         wide=field.type is FieldType.text and field.max_length >= 120,
+        # Every text a closed choice can print, so the reader can match against them.
+        options=tuple(
+            YES_NO.values() if field.type is FieldType.yes_no else field.options.values()
+        ),
     )
 
 
@@ -35,9 +39,15 @@ def catalog_fields() -> tuple[PrintedField, ...]:
     return tuple(printed_field(f) for f in PRINTED_FIELDS)
 
 
-@lru_cache(maxsize=1)
-def form_layout() -> Layout:
-    return build_layout(catalog_fields())
+SCREEN_DPI = 200  # what photos are read against, and the PNG of one form
+PRINT_DPI = 300  # the printable PDF: bilevel pages, ≈ 35 KB each
+
+
+@lru_cache(maxsize=2)
+def form_layout(dpi: int = SCREEN_DPI) -> Layout:
+    """The one layout; positions are in millimetres, so a 300-dpi print reads against the
+    200-dpi layout."""
+    return build_layout(catalog_fields(), dpi=dpi)
 
 
 def printed_values(record: Mapping[str, str | None]) -> dict[str, str]:
