@@ -8,7 +8,7 @@ from typing import Any
 
 from backend.accounts import audit
 from backend.accounts.audit import Actor
-from backend.accounts.org import MAX_PAGE_SIZE, get_scoped, paginate, region_level
+from backend.accounts.org import MAX_PAGE_SIZE, paginate, region_level
 from backend.accounts.passwords import check_password_rules, hash_password
 from backend.accounts.principal import Principal
 from backend.accounts.roles import (
@@ -21,7 +21,7 @@ from backend.accounts.roles import (
     ScopeKind,
 )
 from backend.accounts.schemas import AccountCreate, AccountRead, Page, ScopeRead
-from backend.accounts.scope import scope_filter
+from backend.accounts.scope import get_scoped, scoped
 from backend.accounts.tables import Account, Region, School, SchoolClass
 from backend.config import Settings
 from backend.db import transaction
@@ -135,11 +135,8 @@ async def get_account(principal: Principal, actor: Actor, account_id: int) -> Ac
 
 
 async def list_accounts(principal: Principal, page: int, page_size: int) -> Page[AccountRead]:
-    where = scope_filter(principal.scope, Account)
-    query = Account.select().order_by(Account.id)
-    count = Account.count()
-    if where is not None:
-        query, count = query.where(where), count.where(where)
+    query = scoped(Account.select(), principal.scope, Account).order_by(Account.id)
+    count = scoped(Account.count(), principal.scope, Account)
     rows, total = await paginate(query, count, page, page_size)
     return Page([account_read(r) for r in rows], max(page, 1), min(page_size, MAX_PAGE_SIZE), total)
 

@@ -9,14 +9,7 @@ from backend.accounts import audit
 from backend.accounts.audit import Actor
 from backend.accounts.roles import RegionLevel, ScopeKind
 from backend.accounts.schemas import ClassRead, Page, RegionRead, SchoolRead
-from backend.accounts.scope import (
-    OutsideScope,
-    Scope,
-    ScopedColumns,
-    get_in_scope,
-    register_scoped,
-    scope_filter,
-)
+from backend.accounts.scope import Scope, ScopedColumns, get_scoped, register_scoped, scoped
 from backend.accounts.tables import Account, Region, School, SchoolClass
 from backend.db import transaction
 from backend.errors import BadRequest, Conflict
@@ -47,17 +40,6 @@ def region_level(code: str) -> RegionLevel:
     return RegionLevel.county
 
 
-async def get_scoped(
-    actor: Actor, scope: Scope, table: Any, where: Any, entity: str, entity_id: object
-) -> dict[str, Any]:
-    """`get_in_scope`, with a refused access written to the audit log before the 404."""
-    try:
-        return await get_in_scope(scope, table, where)
-    except OutsideScope:
-        await audit.record(actor, "access_denied", entity, entity_id)
-        raise
-
-
 async def paginate(
     query: Any, count_query: Any, page: int, page_size: int
 ) -> tuple[list[dict[str, Any]], int]:
@@ -66,11 +48,6 @@ async def paginate(
     rows = await query.limit(page_size).offset((page - 1) * page_size)
     total = await count_query
     return rows, int(total)
-
-
-def _scoped(query: Any, scope: Scope, table: Any) -> Any:
-    where = scope_filter(scope, table)
-    return query if where is None else query.where(where)
 
 
 def region_read(row: dict[str, Any]) -> RegionRead:
@@ -87,7 +64,7 @@ async def get_region(actor: Actor, scope: Scope, code: str) -> RegionRead:
 
 
 async def list_regions(scope: Scope, parent_code: str | None) -> list[RegionRead]:
-    query = _scoped(Region.select(), scope, Region).order_by(Region.code)
+    query = scoped(Region.select(), scope, Region).order_by(Region.code)
     if parent_code is not None:
         query = query.where(Region.parent_code == parent_code)
     return [region_read(row) for row in await query.limit(MAX_PAGE_SIZE * 5)]
@@ -100,8 +77,8 @@ async def get_school(actor: Actor, scope: Scope, school_id: int) -> SchoolRead:
 
 async def list_schools(scope: Scope, page: int, page_size: int) -> Page[SchoolRead]:
     rows, total = await paginate(
-        _scoped(School.select(), scope, School).order_by(School.code),
-        _scoped(School.count(), scope, School),
+        scoped(School.select(), scope, School).order_by(School.code),
+        scoped(School.count(), scope, School),
         page,
         page_size,
     )
@@ -132,10 +109,10 @@ async def get_class(actor: Actor, scope: Scope, class_id: int) -> ClassRead:
 async def list_classes(
     scope: Scope, school_id: int | None, page: int, page_size: int
 ) -> Page[ClassRead]:
-    query = _scoped(SchoolClass.select(), scope, SchoolClass).order_by(
+    query = scoped(SchoolClass.select(), scope, SchoolClass).order_by(
         SchoolClass.school, SchoolClass.grade, SchoolClass.name
     )
-    count = _scoped(SchoolClass.count(), scope, SchoolClass)
+    count = scoped(SchoolClass.count(), scope, SchoolClass)
     if school_id is not None:
         query = query.where(SchoolClass.school == school_id)
         count = count.where(SchoolClass.school == school_id)

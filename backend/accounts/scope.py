@@ -1,9 +1,10 @@
 """Scopes: the one place that turns the caller into a query filter.
 
 A scope is a region (and everything under it), a school, a class, the whole nation, or, for
-a parent, their own children. Every read and write of a scoped row goes through `in_scope`
-or `get_in_scope`; a row outside the scope answers exactly like a row that does not exist,
-and the attempt is audited.
+a parent, their own children. A table declares once where it keeps what scopes filter on
+(`register_scoped`); every read and write of a scoped row then goes through `scoped` (lists)
+or `get_scoped` (one row): a row outside the scope answers exactly like a row that does not
+exist, and the attempt is audited.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from piccolo.columns import Column
 from piccolo.columns.combination import Where
 from piccolo.table import Table
 
+from backend.accounts import audit
+from backend.accounts.audit import Actor
 from backend.accounts.roles import ScopeKind
 from backend.errors import NotFound
 
@@ -99,24 +102,20 @@ def scope_filter(scope: Scope, table: type[Table]) -> Any:
     return in_scope(scope, table, SCOPED[table])
 
 
-async def exists_anywhere(table: type[Table], where: Any) -> bool:
-    return bool(await table.exists().where(where))
+def scoped(query: Any, scope: Scope, table: type[Table]) -> Any:
+    """`query` (a select or a count) narrowed to the rows of `table` inside `scope`."""
+    where = scope_filter(scope, table)
+    return query if where is None else query.where(where)
 
 
-class OutsideScope(NotFound):
-    """Raised where a row exists but not for this caller; rendered exactly as NotFound."""
-
-
-async def get_in_scope(scope: Scope, table: type[T], where: Any) -> dict[str, Any]:
-    """One row matching `where` inside the scope, as a dict. Raises NotFound, or OutsideScope
-    (which answers the same) when the row exists outside the scope, so the caller can audit."""
-    query = table.select().where(where)
-    scoped = scope_filter(scope, table)
-    if scoped is not None:
-        query = query.where(scoped)
-    row = await query.first()
+async def get_scoped(
+    actor: Actor, scope: Scope, table: type[T], where: Any, entity: str, entity_id: object
+) -> dict[str, Any]:
+    """One row matching `where` inside the scope. A row that does not exist and a row outside
+    the scope answer the same 404; the second is written to the audit log first."""
+    row = await scoped(table.select().where(where), scope, table).first()
     if row is not None:
-        return row
-    if await exists_anywhere(table, where):
-        raise OutsideScope()
+        return row  # type: ignore[no-any-return]
+    if await table.exists().where(where):
+        await audit.record(actor, "access_denied", entity, entity_id)
     raise NotFound()

@@ -10,10 +10,9 @@ from typing import Any
 
 from backend.accounts import audit
 from backend.accounts.audit import Actor
-from backend.accounts.org import get_scoped
 from backend.accounts.principal import Principal
 from backend.accounts.roles import STAFF_ROLES, Role
-from backend.accounts.scope import ScopedColumns, register_scoped, scope_filter
+from backend.accounts.scope import ScopedColumns, get_scoped, register_scoped, scoped
 from backend.db import json_value, transaction
 from backend.errors import Conflict, DomainError, Forbidden, OutsideWindow
 from backend.parents.photos import PhotoRejected, clean_photo
@@ -226,10 +225,9 @@ async def confirm_legible(principal: Principal, actor: Actor, upload_id: int) ->
 
 async def list_drafts(principal: Principal, class_id: int | None) -> list[CorrectionRead]:
     """Written corrections waiting to be transcribed, in the caller's scope."""
-    where = scope_filter(principal.scope, CorrectionDraft)
-    query = CorrectionDraft.select().order_by(CorrectionDraft.id)
-    if where is not None:
-        query = query.where(where)
+    query = scoped(CorrectionDraft.select(), principal.scope, CorrectionDraft).order_by(
+        CorrectionDraft.id
+    )
     if class_id is not None:
         query = query.where(CorrectionDraft.school_class == class_id)
     return [correction_read(d) for d in await query.limit(500)]

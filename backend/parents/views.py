@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from backend.accounts.audit import Actor
-from backend.accounts.org import MAX_PAGE_SIZE, get_scoped, paginate
+from backend.accounts.org import MAX_PAGE_SIZE, paginate
 from backend.accounts.principal import Principal
 from backend.accounts.schemas import Page
-from backend.accounts.scope import scope_filter
+from backend.accounts.scope import get_scoped, scoped
 from backend.accounts.tables import SchoolClass
 from backend.db import json_value
 from backend.parents.checks import CHECK_FAILED_MESSAGE
@@ -109,9 +109,8 @@ COLUMNS = (
 
 
 async def my_children(principal: Principal) -> list[ChildStatus]:
-    where = scope_filter(principal.scope, Student)
-    query = Student.select(*COLUMNS).order_by(Student.id)
-    rows = await (query.where(where) if where is not None else query).limit(MAX_PAGE_SIZE)
+    query = scoped(Student.select(*COLUMNS), principal.scope, Student).order_by(Student.id)
+    rows = await query.limit(MAX_PAGE_SIZE)
     statuses = await form_statuses(rows)
     return [
         ChildStatus(
@@ -144,12 +143,12 @@ async def families(
             "school_class",
             class_id,
         )
-    where = [w for w in [scope_filter(principal.scope, Student)] if w is not None]
-    where.append(Student.status == "enrolled")
+    where = [Student.status == "enrolled"]
     if class_id is not None:
         where.append(Student.school_class == class_id)
-    query = Student.select(*COLUMNS).order_by(Student.school_class).order_by(Student.name)
-    count = Student.count()
+    query = scoped(Student.select(*COLUMNS), principal.scope, Student)
+    query = query.order_by(Student.school_class).order_by(Student.name)
+    count = scoped(Student.count(), principal.scope, Student)
     for clause in where:
         query, count = query.where(clause), count.where(clause)
     if status is None:

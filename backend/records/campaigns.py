@@ -11,10 +11,9 @@ import msgspec
 
 from backend.accounts import audit
 from backend.accounts.audit import Actor
-from backend.accounts.org import get_scoped
 from backend.accounts.principal import Principal
 from backend.accounts.roles import Role, ScopeKind
-from backend.accounts.scope import Scope
+from backend.accounts.scope import Scope, get_scoped
 from backend.accounts.tables import Region
 from backend.db import transaction
 from backend.errors import BadRequest, Forbidden, NotFound, OutsideWindow

@@ -14,10 +14,9 @@ from redis.asyncio import Redis
 
 from backend.accounts import audit
 from backend.accounts.audit import Actor
-from backend.accounts.org import get_scoped
 from backend.accounts.principal import Principal
 from backend.accounts.roles import Role
-from backend.accounts.scope import Scope, ScopedColumns, register_scoped
+from backend.accounts.scope import Scope, ScopedColumns, get_scoped, register_scoped
 from backend.accounts.tables import School, SchoolClass
 from backend.config import Settings
 from backend.db import json_value, transaction

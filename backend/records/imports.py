@@ -14,10 +14,9 @@ from redis.asyncio import Redis
 
 from backend.accounts import audit, org
 from backend.accounts.audit import Actor
-from backend.accounts.org import get_scoped
 from backend.accounts.principal import Principal
 from backend.accounts.roles import Role
-from backend.accounts.scope import Scope, ScopedColumns, register_scoped, scope_filter
+from backend.accounts.scope import Scope, ScopedColumns, get_scoped, register_scoped, scoped
 from backend.accounts.tables import Account, School, SchoolClass
 from backend.db import json_value, transaction
 from backend.errors import BadRequest, Forbidden
@@ -93,8 +92,7 @@ async def _resolve(
     """Each row's school (inside the importer's scope) and class key."""
     errors: list[RowError] = []
     query = School.select(School.id, School.code, School.region_code)
-    where = scope_filter(scope, School)
-    schools = {s["code"]: s for s in await (query.where(where) if where is not None else query)}
+    schools = {s["code"]: s for s in await scoped(query, scope, School)}
     default_school = next(iter(schools.values())) if scope.school_id and len(schools) == 1 else None
     resolved: list[tuple[Any, ...]] = []
     for row in parsed.rows:

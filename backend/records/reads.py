@@ -6,11 +6,11 @@ from typing import Any
 
 from backend.accounts import audit
 from backend.accounts.audit import Actor
-from backend.accounts.org import MAX_PAGE_SIZE, get_scoped, paginate
+from backend.accounts.org import MAX_PAGE_SIZE, paginate
 from backend.accounts.principal import Principal
 from backend.accounts.roles import RANK, STAFF_ROLES, Role
 from backend.accounts.schemas import Page
-from backend.accounts.scope import Scope, scope_filter
+from backend.accounts.scope import Scope, get_scoped, scoped
 from backend.errors import BadRequest, Forbidden
 from backend.records.catalog import BY_CODE, FIELDS, Field, FieldType
 from backend.records.ids import (
@@ -68,7 +68,7 @@ async def list_students(
     page: int = 1,
     page_size: int = 50,
 ) -> Page[StudentSummary]:
-    where = [w for w in [scope_filter(scope, Student)] if w is not None]
+    where: list[Any] = []
     if q:
         q = q.strip()
         if q[:1] in "GJ" and q[1:].isalnum() and len(q) > 6:
@@ -87,8 +87,9 @@ async def list_students(
                 ProblemFlag.select(ProblemFlag.student).where(ProblemFlag.kind == problem.value)
             )
         )
-    query = Student.select().order_by(Student.school_class).order_by(Student.name)
-    count = Student.count()
+    query = scoped(Student.select(), scope, Student)
+    query = query.order_by(Student.school_class).order_by(Student.name)
+    count = scoped(Student.count(), scope, Student)
     for clause in where:
         query, count = query.where(clause), count.where(clause)
     rows, total = await paginate(query, count, page, page_size)
