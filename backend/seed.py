@@ -5,13 +5,13 @@ one login per role."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from backend.accounts import org
+from backend.accounts.admin import insert_account
 from backend.accounts.audit import Actor
 from backend.accounts.passwords import hash_password
-from backend.accounts.roles import ROLE_LABEL, SCOPE_OF_ROLE, AccountStatus, Role
+from backend.accounts.roles import ROLE_LABEL, Role
 from backend.accounts.tables import Account
 from backend.config import Settings
 from backend.db import transaction
@@ -41,28 +41,6 @@ class DemoLogin:
     name: str
     phone: str
     password: str
-
-
-async def _add_account(
-    settings: Settings, password_hash: str, role: Role, name: str, phone: str, **scope: Any
-) -> int:
-    now = datetime.now(UTC)
-    rows = await Account.insert(
-        Account(
-            phone=phone,
-            name=name,
-            role=role.value,
-            status=AccountStatus.active.value,
-            password_hash=password_hash,
-            password_changed_at=now,
-            must_change_password=False,
-            scope_kind=SCOPE_OF_ROLE[role][0].value,
-            created_at=now,
-            last_active_at=now,
-            **scope,
-        )
-    )
-    return int(rows[0]["id"])
 
 
 async def seed_demo(settings: Settings) -> list[DemoLogin]:
@@ -104,7 +82,9 @@ async def seed_demo(settings: Settings) -> list[DemoLogin]:
     ]
     async with transaction():
         for role, name, phone, scope in people:
-            await _add_account(settings, password_hash, role, name, phone, **scope)
+            await insert_account(
+                role, phone, name, password_hash, must_change_password=False, **scope
+            )
         await write_records(actor, demo_students(school_ids, class_ids))
     return [DemoLogin(role, name, phone, DEMO_PASSWORD) for role, name, phone, _ in people]
 

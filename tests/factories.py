@@ -9,10 +9,10 @@ from typing import Any
 import httpx
 
 from backend.accounts import org
+from backend.accounts.admin import insert_account
 from backend.accounts.audit import Actor
 from backend.accounts.passwords import hash_password
-from backend.accounts.roles import SCOPE_OF_ROLE, Role
-from backend.accounts.tables import Account
+from backend.accounts.roles import Role
 from backend.config import Settings
 
 PASSWORD = "Passw0rd2026"
@@ -28,24 +28,14 @@ async def make_account(
     password: str = PASSWORD,
     **scope: Any,
 ) -> int:
-    now = datetime.now(UTC)
-    kind = SCOPE_OF_ROLE[role][0]
-    rows = await Account.insert(
-        Account(
-            phone=phone,
-            name=name,
-            role=role.value,
-            status="active",
-            password_hash=await hash_password(settings, password),
-            password_changed_at=now,
-            must_change_password=False,
-            scope_kind=kind.value,
-            created_at=now,
-            last_active_at=now,
-            **scope,
-        )
+    return await insert_account(
+        role,
+        phone,
+        name,
+        await hash_password(settings, password),
+        must_change_password=False,
+        **scope,
     )
-    return int(rows[0]["id"])
 
 
 @dataclass

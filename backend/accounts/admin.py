@@ -93,6 +93,35 @@ async def _target_scope(principal: Principal, actor: Actor, data: AccountCreate)
     raise Forbidden("不能创建该角色的账号", code="rank_too_high")
 
 
+async def insert_account(
+    role: Role,
+    phone: str,
+    name: str,
+    password_hash: str,
+    *,
+    must_change_password: bool,
+    **scope_columns: Any,
+) -> int:
+    """The one way an account row is made (admin, sign-up, seed, tests); the caller audits."""
+    now = datetime.now(UTC)
+    rows = await Account.insert(
+        Account(
+            phone=phone,
+            name=name,
+            role=role.value,
+            status=AccountStatus.active.value,
+            password_hash=password_hash,
+            password_changed_at=now,
+            must_change_password=must_change_password,
+            scope_kind=SCOPE_OF_ROLE[role][0].value,
+            created_at=now,
+            last_active_at=now,
+            **scope_columns,
+        )
+    )
+    return int(rows[0]["id"])
+
+
 async def create_account(
     settings: Settings, principal: Principal, actor: Actor, data: AccountCreate
 ) -> AccountRead:
@@ -100,28 +129,19 @@ async def create_account(
     check_password_rules(data.initial_password)
     scope_columns = await _target_scope(principal, actor, data)
     password_hash = await hash_password(settings, data.initial_password)
-    now = datetime.now(UTC)
     async with transaction():
         if await Account.exists().where(Account.phone == data.phone):
             raise Conflict(
                 "该手机号已注册", code="phone_taken", field_errors={"phone": "该手机号已注册"}
             )
-        rows = await Account.insert(
-            Account(
-                phone=data.phone,
-                name=data.name,
-                role=data.role.value,
-                status=AccountStatus.active.value,
-                password_hash=password_hash,
-                password_changed_at=now,
-                must_change_password=True,
-                scope_kind=SCOPE_OF_ROLE[data.role][0].value,
-                created_at=now,
-                last_active_at=now,
-                **scope_columns,
-            )
+        account_id = await insert_account(
+            data.role,
+            data.phone,
+            data.name,
+            password_hash,
+            must_change_password=True,
+            **scope_columns,
         )
-        account_id = rows[0]["id"]
         after = {"phone": data.phone, "name": data.name, "role": data.role.value, **scope_columns}
         await audit.record(actor, "create", "account", account_id, after=after)
     return await get_account(principal, actor, account_id)

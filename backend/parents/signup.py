@@ -17,10 +17,11 @@ from typing import Any
 from redis.asyncio import Redis
 
 from backend.accounts import audit
+from backend.accounts.admin import insert_account
 from backend.accounts.audit import Actor
 from backend.accounts.auth_service import open_session
 from backend.accounts.passwords import check_password_rules, hash_password
-from backend.accounts.roles import AccountStatus, Role, ScopeKind
+from backend.accounts.roles import AccountStatus, Role
 from backend.accounts.schemas import TokenPair
 from backend.accounts.tables import Account
 from backend.config import Settings
@@ -186,21 +187,10 @@ async def confirm(
         if not claimed:
             raise Conflict("该注册码已被两位监护人使用", code="code_used_up")
         if account is None:
-            rows = await Account.insert(
-                Account(
-                    phone=phone,
-                    name="家长",
-                    role=Role.parent.value,
-                    status=AccountStatus.active.value,
-                    password_hash=password_hash,
-                    password_changed_at=now,
-                    must_change_password=False,
-                    scope_kind=ScopeKind.guardian.value,
-                    created_at=now,
-                    last_active_at=now,
-                )
+            account_id = await insert_account(
+                Role.parent, phone, "家长", password_hash, must_change_password=False
             )
-            account = await Account.select().where(Account.id == rows[0]["id"]).first()
+            account = await Account.select().where(Account.id == account_id).first()
             assert account is not None
             actor = Actor(account["id"], Role.parent.value, actor.client_addr, actor.request_id)
             await audit.record(actor, "signup", "account", account["id"], after={"phone": phone})
