@@ -259,6 +259,7 @@ async def run_one_import(
 ) -> ImportRun:
     from redis.asyncio import Redis
 
+    from backend import progress
     from backend.__main__ import _cli_principal
     from backend.accounts.audit import Actor
     from backend.accounts.tables import Account
@@ -284,7 +285,7 @@ async def run_one_import(
                 profiler.disable()
             wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
         job = await scalar("SELECT row_to_json(j)::text FROM import_job j WHERE id = $1", job_id)
-        await redis.delete(imports.progress_key(job_id))
+        await redis.delete(progress.key("import", job_id))
     finally:
         await redis.aclose()
     if profiler and profile_to:

@@ -12,6 +12,7 @@ from typing import Any
 from PIL import Image
 from redis.asyncio import Redis
 
+from backend import progress
 from backend.accounts import audit
 from backend.accounts.audit import Actor
 from backend.accounts.principal import Principal
@@ -39,7 +40,6 @@ from backend.records.tables import FormBatch, IssuedForm, Student
 from backend.storage import Storage
 
 FORM_ISSUERS = frozenset({Role.registrar})
-PROGRESS_TTL = 24 * 3600
 
 register_scoped(
     IssuedForm,
@@ -55,10 +55,6 @@ register_scoped(
         region=FormBatch.region_code, school=FormBatch.school, school_class=FormBatch.school_class
     ),
 )
-
-
-def progress_key(batch_id: int) -> str:
-    return f"form-batch-progress:{batch_id}"
 
 
 async def issue_class_forms(
@@ -181,14 +177,7 @@ async def render_batch(settings: Settings, storage: Storage, redis: Redis, batch
         form = forms[form_id]
         names = names or await _names(form)
         pages.append(await _form_page(settings, form, *names, dpi=PRINT_DPI))
-        await redis.hset(
-            progress_key(batch_id),
-            mapping={
-                "done": done,  # type: ignore[misc]
-                "total": len(ids),
-            },
-        )
-        await redis.expire(progress_key(batch_id), PROGRESS_TTL)
+        await progress.report(redis, "form_batch", batch_id, done=done, total=len(ids))
     pdf = await asyncio.to_thread(render_pdf, pages)
     key = f"forms/{batch['campaign']}/{batch['school_class']}/batch-{batch_id}.pdf"
     await storage.put(key, pdf, "application/pdf")
@@ -203,8 +192,8 @@ async def get_batch(scope: Scope, actor: Actor, redis: Redis, batch_id: int) -> 
         actor, scope, FormBatch, FormBatch.id == batch_id, "form_batch", batch_id
     )
     ids = json_value(batch["form_ids"])
-    progress = await redis.hgetall(progress_key(batch_id))  # type: ignore[misc]
-    done = int(progress.get(b"done", len(ids) if batch["status"] == "done" else 0))
+    reported = await progress.read(redis, "form_batch", batch_id)
+    done = int(reported.get("done", len(ids) if batch["status"] == "done" else 0))
     forms = (
         await IssuedForm.select(IssuedForm.form_id, IssuedForm.student).where(
             IssuedForm.id.is_in(ids)

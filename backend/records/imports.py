@@ -12,6 +12,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from backend import progress
 from backend.accounts import audit, org
 from backend.accounts.audit import Actor
 from backend.accounts.principal import Principal
@@ -32,23 +33,10 @@ IMPORTERS = frozenset(
     {Role.registrar, Role.county_reviewer, Role.city_admin, Role.province_admin, Role.sysadmin}
 )
 MAX_STORED_ERRORS = 1000
-PROGRESS_TTL = 24 * 3600
 
 
 class DryRunDone(Exception):
     """Raised to roll back the dry run's writes once their outcome is counted."""
-
-
-def progress_key(job_id: int) -> str:
-    return f"import-progress:{job_id}"
-
-
-async def set_progress(redis: Redis, job_id: int, phase: str, done: int, total: int) -> None:
-    """Kept in Redis: the write runs in one transaction, so the job row cannot show it."""
-    async with redis.pipeline(transaction=False) as pipe:
-        pipe.hset(progress_key(job_id), mapping={"phase": phase, "done": done, "total": total})
-        pipe.expire(progress_key(job_id), PROGRESS_TTL)
-        await pipe.execute()
 
 
 async def start_import(
@@ -146,10 +134,12 @@ async def _write(
         for row, school in resolved
     ]
 
-    async def progress(done: int) -> None:
-        await set_progress(redis, job_id, "writing", done, len(records))
+    async def written(done: int) -> None:
+        await progress.report(
+            redis, "import", job_id, phase="writing", done=done, total=len(records)
+        )
 
-    return await write_records(actor, records, progress=progress)
+    return await write_records(actor, records, progress=written)
 
 
 async def run_import(job_id: int, redis: Redis) -> str:
@@ -164,7 +154,7 @@ async def run_import(job_id: int, redis: Redis) -> str:
         return await _finish(job_id, "failed", [RowError(0, "", "导入任务数据缺失")], {}, 0)
     actor = Actor(account["id"], account["role"], None, f"import:{job_id}")
     await ImportJob.update({ImportJob.status: "running"}).where(ImportJob.id == job_id)
-    await set_progress(redis, job_id, "reading", 0, 0)
+    await progress.report(redis, "import", job_id, phase="reading", done=0, total=0)
     try:
         # Seconds of CPU for a large file: off the event loop, which may be the API's.
         parsed = await asyncio.to_thread(parse, job["filename"], bytes(file["content"]))
@@ -222,17 +212,16 @@ async def _finish(
 
 async def get_import(scope: Scope, actor: Actor, redis: Redis, job_id: int) -> ImportRead:
     row = await get_scoped(actor, scope, ImportJob, ImportJob.id == job_id, "import_job", job_id)
-    progress = await redis.hgetall(progress_key(job_id))  # type: ignore[misc]
-    progress = {k.decode(): v.decode() for k, v in progress.items()}
+    reported = await progress.read(redis, "import", job_id)
     errors, summary = row["errors"], row["summary"]
     return ImportRead(
         id=row["id"],
         filename=row["filename"],
         dry_run=bool(row["dry_run"]),
         status=row["status"],
-        phase=progress.get("phase"),
-        done=int(progress.get("done", 0)),
-        total=int(progress.get("total", row["total_rows"])),
+        phase=reported.get("phase"),
+        done=int(reported.get("done", 0)),
+        total=int(reported.get("total", row["total_rows"])),
         error_count=row["error_count"],
         errors=json_value(errors),
         summary=json_value(summary),
