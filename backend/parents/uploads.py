@@ -15,7 +15,7 @@ from backend.accounts.roles import STAFF_ROLES, Role
 from backend.accounts.scope import ScopedColumns, get_scoped, register_scoped, scoped
 from backend.db import json_value, transaction
 from backend.errors import Conflict, DomainError, Forbidden, OutsideWindow
-from backend.parents.photos import PhotoRejected, clean_photo
+from backend.parents.photos import PhotoRejected, clean_photo, strip_metadata
 from backend.parents.schemas import CorrectionRead, FieldCheck, UploadDetail, UploadRead
 from backend.parents.tables import CorrectionDraft, Upload, UploadCheck
 from backend.records.campaigns import active_campaign
@@ -146,7 +146,8 @@ async def photo_bytes(
     )
     if principal.role in STAFF_ROLES:
         await audit.record(actor, "read", "upload", upload_id)
-    return await storage.get(row["storage_key"])
+    # Stored copies are already pixels only; this also covers those stored before that was so.
+    return strip_metadata(await storage.get(row["storage_key"]))
 
 
 def correction_read(draft: dict[str, Any]) -> CorrectionRead:

@@ -71,3 +71,97 @@ def truncated_jpeg() -> bytes:
     Image.new("RGB", (800, 600), (120, 160, 200)).save(out, "JPEG", quality=95)
     data = out.getvalue()
     return data[: len(data) // 2]
+
+
+# --- Hostile photos: metadata that must not survive, and inputs that broke the decoder ---
+
+SCRIPT = b"<html><body><script>alert(1)</script></body></html>"
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def _segment(marker: int, payload: bytes) -> bytes:
+    return bytes([0xFF, marker]) + struct.pack(">H", len(payload) + 2) + payload
+
+
+def jpeg_segments(data: bytes) -> list[tuple[int, bytes]]:
+    """The marker segments of a JPEG up to the start of scan: (marker, payload)."""
+    assert data[:2] == b"\xff\xd8", "not a JPEG"
+    found: list[tuple[int, bytes]] = []
+    at = 2
+    while at < len(data):
+        assert data[at] == 0xFF, f"no marker at {at}"
+        marker = data[at + 1]
+        length = struct.unpack(">H", data[at + 2 : at + 4])[0]
+        found.append((marker, data[at + 4 : at + 2 + length]))
+        if marker == 0xDA:  # start of scan: entropy-coded data follows
+            break
+        at += 2 + length
+    return found
+
+
+def polyglot_jpeg() -> bytes:
+    """A real JPEG that is also HTML: a <script> in a COM segment, plus every APPn kind of
+    metadata a phone or an editor writes (EXIF, XMP, ICC, Photoshop IRB)."""
+    out = io.BytesIO()
+    upright().save(out, "JPEG", quality=95)
+    data = out.getvalue()
+    exif = Image.Exif()
+    exif[0x010F] = "PhoneMaker"
+    icc = b"\x00\x00\x02\x0cICC-PROFILE-MARKER" + b"\x00" * 100
+    extra = (
+        _segment(0xFE, SCRIPT)
+        + _segment(0xE1, b"Exif\x00\x00" + exif.tobytes())
+        + _segment(0xE1, b"http://ns.adobe.com/xap/1.0/\x00<x:xmpmeta>" + SCRIPT + b"</x:xmpmeta>")
+        + _segment(0xE2, b"ICC_PROFILE\x00\x01\x01" + icc)
+        + _segment(0xED, b"Photoshop 3.0\x008BIM\x04\x04\x00\x00\x00\x00\x00\x10" + SCRIPT[:16])
+    )
+    return data[:2] + extra + data[2:]
+
+
+def png_with_text(comment: bytes = SCRIPT) -> bytes:
+    """A PNG carrying tEXt (a `comment` key Pillow would copy into a JPEG's COM), zTXt and iTXt
+    (XMP) chunks."""
+    out = io.BytesIO()
+    upright().save(out, "PNG")
+    data = out.getvalue()
+    at = data.index(b"IDAT") - 4
+    text = (
+        _chunk(b"tEXt", b"comment\x00" + comment)
+        + _chunk(b"zTXt", b"Description\x00\x00" + zlib.compress(SCRIPT))
+        + _chunk(b"iTXt", b"XML:com.adobe.xmp\x00\x00\x00\x00\x00" + SCRIPT)
+    )
+    return data[:at] + text + data[at:]
+
+
+def webp_with_metadata() -> bytes:
+    exif = Image.Exif()
+    exif[0x010F] = "PhoneMaker"
+    out = io.BytesIO()
+    upright().save(out, "WEBP", exif=exif, xmp=SCRIPT, icc_profile=b"ICC-PROFILE-MARKER" * 8)
+    return out.getvalue()
+
+
+def png_with_inflating_chunk(kind: bytes) -> bytes:
+    """A small PNG whose zTXt or iCCP chunk inflates past Pillow's text limit (64 MiB of
+    zeros compressed to ≈ 65 KB)."""
+    bomb = zlib.compress(b"\x00" * (64 * 1024 * 1024), 9)
+    payload = (b"Comment\x00\x00" if kind == b"zTXt" else b"icc\x00\x00") + bomb
+    out = io.BytesIO()
+    upright().save(out, "PNG")
+    data = out.getvalue()
+    at = data.index(b"IDAT") - 4
+    return data[:at] + _chunk(kind, payload) + data[at:]
+
+
+def webp_header_then_garbage() -> bytes:
+    return b"RIFF" + struct.pack("<I", 1008) + b"WEBPVP8 " + b"\xff" * 1000
+
+
+def jpeg_cut_in_header() -> bytes:
+    """Cut inside the marker segments, before any image data."""
+    out = io.BytesIO()
+    upright().save(out, "JPEG", quality=95)
+    return out.getvalue()[:150]

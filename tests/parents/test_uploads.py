@@ -4,14 +4,17 @@ inside scope; every bad photo is a 4xx with a Chinese message."""
 from __future__ import annotations
 
 import io
+import random
 from datetime import UTC, datetime
 
 import httpx
 import pytest
+from litestar import Litestar
 from PIL import Image
 
 from backend.accounts.roles import Role
 from backend.config import Settings
+from backend.parents.photos import PhotoRejected, clean_photo
 from backend.parents.tables import Upload
 from backend.records.tables import GuardianLink
 from tests.factories import (
@@ -101,9 +104,24 @@ async def test_heic_from_an_iphone_is_accepted(
         (images.png_claiming(8000, 8000), 400, "photo_too_many_pixels"),
         (images.png_claiming(40000, 40000), 400, "photo_too_many_pixels"),
         (images.truncated_jpeg(), 400, "photo_truncated"),
+        (images.png_with_inflating_chunk(b"zTXt"), 400, "photo_damaged"),
+        (images.png_with_inflating_chunk(b"iCCP"), 400, "photo_damaged"),
+        (images.webp_header_then_garbage(), 400, "photo_damaged"),
+        (images.jpeg_cut_in_header(), 400, "photo_damaged"),
         (b"\xff\xd8\xff" + b"\x00" * (15 * 1024 * 1024 + 1), 413, "photo_too_large"),
     ],
-    ids=["pdf-named-jpg", "gif", "too-many-pixels", "decompression-bomb", "truncated", "too-large"],
+    ids=[
+        "pdf-named-jpg",
+        "gif",
+        "too-many-pixels",
+        "decompression-bomb",
+        "truncated",
+        "png-text-chunk-bomb",
+        "png-icc-chunk-bomb",
+        "webp-header-then-garbage",
+        "jpeg-cut-in-header",
+        "too-large",
+    ],
 )
 async def test_bad_photos_are_4xx_with_a_chinese_message(
     client: httpx.AsyncClient,
@@ -186,3 +204,105 @@ async def test_upload_needs_an_issued_form(client: httpx.AsyncClient, world: Wor
     response = await upload(client, teacher, world.students[0], images.jpeg_with_orientation(1))
     assert response.status_code == 409
     assert response.json()["code"] == "form_not_issued"
+
+
+def assert_pixels_only(jpeg: bytes) -> None:
+    """SOI, a JFIF APP0, tables, frame, scan: no comment, no APP1–APP15, no script."""
+    segments = images.jpeg_segments(jpeg)
+    markers = {marker for marker, _ in segments}
+    assert 0xFE not in markers, "a COM segment was kept"
+    assert not markers & set(range(0xE1, 0xF0)), [hex(m) for m in sorted(markers)]
+    assert all(payload.startswith(b"JFIF\x00") for m, payload in segments if m == 0xE0)
+    assert b"<script" not in jpeg.lower()
+    assert b"PhoneMaker" not in jpeg
+    assert b"ICC" not in jpeg
+
+
+@pytest.mark.parametrize(
+    "data",
+    [images.polyglot_jpeg(), images.png_with_text(), images.webp_with_metadata()],
+    ids=["jpeg-html-polyglot", "png-text-chunks", "webp-exif-xmp-icc"],
+)
+async def test_stored_and_served_photos_keep_pixels_only(
+    client: httpx.AsyncClient, app: Litestar, world: World, parent: dict[str, str], data: bytes
+) -> None:
+    assert b"<script>" in data  # the attack is in the upload
+
+    response = await upload(client, parent, world.students[0], data)
+
+    assert response.status_code == 201, response.text
+    row = await Upload.select().where(Upload.id == response.json()["id"]).first()
+    assert row is not None
+    stored = await app.state.storage.get(row["storage_key"])
+    assert_pixels_only(stored)
+    served = await client.get(response.json()["photo_url"], headers=parent)
+    assert served.status_code == 200
+    assert_pixels_only(served.content)
+    picture = Image.open(io.BytesIO(served.content))
+    assert picture.size == (120, 80)
+    assert picture.getpixel((10, 10))[0] > 180
+    assert picture.info.get("comment") is None
+
+
+async def test_a_png_comment_too_long_for_a_jpeg_is_dropped_not_a_500(
+    client: httpx.AsyncClient, app: Litestar, world: World, parent: dict[str, str]
+) -> None:
+    response = await upload(client, parent, world.students[0], images.png_with_text(b"x" * 70000))
+
+    assert response.status_code == 201, response.text
+    served = await client.get(response.json()["photo_url"], headers=parent)
+    assert_pixels_only(served.content)
+
+
+async def test_a_photo_stored_before_the_fix_is_served_without_its_metadata(
+    client: httpx.AsyncClient, app: Litestar, world: World, parent: dict[str, str]
+) -> None:
+    response = await upload(client, parent, world.students[0], images.jpeg_with_orientation(1))
+    row = await Upload.select().where(Upload.id == response.json()["id"]).first()
+    assert row is not None
+    await app.state.storage.put(row["storage_key"], images.polyglot_jpeg(), "image/jpeg")
+
+    served = await client.get(response.json()["photo_url"], headers=parent)
+
+    assert served.status_code == 200
+    assert_pixels_only(served.content)
+    assert Image.open(io.BytesIO(served.content)).size == (120, 80)
+
+
+def _mutations(seed: int, data: bytes, count: int) -> list[bytes]:
+    """Cuts at every region and random byte flips: what a fuzzer feeds the decoder."""
+    rng = random.Random(seed)
+    found: list[bytes] = []
+    for _ in range(count):
+        mutated = bytearray(data)
+        if rng.random() < 0.4:
+            mutated = mutated[: rng.randrange(1, len(mutated))]
+        for _ in range(rng.randrange(1, 8)):
+            if mutated:
+                mutated[rng.randrange(len(mutated))] = rng.randrange(256)
+        found.append(bytes(mutated))
+    return found
+
+
+def test_the_decoder_answers_every_damaged_photo_with_a_rejection() -> None:
+    sources = {
+        "jpeg": images.polyglot_jpeg(),
+        "png": images.png_with_text(),
+        "webp": images.webp_with_metadata(),
+        "heic": images.heic(),
+    }
+    seen: dict[str, int] = {}
+    rejections: list[PhotoRejected] = []
+    for seed, (name, data) in enumerate(sources.items()):
+        for mutated in _mutations(seed, data, 150):
+            try:
+                clean = clean_photo(mutated)  # anything but PhotoRejected fails the test
+            except PhotoRejected as exc:
+                rejections.append(exc)
+                seen[exc.code] = seen.get(exc.code, 0) + 1
+            else:
+                assert_pixels_only(clean.jpeg)
+                seen[name] = seen.get(name, 0) + 1
+    assert all(400 <= r.status < 500 for r in rejections)
+    assert all(any("\u4e00" <= ch <= "\u9fff" for ch in r.message) for r in rejections)
+    assert seen.get("photo_damaged", 0) + seen.get("photo_truncated", 0) > 50, seen
