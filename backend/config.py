@@ -52,6 +52,12 @@ class Settings:
     sms_url: str | None = None  # an HTTP SMS gateway; None: the code is logged
     sms_token: str | None = None
     check_lease_seconds: int = 120  # a photo check not finished by then is taken over
+    # Photo uploads (a re-sent photo, recognised by its hash, is not counted); 0: no limit.
+    uploads_per_student_per_hour: int = 10
+    uploads_per_student_per_day: int = 30
+    uploads_per_account_per_day: int = 300
+    # Dry-run imports per account and hour (each is audited); 0: no limit.
+    import_dry_runs_per_hour: int = 10
 
     @property
     def is_postgres(self) -> bool:
@@ -116,6 +122,10 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
             "argon2_memory_kib",
             "db_pool_size",
             "check_lease_seconds",
+            "uploads_per_student_per_hour",
+            "uploads_per_student_per_day",
+            "uploads_per_account_per_day",
+            "import_dry_runs_per_hour",
         )
         if name.upper() in env
     }

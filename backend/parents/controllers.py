@@ -125,10 +125,14 @@ class PhotoController(Controller):
         actor: ActorDep,
         storage: StorageDep,
         arq: ArqDep,
+        redis: RedisDep,
+        settings: SettingsDep,
     ) -> UploadRead:
         """A photo of the signed form: by a parent, or a teacher on the family's behalf."""
         content = await data.file.read()
-        upload = await uploads.upload_photo(principal, actor, storage, student_id, content)
+        upload = await uploads.upload_photo(
+            principal, actor, storage, redis, settings, student_id, content
+        )
         if not upload.duplicate:
             await enqueue_check(arq, upload.id)
         return upload

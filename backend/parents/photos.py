@@ -69,6 +69,11 @@ def _register_heif() -> None:
         _heif_registered = True
 
 
+def content_hash(data: bytes) -> str:
+    """What recognises the same photo sent twice: sha256 of the bytes received."""
+    return hashlib.sha256(data).hexdigest()
+
+
 def clean_photo(data: bytes) -> CleanPhoto:
     """The upload as an upright JPEG of its pixels only, or `PhotoRejected` (4xx).
 
@@ -107,7 +112,7 @@ def clean_photo(data: bytes) -> CleanPhoto:
                     "photo_truncated", "照片文件不完整或已损坏，请重新拍摄上传"
                 ) from exc
             raise PhotoRejected("photo_damaged", DAMAGED) from exc
-    return CleanPhoto(jpeg, rgb.width, rgb.height, hashlib.sha256(data).hexdigest(), source_format)
+    return CleanPhoto(jpeg, rgb.width, rgb.height, content_hash(data), source_format)
 
 
 def _pixels_only_jpeg(rgb: Image.Image) -> bytes:

@@ -8,14 +8,18 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from redis.asyncio import Redis
+
+from backend import quota
 from backend.accounts import audit
 from backend.accounts.audit import Actor
 from backend.accounts.principal import Principal
 from backend.accounts.roles import STAFF_ROLES, Role
 from backend.accounts.scope import ScopedColumns, get_scoped, register_scoped, scoped
+from backend.config import Settings
 from backend.db import json_value, transaction
-from backend.errors import Conflict, DomainError, Forbidden, OutsideWindow
-from backend.parents.photos import PhotoRejected, clean_photo, strip_metadata
+from backend.errors import Conflict, DomainError, Forbidden, OutsideWindow, TooManyAttempts
+from backend.parents.photos import PhotoRejected, clean_photo, content_hash, strip_metadata
 from backend.parents.schemas import CorrectionRead, FieldCheck, UploadDetail, UploadRead
 from backend.parents.tables import CorrectionDraft, Upload, UploadCheck
 from backend.records.campaigns import active_campaign
@@ -64,9 +68,49 @@ def upload_read(row: dict[str, Any], duplicate: bool = False) -> UploadRead:
     )
 
 
+HOUR, DAY = 3600, 24 * 3600
+
+
+async def _take_upload_quota(
+    redis: Redis, settings: Settings, principal: Principal, student_id: int
+) -> None:
+    """One photo of this child by this uploader: within the child's hourly and daily limits
+    and the uploader's daily cap, or 429 with the seconds to wait."""
+    per_child_hour = quota.Quota(
+        f"upload-quota:student:{student_id}:hour", settings.uploads_per_student_per_hour, HOUR
+    )
+    per_child_day = quota.Quota(
+        f"upload-quota:student:{student_id}:day", settings.uploads_per_student_per_day, DAY
+    )
+    per_uploader_day = quota.Quota(
+        f"upload-quota:account:{principal.account_id}:day",
+        settings.uploads_per_account_per_day,
+        DAY,
+    )
+    refused = await quota.take(redis, [per_child_hour, per_child_day, per_uploader_day])
+    if refused is None:
+        return
+    wait = f"请 {max(refused.retry_after // 60, 1)} 分钟后再试"
+    if refused.quota is per_child_hour:
+        message = f"该学生的确认表照片每小时最多上传 {per_child_hour.limit} 张，{wait}"
+    elif refused.quota is per_child_day:
+        message = f"该学生的确认表照片今天已上传 {per_child_day.limit} 张，{wait}"
+    else:
+        message = f"您今天已上传 {per_uploader_day.limit} 张照片，达到每日上限，{wait}"
+    raise TooManyAttempts(message, code="too_many_uploads", retry_after=refused.retry_after)
+
+
 async def upload_photo(
-    principal: Principal, actor: Actor, storage: Storage, student_id: int, data: bytes
+    principal: Principal,
+    actor: Actor,
+    storage: Storage,
+    redis: Redis,
+    settings: Settings,
+    student_id: int,
+    data: bytes,
 ) -> UploadRead:
+    """Store a photo of the child's signed form. The same photo sent again answers the earlier
+    upload; a new one is counted against the upload limits before it is even decoded."""
     if principal.role not in UPLOADERS:
         raise Forbidden("只有家长、班主任和学籍管理员可以上传确认表照片", code="uploaders_only")
     student = await get_scoped(
@@ -86,23 +130,24 @@ async def upload_photo(
     )
     if form is None:
         raise Conflict("学校还没有为该学生打印本次的确认表", code="form_not_issued")
+    same = (
+        await Upload.select()
+        .where(
+            (Upload.student == student_id)
+            & (Upload.campaign == campaign["id"])
+            & (Upload.content_hash == content_hash(data))
+        )
+        .first()
+    )
+    if same is not None:
+        return upload_read(same, duplicate=True)
+    await _take_upload_quota(redis, settings, principal, student_id)
     try:
         photo = await asyncio.to_thread(clean_photo, data)
     except PhotoRejected as exc:
         error = PhotoError(exc.message, code=exc.code)
         error.status = exc.status
         raise error from exc
-    same = (
-        await Upload.select()
-        .where(
-            (Upload.student == student_id)
-            & (Upload.campaign == campaign["id"])
-            & (Upload.content_hash == photo.content_hash)
-        )
-        .first()
-    )
-    if same is not None:
-        return upload_read(same, duplicate=True)
     key = f"photos/{campaign['id']}/{student_id}/{uuid.uuid4().hex}.jpg"
     await storage.put(key, photo.jpeg, "image/jpeg")
     on_behalf = principal.role in STAFF_ROLES

@@ -165,3 +165,12 @@ def jpeg_cut_in_header() -> bytes:
     out = io.BytesIO()
     upright().save(out, "JPEG", quality=95)
     return out.getvalue()[:150]
+
+
+def distinct_jpeg(n: int) -> bytes:
+    """An upright photo whose bytes differ for each n (another shot of the same form)."""
+    image = upright()
+    image.putpixel((60 + n % 50, 40 + n // 50 % 30), (n % 256, 90, 30))
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=95)
+    return out.getvalue()

@@ -3,6 +3,7 @@ inside scope; every bad photo is a 4xx with a Chinese message."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import random
 from datetime import UTC, datetime
@@ -306,3 +307,69 @@ def test_the_decoder_answers_every_damaged_photo_with_a_rejection() -> None:
     assert all(400 <= r.status < 500 for r in rejections)
     assert all(any("\u4e00" <= ch <= "\u9fff" for ch in r.message) for r in rejections)
     assert seen.get("photo_damaged", 0) + seen.get("photo_truncated", 0) > 50, seen
+
+
+def assert_too_many_uploads(response: httpx.Response, window: int) -> None:
+    assert response.status_code == 429, response.text
+    assert response.json()["code"] == "too_many_uploads"
+    assert any("\u4e00" <= ch <= "\u9fff" for ch in response.json()["message"])
+    assert 0 < int(response.headers["retry-after"]) <= window
+
+
+async def test_photos_of_one_child_are_limited_and_a_resent_photo_does_not_count(
+    client: httpx.AsyncClient, world: World, parent: dict[str, str]
+) -> None:
+    child = world.students[0]
+    accepted = [await upload(client, parent, child, images.distinct_jpeg(n)) for n in range(10)]
+    assert [r.status_code for r in accepted] == [201] * 10
+
+    over = await upload(client, parent, child, images.distinct_jpeg(10))
+    assert_too_many_uploads(over, 3600)
+    assert "每小时" in over.json()["message"]
+    # The same photo again answers the earlier upload and is not refused.
+    again = await upload(client, parent, child, images.distinct_jpeg(3))
+    assert again.status_code == 201
+    assert again.json()["duplicate"] is True
+    assert again.json()["id"] == accepted[3].json()["id"]
+    assert await Upload.count() == 10
+    # Another child is counted on its own.
+    teacher = bearer(await login(client, world.phones[Role.teacher]))
+    other = await upload(client, teacher, world.students[1], images.distinct_jpeg(11))
+    assert other.status_code == 201
+
+
+async def test_concurrent_uploads_never_overshoot_the_limit(
+    client: httpx.AsyncClient, world: World, parent: dict[str, str]
+) -> None:
+    responses = await asyncio.gather(
+        *(upload(client, parent, world.students[0], images.distinct_jpeg(n)) for n in range(25))
+    )
+
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [201] * 10 + [429] * 15
+    assert await Upload.count() == 10
+
+
+async def test_an_uploader_has_a_daily_cap_across_children(
+    client: httpx.AsyncClient,
+    app: Litestar,
+    settings: Settings,
+    world: World,
+    parent: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(app.state, "settings", settings.with_(uploads_per_account_per_day=3))
+    teacher = bearer(await login(client, world.phones[Role.teacher]))
+    children = [world.students[0], world.students[1], world.students[1]]
+    for n, child in enumerate(children):
+        assert (await upload(client, teacher, child, images.distinct_jpeg(n))).status_code == 201
+
+    over = await upload(client, teacher, world.students[0], images.distinct_jpeg(9))
+
+    assert_too_many_uploads(over, 24 * 3600)
+    assert "今天" in over.json()["message"]
+    assert await Upload.count() == 3
+    # The parent, another uploader, still can.
+    assert (
+        await upload(client, parent, world.students[0], images.distinct_jpeg(8))
+    ).status_code == 201
