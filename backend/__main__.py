@@ -63,10 +63,13 @@ async def _import(path: str, phone: str, dry_run: bool) -> int:
     actor = Actor(account["id"], account["role"], "cli", "cli-import")
     principal = _cli_principal(account)
     content = await asyncio.to_thread(Path(path).read_bytes)
-    job_id = await imports.start_import(principal, actor, Path(path).name, content, dry_run)
-    url, private = await resolve_redis(get_settings())
+    settings = get_settings()
+    url, private = await resolve_redis(settings)
     redis = Redis.from_url(url)
     try:
+        job_id = await imports.start_import(
+            principal, actor, redis, settings, Path(path).name, content, dry_run
+        )
         status = await imports.run_import(job_id, redis)
         report = await imports.get_import(Scope.of_account(account), actor, redis, job_id)
     finally:

@@ -106,11 +106,20 @@ class ImportController(Controller):
         principal: PrincipalDep,
         actor: ActorDep,
         arq: ArqDep,
+        redis: RedisDep,
+        settings: SettingsDep,
     ) -> ImportStarted:
-        """Upload a CSV or XLSX of students; a background job reads it. Poll its progress."""
+        """Upload a CSV or XLSX of students; a background job reads it. Poll its progress.
+        A dry run checks the file and changes nothing (limited per hour, audited)."""
         content = await data.file.read()
         job_id = await imports.start_import(
-            principal, actor, data.file.filename or "import", content, data.dry_run
+            principal,
+            actor,
+            redis,
+            settings,
+            data.file.filename or "import",
+            content,
+            data.dry_run,
         )
         await arq.enqueue_job("run_import_job", job_id, _job_id=f"import:{job_id}")
         return ImportStarted(job_id, "queued")

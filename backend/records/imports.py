@@ -1,26 +1,31 @@
 """Import jobs: a spreadsheet uploaded, then read, checked and written by a background job
-whose progress the caller polls. A dry run reports exactly what a real run would do and
-changes nothing; a real run is all-or-nothing and audited; importing the same file again
-changes nothing."""
+whose progress the caller polls. A dry run reports what a real run would do and changes
+nothing, except that it never compares ID numbers with other schools' records: otherwise any
+registrar could ask, file after file, whether an ID number is enrolled anywhere in the
+country. Those duplicates are flagged by the real run, which is all-or-nothing and audited.
+Dry runs are audited too (the file's hash and row count) and limited per account and hour.
+Importing the same file again changes nothing."""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from datetime import UTC, datetime
 from typing import Any
 
 from redis.asyncio import Redis
 
-from backend import progress
+from backend import progress, quota
 from backend.accounts import audit, org
 from backend.accounts.audit import Actor
 from backend.accounts.principal import Principal
 from backend.accounts.roles import Role
 from backend.accounts.scope import Scope, ScopedColumns, get_scoped, register_scoped, scoped
 from backend.accounts.tables import Account, School, SchoolClass
+from backend.config import Settings
 from backend.db import json_value, transaction
-from backend.errors import BadRequest, Forbidden
+from backend.errors import BadRequest, Forbidden, TooManyAttempts
 from backend.records.ids import registry_number_for
 from backend.records.importer import MAX_BYTES, ImportFileError, ParsedFile, RowError, parse
 from backend.records.schemas import ImportRead
@@ -39,8 +44,28 @@ class DryRunDone(Exception):
     """Raised to roll back the dry run's writes once their outcome is counted."""
 
 
+async def _take_dry_run(redis: Redis, settings: Settings, principal: Principal) -> None:
+    hourly = quota.Quota(
+        f"import-dry-run:account:{principal.account_id}", settings.import_dry_runs_per_hour, 3600
+    )
+    refused = await quota.take(redis, [hourly])
+    if refused is not None:
+        raise TooManyAttempts(
+            f"试导入（仅检查）每小时最多 {hourly.limit} 次，"
+            f"请 {max(refused.retry_after // 60, 1)} 分钟后再试",
+            code="too_many_dry_runs",
+            retry_after=refused.retry_after,
+        )
+
+
 async def start_import(
-    principal: Principal, actor: Actor, filename: str, content: bytes, dry_run: bool
+    principal: Principal,
+    actor: Actor,
+    redis: Redis,
+    settings: Settings,
+    filename: str,
+    content: bytes,
+    dry_run: bool,
 ) -> int:
     if principal.role not in IMPORTERS:
         raise Forbidden()
@@ -50,6 +75,8 @@ async def start_import(
         )
     if not content:
         raise BadRequest("文件是空的", code="empty_file")
+    if dry_run:
+        await _take_dry_run(redis, settings, principal)
     async with transaction():
         rows = await ImportJob.insert(
             ImportJob(
@@ -69,7 +96,12 @@ async def start_import(
             "create",
             "import_job",
             job_id,
-            after={"filename": filename, "dry_run": dry_run, "bytes": len(content)},
+            after={
+                "filename": filename,
+                "dry_run": dry_run,
+                "bytes": len(content),
+                "sha256": hashlib.sha256(content).hexdigest(),
+            },
         )
     return job_id
 
@@ -110,7 +142,7 @@ async def _class_ids(
 
 
 async def _write(
-    job_id: int, redis: Redis, actor: Actor, resolved: list[tuple[Any, ...]]
+    job_id: int, redis: Redis, actor: Actor, resolved: list[tuple[Any, ...]], dry_run: bool
 ) -> WriteSummary:
     keys = {
         (school["id"], int(row.org["grade"]), row.org["class_name"]) for row, school in resolved
@@ -139,7 +171,7 @@ async def _write(
             redis, "import", job_id, phase="writing", done=done, total=len(records)
         )
 
-    return await write_records(actor, records, progress=written)
+    return await write_records(actor, records, progress=written, flag_duplicates=not dry_run)
 
 
 async def run_import(job_id: int, redis: Redis) -> str:
@@ -153,11 +185,44 @@ async def run_import(job_id: int, redis: Redis) -> str:
     if account is None or file is None:
         return await _finish(job_id, "failed", [RowError(0, "", "导入任务数据缺失")], {}, 0)
     actor = Actor(account["id"], account["role"], None, f"import:{job_id}")
+    status = await _run(job, account, actor, bytes(file["content"]), redis)
+    if job["dry_run"]:
+        await _audit_dry_run(job_id, actor, bytes(file["content"]))
+    return status
+
+
+async def _audit_dry_run(job_id: int, actor: Actor, content: bytes) -> None:
+    """What was asked and how much, never what: the file's hash, its size and counts."""
+    done = (
+        await ImportJob.select(ImportJob.status, ImportJob.total_rows, ImportJob.error_count)
+        .where(ImportJob.id == job_id)
+        .first()
+    )
+    assert done is not None
+    await audit.record(
+        actor,
+        "dry_run",
+        "import_job",
+        job_id,
+        after={
+            "sha256": hashlib.sha256(content).hexdigest(),
+            "bytes": len(content),
+            "rows": done["total_rows"],
+            "errors": done["error_count"],
+            "status": done["status"],
+        },
+    )
+
+
+async def _run(
+    job: dict[str, Any], account: dict[str, Any], actor: Actor, content: bytes, redis: Redis
+) -> str:
+    job_id = int(job["id"])
     await ImportJob.update({ImportJob.status: "running"}).where(ImportJob.id == job_id)
     await progress.report(redis, "import", job_id, phase="reading", done=0, total=0)
     try:
         # Seconds of CPU for a large file: off the event loop, which may be the API's.
-        parsed = await asyncio.to_thread(parse, job["filename"], bytes(file["content"]))
+        parsed = await asyncio.to_thread(parse, job["filename"], content)
     except ImportFileError as exc:
         return await _finish(
             job_id, "failed", [RowError(0, "", exc.message)], {"code": exc.code}, 0
@@ -170,7 +235,7 @@ async def run_import(job_id: int, redis: Redis) -> str:
         )
     try:
         async with transaction():
-            summary = await _write(job_id, redis, actor, resolved)
+            summary = await _write(job_id, redis, actor, resolved, bool(job["dry_run"]))
             if job["dry_run"]:
                 raise DryRunDone
             await audit.record(

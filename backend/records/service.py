@@ -81,9 +81,12 @@ async def write_records(
     actor: Actor,
     records: Sequence[RecordIn],
     progress: Callable[[int], Awaitable[None]] | None = None,
+    *,
+    flag_duplicates: bool = True,
 ) -> WriteSummary:
     """Create or update each record (matched by school and registry number). Must run inside
-    the caller's transaction; unchanged records are not touched and not audited."""
+    the caller's transaction; unchanged records are not touched and not audited. Without
+    `flag_duplicates` (a dry run), ID numbers are not compared with other schools' records."""
     summary = WriteSummary()
     now = datetime.now(UTC)
     entries: list[audit.Entry] = []
@@ -168,7 +171,7 @@ async def write_records(
         if progress is not None:
             await progress(start + len(chunk))
     changed = [int(str(e.entity_id)) for e in entries]
-    summary.flagged = len(await recompute_flags(changed, touched_ids))
+    summary.flagged = len(await recompute_flags(changed, touched_ids if flag_duplicates else ()))
     await audit.record_many(actor, entries)
     return summary
 

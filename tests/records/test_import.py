@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -129,8 +131,8 @@ async def test_dry_run_reports_and_changes_nothing(
     assert report["summary"]["created"] == 10
     assert await Student.count() == 0
     assert await ProblemFlag.count() == 0
-    # Only the job's own creation is audited; no student, no class.
-    assert await AuditLog.count() == audit_before + 1
+    # The job's creation and the dry run itself are audited; no student, no class.
+    assert await AuditLog.count() == audit_before + 2
 
 
 async def test_reimporting_the_same_file_changes_nothing(
@@ -204,6 +206,124 @@ async def test_same_id_at_two_schools_is_flagged_on_both(
     flagged = await ProblemFlag.select(ProblemFlag.student, ProblemFlag.kind)
     assert {f["kind"] for f in flagged} == {"duplicate_id"}
     assert len(flagged) == 2
+
+
+async def enrol_at_school_b(
+    client: httpx.AsyncClient, app: Litestar, settings: Settings, world: World, row: dict[str, Any]
+) -> None:
+    sysadmin = bearer(await login(client, world.phones[Role.sysadmin]))
+    rows = [{**row, "学校标识码": "2133010801"}]
+    report = await do_import(
+        client, app, settings, sysadmin, to_csv(rows, [*HEADERS, "学校标识码"])
+    )
+    assert report["summary"]["created"] == 1
+
+
+def comparable(report: dict[str, Any]) -> dict[str, Any]:
+    return {k: report[k] for k in ("status", "error_count", "errors", "summary", "total")}
+
+
+async def test_a_dry_run_says_nothing_about_other_schools_the_real_import_flags_it(
+    client: httpx.AsyncClient,
+    app: Litestar,
+    settings: Settings,
+    world: World,
+    registrar: dict[str, str],
+) -> None:
+    # GOOD[0]'s ID number is enrolled at school B; GOOD[1]'s nowhere.
+    await enrol_at_school_b(client, app, settings, world, GOOD[0])
+    enrolled_elsewhere = await do_import(
+        client, app, settings, registrar, to_csv([GOOD[0]]), dry_run=True
+    )
+    enrolled_nowhere = await do_import(
+        client, app, settings, registrar, to_csv([GOOD[1]]), dry_run=True
+    )
+
+    assert enrolled_elsewhere["status"] == "done"
+    assert comparable(enrolled_elsewhere) == comparable(enrolled_nowhere)
+    assert enrolled_elsewhere["summary"]["flagged"] == 0
+    assert await ProblemFlag.count() == 0
+
+    real = await do_import(client, app, settings, registrar, to_csv([GOOD[0]]))
+
+    assert real["summary"]["flagged"] >= 1
+    flags = await ProblemFlag.select(ProblemFlag.kind)
+    assert [f["kind"] for f in flags] == ["duplicate_id", "duplicate_id"]
+
+
+async def test_a_dry_run_still_reports_the_schools_own_problems(
+    client: httpx.AsyncClient,
+    app: Litestar,
+    settings: Settings,
+    registrar: dict[str, str],
+) -> None:
+    good_id = GOOD[0]["身份证件号"]
+    bad_checksum = good_id[:-1] + ("0" if good_id[-1] != "0" else "1")
+    rows = [{**GOOD[0], "身份证件号": bad_checksum}, *GOOD[1:4]]
+
+    report = await do_import(client, app, settings, registrar, to_csv(rows), dry_run=True)
+    assert report["summary"]["flagged"] == 1
+    invalid = await do_import(
+        client,
+        app,
+        settings,
+        registrar,
+        to_csv([*rows, {**GOOD[5], "民族": "火星族"}]),
+        dry_run=True,
+    )
+    assert invalid["status"] == "failed"
+    assert [(e["row"], e["column"]) for e in invalid["errors"]] == [(6, "民族")]
+
+
+async def test_every_dry_run_is_audited_with_the_file_hash_and_no_personal_data(
+    client: httpx.AsyncClient,
+    app: Litestar,
+    settings: Settings,
+    world: World,
+    registrar: dict[str, str],
+) -> None:
+    content = to_csv(GOOD[:3])
+    await do_import(client, app, settings, registrar, content, dry_run=True)
+
+    rows = await AuditLog.select().where(AuditLog.action == "dry_run")
+    assert len(rows) == 1
+    assert rows[0]["actor_id"] == world.accounts[Role.registrar]
+    after = rows[0]["after"] if isinstance(rows[0]["after"], dict) else json.loads(rows[0]["after"])
+    assert after["sha256"] == hashlib.sha256(content).hexdigest()
+    assert after["rows"] == 3
+    text = json.dumps(after, ensure_ascii=False)
+    for row in GOOD[:3]:
+        assert row["身份证件号"] not in text
+        assert row["姓名"] not in text
+        assert row["联系电话"] not in text
+
+
+async def test_dry_runs_are_throttled_per_account(
+    client: httpx.AsyncClient,
+    app: Litestar,
+    settings: Settings,
+    registrar: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(app.state, "settings", settings.with_(import_dry_runs_per_hour=2))
+
+    async def start(n: int, dry_run: bool = True) -> httpx.Response:
+        return await client.post(
+            "/imports",
+            headers=registrar,
+            files={"file": ("学生.csv", to_csv([GOOD[n]]))},
+            data={"dry_run": "true" if dry_run else "false"},
+        )
+
+    assert [(await start(n)).status_code for n in range(2)] == [202, 202]
+    over = await start(2)
+
+    assert over.status_code == 429
+    assert over.json()["code"] == "too_many_dry_runs"
+    assert "每小时" in over.json()["message"]
+    assert 0 < int(over.headers["retry-after"]) <= 3600
+    assert await ImportJob.count() == 2
+    assert (await start(3, dry_run=False)).status_code == 202  # a real import is not a probe
 
 
 def xlsx_with_formula() -> bytes:
