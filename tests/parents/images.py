@@ -144,6 +144,17 @@ def webp_with_metadata() -> bytes:
     return out.getvalue()
 
 
+def heic_with_metadata() -> bytes:
+    from pillow_heif import register_heif_opener
+
+    register_heif_opener()
+    exif = Image.Exif()
+    exif[0x010F] = "PhoneMaker"
+    out = io.BytesIO()
+    upright().save(out, "HEIF", quality=90, exif=exif.tobytes(), xmp=SCRIPT)
+    return out.getvalue()
+
+
 def png_with_inflating_chunk(kind: bytes) -> bytes:
     """A small PNG whose zTXt or iCCP chunk inflates past Pillow's text limit (64 MiB of
     zeros compressed to ≈ 65 KB)."""

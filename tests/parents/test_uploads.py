@@ -221,8 +221,13 @@ def assert_pixels_only(jpeg: bytes) -> None:
 
 @pytest.mark.parametrize(
     "data",
-    [images.polyglot_jpeg(), images.png_with_text(), images.webp_with_metadata()],
-    ids=["jpeg-html-polyglot", "png-text-chunks", "webp-exif-xmp-icc"],
+    [
+        images.polyglot_jpeg(),
+        images.png_with_text(),
+        images.webp_with_metadata(),
+        images.heic_with_metadata(),
+    ],
+    ids=["jpeg-html-polyglot", "png-text-chunks", "webp-exif-xmp-icc", "heic-exif-xmp"],
 )
 async def test_stored_and_served_photos_keep_pixels_only(
     client: httpx.AsyncClient, app: Litestar, world: World, parent: dict[str, str], data: bytes
@@ -290,7 +295,7 @@ def test_the_decoder_answers_every_damaged_photo_with_a_rejection() -> None:
         "jpeg": images.polyglot_jpeg(),
         "png": images.png_with_text(),
         "webp": images.webp_with_metadata(),
-        "heic": images.heic(),
+        "heic": images.heic_with_metadata(),
     }
     seen: dict[str, int] = {}
     rejections: list[PhotoRejected] = []
