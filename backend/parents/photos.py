@@ -137,6 +137,7 @@ def strip_metadata(jpeg: bytes) -> bytes:
     if jpeg[:2] != b"\xff\xd8":
         raise ValueError("not a JPEG")
     kept = [jpeg[:2]]
+    dropped = False
     at = 2
     while at + 4 <= len(jpeg):
         if jpeg[at] != 0xFF:
@@ -151,12 +152,16 @@ def strip_metadata(jpeg: bytes) -> bytes:
             continue
         end = at + 2 + struct.unpack(">H", jpeg[at + 2 : at + 4])[0]
         if marker == 0xDA:  # start of scan: the rest is image data
+            if not dropped:
+                return jpeg  # nothing to remove (every photo stored since): no copy
             kept.append(jpeg[at:])
             return b"".join(kept)
         metadata = marker == 0xFE or 0xE1 <= marker <= 0xEF
         if marker == 0xE0 and jpeg[at + 4 : at + 9] != b"JFIF\x00":
             metadata = True
-        if not metadata:
+        if metadata:
+            dropped = True
+        else:
             kept.append(jpeg[at:end])
         at = end
     raise ValueError("JPEG without image data")
