@@ -16,7 +16,16 @@ from backend.accounts.scope import ScopedColumns, register_scoped
 from backend.db import is_postgres, json_value
 from backend.records.catalog import FIELDS
 from backend.records.ids import ProblemKind, id_problems
-from backend.records.tables import GuardianLink, ProblemFlag, Student
+from backend.records.tables import GuardianLink, LinkStatus, ProblemFlag, Student
+
+
+def confirmed_children(account_id: int) -> Any:
+    """The ids of a parent's children: confirmed links only. A pending or rejected link opens
+    nothing; every guardian scope (records, uploads, photos) is built on this."""
+    return GuardianLink.select(GuardianLink.student).where(
+        (GuardianLink.account == account_id) & (GuardianLink.status == LinkStatus.confirmed.value)
+    )
+
 
 register_scoped(
     Student,
@@ -24,9 +33,7 @@ register_scoped(
         region=Student.region_code,
         school=Student.school,
         school_class=Student.school_class,
-        guardian=lambda account_id: Student.id.is_in(
-            GuardianLink.select(GuardianLink.student).where(GuardianLink.account == account_id)
-        ),
+        guardian=lambda account_id: Student.id.is_in(confirmed_children(account_id)),
     ),
 )
 
