@@ -111,11 +111,16 @@ async def confirm(
 ) -> TokenPair:
     form_id, student_id, phone = await _check_code(redis, ticket, code)
     account = (
-        await Account.select(Account.role, Account.status).where(Account.phone == phone).first()
+        await Account.select(Account.id, Account.role, Account.status)
+        .where(Account.phone == phone)
+        .first()
     )
     if account is not None:
+        # Never a way into an account: whoever holds the code is sent to the login.
         await redis.delete(_key(ticket))
-        await audit.record(actor, "signup_refused", "account", None, after={"reason": "exists"})
+        await audit.record(
+            actor, "signup_refused", "account", account["id"], after={"reason": "account_exists"}
+        )
         if account["role"] != Role.parent:
             raise Conflict("该手机号已用于工作人员账号，请换一个手机号", code="phone_taken")
         if account["status"] != AccountStatus.active:

@@ -352,6 +352,10 @@ async def test_sign_up_never_enters_an_existing_account(
     assert "请直接登录" in attack.json()["message"]
     assert "access_token" not in attack.json()
     assert await GuardianLink.select().order_by(GuardianLink.id) == links_before
+    refused = await AuditLog.select().where(AuditLog.action == "signup_refused")
+    assert [(r["entity"], r["entity_id"]) for r in refused] == [
+        ("account", str(await account_id(victim)))
+    ]
     assert await Account.count().where(Account.phone == victim) == 1
     # The ticket is spent: sending the same code again does not get in either.
     again = await client.post(
@@ -360,6 +364,12 @@ async def test_sign_up_never_enters_an_existing_account(
     )
     assert again.status_code == 400
     assert again.json()["code"] == "ticket_expired"
+
+
+async def account_id(phone: str) -> int:
+    row = await Account.select(Account.id).where(Account.phone == phone).first()
+    assert row is not None
+    return int(row["id"])
 
 
 async def pending_parent(
@@ -558,3 +568,81 @@ async def test_linking_from_the_account_respects_the_two_guardian_limit(
     assert response.status_code == 409
     assert response.json()["code"] == "code_used_up"
     assert await GuardianLink.count().where(GuardianLink.student == second["id"]) == 0
+
+
+async def test_the_right_code_among_sixty_wrong_ones_is_one_of_five_tries(
+    client: httpx.AsyncClient, settings: Settings, world: World, sms: list[tuple[str, str]]
+) -> None:
+    """59 wrong guesses and the right one at once: whatever the order they reach Redis in,
+    at most OTP_ATTEMPTS of them are compared, so the right one gets in only as one of those."""
+    import asyncio
+
+    from backend.parents.signup import OTP_ATTEMPTS
+
+    await issue_forms(client, world)
+    kid = await child()
+    started = await start(client, await code_of(settings, kid["id"]), kid["fields"]["birth_date"])
+    ticket = started.json()["ticket"]
+    right = otp_from(sms, PHONE)
+    guesses = [f"{(int(right) + n) % 10**6:06d}" for n in range(1, 60)] + [right]
+
+    answers = await asyncio.gather(
+        *(
+            client.post(
+                "/signup/confirm", json={"ticket": ticket, "code": c, "password": "Parent2026pw"}
+            )
+            for c in guesses
+        )
+    )
+
+    ok = [a for a in answers if a.status_code == 200]
+    mismatched = [a for a in answers if a.json().get("code") == "otp_mismatch"]
+    throttled = [a for a in answers if a.json().get("code") == "too_many_attempts"]
+    assert len(ok) <= 1
+    assert len(mismatched) <= OTP_ATTEMPTS - 1
+    assert len(ok) + len(mismatched) + len(throttled) == 60
+    # Compared: the mismatches, the right one if it got in, and the guess that burnt the ticket.
+    assert len(ok) + len(mismatched) + (0 if ok else 1) <= OTP_ATTEMPTS
+    assert await Account.count().where(Account.phone == PHONE) == len(ok)
+    assert await GuardianLink.count() == len(ok)
+
+
+async def test_two_confirms_with_the_right_code_make_one_account(
+    client: httpx.AsyncClient, settings: Settings, world: World, sms: list[tuple[str, str]]
+) -> None:
+    import asyncio
+
+    await issue_forms(client, world)
+    kid = await child()
+    started = await start(client, await code_of(settings, kid["id"]), kid["fields"]["birth_date"])
+    body = {
+        "ticket": started.json()["ticket"],
+        "code": otp_from(sms, PHONE),
+        "password": "Parent2026pw",
+    }
+
+    answers = await asyncio.gather(*(client.post("/signup/confirm", json=body) for _ in range(2)))
+
+    assert sorted(a.status_code for a in answers) == [200, 400]
+    assert {a.json().get("code") for a in answers if a.status_code == 400} == {"ticket_expired"}
+    assert await Account.count().where(Account.phone == PHONE) == 1
+    assert await GuardianLink.count() == 1
+
+
+async def test_a_missing_password_keeps_the_ticket(
+    client: httpx.AsyncClient, settings: Settings, world: World, sms: list[tuple[str, str]]
+) -> None:
+    await issue_forms(client, world)
+    kid = await child()
+    started = await start(client, await code_of(settings, kid["id"]), kid["fields"]["birth_date"])
+    body = {"ticket": started.json()["ticket"], "code": otp_from(sms, PHONE)}
+
+    missing = await client.post("/signup/confirm", json=body)
+    weak = await client.post("/signup/confirm", json={**body, "password": "short"})
+    done = await client.post("/signup/confirm", json={**body, "password": "Parent2026pw"})
+
+    assert missing.status_code == 400
+    assert missing.json()["code"] == "password_required"
+    assert missing.json()["field_errors"] == {"password": "请设置登录密码"}
+    assert weak.status_code == 400
+    assert done.status_code == 200, done.text
