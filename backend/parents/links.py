@@ -57,19 +57,26 @@ class CodeRefused(BadRequest):
     message = "注册码或孩子信息不正确，请核对确认表后重试"
 
 
-async def _check_throttle(redis: Redis, keys: dict[str, str]) -> None:
-    values = await redis.mget([f"signup-fail:{k}:{v}" for k, v in keys.items()])
-    for (kind, _), value in zip(keys.items(), values, strict=True):
-        if int(value or 0) >= LIMITS[kind]:
-            raise TooManyAttempts("尝试次数过多，请一小时后再试", retry_after=WINDOW)
+async def _reserve(redis: Redis, keys: dict[str, str]) -> list[str]:
+    """Count this try on every throttle key before the code is checked (one atomic INCR
+    each), so tries sent at once cannot all pass a check made before any was counted. A
+    try over a limit gives its counts back and is refused; one that fails keeps them."""
+    names = [f"signup-fail:{kind}:{value}" for kind, value in keys.items()]
+    async with redis.pipeline(transaction=True) as pipe:
+        for name in names:
+            pipe.incr(name)
+            pipe.expire(name, WINDOW, nx=True)
+        counts = (await pipe.execute())[::2]
+    if any(count > LIMITS[kind] for kind, count in zip(keys, counts, strict=True)):
+        await _release(redis, names)
+        raise TooManyAttempts("尝试次数过多，请一小时后再试", retry_after=WINDOW)
+    return names
 
 
-async def _count_failure(redis: Redis, keys: dict[str, str]) -> None:
+async def _release(redis: Redis, names: list[str]) -> None:
     async with redis.pipeline(transaction=False) as pipe:
-        for kind, value in keys.items():
-            key = f"signup-fail:{kind}:{value}"
-            pipe.incr(key)
-            pipe.expire(key, WINDOW, nx=True)
+        for name in names:
+            pipe.decr(name)
         await pipe.execute()
 
 
@@ -92,11 +99,12 @@ def _fact_matches(fact: str, fields: dict[str, str]) -> bool:
 async def check_code(
     redis: Redis, actor: Actor, registration_code: str, fact: str, phone: str
 ) -> dict[str, Any]:
-    """The issued form the code and fact open, throttled per address, phone and code; a
-    wrong code and a wrong fact answer alike, so the answer never tells which codes exist."""
+    """The issued form the code and fact open, throttled per address, phone and code
+    (failures allowed per hour: `LIMITS`); a wrong code and a wrong fact answer alike, so
+    the answer never tells which codes exist."""
     digest = code_hash(registration_code)
     keys = {"addr": actor.client_addr or "-", "phone": phone, "code": digest[:16]}
-    await _check_throttle(redis, keys)
+    reserved = await _reserve(redis, keys)
     form = (
         await IssuedForm.select()
         .where((IssuedForm.registration_code_hash == digest) & IssuedForm.superseded_at.is_null())
@@ -110,11 +118,11 @@ async def check_code(
             .first()
         )
     if form is None or student is None or not _fact_matches(fact, load_fields(student["fields"])):
-        await _count_failure(redis, keys)
         await audit.record(
             actor, "signup_failed", "issued_form", form and form["id"], after={"phone": phone}
         )
         raise CodeRefused()
+    await _release(redis, reserved)  # a right code and fact is no failure
     campaign = await active_campaign(student["region_code"])
     if campaign is None or campaign["id"] != form["campaign"]:
         raise Conflict("该确认表所属的核查工作已结束，注册码已失效", code="code_expired")

@@ -646,3 +646,26 @@ async def test_a_missing_password_keeps_the_ticket(
     assert missing.json()["field_errors"] == {"password": "请设置登录密码"}
     assert weak.status_code == 400
     assert done.status_code == 200, done.text
+
+
+async def test_concurrent_wrong_facts_on_one_code_get_five_tries(
+    client: httpx.AsyncClient, settings: Settings, world: World
+) -> None:
+    """The code/fact throttle had the same read-then-write race: the failures were counted
+    after the check, so guesses sent at once all passed it."""
+    import asyncio
+
+    await issue_forms(client, world)
+    kid = await child()
+    code = await code_of(settings, kid["id"])
+
+    answers = await asyncio.gather(
+        *(start(client, code, f"2001-{1 + n // 28:02d}-{1 + n % 28:02d}") for n in range(30))
+    )
+
+    codes = [a.json()["code"] for a in answers]
+    assert codes.count("signup_refused") == 5, codes
+    assert codes.count("too_many_attempts") == 25, codes
+    assert await AuditLog.count().where(AuditLog.action == "signup_failed") == 5
+    blocked = await start(client, code, kid["fields"]["birth_date"])
+    assert blocked.status_code == 429
