@@ -1,5 +1,6 @@
 """Staff accounts: created, sealed, unsealed, disabled and enabled by an account admin of a
-higher rank, only inside the admin's own scope; and the daily sealing of unused accounts."""
+higher rank, only inside the admin's own scope; parents' accounts disabled and enabled by an
+admin of a school of their children (or above); and the daily sealing of unused accounts."""
 
 from __future__ import annotations
 
@@ -41,11 +42,14 @@ def account_read(row: dict[str, Any]) -> AccountRead:
     )
 
 
-def _require_admin_over(principal: Principal, role: Role) -> None:
+def _require_admin_over(principal: Principal, role: Role, *, parents: bool = False) -> None:
+    """An account admin of a higher rank; parents only where `parents` (status changes:
+    their accounts are made by sign-up, never by an admin)."""
     if principal.role not in ACCOUNT_ADMINS:
         raise Forbidden()
-    if RANK[role] >= RANK[principal.role] or role not in STAFF_ROLES:
-        raise Forbidden("只能管理比自己级别低的工作人员账号", code="rank_too_high")
+    manageable = (STAFF_ROLES | {Role.parent}) if parents else STAFF_ROLES
+    if RANK[role] >= RANK[principal.role] or role not in manageable:
+        raise Forbidden("只能管理比自己级别低的账号", code="rank_too_high")
 
 
 async def _target_scope(principal: Principal, actor: Actor, data: AccountCreate) -> dict[str, Any]:
@@ -168,6 +172,9 @@ TRANSITIONS = {
     "disable": ({AccountStatus.active, AccountStatus.sealed}, AccountStatus.disabled),
     "enable": ({AccountStatus.disabled}, AccountStatus.active),
 }
+# A parent's account is disabled and enabled by an admin above of a school of its children
+# (the scope rule puts it there); it is never sealed.
+PARENT_ACTIONS = frozenset({"disable", "enable"})
 
 
 async def change_status(
@@ -177,7 +184,10 @@ async def change_status(
     target = await get_scoped(
         actor, principal.scope, Account, Account.id == account_id, "account", account_id
     )
-    _require_admin_over(principal, Role(target["role"]))
+    role = Role(target["role"])
+    _require_admin_over(principal, role, parents=True)
+    if role is Role.parent and action not in PARENT_ACTIONS:
+        raise Conflict("家长账号只能停用或启用", code="invalid_status")
     if AccountStatus(target["status"]) not in allowed_from:
         raise Conflict(f"账号当前状态为 {target['status']}，不能执行此操作", code="invalid_status")
     changes: dict[Any, Any] = {Account.status: to.value}

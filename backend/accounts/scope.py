@@ -92,14 +92,29 @@ def in_scope(scope: Scope, table: type[Table], columns: ScopedColumns) -> Any:
 
 
 SCOPED: dict[type[Table], ScopedColumns] = {}
+# Rows a domain above puts in a scope besides the table's own columns: a parent's account
+# lies in the scope of the schools of its children (see `records.service`).
+RELATED: dict[type[Table], list[Callable[[Scope], Any]]] = {}
 
 
 def register_scoped(table: type[Table], columns: ScopedColumns) -> None:
     SCOPED[table] = columns
 
 
+def register_related(table: type[Table], related: Callable[[Scope], Any]) -> None:
+    """`related(scope)`: a where-clause of more rows of `table` inside `scope`, or None."""
+    RELATED.setdefault(table, []).append(related)
+
+
 def scope_filter(scope: Scope, table: type[Table]) -> Any:
-    return in_scope(scope, table, SCOPED[table])
+    where = in_scope(scope, table, SCOPED[table])
+    if where is None:
+        return None
+    for related in RELATED.get(table, ()):
+        more = related(scope)
+        if more is not None:
+            where = where | more
+    return where
 
 
 def scoped(query: Any, scope: Scope, table: type[Table]) -> Any:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from litestar import Controller, Response, get, post
 from litestar.datastructures import UploadFile
@@ -25,11 +25,14 @@ from backend.deps import (
 )
 from backend.errors import Forbidden
 from backend.http import NO_STORE, requires_staff
-from backend.parents import signup, uploads, views
+from backend.parents import links, signup, uploads, views
 from backend.parents.schemas import (
+    ChildLink,
+    ChildLinked,
     ChildStatus,
     CorrectionRead,
     FamilyStatus,
+    LinkRead,
     SignupConfirm,
     SignupStart,
     SignupTicket,
@@ -39,6 +42,7 @@ from backend.parents.schemas import (
 from backend.parents.tasks import enqueue_check
 from backend.records import reads
 from backend.records.schemas import StudentDetail
+from backend.records.tables import LinkStatus
 
 
 class SignupController(Controller):
@@ -61,7 +65,9 @@ class SignupController(Controller):
         redis: RedisDep,
         actor: ActorDep,
     ) -> TokenPair:
-        """The SMS code (and a password, the first time): the child is linked, logged in."""
+        """The SMS code and a password: a new account, linked to the child, logged in. A phone
+        that already has an account gets 409 `account_exists`: log in, then
+        `POST /my/children/link`."""
         return await signup.confirm(settings, redis, actor, data.ticket, data.code, data.password)
 
 
@@ -76,9 +82,18 @@ class MyChildrenController(Controller):
 
     @get("/")
     async def list_children(self, principal: PrincipalDep) -> list[ChildStatus]:
-        """My children, each with its form's state in the current campaign."""
+        """My children, each with its form's state in the current campaign; a link the class
+        has not confirmed shows only its state."""
         _parents_only(principal.role)
-        return await views.my_children(principal)
+        return await links.my_children(principal)
+
+    @post("/link", status_code=HTTP_201_CREATED)
+    async def link(
+        self, data: JSONBody[ChildLink], redis: RedisDep, principal: PrincipalDep, actor: ActorDep
+    ) -> ChildLinked:
+        """Add a child with its form's registration code and the second fact: linked at once
+        when my phone is a guardian's phone on the record, else pending the class's check."""
+        return await links.link_child(redis, principal, actor, data.registration_code, data.fact)
 
     @get("/{student_id:int}")
     async def get_child(
@@ -106,6 +121,35 @@ class FamiliesController(Controller):
         """Each family of the caller's class or school with its form's state (filter by
         class, or by state: not_issued, not_uploaded, uploaded, …)."""
         return await views.families(principal, actor, class_id, status, page, page_size)
+
+
+class GuardianLinkController(Controller):
+    path = "/guardian-links"
+    tags = ["teachers"]
+    guards = [requires_staff]
+
+    @get("/")
+    async def list_links(
+        self,
+        principal: PrincipalDep,
+        status: FromQuery[LinkStatus | None] = None,
+        page: PageNumber = 1,
+        page_size: PageSize = 50,
+    ) -> Page[LinkRead]:
+        """Parents' links to children of my class (teacher) or school (registrar); filter
+        `status=pending` for those waiting on me."""
+        return await links.list_links(principal, status, page, page_size)
+
+    @post("/{link_id:int}/{action:str}", status_code=HTTP_200_OK)
+    async def decide(
+        self,
+        link_id: FromPath[int],
+        action: FromPath[Literal["confirm", "reject"]],
+        principal: PrincipalDep,
+        actor: ActorDep,
+    ) -> LinkRead:
+        """Confirm or reject a pending link (a rejected one gives the code's use back)."""
+        return await links.decide(principal, actor, link_id, action)
 
 
 @dataclass
@@ -190,5 +234,6 @@ ROUTES: list[Any] = [
     SignupController,
     MyChildrenController,
     FamiliesController,
+    GuardianLinkController,
     PhotoController,
 ]

@@ -56,12 +56,42 @@ class FormStatus(msgspec.Struct):
 
 
 class ChildStatus(msgspec.Struct):
+    """A child of mine. Until the class confirms the link (`link_status` pending, or
+    rejected) only the id and the link's state are shown, none of the record."""
+
     id: int
-    name: str
-    registry_number: str
-    school_id: int
+    name: str | None
+    registry_number: str | None
+    school_id: int | None
+    class_id: int | None
+    form: FormStatus | None
+    link_status: str = "confirmed"  # LinkStatus: confirmed, pending, rejected
+
+
+class ChildLink(msgspec.Struct, forbid_unknown_fields=True):
+    """A signed-in parent adds a child: the form's code and the same second fact."""
+
+    registration_code: Annotated[str, msgspec.Meta(min_length=4, max_length=20)]
+    fact: Annotated[str, msgspec.Meta(min_length=4, max_length=20)]  # birth date or ID tail
+
+
+class ChildLinked(msgspec.Struct):
+    student_id: int
+    link_status: str  # confirmed, or pending until the class confirms
+    message: str
+
+
+class LinkRead(msgspec.Struct):
+    """A parent's link to a child, as the class teacher and the registrar see it."""
+
+    id: int
+    student_id: int
+    student_name: str
     class_id: int
-    form: FormStatus
+    phone: str  # the account's, masked
+    guardian_slot: int
+    status: str  # LinkStatus
+    created_at: datetime
 
 
 class FamilyStatus(msgspec.Struct):

@@ -24,7 +24,8 @@ from backend.parents.schemas import CorrectionRead, FieldCheck, UploadDetail, Up
 from backend.parents.tables import CorrectionDraft, Upload, UploadCheck
 from backend.records.campaigns import active_campaign
 from backend.records.catalog import BY_CODE
-from backend.records.tables import GuardianLink, IssuedForm, Student
+from backend.records.service import confirmed_children
+from backend.records.tables import IssuedForm, Student
 from backend.storage import Storage
 
 UPLOADERS = frozenset({Role.parent, Role.teacher, Role.registrar})
@@ -43,9 +44,7 @@ register_scoped(
         region=Upload.region_code,
         school=Upload.school,
         school_class=Upload.school_class,
-        guardian=lambda account_id: Upload.student.is_in(
-            GuardianLink.select(GuardianLink.student).where(GuardianLink.account == account_id)
-        ),
+        guardian=lambda account_id: Upload.student.is_in(confirmed_children(account_id)),
     ),
 )
 

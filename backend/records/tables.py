@@ -7,6 +7,8 @@ are copied into indexed columns by `records.service` whenever `fields` is writte
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from piccolo.columns import (
     JSONB,
     BigSerial,
@@ -20,6 +22,7 @@ from piccolo.columns import (
     Varchar,
 )
 from piccolo.columns.base import OnDelete
+from piccolo.columns.reference import LazyTableReference
 from piccolo.table import Table
 
 from backend.accounts.tables import Account, School, SchoolClass
@@ -51,13 +54,28 @@ class ProblemFlag(Table, tablename="problem_flag"):
     created_at = Timestamptz()
 
 
+class LinkStatus(StrEnum):
+    pending = "pending"  # the phone is none of the record's guardians: the class decides
+    confirmed = "confirmed"  # the only state that opens the record to the parent
+    rejected = "rejected"
+
+
 class GuardianLink(Table, tablename="guardian_link"):
-    """A parent's account linked to a child (made by sign-up with the form's code)."""
+    """A parent's account linked to a child (made with the form's code, at sign-up or from
+    the signed-in account). Only a confirmed link lets the parent see or act for the child."""
 
     id = Serial(primary_key=True)
     account = ForeignKey(references=Account, index=True, on_delete=OnDelete.cascade)
     student = ForeignKey(references=Student, index=True, on_delete=OnDelete.cascade)
     guardian_slot = Integer(default=1)  # which guardian of the record: 1 or 2
+    status = Varchar(length=12, default=LinkStatus.confirmed.value, index=True)  # LinkStatus
+    # The form whose code made the link: a rejected link gives its use back.
+    form: ForeignKey[IssuedForm] = ForeignKey(
+        references=LazyTableReference("IssuedForm", module_path=__name__),
+        null=True,
+        default=None,
+        on_delete=OnDelete.set_null,
+    )
     created_at = Timestamptz()
 
 

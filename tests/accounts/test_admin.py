@@ -13,6 +13,7 @@ from litestar import Litestar
 from backend.accounts.roles import Role
 from backend.accounts.tables import Account, AuditLog
 from backend.config import Settings
+from backend.records.tables import GuardianLink
 from tests.factories import World, bearer, build_world, login, run_jobs
 
 
@@ -184,3 +185,132 @@ async def test_admin_cannot_change_the_status_of_an_account_outside_scope(
     status = await Account.select(Account.status).where(Account.id == city_admin).first()
     assert status is not None
     assert status["status"] == "active"
+
+
+async def link_parent(world: World, class_key: str, status: str = "confirmed") -> int:
+    """The world's parent linked to a new child of the class; the child's id."""
+    from tests.factories import make_students
+
+    [student] = await make_students(world, class_key, 1, start=len(world.students) + 1)
+    world.students.append(student)
+    await GuardianLink.insert(
+        GuardianLink(
+            account=world.accounts[Role.parent],
+            student=student,
+            guardian_slot=1,
+            status=status,
+            created_at=datetime.now(UTC),
+        )
+    )
+    return student
+
+
+async def test_the_registrar_of_a_childs_school_disables_and_enables_the_parent(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    """A parent account taken over, or abusing its links, can be stopped by the school."""
+    await link_parent(world, "A1")
+    parent = world.accounts[Role.parent]
+    parent_tokens = await login(client, world.phones[Role.parent])
+    registrar = await as_role(client, world, Role.registrar)
+
+    disabled = await client.post(f"/accounts/{parent}/disable", headers=registrar)
+
+    assert disabled.status_code == 200, disabled.text
+    assert disabled.json()["status"] == "disabled"
+    cut_off = await client.get("/my/children", headers=bearer(parent_tokens))
+    assert cut_off.status_code == 401
+    assert cut_off.json()["code"] == "account_inactive"
+    refused = await client.post(
+        "/auth/login", json={"phone": world.phones[Role.parent], "password": "Passw0rd2026"}
+    )
+    assert refused.status_code == 403
+    assert refused.json()["code"] == "account_disabled"
+    audit = await AuditLog.select().where(
+        (AuditLog.action == "disable") & (AuditLog.entity == "account")
+    )
+    assert [(a["entity_id"], a["actor_id"]) for a in audit] == [
+        (str(parent), world.accounts[Role.registrar])
+    ]
+
+    enabled = await client.post(f"/accounts/{parent}/enable", headers=registrar)
+    assert enabled.status_code == 200
+    assert enabled.json()["status"] == "active"
+    assert (await login(client, world.phones[Role.parent]))["access_token"]
+
+
+async def test_the_sysadmin_may_disable_a_parent(client: httpx.AsyncClient, world: World) -> None:
+    parent = world.accounts[Role.parent]
+
+    response = await client.post(
+        f"/accounts/{parent}/disable", headers=await as_role(client, world, Role.sysadmin)
+    )
+
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "disabled"
+
+
+async def test_a_pending_link_puts_the_parent_in_the_schools_reach(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    await link_parent(world, "A1", status="pending")
+
+    response = await client.post(
+        f"/accounts/{world.accounts[Role.parent]}/disable",
+        headers=await as_role(client, world, Role.registrar),
+    )
+
+    assert response.status_code == 200, response.text
+
+
+async def test_parents_are_never_sealed_by_an_admin(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    await link_parent(world, "A1")
+
+    response = await client.post(
+        f"/accounts/{world.accounts[Role.parent]}/seal",
+        headers=await as_role(client, world, Role.registrar),
+    )
+
+    assert response.status_code == 409
+    assert response.json()["code"] == "invalid_status"
+
+
+@pytest.mark.parametrize("where", ["other school", "no child"])
+async def test_a_parent_outside_the_admins_schools_answers_404(
+    client: httpx.AsyncClient, world: World, where: str
+) -> None:
+    if where == "other school":
+        await link_parent(world, "B1")
+    parent = world.accounts[Role.parent]
+    registrar = await as_role(client, world, Role.registrar)
+    teacher = await as_role(client, world, Role.teacher)
+
+    response = await client.post(f"/accounts/{parent}/disable", headers=registrar)
+    listed = await client.get("/accounts", headers=registrar, params={"page_size": 200})
+    by_teacher = await client.post(f"/accounts/{parent}/disable", headers=teacher)
+
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"
+    assert parent not in {a["id"] for a in listed.json()["items"]}
+    assert by_teacher.status_code in (403, 404)
+    denied = await AuditLog.select().where(AuditLog.action == "access_denied")
+    assert (denied[0]["entity"], denied[0]["entity_id"]) == ("account", str(parent))
+    status = await Account.select(Account.status).where(Account.id == parent).first()
+    assert status == {"status": "active"}
+
+
+async def test_a_county_reviewer_reaches_the_parents_of_its_countys_schools(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    await link_parent(world, "A1")
+    reviewer = await as_role(client, world, Role.county_reviewer)
+
+    listed = await client.get("/accounts", headers=reviewer, params={"page_size": 200})
+    response = await client.post(
+        f"/accounts/{world.accounts[Role.parent]}/disable", headers=reviewer
+    )
+
+    assert world.accounts[Role.parent] in {a["id"] for a in listed.json()["items"]}
+    assert response.status_code == 200, response.text

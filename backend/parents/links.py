@@ -1,0 +1,318 @@
+"""Links between a parent's account and a child, made with the form's registration code.
+
+Two ways in, one rule: a new account at sign-up (`signup.confirm`), or an account that has
+signed in (`link_child`); sign-up never enters an existing account. Either way the code and
+a second fact about the child are checked under the same throttles, a form's code serves at
+most two guardians, and the link is
+
+- `confirmed` when the account's phone (confirmed by SMS at sign-up) is one of the record's
+  guardian phones;
+- `pending` otherwise, until the class's homeroom teacher or the school's registrar confirms
+  or rejects it (`decide`). A pending or rejected link shows the child in the parent's list
+  without any of the record's data; only a confirmed link opens the record
+  (`records.service.confirmed_children`). A rejected link gives its code use back.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+
+from redis.asyncio import Redis
+
+from backend.accounts import audit
+from backend.accounts.audit import Actor
+from backend.accounts.org import MAX_PAGE_SIZE, paginate
+from backend.accounts.principal import Principal
+from backend.accounts.roles import Role
+from backend.accounts.schemas import Page
+from backend.accounts.scope import get_scoped, scoped
+from backend.db import transaction
+from backend.errors import BadRequest, Conflict, Forbidden, NotFound, TooManyAttempts
+from backend.parents import views
+from backend.parents.schemas import ChildLinked, ChildStatus, LinkRead
+from backend.records.campaigns import active_campaign
+from backend.records.ids import mask_phone
+from backend.records.printing import code_hash
+from backend.records.service import load_fields
+from backend.records.tables import GuardianLink, IssuedForm, LinkStatus, Student
+
+GUARDIANS_PER_FORM = 2
+# (key prefix, failures allowed, window seconds)
+LIMITS = {"addr": 20, "phone": 10, "code": 5}
+WINDOW = 3600
+# Who confirms or rejects a pending link: the class's homeroom teacher, the school's registrar.
+DECIDERS = frozenset({Role.teacher, Role.registrar})
+# action → (the status it requires, the status it sets)
+TRANSITIONS = {
+    "confirm": ({LinkStatus.pending}, LinkStatus.confirmed),
+    "reject": ({LinkStatus.pending}, LinkStatus.rejected),
+}
+
+
+class CodeRefused(BadRequest):
+    code = "signup_refused"
+    message = "注册码或孩子信息不正确，请核对确认表后重试"
+
+
+async def _reserve(redis: Redis, keys: dict[str, str]) -> list[str]:
+    """Count this try on every throttle key before the code is checked (one atomic INCR
+    each), so tries sent at once cannot all pass a check made before any was counted. A
+    try over a limit gives its counts back and is refused; one that fails keeps them."""
+    names = [f"signup-fail:{kind}:{value}" for kind, value in keys.items()]
+    async with redis.pipeline(transaction=True) as pipe:
+        for name in names:
+            pipe.incr(name)
+            pipe.expire(name, WINDOW, nx=True)
+        counts = (await pipe.execute())[::2]
+    if any(count > LIMITS[kind] for kind, count in zip(keys, counts, strict=True)):
+        await _release(redis, names)
+        raise TooManyAttempts("尝试次数过多，请一小时后再试", retry_after=WINDOW)
+    return names
+
+
+async def _release(redis: Redis, names: list[str]) -> None:
+    async with redis.pipeline(transaction=False) as pipe:
+        for name in names:
+            pipe.decr(name)
+        await pipe.execute()
+
+
+def _fact_matches(fact: str, fields: dict[str, str]) -> bool:
+    """The child's birth date (2015-03-07 or 20150307), or the last 6 characters of the
+    child's ID number."""
+    fact = fact.strip().upper().replace("/", "-").replace(".", "-")
+    digits = re.sub(r"\D", "", fact)
+    birth = fields.get("birth_date", "")
+    if birth and len(digits) == 8 and digits == birth.replace("-", ""):
+        return True
+    id_number = fields.get("id_number", "")
+    return (
+        len(fact) == 6
+        and len(id_number) >= 6
+        and secrets.compare_digest(fact, id_number[-6:].upper())
+    )
+
+
+async def check_code(
+    redis: Redis, actor: Actor, registration_code: str, fact: str, phone: str
+) -> dict[str, Any]:
+    """The issued form the code and fact open, throttled per address, phone and code
+    (failures allowed per hour: `LIMITS`); a wrong code and a wrong fact answer alike, so
+    the answer never tells which codes exist."""
+    digest = code_hash(registration_code)
+    keys = {"addr": actor.client_addr or "-", "phone": phone, "code": digest[:16]}
+    reserved = await _reserve(redis, keys)
+    form = (
+        await IssuedForm.select()
+        .where((IssuedForm.registration_code_hash == digest) & IssuedForm.superseded_at.is_null())
+        .first()
+    )
+    student = None
+    if form is not None:
+        student = (
+            await Student.select(Student.fields, Student.region_code)
+            .where(Student.id == form["student"])
+            .first()
+        )
+    if form is None or student is None or not _fact_matches(fact, load_fields(student["fields"])):
+        await audit.record(
+            actor, "signup_failed", "issued_form", form and form["id"], after={"phone": phone}
+        )
+        raise CodeRefused()
+    await _release(redis, reserved)  # a right code and fact is no failure
+    campaign = await active_campaign(student["region_code"])
+    if campaign is None or campaign["id"] != form["campaign"]:
+        raise Conflict("该确认表所属的核查工作已结束，注册码已失效", code="code_expired")
+    if form["registration_uses"] >= GUARDIANS_PER_FORM:
+        raise Conflict("该注册码已被两位监护人使用", code="code_used_up")
+    return form
+
+
+async def _slot_and_status(student_id: int, phone: str) -> tuple[int, LinkStatus]:
+    """The guardian on the record with this phone (confirmed at once), else the first slot
+    not yet linked (pending: the class decides)."""
+    student = await Student.select(Student.fields).where(Student.id == student_id).first()
+    fields = load_fields(student["fields"]) if student else {}
+    for slot in (1, 2):
+        if fields.get(f"guardian{slot}_phone") == phone:
+            return slot, LinkStatus.confirmed
+    taken = {
+        r["guardian_slot"]
+        for r in await GuardianLink.select(GuardianLink.guardian_slot).where(
+            GuardianLink.student == student_id
+        )
+    }
+    return next((slot for slot in (1, 2) if slot not in taken), 2), LinkStatus.pending
+
+
+async def attach(
+    actor: Actor, account_id: int, phone: str, form_id: int, student_id: int
+) -> LinkStatus:
+    """Inside the caller's transaction: take one of the form's uses and link the account."""
+    claimed = (
+        await IssuedForm.update({IssuedForm.registration_uses: IssuedForm.registration_uses + 1})
+        .where((IssuedForm.id == form_id) & (IssuedForm.registration_uses < GUARDIANS_PER_FORM))
+        .returning(IssuedForm.id)
+    )
+    if not claimed:
+        raise Conflict("该注册码已被两位监护人使用", code="code_used_up")
+    # After the claim: on PostgreSQL a concurrent claimer of this form waits for our commit.
+    existing = (
+        await GuardianLink.select(GuardianLink.status)
+        .where((GuardianLink.account == account_id) & (GuardianLink.student == student_id))
+        .first()
+    )
+    if existing is not None and existing["status"] == LinkStatus.rejected:
+        raise Conflict("学校已驳回您对该学生的绑定申请，如有疑问请联系班主任", code="link_rejected")
+    if existing is not None:
+        raise Conflict("您已绑定该学生，无需重复注册", code="already_linked")
+    slot, status = await _slot_and_status(student_id, phone)
+    await GuardianLink.insert(
+        GuardianLink(
+            account=account_id,
+            student=student_id,
+            guardian_slot=slot,
+            status=status.value,
+            form=form_id,
+            created_at=datetime.now(UTC),
+        )
+    )
+    await audit.record(
+        actor,
+        "link_child",
+        "student",
+        student_id,
+        after={"form": form_id, "guardian_slot": slot, "status": status.value},
+    )
+    return status
+
+
+LINKED_MESSAGES = {
+    LinkStatus.confirmed: "已绑定孩子",
+    LinkStatus.pending: "您的手机号不是学籍中登记的监护人电话，绑定申请已提交，请等待班主任确认",
+}
+
+
+async def link_child(
+    redis: Redis, principal: Principal, actor: Actor, registration_code: str, fact: str
+) -> ChildLinked:
+    """A signed-in parent adds a child with its form's code and a second fact."""
+    if principal.role is not Role.parent:
+        raise Forbidden("仅家长账号可用", code="parents_only")
+    form = await check_code(redis, actor, registration_code, fact, principal.phone)
+    async with transaction():
+        status = await attach(
+            actor, principal.account_id, principal.phone, form["id"], form["student"]
+        )
+    return ChildLinked(form["student"], status.value, LINKED_MESSAGES[status])
+
+
+async def my_children(principal: Principal) -> list[ChildStatus]:
+    """The confirmed children with their records' state, then the links waiting for the
+    class (or refused by it): only the link's state, none of the record's data."""
+    children = await views.my_children(principal)
+    others = await (
+        GuardianLink.select(GuardianLink.student, GuardianLink.status)
+        .where(
+            (GuardianLink.account == principal.account_id)
+            & (GuardianLink.status != LinkStatus.confirmed.value)
+        )
+        .order_by(GuardianLink.id)
+    )
+    return children + [
+        ChildStatus(r["student"], None, None, None, None, None, link_status=r["status"])
+        for r in others
+    ]
+
+
+def _students_in_scope(principal: Principal) -> Any:
+    return scoped(Student.select(Student.id), principal.scope, Student)
+
+
+def _require_decider(principal: Principal) -> None:
+    if principal.role not in DECIDERS:
+        raise Forbidden("仅班主任或学籍管理员可以处理绑定申请", code="link_deciders_only")
+
+
+async def list_links(
+    principal: Principal, status: LinkStatus | None, page: int, page_size: int
+) -> Page[LinkRead]:
+    """Links to children of the caller's class (teacher) or school (registrar)."""
+    _require_decider(principal)
+    where: Any = GuardianLink.student.is_in(_students_in_scope(principal))
+    if status is not None:
+        where = where & (GuardianLink.status == status.value)
+    query = _link_query().where(where).order_by(GuardianLink.id)
+    rows, total = await paginate(query, GuardianLink.count().where(where), page, page_size)
+    return Page([_link_read(r) for r in rows], max(page, 1), min(page_size, MAX_PAGE_SIZE), total)
+
+
+def _link_query() -> Any:
+    return GuardianLink.select(
+        *GuardianLink.all_columns(),
+        GuardianLink.student.name.as_alias("student_name"),
+        GuardianLink.student.school_class.as_alias("class_id"),
+        GuardianLink.account.phone.as_alias("phone"),
+    )
+
+
+def _link_read(row: dict[str, Any]) -> LinkRead:
+    return LinkRead(
+        id=row["id"],
+        student_id=row["student"],
+        student_name=row["student_name"],
+        class_id=row["class_id"],
+        phone=mask_phone(row["phone"]) or "",
+        guardian_slot=row["guardian_slot"],
+        status=row["status"],
+        created_at=row["created_at"],
+    )
+
+
+async def decide(principal: Principal, actor: Actor, link_id: int, action: str) -> LinkRead:
+    """The teacher or registrar confirms or rejects a pending link, in scope, audited; two
+    deciders can never both decide the same link."""
+    _require_decider(principal)
+    allowed_from, to = TRANSITIONS[action]
+    link = await GuardianLink.select().where(GuardianLink.id == link_id).first()
+    if link is None:
+        raise NotFound()
+    # Out of scope answers like a missing link, and the refusal is audited under the link.
+    await get_scoped(
+        actor,
+        principal.scope,
+        Student,
+        Student.id == link["student"],
+        "guardian_link",
+        link_id,
+    )
+    async with transaction():
+        changed = (
+            await GuardianLink.update({GuardianLink.status: to.value})
+            .where(
+                (GuardianLink.id == link_id)
+                & GuardianLink.status.is_in([s.value for s in allowed_from])
+            )
+            .returning(GuardianLink.id)
+        )
+        if not changed:
+            raise Conflict(
+                f"该绑定申请当前状态为 {link['status']}，不能执行此操作", code="invalid_status"
+            )
+        if to is LinkStatus.rejected and link["form"] is not None:
+            await IssuedForm.update(
+                {IssuedForm.registration_uses: IssuedForm.registration_uses - 1}
+            ).where((IssuedForm.id == link["form"]) & (IssuedForm.registration_uses > 0))
+        await audit.record(
+            actor,
+            f"{action}_link",
+            "guardian_link",
+            link_id,
+            before={"status": link["status"]},
+            after={"status": to.value, "student": link["student"], "account": link["account"]},
+        )
+    row = await _link_query().where(GuardianLink.id == link_id).first()
+    return _link_read(row)
