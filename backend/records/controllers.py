@@ -48,6 +48,7 @@ class StudentController(Controller):
     async def list_students(
         self,
         principal: PrincipalDep,
+        actor: ActorDep,
         q: FromQuery[str | None] = None,
         class_id: FromQuery[int | None] = None,
         school_id: FromQuery[int | None] = None,
@@ -56,9 +57,11 @@ class StudentController(Controller):
         page: PageNumber = 1,
         page_size: PageSize = 50,
     ) -> Page[StudentSummary]:
-        """Search students in scope by name or registry number, class, status, problem."""
+        """Search students in scope by name, class, status, problem; by a full registry
+        number, ID number or phone only for a registrar and up (audited)."""
         return await reads.list_students(
-            principal.scope,
+            principal,
+            actor,
             q=q,
             class_id=class_id,
             school_id=school_id,
