@@ -193,7 +193,10 @@ class FormController(Controller):
         actor: ActorDep,
         storage: StorageDep,
     ) -> Response[bytes]:
+        """A class's forms, every value in full: registrars and up, audited."""
+        reads.require_reveal(principal)
         pdf = await forms.batch_pdf(principal.scope, actor, storage, batch_id)
+        await reads.printed_in_full(actor, "form_batch", batch_id)
         return Response(pdf, media_type="application/pdf", headers=NO_STORE)
 
     @get("/forms/{form_id:str}/png", media_type="image/png")
@@ -204,7 +207,10 @@ class FormController(Controller):
         principal: PrincipalDep,
         actor: ActorDep,
     ) -> Response[bytes]:
+        """One printed form, every value in full: registrars and up, audited."""
+        reads.require_reveal(principal)
         png = await forms.form_png(settings, principal.scope, actor, form_id)
+        await reads.printed_in_full(actor, "issued_form", form_id)
         return Response(png, media_type="image/png", headers=NO_STORE)
 
 

@@ -36,6 +36,17 @@ def may_reveal(principal: Principal) -> bool:
     return principal.role in STAFF_ROLES and RANK[principal.role] >= RANK[Role.registrar]
 
 
+def require_reveal(principal: Principal) -> None:
+    if not may_reveal(principal):
+        raise Forbidden("只有学籍管理员及以上角色可以查看完整信息", code="reveal_forbidden")
+
+
+async def printed_in_full(actor: Actor, entity: str, entity_id: object) -> None:
+    """A printed form (a PNG, a class's PDF) shows every value in full, as a reveal does: the
+    caller checked `require_reveal` before serving it, and this audits it."""
+    await audit.record(actor, "read", entity, entity_id)
+
+
 class IdentifierKind(StrEnum):
     registry_number = "registry_number"
     id_number = "id_number"
@@ -198,8 +209,7 @@ async def get_student(principal: Principal, actor: Actor, student_id: int) -> St
 
 async def reveal(principal: Principal, actor: Actor, student_id: int, code: str) -> str | None:
     """A registrar or above sees one sensitive value in full; the request is audited."""
-    if not may_reveal(principal):
-        raise Forbidden("只有学籍管理员及以上角色可以查看完整信息", code="reveal_forbidden")
+    require_reveal(principal)
     field = BY_CODE.get(code)
     if field is None or not field.sensitive:
         raise BadRequest(
