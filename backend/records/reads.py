@@ -53,21 +53,22 @@ class IdentifierKind(StrEnum):
     phone = "phone"
 
 
-_REGISTRY = re.compile(r"^[GJ][0-9A-Z]{6,}$")
 _ID_NUMBER = re.compile(r"^(?:\d{17}[\dX]|\d{15})$")
 
 
 def identifier_kind(q: str) -> IdentifierKind | None:
-    """Whether a search term is (or tries to be) an identifier rather than a name: a registry
-    number, an ID number, or any other run of 6 or more digits (a phone, or part of one)."""
+    """Whether a search term is (or tries to be) an identifier rather than a name: anything
+    with 6 or more digits (no name has them) — a G/J registry number, a resident ID number,
+    another document's number (letters and digits), or digits only: a phone (or part of
+    one, or of anything else)."""
     compact = normalise_id_number(q)
-    if _REGISTRY.match(compact):
+    if sum(c.isdigit() for c in compact) < 6:
+        return None
+    if compact[0] in "GJ":
         return IdentifierKind.registry_number
-    if _ID_NUMBER.match(compact):
+    if _ID_NUMBER.match(compact) or not compact.isdigit():
         return IdentifierKind.id_number
-    if sum(c.isdigit() for c in compact) >= 6:
-        return IdentifierKind.phone
-    return None
+    return IdentifierKind.phone
 
 
 def _phone_is(phone: str) -> Any:
@@ -85,7 +86,8 @@ def _identifier_clause(kind: IdentifierKind, q: str) -> Any:
         return Student.registry_number == compact
     if kind is IdentifierKind.id_number:
         return Student.id_number == compact
-    return _phone_is(re.sub(r"\D", "", compact))
+    # digits only: a phone, or the number of a document that has no letters
+    return _phone_is(compact) | (Student.id_number == compact)
 
 
 async def _problems_of(ids: list[int]) -> dict[int, list[dict[str, Any]]]:

@@ -166,3 +166,19 @@ async def test_a_search_by_id_number_leaves_no_digits_in_the_logs(
     text = "\n".join(f"{r.name} {r.getMessage()}" for r in server_side)
     assert number not in text
     assert number[6:14] not in text  # not even the birth-date digits
+
+
+def test_what_counts_as_an_identifier() -> None:
+    from backend.records.reads import IdentifierKind, identifier_kind
+
+    assert identifier_kind("王小明") is None
+    assert identifier_kind("John Smith") is None  # a foreign child's name is a name
+    assert identifier_kind("Jean-Baptiste") is None
+    assert identifier_kind("2018") is None
+    assert identifier_kind("G330106201803070013") is IdentifierKind.registry_number
+    assert identifier_kind("g 3301 0620") is IdentifierKind.registry_number  # part of one
+    assert identifier_kind("330106201803070013") is IdentifierKind.id_number
+    assert identifier_kind("33010620180307001x") is IdentifierKind.id_number
+    assert identifier_kind("E12345678") is IdentifierKind.id_number  # a passport
+    assert identifier_kind("138 1234 5678") is IdentifierKind.phone
+    assert identifier_kind("201803") is IdentifierKind.phone  # six digits of anything
