@@ -64,11 +64,14 @@ def mask_registry_number(value: str) -> str:
 
 
 def mask_phone(value: str | None) -> str | None:
-    """A mobile number as 138****5678 (10⁴ candidates); shorter numbers keep their last two."""
+    """A mobile number as 138****5678 (10⁴ candidates); short numbers keep at most their last
+    two digits."""
     if not value:
         return value
+    if len(value) <= 4:
+        return "*" * len(value)
     if len(value) <= 7:
-        return "*" * max(len(value) - 2, 1) + value[-2:]
+        return "*" * (len(value) - 2) + value[-2:]
     return value[:3] + "*" * (len(value) - 7) + value[-4:]
 
 

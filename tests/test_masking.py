@@ -38,6 +38,7 @@ def test_phones_and_addresses() -> None:
     assert mask_phone("13812345678") == "138****5678"
     assert mask_phone("057188886666") == "057*****6666"
     assert mask_phone("12345") == "***45"
+    assert mask_phone("1234") == "****"
     assert mask_address("浙江省杭州市西湖区文三路1号2幢301室") == "浙江省杭州市****"
     assert mask_address("北京市海淀区中关村大街1号") == "北京市****"
     assert mask_address("新疆维吾尔自治区乌鲁木齐市天山区") == "新疆维吾尔自治区乌鲁木齐市****"
