@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
 import httpx
+import uvicorn
 from arq import create_pool
 from arq.connections import RedisSettings
 from litestar import Litestar, get
@@ -29,6 +30,7 @@ from backend.http import (
     request_id_middleware,
     requires_current_password,
 )
+from backend.logs import uvicorn_log_config
 from backend.migrate import migrate
 from backend.notify.sms import HttpSmsSender, LoggingSmsSender
 from backend.parents.checks import warm_up_reader
@@ -126,12 +128,24 @@ def create_app(settings: Settings | None = None) -> Litestar:
 app = create_app()
 
 
-def main() -> None:
-    import uvicorn
+def server_config(application: Litestar, settings: Settings) -> uvicorn.Config:
+    """How `python app.py` serves: uvicorn, its access log without query strings (they carry
+    searched ID numbers and phones; see backend/logs.py)."""
+    return uvicorn.Config(
+        application,
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        log_config=uvicorn_log_config(),
+    )
 
+
+def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    settings = get_settings()
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+    server = uvicorn.Server(server_config(app, get_settings()))
+    server.run()
+    if not server.started:
+        raise SystemExit(3)  # as uvicorn.run does when the start failed
 
 
 if __name__ == "__main__":

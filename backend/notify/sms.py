@@ -7,6 +7,8 @@ from typing import Protocol, runtime_checkable
 
 import httpx
 
+from backend.masking import mask_phone
+
 log = logging.getLogger("registry.sms")
 
 
@@ -20,8 +22,8 @@ class SmsSender(Protocol):
 
 
 class LoggingSmsSender:
-    """The embedded default: no gateway, the message goes to the log (and is kept, for the
-    development console and tests)."""
+    """The embedded default: no gateway, the message goes to the log with the phone masked
+    (and is kept in memory, in full, for tests)."""
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, str]] = []
@@ -29,7 +31,7 @@ class LoggingSmsSender:
     async def send(self, phone: str, text: str) -> None:
         self.sent.append((phone, text))
         del self.sent[:-100]
-        log.warning("SMS to %s: %s", phone, text)
+        log.warning("SMS to %s: %s", mask_phone(phone), text)
 
 
 class HttpSmsSender:

@@ -104,9 +104,10 @@ class FamilyStatus(msgspec.Struct):
 class FieldCheck(msgspec.Struct):
     code: str
     label: str
-    read: str | None
+    read: str | None  # masked where sensitive (backend.masking)
     match: bool  # with what the form printed
     current_match: bool  # with the record now
+    masked: bool = False
 
 
 class CorrectionRead(msgspec.Struct):

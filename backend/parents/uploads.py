@@ -20,8 +20,9 @@ from backend.config import Settings
 from backend.db import json_value, transaction
 from backend.errors import Conflict, DomainError, Forbidden, OutsideWindow, TooManyAttempts
 from backend.parents.photos import PhotoRejected, clean_photo, content_hash, strip_metadata
-from backend.parents.schemas import CorrectionRead, FieldCheck, UploadDetail, UploadRead
+from backend.parents.schemas import CorrectionRead, UploadDetail, UploadRead
 from backend.parents.tables import CorrectionDraft, Upload, UploadCheck
+from backend.parents.views import report_fields
 from backend.records.campaigns import active_campaign
 from backend.records.catalog import BY_CODE
 from backend.records.service import confirmed_children
@@ -216,19 +217,9 @@ async def upload_detail(principal: Principal, actor: Actor, upload_id: int) -> U
         .where(CorrectionDraft.upload == upload_id)
         .order_by(CorrectionDraft.id)
     )
-    fields: list[FieldCheck] = []
-    if report is not None:
-        readings = json_value(report["fields"])
-        for code, reading in readings.items():
-            fields.append(
-                FieldCheck(
-                    code,
-                    BY_CODE[code].label if code in BY_CODE else code,
-                    reading["text"],
-                    reading["match"],
-                    reading["current_match"],
-                )
-            )
+    if principal.role in STAFF_ROLES:
+        await audit.record(actor, "read", "upload", upload_id)
+    fields = report_fields(json_value(report["fields"])) if report is not None else []
     return UploadDetail(
         upload=upload_read(row),
         verdict=report["verdict"] if report else None,
@@ -287,4 +278,6 @@ async def draft_crop(principal: Principal, actor: Actor, storage: Storage, draft
         "correction_draft",
         draft_id,
     )
+    # the crop of a handwritten ID number or phone is that value in full
+    await audit.record(actor, "read", "correction_draft", draft_id)
     return await storage.get(row["crop_key"])

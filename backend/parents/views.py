@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from backend import masking
 from backend.accounts.audit import Actor
 from backend.accounts.org import MAX_PAGE_SIZE, paginate
 from backend.accounts.principal import Principal
@@ -13,11 +14,10 @@ from backend.accounts.scope import get_scoped, scoped
 from backend.accounts.tables import SchoolClass
 from backend.db import json_value
 from backend.parents.checks import CHECK_FAILED_MESSAGE
-from backend.parents.schemas import ChildStatus, FamilyStatus, FormStatus
+from backend.parents.schemas import ChildStatus, FamilyStatus, FieldCheck, FormStatus
 from backend.parents.tables import Upload, UploadCheck
 from backend.records.campaigns import active_campaign
 from backend.records.catalog import BY_CODE
-from backend.records.ids import mask_registry_number
 from backend.records.tables import IssuedForm, Student
 
 
@@ -98,6 +98,30 @@ def _labels(report: dict[str, Any] | None, key: str) -> list[str]:
     return [BY_CODE[c].label if c in BY_CODE else c for c in codes]
 
 
+def report_fields(readings: dict[str, Any]) -> list[FieldCheck]:
+    """What the photo check read, field by field, through the one masking rule: the report
+    carries the child's and both guardians' ID numbers and phones as read from the photo.
+
+    Masked for the parent too: the parent holds the paper and needs only whether each value
+    was read right (`match`); an account linked to a child is not proof of holding the paper
+    (sign-up can link a phone that is none of the record's), and a report is no way around
+    the audited reveal."""
+    checks: list[FieldCheck] = []
+    for code, reading in readings.items():
+        field = BY_CODE.get(code)
+        checks.append(
+            FieldCheck(
+                code,
+                field.label if field else code,
+                masking.mask(field, reading["text"]),
+                reading["match"],
+                reading["current_match"],
+                masked=masking.is_masked(field, reading["text"]),
+            )
+        )
+    return checks
+
+
 COLUMNS = (
     Student.id,
     Student.name,
@@ -116,7 +140,7 @@ async def my_children(principal: Principal) -> list[ChildStatus]:
         ChildStatus(
             r["id"],
             r["name"],
-            mask_registry_number(r["registry_number"]),
+            masking.mask_registry_number(r["registry_number"]),
             r["school"],
             r["school_class"],
             statuses[r["id"]],

@@ -33,7 +33,9 @@ class Field:
     max_length: int = 100
     options: Mapping[str, str] = field(default_factory=dict)  # code → label
     guardian: int | None = None  # 1 or 2 for guardian fields
-    sensitive: bool = False  # masked in every response unless revealed (audited)
+    # masked in every response, report, list, export and log unless revealed (audited), by
+    # the one rule in backend.masking, which picks the mask by `type`
+    sensitive: bool = False
 
     def label_of(self, value: str | None) -> str:
         """What the form prints for a stored value."""
@@ -168,9 +170,9 @@ STUDENT_FIELDS: tuple[Field, ...] = (
     Field("id_number", "身份证件号", T.id_number, key=True, max_length=30, sensitive=True),
     Field("overseas_status", "港澳台侨外", T.choice, key=True, options=OVERSEAS),
     Field("health", "健康状况", T.choice, options=HEALTH),
-    Field("household_address", "户口所在地", T.text, max_length=120),
+    Field("household_address", "户口所在地", T.text, max_length=120, sensitive=True),
     Field("household_type", "户口性质", T.choice, options=HOUSEHOLD_TYPE),
-    Field("current_address", "现住址", T.text, max_length=120),
+    Field("current_address", "现住址", T.text, max_length=120, sensitive=True),
     Field("phone", "联系电话", T.phone, max_length=20, sensitive=True),
     Field("only_child", "是否独生子女", T.yes_no),
     Field("left_behind", "是否留守儿童", T.yes_no),

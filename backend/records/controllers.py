@@ -48,6 +48,7 @@ class StudentController(Controller):
     async def list_students(
         self,
         principal: PrincipalDep,
+        actor: ActorDep,
         q: FromQuery[str | None] = None,
         class_id: FromQuery[int | None] = None,
         school_id: FromQuery[int | None] = None,
@@ -56,9 +57,11 @@ class StudentController(Controller):
         page: PageNumber = 1,
         page_size: PageSize = 50,
     ) -> Page[StudentSummary]:
-        """Search students in scope by name or registry number, class, status, problem."""
+        """Search students in scope by name, class, status, problem; by a full registry
+        number, ID number or phone only for a registrar and up (audited)."""
         return await reads.list_students(
-            principal.scope,
+            principal,
+            actor,
             q=q,
             class_id=class_id,
             school_id=school_id,
@@ -199,7 +202,10 @@ class FormController(Controller):
         actor: ActorDep,
         storage: StorageDep,
     ) -> Response[bytes]:
+        """A class's forms, every value in full: registrars and up, audited."""
+        reads.require_reveal(principal)
         pdf = await forms.batch_pdf(principal.scope, actor, storage, batch_id)
+        await reads.printed_in_full(actor, "form_batch", batch_id)
         return Response(pdf, media_type="application/pdf", headers=NO_STORE)
 
     @get("/forms/{form_id:str}/png", media_type="image/png")
@@ -210,7 +216,10 @@ class FormController(Controller):
         principal: PrincipalDep,
         actor: ActorDep,
     ) -> Response[bytes]:
+        """One printed form, every value in full: registrars and up, audited."""
+        reads.require_reveal(principal)
         png = await forms.form_png(settings, principal.scope, actor, form_id)
+        await reads.printed_in_full(actor, "issued_form", form_id)
         return Response(png, media_type="image/png", headers=NO_STORE)
 
 

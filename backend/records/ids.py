@@ -1,4 +1,4 @@
-"""ID numbers (GB 11643, via python-stdnum), registry numbers and masking."""
+"""ID numbers (GB 11643, via python-stdnum) and registry numbers (masks: backend.masking)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,23 @@ from enum import StrEnum
 
 from stdnum.cn import ric
 from stdnum.exceptions import ValidationError
+
+# The masks live in backend.masking (one rule); these names stay importable from here.
+from backend.masking import mask_id_number, mask_phone, mask_registry_number
+
+__all__ = [
+    "PROBLEM_LABEL",
+    "IdFacts",
+    "ProblemKind",
+    "id_problems",
+    "make_resident_id",
+    "mask_id_number",
+    "mask_phone",
+    "mask_registry_number",
+    "normalise_id_number",
+    "registry_number_for",
+    "resident_id_facts",
+]
 
 
 class ProblemKind(StrEnum):
@@ -100,26 +117,3 @@ def make_resident_id(region_code: str, born: date, sequence: int, sex: str) -> s
     order = (sequence % 100) * 2 + (1 if sex == "1" else 2)  # odd for male, even for female
     body = f"{region_code}{born:%Y%m%d}{order:03d}"
     return body + ric.calc_check_digit(body + "0")
-
-
-def mask_id_number(value: str | None) -> str | None:
-    if not value:
-        return value
-    if len(value) <= 8:
-        return value[:2] + "*" * (len(value) - 2)
-    return value[:6] + "*" * (len(value) - 10) + value[-4:]
-
-
-def mask_registry_number(value: str) -> str:
-    """A G-number is G + the ID number, so it is masked like one."""
-    if value.startswith("G"):
-        return "G" + (mask_id_number(value[1:]) or "")
-    return value
-
-
-def mask_phone(value: str | None) -> str | None:
-    if not value:
-        return value
-    if len(value) <= 7:
-        return "*" * (len(value) - 2) + value[-2:]
-    return value[:3] + "*" * (len(value) - 7) + value[-4:]

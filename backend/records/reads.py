@@ -2,24 +2,25 @@
 
 from __future__ import annotations
 
+import re
+from enum import StrEnum
 from typing import Any
 
+from piccolo.columns.combination import WhereRaw
+
+from backend import masking
 from backend.accounts import audit
 from backend.accounts.audit import Actor
 from backend.accounts.org import MAX_PAGE_SIZE, paginate
 from backend.accounts.principal import Principal
 from backend.accounts.roles import RANK, STAFF_ROLES, Role
 from backend.accounts.schemas import Page
-from backend.accounts.scope import Scope, get_scoped, scoped
+from backend.accounts.scope import get_scoped, scoped
+from backend.db import is_postgres
 from backend.errors import BadRequest, Forbidden
-from backend.records.catalog import BY_CODE, FIELDS, Field, FieldType
-from backend.records.ids import (
-    PROBLEM_LABEL,
-    ProblemKind,
-    mask_id_number,
-    mask_phone,
-    mask_registry_number,
-)
+from backend.masking import mask_id_number, mask_registry_number
+from backend.records.catalog import BY_CODE, FIELDS, FieldType
+from backend.records.ids import PROBLEM_LABEL, ProblemKind, normalise_id_number
 from backend.records.schemas import FieldValue, Problem, StudentDetail, StudentSummary
 from backend.records.service import load_fields
 from backend.records.tables import ProblemFlag, Student
@@ -27,10 +28,66 @@ from backend.records.tables import ProblemFlag, Student
 LIKE_ESCAPE = str.maketrans({"%": r"\%", "_": r"\_", "\\": r"\\"})
 
 
-def mask(field: Field, value: str | None) -> str | None:
-    if not field.sensitive or value is None:
-        return value
-    return mask_id_number(value) if field.type is FieldType.id_number else mask_phone(value)
+PHONE_FIELDS = tuple(f.code for f in FIELDS if f.type is FieldType.phone)
+
+
+def may_reveal(principal: Principal) -> bool:
+    """Who may see a sensitive value in full, or find a record by one: registrars and up."""
+    return principal.role in STAFF_ROLES and RANK[principal.role] >= RANK[Role.registrar]
+
+
+def require_reveal(principal: Principal) -> None:
+    if not may_reveal(principal):
+        raise Forbidden("只有学籍管理员及以上角色可以查看完整信息", code="reveal_forbidden")
+
+
+async def printed_in_full(actor: Actor, entity: str, entity_id: object) -> None:
+    """A printed form (a PNG, a class's PDF) shows every value in full, as a reveal does: the
+    caller checked `require_reveal` before serving it, and this audits it."""
+    await audit.record(actor, "read", entity, entity_id)
+
+
+class IdentifierKind(StrEnum):
+    registry_number = "registry_number"
+    id_number = "id_number"
+    phone = "phone"
+
+
+_ID_NUMBER = re.compile(r"^(?:\d{17}[\dX]|\d{15})$")
+
+
+def identifier_kind(q: str) -> IdentifierKind | None:
+    """Whether a search term is (or tries to be) an identifier rather than a name: anything
+    with 6 or more digits (no name has them) — a G/J registry number, a resident ID number,
+    another document's number (letters and digits), or digits only: a phone (or part of
+    one, or of anything else)."""
+    compact = normalise_id_number(q)
+    if sum(c.isdigit() for c in compact) < 6:
+        return None
+    if compact[0] in "GJ":
+        return IdentifierKind.registry_number
+    if _ID_NUMBER.match(compact) or not compact.isdigit():
+        return IdentifierKind.id_number
+    return IdentifierKind.phone
+
+
+def _phone_is(phone: str) -> Any:
+    """Any of the record's phones (the child's, both guardians') equals `phone`."""
+    if is_postgres():
+        sql = " OR ".join(f"fields->>'{code}' = {{}}" for code in PHONE_FIELDS)
+    else:
+        sql = " OR ".join(f"json_extract(fields, '$.{code}') = {{}}" for code in PHONE_FIELDS)
+    return WhereRaw(f"({sql})", *([phone] * len(PHONE_FIELDS)))
+
+
+def _identifier_clause(kind: IdentifierKind, q: str) -> Any:
+    compact = normalise_id_number(q)
+    if kind is IdentifierKind.registry_number:
+        return Student.registry_number == compact
+    if kind is IdentifierKind.id_number:
+        return Student.id_number == compact
+    # digits only: a phone, or the number of a document that has no letters
+    return _phone_is(compact) | (Student.id_number == compact)
 
 
 async def _problems_of(ids: list[int]) -> dict[int, list[dict[str, Any]]]:
@@ -58,7 +115,8 @@ def _summary(row: dict[str, Any], problems: list[dict[str, Any]]) -> StudentSumm
 
 
 async def list_students(
-    scope: Scope,
+    principal: Principal,
+    actor: Actor,
     *,
     q: str | None = None,
     class_id: int | None = None,
@@ -68,11 +126,23 @@ async def list_students(
     page: int = 1,
     page_size: int = 50,
 ) -> Page[StudentSummary]:
+    """Students in scope. A search by name is open to all staff; a search by an identifier
+    (registry number, ID number, phone) only to those who may reveal, and audited: anyone else
+    is refused whether or not it would match, so no answer confirms a guessed number."""
+    scope = principal.scope
     where: list[Any] = []
+    kind: IdentifierKind | None = None
     if q:
         q = q.strip()
-        if q[:1] in "GJ" and q[1:].isalnum() and len(q) > 6:
-            where.append(Student.registry_number == q.upper())
+        kind = identifier_kind(q)
+        if kind is not None and not may_reveal(principal):
+            await audit.record(actor, "search_denied", "student", after={"by": kind.value})
+            raise Forbidden(
+                "只有学籍管理员及以上角色可以按学籍号、身份证件号或手机号查找学生，请按姓名查找",
+                code="identifier_search_forbidden",
+            )
+        if kind is not None:
+            where.append(_identifier_clause(kind, q))
         else:
             where.append(Student.name.ilike(f"%{q.translate(LIKE_ESCAPE)}%"))
     if class_id is not None:
@@ -93,6 +163,13 @@ async def list_students(
     for clause in where:
         query, count = query.where(clause), count.where(clause)
     rows, total = await paginate(query, count, page, page_size)
+    if kind is not None:
+        await audit.record(
+            actor,
+            "search",
+            "student",
+            after={"by": kind.value, "found": [r["id"] for r in rows], "total": total},
+        )
     problems = await _problems_of([r["id"] for r in rows])
     items = [_summary(r, problems.get(r["id"], [])) for r in rows]
     return Page(items, max(page, 1), min(page_size, MAX_PAGE_SIZE), total)
@@ -109,10 +186,10 @@ async def get_student(principal: Principal, actor: Actor, student_id: int) -> St
         FieldValue(
             code=f.code,
             label=f.label,
-            value=mask(f, values.get(f.code)),
-            display=mask(f, f.label_of(values.get(f.code))) or None,
+            value=masking.mask(f, values.get(f.code)),
+            display=masking.mask(f, f.label_of(values.get(f.code))) or None,
             key=f.key,
-            masked=f.sensitive and values.get(f.code) is not None,
+            masked=masking.is_masked(f, values.get(f.code)),
         )
         for f in FIELDS
     ]
@@ -134,8 +211,7 @@ async def get_student(principal: Principal, actor: Actor, student_id: int) -> St
 
 async def reveal(principal: Principal, actor: Actor, student_id: int, code: str) -> str | None:
     """A registrar or above sees one sensitive value in full; the request is audited."""
-    if principal.role not in STAFF_ROLES or RANK[principal.role] < RANK[Role.registrar]:
-        raise Forbidden("只有学籍管理员及以上角色可以查看完整信息", code="reveal_forbidden")
+    require_reveal(principal)
     field = BY_CODE.get(code)
     if field is None or not field.sensitive:
         raise BadRequest(

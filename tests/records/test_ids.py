@@ -11,8 +11,6 @@ from backend.records.ids import (
     ProblemKind,
     id_problems,
     make_resident_id,
-    mask_id_number,
-    mask_phone,
     normalise_id_number,
     registry_number_for,
     resident_id_facts,
@@ -78,12 +76,6 @@ def test_problems_found_against_the_record() -> None:
     ]
     # Only resident IDs are checked; a passport number is not.
     assert id_problems("6", "E12345678", "2015-01-01", "1") == []
-
-
-def test_masks() -> None:
-    assert mask_id_number("110105194912310123") == "110105********0123"
-    assert mask_id_number("11010519491231002X") == "110105********002X"
-    assert mask_phone("13812345678") == "138****5678"
 
 
 def test_registry_numbers() -> None:
