@@ -40,7 +40,6 @@ class Settings:
     login_max_failures_per_address: int = 30
     argon2_time_cost: int = 2
     argon2_memory_kib: int = 19 * 1024  # OWASP's argon2id minimum
-    trust_forwarded_for: bool = False
     db_pool_size: int = 16
     storage: str = "local"  # or "s3"
     s3_endpoint_url: str | None = None
@@ -52,6 +51,10 @@ class Settings:
     sms_url: str | None = None  # an HTTP SMS gateway; None: the code is logged
     sms_token: str | None = None
     check_lease_seconds: int = 120  # a photo check not finished by then is taken over
+    # --- Login defences (client address, throttling, refresh grace) ---
+    # Proxies in front of the API that each append the address they saw to X-Forwarded-For;
+    # the client address is the element that many places from the right. 0: ignore the header.
+    trusted_proxy_hops: int = 0
 
     @property
     def is_postgres(self) -> bool:
@@ -116,9 +119,17 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
             "argon2_memory_kib",
             "db_pool_size",
             "check_lease_seconds",
+            "trusted_proxy_hops",
         )
         if name.upper() in env
     }
+    if ints.get("trusted_proxy_hops", 0) < 0:
+        raise ValueError("TRUSTED_PROXY_HOPS must be 0 (no proxy) or more")
+    if "TRUST_FORWARDED_FOR" in env:
+        raise ValueError(
+            "TRUST_FORWARDED_FOR is gone: set TRUSTED_PROXY_HOPS to the number of proxies "
+            "in front of the API (1 behind one load balancer)"
+        )
     if ints.get("access_token_seconds", 0) > 900:
         raise ValueError("ACCESS_TOKEN_SECONDS may not exceed 900 (15 minutes)")
     return Settings(
@@ -133,7 +144,6 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
         jwt_active_kid=active,
         jwt_issuer=env.get("JWT_ISSUER", base.jwt_issuer),
         jwt_audience=env.get("JWT_AUDIENCE", base.jwt_audience),
-        trust_forwarded_for=_bool(env.get("TRUST_FORWARDED_FOR", "false")),
         storage=env.get("STORAGE", base.storage),
         s3_endpoint_url=env.get("S3_ENDPOINT_URL") or None,
         s3_region=env.get("S3_REGION", base.s3_region),
