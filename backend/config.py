@@ -55,6 +55,9 @@ class Settings:
     # Proxies in front of the API that each append the address they saw to X-Forwarded-For;
     # the client address is the element that many places from the right. 0: ignore the header.
     trusted_proxy_hops: int = 0
+    # Two refreshes with the same token within this many seconds get the same new pair (a
+    # phone waking up with two requests in flight); later, the old token is reuse.
+    refresh_grace_seconds: int = 20
 
     @property
     def is_postgres(self) -> bool:
@@ -120,6 +123,7 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
             "db_pool_size",
             "check_lease_seconds",
             "trusted_proxy_hops",
+            "refresh_grace_seconds",
         )
         if name.upper() in env
     }

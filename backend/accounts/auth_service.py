@@ -10,6 +10,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import msgspec
 from redis.asyncio import Redis
 
 from backend.accounts import audit
@@ -35,6 +36,8 @@ from backend.accounts.tokens import (
     hash_refresh_token,
     issue_access_token,
     new_refresh_token,
+    open_with_token,
+    seal_with_token,
 )
 from backend.config import Settings
 from backend.db import transaction
@@ -131,7 +134,16 @@ async def open_session(
         )
 
 
-async def refresh(settings: Settings, actor: Actor, refresh_token: str) -> TokenPair:
+def _grace_key(token_hash: str) -> str:
+    return f"refresh-grace:{token_hash}"
+
+
+async def refresh(settings: Settings, redis: Redis, actor: Actor, refresh_token: str) -> TokenPair:
+    """Rotate: the token is spent and a new pair issued. Presenting a spent token again is
+    reuse and ends the whole family — unless it comes within `refresh_grace_seconds` of its
+    rotation, when it answers the very pair that rotation issued (two requests in flight when
+    a phone wakes up). That pair is written to Redis before the rotation commits, so a
+    concurrent refresh that finds the token spent (it waited on the row lock) finds it."""
     now = datetime.now(UTC)
     token_hash = hash_refresh_token(refresh_token)
     found = (
@@ -150,24 +162,6 @@ async def refresh(settings: Settings, actor: Actor, refresh_token: str) -> Token
     session_id = found["session_id"]
     if not isinstance(session_id, uuid.UUID):
         session_id = uuid.UUID(str(session_id))
-    async with transaction():
-        claimed = (
-            await RefreshToken.update({RefreshToken.used_at: now})
-            .where((RefreshToken.id == found["id"]) & RefreshToken.used_at.is_null())
-            .returning(RefreshToken.id)
-        )
-        if not claimed:
-            await AuthSession.update(
-                {AuthSession.revoked_at: now, AuthSession.revoked_reason: "refresh_reuse"}
-            ).where(AuthSession.id == session_id)
-            await audit.record(
-                Actor(found["account_id"], None, actor.client_addr, actor.request_id),
-                "refresh_reuse_revoked",
-                "auth_session",
-                session_id,
-            )
-    if not claimed:
-        raise RefreshReused()
     account = (
         await Account.select(
             Account.role, Account.status, Account.password_changed_at, Account.must_change_password
@@ -178,19 +172,50 @@ async def refresh(settings: Settings, actor: Actor, refresh_token: str) -> Token
     if account is None or account["status"] != AccountStatus.active:
         raise InvalidToken()
     async with transaction():
-        await Account.update({Account.last_active_at: now}).where(Account.id == found["account_id"])
-        return await _issue_pair(
-            settings,
-            found["account_id"],
-            session_id,
-            password_change_required(
-                settings,
-                Role(account["role"]),
-                account["password_changed_at"],
-                account["must_change_password"],
-                now,
-            ),
+        claimed = (
+            await RefreshToken.update({RefreshToken.used_at: now})
+            .where((RefreshToken.id == found["id"]) & RefreshToken.used_at.is_null())
+            .returning(RefreshToken.id)
         )
+        if claimed:
+            await Account.update({Account.last_active_at: now}).where(
+                Account.id == found["account_id"]
+            )
+            pair = await _issue_pair(
+                settings,
+                found["account_id"],
+                session_id,
+                password_change_required(
+                    settings,
+                    Role(account["role"]),
+                    account["password_changed_at"],
+                    account["must_change_password"],
+                    now,
+                ),
+            )
+            if settings.refresh_grace_seconds > 0:
+                await redis.set(
+                    _grace_key(token_hash),
+                    seal_with_token(refresh_token, msgspec.json.encode(pair)),
+                    ex=settings.refresh_grace_seconds,
+                )
+            return pair
+    if settings.refresh_grace_seconds > 0:
+        sealed = await redis.get(_grace_key(token_hash))
+        opened = open_with_token(refresh_token, sealed) if sealed else None
+        if opened is not None:
+            return msgspec.json.decode(opened, type=TokenPair)
+    async with transaction():
+        await AuthSession.update(
+            {AuthSession.revoked_at: now, AuthSession.revoked_reason: "refresh_reuse"}
+        ).where(AuthSession.id == session_id)
+        await audit.record(
+            Actor(found["account_id"], None, actor.client_addr, actor.request_id),
+            "refresh_reuse_revoked",
+            "auth_session",
+            session_id,
+        )
+    raise RefreshReused()
 
 
 async def logout(settings: Settings, principal: Principal, actor: Actor) -> None:

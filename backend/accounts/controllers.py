@@ -42,10 +42,15 @@ class AuthController(Controller):
 
     @post("/refresh", exclude_from_auth=True, status_code=HTTP_200_OK)
     async def refresh(
-        self, data: JSONBody[RefreshRequest], settings: SettingsDep, actor: ActorDep
+        self,
+        data: JSONBody[RefreshRequest],
+        settings: SettingsDep,
+        redis: RedisDep,
+        actor: ActorDep,
     ) -> TokenPair:
-        """Trade a refresh token for a new pair; the old refresh token is spent."""
-        return await auth_service.refresh(settings, actor, data.refresh_token)
+        """Trade a refresh token for a new pair; the old refresh token is spent (sent again
+        within a few seconds, it answers the same new pair)."""
+        return await auth_service.refresh(settings, redis, actor, data.refresh_token)
 
     @post("/logout", status_code=HTTP_204_NO_CONTENT, allow_expired_password=True)
     async def logout(self, settings: SettingsDep, principal: PrincipalDep, actor: ActorDep) -> None:

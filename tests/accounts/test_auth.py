@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -82,8 +83,10 @@ async def test_login_is_throttled_per_client_address(
 
 
 async def test_refresh_rotates_and_reuse_revokes_the_family(
-    client: httpx.AsyncClient, registrar: int
+    client: httpx.AsyncClient, registrar: int, use_settings: Callable[..., Settings]
 ) -> None:
+    # No grace period here (tests/accounts/test_refresh_race.py covers it): reuse at once.
+    use_settings(refresh_grace_seconds=0)
     first = await login(client, PHONE)
     rotated = await client.post("/auth/refresh", json={"refresh_token": first["refresh_token"]})
     assert rotated.status_code == 200

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
@@ -25,11 +25,8 @@ def random_ip() -> str:
 
 
 @pytest.fixture
-def behind_one_proxy(app: Litestar, settings: Settings) -> Iterator[Settings]:
-    changed = settings.with_(trusted_proxy_hops=1)
-    app.state.settings = changed
-    yield changed
-    app.state.settings = settings
+def behind_one_proxy(use_settings: Callable[..., Settings]) -> Settings:
+    return use_settings(trusted_proxy_hops=1)
 
 
 @pytest.fixture
@@ -70,9 +67,9 @@ async def test_the_address_appended_by_the_trusted_proxy_is_taken(
 
 
 async def test_two_hops_take_the_second_from_the_right(
-    app: Litestar, via_proxy: httpx.AsyncClient, behind_one_proxy: Settings
+    app: Litestar, via_proxy: httpx.AsyncClient, use_settings: Callable[..., Settings]
 ) -> None:
-    app.state.settings = behind_one_proxy.with_(trusted_proxy_hops=2)
+    use_settings(trusted_proxy_hops=2)
     assert await _addresses_seen(app, via_proxy, f"1.2.3.4, {ATTACKER}, 10.0.0.9") == ATTACKER
     assert await _addresses_seen(app, via_proxy, "10.0.0.9") == PROXY
 
