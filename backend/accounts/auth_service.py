@@ -230,7 +230,7 @@ async def change_password(
     settings: Settings, principal: Principal, actor: Actor, old: str, new: str
 ) -> None:
     account = (
-        await Account.select(Account.password_hash)
+        await Account.select(Account.password_hash, Account.phone, Account.name)
         .where(Account.id == principal.account_id)
         .first()
     )
@@ -238,7 +238,7 @@ async def change_password(
         raise BadRequest(
             "原密码不正确", code="wrong_password", field_errors={"old_password": "原密码不正确"}
         )
-    check_password_rules(new)
+    check_password_rules(new, user_inputs=[account["phone"], account["name"]])
     if old == new:
         raise BadRequest(
             "新密码不能与原密码相同",

@@ -179,12 +179,12 @@ async def test_expired_staff_password_must_be_changed_first(
     changed = await client.post(
         "/auth/password",
         headers=bearer(tokens),
-        json={"old_password": PASSWORD, "new_password": "NewPassw0rd1"},
+        json={"old_password": PASSWORD, "new_password": "NewXuexiao2026"},
     )
     assert changed.status_code == 204
 
     assert (await client.get("/org/schools", headers=bearer(tokens))).status_code == 200
-    assert (await login(client, PHONE, "NewPassw0rd1"))["password_change_required"] is False
+    assert (await login(client, PHONE, "NewXuexiao2026"))["password_change_required"] is False
 
 
 async def test_parent_passwords_do_not_expire(
