@@ -13,7 +13,7 @@ from litestar import Litestar
 from backend.accounts.roles import Role
 from backend.accounts.tables import Account, AuditLog
 from backend.config import Settings
-from tests.factories import World, bearer, build_world, login, run_jobs
+from tests.factories import PASSWORD, World, bearer, build_world, login, run_jobs
 
 
 @pytest.fixture
@@ -155,7 +155,7 @@ async def test_daily_job_seals_unused_staff_accounts_and_only_a_higher_admin_uns
     assert statuses[world.accounts[Role.parent]] == "active"  # parents are not sealed
     assert statuses[registrar] == "active"
     refused = await client.post(
-        "/auth/login", json={"phone": world.phones[Role.teacher], "password": "Passw0rd2026"}
+        "/auth/login", json={"phone": world.phones[Role.teacher], "password": PASSWORD}
     )
     assert refused.json()["code"] == "account_sealed"
 
