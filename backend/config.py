@@ -35,9 +35,6 @@ class Settings:
     refresh_token_seconds: int = 30 * 24 * 3600
     staff_password_max_age_days: int = 90
     seal_after_inactive_days: int = 180
-    login_window_seconds: int = 900
-    login_max_failures_per_account: int = 5
-    login_max_failures_per_address: int = 30
     argon2_time_cost: int = 2
     argon2_memory_kib: int = 19 * 1024  # OWASP's argon2id minimum
     db_pool_size: int = 16
@@ -58,6 +55,21 @@ class Settings:
     # Two refreshes with the same token within this many seconds get the same new pair (a
     # phone waking up with two requests in flight); later, the old token is reuse.
     refresh_grace_seconds: int = 20
+    # Login throttling (README, "Login throttling"). Per account+address: after
+    # `login_free_failures` attempts each further one waits, 1 s doubling up to the maximum,
+    # remembered for `login_pair_memory_seconds`; a success forgets it. An address with more
+    # than `login_max_failures_per_address` failures, or an account failed from
+    # `login_attack_addresses` addresses, within `login_window_seconds`, needs a one-time SMS
+    # code as well as the password.
+    login_free_failures: int = 3
+    login_delay_max_seconds: int = 900
+    login_pair_memory_seconds: int = 24 * 3600
+    login_window_seconds: int = 900
+    login_max_failures_per_address: int = 10
+    login_attack_addresses: int = 3
+    login_sms_code_seconds: int = 300
+    login_sms_per_phone_per_hour: int = 5
+    login_sms_per_address_per_hour: int = 30
 
     @property
     def is_postgres(self) -> bool:
@@ -115,9 +127,15 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
             "refresh_token_seconds",
             "staff_password_max_age_days",
             "seal_after_inactive_days",
+            "login_free_failures",
+            "login_delay_max_seconds",
+            "login_pair_memory_seconds",
             "login_window_seconds",
-            "login_max_failures_per_account",
             "login_max_failures_per_address",
+            "login_attack_addresses",
+            "login_sms_code_seconds",
+            "login_sms_per_phone_per_hour",
+            "login_sms_per_address_per_hour",
             "argon2_time_cost",
             "argon2_memory_kib",
             "db_pool_size",
@@ -127,6 +145,8 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
         )
         if name.upper() in env
     }
+    if ints.get("login_free_failures", 1) < 1 or ints.get("login_attack_addresses", 2) < 2:
+        raise ValueError("LOGIN_FREE_FAILURES must be 1 or more, LOGIN_ATTACK_ADDRESSES 2 or more")
     if ints.get("trusted_proxy_hops", 0) < 0:
         raise ValueError("TRUSTED_PROXY_HOPS must be 0 (no proxy) or more")
     if "TRUST_FORWARDED_FOR" in env:

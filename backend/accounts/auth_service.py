@@ -6,6 +6,7 @@ HTTP: they take what they need and raise `DomainError`s.
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 import msgspec
 from redis.asyncio import Redis
 
-from backend.accounts import audit
+from backend.accounts import audit, throttle
 from backend.accounts.audit import Actor
 from backend.accounts.passwords import (
     burn_password_check,
@@ -26,11 +27,6 @@ from backend.accounts.principal import Principal, password_change_required
 from backend.accounts.roles import AccountStatus, Role
 from backend.accounts.schemas import TokenPair
 from backend.accounts.tables import Account, AuthSession, RefreshToken
-from backend.accounts.throttle import (
-    check_login_allowed,
-    clear_account_failures,
-    count_login_failure,
-)
 from backend.accounts.tokens import (
     InvalidToken,
     hash_refresh_token,
@@ -41,7 +37,8 @@ from backend.accounts.tokens import (
 )
 from backend.config import Settings
 from backend.db import transaction
-from backend.errors import BadRequest, Forbidden, Unauthorized
+from backend.errors import BadRequest, Conflict, Forbidden, Unauthorized
+from backend.notify.sms import SmsError, SmsSender
 
 
 class InvalidCredentials(Unauthorized):
@@ -79,21 +76,78 @@ async def _issue_pair(
     )
 
 
+class SmsCodeRequired(Unauthorized):
+    code = "sms_code_required"
+    message = "检测到异常登录尝试，为保护账号安全，请填写发送到该手机号的短信验证码后重新登录"
+
+
+class SmsCodeInvalid(Unauthorized):
+    code = "sms_code_invalid"
+    message = "短信验证码不正确或已失效，请填写最新收到的验证码"
+
+
+LOGIN_SMS_TEXT = (
+    "【学籍核查】您的登录验证码是 {code}，{minutes} 分钟内有效。"
+    "有人多次尝试登录您的账号，如非本人操作请勿告诉他人，并尽快修改密码。"
+)
+
+
+async def _send_login_code(
+    settings: Settings,
+    redis: Redis,
+    sms: SmsSender,
+    keys: throttle.LoginKeys,
+    phone: str,
+    account: dict[str, Any] | None,
+) -> None:
+    """Send the account a login code unless one is alive. Unknown or inactive phones go
+    through the same counting and get nothing, so the answer does not tell them apart."""
+    code = f"{secrets.randbelow(10**6):06d}"
+    if not await throttle.issue_sms_code(redis, settings, keys, phone, code):
+        return
+    if account is None or account["status"] != AccountStatus.active:
+        return
+    text = LOGIN_SMS_TEXT.format(code=code, minutes=max(settings.login_sms_code_seconds // 60, 1))
+    try:
+        await sms.send(phone, text)
+    except SmsError as exc:
+        await throttle.forget_sms_code(redis, keys)
+        raise Conflict("短信发送失败，请稍后再试", code="sms_failed") from exc
+
+
 async def login(
-    settings: Settings, redis: Redis, actor: Actor, phone: str, password: str
+    settings: Settings,
+    redis: Redis,
+    sms: SmsSender,
+    actor: Actor,
+    phone: str,
+    password: str,
+    sms_code: str | None = None,
 ) -> TokenPair:
-    await check_login_allowed(redis, settings, phone, actor.client_addr)
+    """Phone and password; while the address or the account is under attack, also the SMS
+    code that this answers `sms_code_required` for (see `throttle`)."""
+    keys = throttle.login_keys(phone, actor.client_addr)
+    needs_code = await throttle.begin_attempt(redis, settings, keys)
     account = await Account.select().where(Account.phone == phone).first()
+    if needs_code:
+        field = {"sms_code": "请填写短信验证码"}
+        if sms_code is None:
+            await _send_login_code(settings, redis, sms, keys, phone, account)
+            await audit.record(actor, "login_sms_challenge", "account", account and account["id"])
+            raise SmsCodeRequired(field_errors=field)
+        if not await throttle.use_sms_code(redis, settings, keys, phone, sms_code):
+            await _send_login_code(settings, redis, sms, keys, phone, account)
+            await audit.record(actor, "login_sms_code_failed", "account", account and account["id"])
+            raise SmsCodeInvalid(field_errors=field)
     if account is None:
         await burn_password_check(settings, password)
     if account is None or not await verify_password(settings, account["password_hash"], password):
-        await count_login_failure(redis, settings, phone, actor.client_addr)
         await audit.record(
             actor, "login_failed", "account", account and account["id"], after={"phone": phone}
         )
         raise InvalidCredentials()
     actor = Actor(account["id"], account["role"], actor.client_addr, actor.request_id)
-    await clear_account_failures(redis, phone)
+    await throttle.login_succeeded(redis, keys)
     status = AccountStatus(account["status"])
     if status is not AccountStatus.active:
         await audit.record(

@@ -25,7 +25,15 @@ from backend.accounts.schemas import (
     ScopeRead,
     TokenPair,
 )
-from backend.deps import ActorDep, PageNumber, PageSize, PrincipalDep, RedisDep, SettingsDep
+from backend.deps import (
+    ActorDep,
+    PageNumber,
+    PageSize,
+    PrincipalDep,
+    RedisDep,
+    SettingsDep,
+    SmsDep,
+)
 from backend.http import requires_staff
 
 
@@ -35,10 +43,18 @@ class AuthController(Controller):
 
     @post("/login", exclude_from_auth=True, status_code=HTTP_200_OK)
     async def login(
-        self, data: JSONBody[LoginRequest], settings: SettingsDep, redis: RedisDep, actor: ActorDep
+        self,
+        data: JSONBody[LoginRequest],
+        settings: SettingsDep,
+        redis: RedisDep,
+        sms: SmsDep,
+        actor: ActorDep,
     ) -> TokenPair:
-        """Log in by phone number and password."""
-        return await auth_service.login(settings, redis, actor, data.phone, data.password)
+        """Log in by phone number and password. Answered `sms_code_required` (while the
+        account or the address is under attack), send it again with `sms_code` from the SMS."""
+        return await auth_service.login(
+            settings, redis, sms, actor, data.phone, data.password, data.sms_code
+        )
 
     @post("/refresh", exclude_from_auth=True, status_code=HTTP_200_OK)
     async def refresh(
