@@ -119,7 +119,10 @@ async def test_the_growing_delay_shows_in_retry_after(
         await asyncio.sleep(wait + 0.05)
         assert (await try_login(me, OWNER, "Wrong2026pw")).status_code == 401
 
-    assert waits == [1, 2, 4]
+    # 1 s, 2 s, 4 s (a second less if this machine took over a second between the requests).
+    assert waits[0] == 1
+    assert waits[1] in (1, 2)
+    assert waits[2] in (3, 4)
 
 
 async def test_a_success_forgets_the_owners_typos(client_at: ClientAt, settings: Settings) -> None:
