@@ -35,12 +35,8 @@ class Settings:
     refresh_token_seconds: int = 30 * 24 * 3600
     staff_password_max_age_days: int = 90
     seal_after_inactive_days: int = 180
-    login_window_seconds: int = 900
-    login_max_failures_per_account: int = 5
-    login_max_failures_per_address: int = 30
     argon2_time_cost: int = 2
     argon2_memory_kib: int = 19 * 1024  # OWASP's argon2id minimum
-    trust_forwarded_for: bool = False
     db_pool_size: int = 16
     storage: str = "local"  # or "s3"
     s3_endpoint_url: str | None = None
@@ -58,6 +54,28 @@ class Settings:
     uploads_per_account_per_day: int = 300
     # Dry-run imports per account and hour (each is audited); 0: no limit.
     import_dry_runs_per_hour: int = 10
+    # --- Login defences (client address, throttling, refresh grace) ---
+    # Proxies in front of the API that each append the address they saw to X-Forwarded-For;
+    # the client address is the element that many places from the right. 0: ignore the header.
+    trusted_proxy_hops: int = 0
+    # Two refreshes with the same token within this many seconds get the same new pair (a
+    # phone waking up with two requests in flight); later, the old token is reuse.
+    refresh_grace_seconds: int = 20
+    # Login throttling (README, "Login throttling"). Per account+address: after
+    # `login_free_failures` attempts each further one waits, 1 s doubling up to the maximum,
+    # remembered for `login_pair_memory_seconds`; a success forgets it. An address with more
+    # than `login_max_failures_per_address` failures, or an account failed from
+    # `login_attack_addresses` addresses, within `login_window_seconds`, needs a one-time SMS
+    # code as well as the password.
+    login_free_failures: int = 3
+    login_delay_max_seconds: int = 900
+    login_pair_memory_seconds: int = 24 * 3600
+    login_window_seconds: int = 900
+    login_max_failures_per_address: int = 10
+    login_attack_addresses: int = 3
+    login_sms_code_seconds: int = 300
+    login_sms_per_phone_per_hour: int = 5
+    login_sms_per_address_per_hour: int = 30
 
     @property
     def is_postgres(self) -> bool:
@@ -115,9 +133,15 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
             "refresh_token_seconds",
             "staff_password_max_age_days",
             "seal_after_inactive_days",
+            "login_free_failures",
+            "login_delay_max_seconds",
+            "login_pair_memory_seconds",
             "login_window_seconds",
-            "login_max_failures_per_account",
             "login_max_failures_per_address",
+            "login_attack_addresses",
+            "login_sms_code_seconds",
+            "login_sms_per_phone_per_hour",
+            "login_sms_per_address_per_hour",
             "argon2_time_cost",
             "argon2_memory_kib",
             "db_pool_size",
@@ -126,9 +150,20 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
             "uploads_per_student_per_day",
             "uploads_per_account_per_day",
             "import_dry_runs_per_hour",
+            "trusted_proxy_hops",
+            "refresh_grace_seconds",
         )
         if name.upper() in env
     }
+    if ints.get("login_free_failures", 1) < 1 or ints.get("login_attack_addresses", 2) < 2:
+        raise ValueError("LOGIN_FREE_FAILURES must be 1 or more, LOGIN_ATTACK_ADDRESSES 2 or more")
+    if ints.get("trusted_proxy_hops", 0) < 0:
+        raise ValueError("TRUSTED_PROXY_HOPS must be 0 (no proxy) or more")
+    if "TRUST_FORWARDED_FOR" in env:
+        raise ValueError(
+            "TRUST_FORWARDED_FOR is gone: set TRUSTED_PROXY_HOPS to the number of proxies "
+            "in front of the API (1 behind one load balancer)"
+        )
     if ints.get("access_token_seconds", 0) > 900:
         raise ValueError("ACCESS_TOKEN_SECONDS may not exceed 900 (15 minutes)")
     return Settings(
@@ -143,7 +178,6 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
         jwt_active_kid=active,
         jwt_issuer=env.get("JWT_ISSUER", base.jwt_issuer),
         jwt_audience=env.get("JWT_AUDIENCE", base.jwt_audience),
-        trust_forwarded_for=_bool(env.get("TRUST_FORWARDED_FOR", "false")),
         storage=env.get("STORAGE", base.storage),
         s3_endpoint_url=env.get("S3_ENDPOINT_URL") or None,
         s3_region=env.get("S3_REGION", base.s3_region),

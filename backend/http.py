@@ -6,6 +6,7 @@ trace or SQL never does, and a 500 has the same shape.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import re
 import uuid
@@ -76,11 +77,25 @@ def request_id_of(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
 
 
 def client_addr_of(connection: ASGIConnection[Any, Any, Any, Any], settings: Settings) -> str:
-    if settings.trust_forwarded_for:
-        forwarded = connection.headers.get("x-forwarded-for")
-        if forwarded:
-            return forwarded.split(",")[0].strip()[:64]
-    return connection.client.host if connection.client else "-"
+    """The address the request came from. Behind `trusted_proxy_hops` proxies, each appending
+    the address it saw to `X-Forwarded-For`, that is the element so many places from the right
+    (werkzeug's ProxyFix `x_for`, uvicorn's proxy headers): everything left of it was written
+    by the client and proves nothing. Too few elements or no address there: the peer."""
+    peer = connection.client.host if connection.client else "-"
+    hops = settings.trusted_proxy_hops
+    if hops <= 0:
+        return peer
+    chain = [
+        element.strip()
+        for line in connection.headers.getall("x-forwarded-for", [])
+        for element in line.split(",")
+    ]
+    if len(chain) < hops:
+        return peer
+    try:
+        return str(ipaddress.ip_address(chain[-hops]))
+    except ValueError:
+        return peer
 
 
 def actor_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Actor:

@@ -15,7 +15,7 @@ from backend.accounts.passwords import hash_password
 from backend.accounts.roles import Role
 from backend.config import Settings
 
-PASSWORD = "Passw0rd2026"
+PASSWORD = "Ceshi2026mima"
 SYSTEM = Actor.system("test")
 
 

@@ -130,7 +130,9 @@ async def create_account(
     settings: Settings, principal: Principal, actor: Actor, data: AccountCreate
 ) -> AccountRead:
     _require_admin_over(principal, data.role)
-    check_password_rules(data.initial_password)
+    check_password_rules(
+        data.initial_password, user_inputs=[data.phone, data.name], field="initial_password"
+    )
     scope_columns = await _target_scope(principal, actor, data)
     password_hash = await hash_password(settings, data.initial_password)
     async with transaction():

@@ -6,13 +6,15 @@ HTTP: they take what they need and raise `DomainError`s.
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import msgspec
 from redis.asyncio import Redis
 
-from backend.accounts import audit
+from backend.accounts import audit, throttle
 from backend.accounts.audit import Actor
 from backend.accounts.passwords import (
     burn_password_check,
@@ -25,20 +27,18 @@ from backend.accounts.principal import Principal, password_change_required
 from backend.accounts.roles import AccountStatus, Role
 from backend.accounts.schemas import TokenPair
 from backend.accounts.tables import Account, AuthSession, RefreshToken
-from backend.accounts.throttle import (
-    check_login_allowed,
-    clear_account_failures,
-    count_login_failure,
-)
 from backend.accounts.tokens import (
     InvalidToken,
     hash_refresh_token,
     issue_access_token,
     new_refresh_token,
+    open_with_token,
+    seal_with_token,
 )
 from backend.config import Settings
 from backend.db import transaction
-from backend.errors import BadRequest, Forbidden, Unauthorized
+from backend.errors import BadRequest, Conflict, Forbidden, Unauthorized
+from backend.notify.sms import SmsError, SmsSender
 
 
 class InvalidCredentials(Unauthorized):
@@ -76,21 +76,78 @@ async def _issue_pair(
     )
 
 
+class SmsCodeRequired(Unauthorized):
+    code = "sms_code_required"
+    message = "检测到异常登录尝试，为保护账号安全，请填写发送到该手机号的短信验证码后重新登录"
+
+
+class SmsCodeInvalid(Unauthorized):
+    code = "sms_code_invalid"
+    message = "短信验证码不正确或已失效，请填写最新收到的验证码"
+
+
+LOGIN_SMS_TEXT = (
+    "【学籍核查】您的登录验证码是 {code}，{minutes} 分钟内有效。"
+    "为保护账号安全，本次登录需要验证码；如非本人操作，请勿告诉他人，并尽快修改密码。"
+)
+
+
+async def _send_login_code(
+    settings: Settings,
+    redis: Redis,
+    sms: SmsSender,
+    keys: throttle.LoginKeys,
+    phone: str,
+    account: dict[str, Any] | None,
+) -> None:
+    """Send the account a login code unless one is alive. Unknown or inactive phones go
+    through the same counting and get nothing, so the answer does not tell them apart."""
+    code = f"{secrets.randbelow(10**6):06d}"
+    if not await throttle.issue_sms_code(redis, settings, keys, phone, code):
+        return
+    if account is None or account["status"] != AccountStatus.active:
+        return
+    text = LOGIN_SMS_TEXT.format(code=code, minutes=max(settings.login_sms_code_seconds // 60, 1))
+    try:
+        await sms.send(phone, text)
+    except SmsError as exc:
+        await throttle.forget_sms_code(redis, keys)
+        raise Conflict("短信发送失败，请稍后再试", code="sms_failed") from exc
+
+
 async def login(
-    settings: Settings, redis: Redis, actor: Actor, phone: str, password: str
+    settings: Settings,
+    redis: Redis,
+    sms: SmsSender,
+    actor: Actor,
+    phone: str,
+    password: str,
+    sms_code: str | None = None,
 ) -> TokenPair:
-    await check_login_allowed(redis, settings, phone, actor.client_addr)
+    """Phone and password; while the address or the account is under attack, also the SMS
+    code that this answers `sms_code_required` for (see `throttle`)."""
+    keys = throttle.login_keys(phone, actor.client_addr)
+    needs_code = await throttle.begin_attempt(redis, settings, keys)
     account = await Account.select().where(Account.phone == phone).first()
+    if needs_code:
+        field = {"sms_code": "请填写短信验证码"}
+        if sms_code is None:
+            await _send_login_code(settings, redis, sms, keys, phone, account)
+            await audit.record(actor, "login_sms_challenge", "account", account and account["id"])
+            raise SmsCodeRequired(field_errors=field)
+        if not await throttle.use_sms_code(redis, settings, keys, phone, sms_code):
+            await _send_login_code(settings, redis, sms, keys, phone, account)
+            await audit.record(actor, "login_sms_code_failed", "account", account and account["id"])
+            raise SmsCodeInvalid(field_errors=field)
     if account is None:
         await burn_password_check(settings, password)
     if account is None or not await verify_password(settings, account["password_hash"], password):
-        await count_login_failure(redis, settings, phone, actor.client_addr)
         await audit.record(
             actor, "login_failed", "account", account and account["id"], after={"phone": phone}
         )
         raise InvalidCredentials()
     actor = Actor(account["id"], account["role"], actor.client_addr, actor.request_id)
-    await clear_account_failures(redis, phone)
+    await throttle.login_succeeded(redis, keys)
     status = AccountStatus(account["status"])
     if status is not AccountStatus.active:
         await audit.record(
@@ -131,7 +188,16 @@ async def open_session(
         )
 
 
-async def refresh(settings: Settings, actor: Actor, refresh_token: str) -> TokenPair:
+def _grace_key(token_hash: str) -> str:
+    return f"refresh-grace:{token_hash}"
+
+
+async def refresh(settings: Settings, redis: Redis, actor: Actor, refresh_token: str) -> TokenPair:
+    """Rotate: the token is spent and a new pair issued. Presenting a spent token again is
+    reuse and ends the whole family — unless it comes within `refresh_grace_seconds` of its
+    rotation, when it answers the very pair that rotation issued (two requests in flight when
+    a phone wakes up). That pair is written to Redis before the rotation commits, so a
+    concurrent refresh that finds the token spent (it waited on the row lock) finds it."""
     now = datetime.now(UTC)
     token_hash = hash_refresh_token(refresh_token)
     found = (
@@ -150,24 +216,6 @@ async def refresh(settings: Settings, actor: Actor, refresh_token: str) -> Token
     session_id = found["session_id"]
     if not isinstance(session_id, uuid.UUID):
         session_id = uuid.UUID(str(session_id))
-    async with transaction():
-        claimed = (
-            await RefreshToken.update({RefreshToken.used_at: now})
-            .where((RefreshToken.id == found["id"]) & RefreshToken.used_at.is_null())
-            .returning(RefreshToken.id)
-        )
-        if not claimed:
-            await AuthSession.update(
-                {AuthSession.revoked_at: now, AuthSession.revoked_reason: "refresh_reuse"}
-            ).where(AuthSession.id == session_id)
-            await audit.record(
-                Actor(found["account_id"], None, actor.client_addr, actor.request_id),
-                "refresh_reuse_revoked",
-                "auth_session",
-                session_id,
-            )
-    if not claimed:
-        raise RefreshReused()
     account = (
         await Account.select(
             Account.role, Account.status, Account.password_changed_at, Account.must_change_password
@@ -178,19 +226,50 @@ async def refresh(settings: Settings, actor: Actor, refresh_token: str) -> Token
     if account is None or account["status"] != AccountStatus.active:
         raise InvalidToken()
     async with transaction():
-        await Account.update({Account.last_active_at: now}).where(Account.id == found["account_id"])
-        return await _issue_pair(
-            settings,
-            found["account_id"],
-            session_id,
-            password_change_required(
-                settings,
-                Role(account["role"]),
-                account["password_changed_at"],
-                account["must_change_password"],
-                now,
-            ),
+        claimed = (
+            await RefreshToken.update({RefreshToken.used_at: now})
+            .where((RefreshToken.id == found["id"]) & RefreshToken.used_at.is_null())
+            .returning(RefreshToken.id)
         )
+        if claimed:
+            await Account.update({Account.last_active_at: now}).where(
+                Account.id == found["account_id"]
+            )
+            pair = await _issue_pair(
+                settings,
+                found["account_id"],
+                session_id,
+                password_change_required(
+                    settings,
+                    Role(account["role"]),
+                    account["password_changed_at"],
+                    account["must_change_password"],
+                    now,
+                ),
+            )
+            if settings.refresh_grace_seconds > 0:
+                await redis.set(
+                    _grace_key(token_hash),
+                    seal_with_token(refresh_token, msgspec.json.encode(pair)),
+                    ex=settings.refresh_grace_seconds,
+                )
+            return pair
+    if settings.refresh_grace_seconds > 0:
+        sealed = await redis.get(_grace_key(token_hash))
+        opened = open_with_token(refresh_token, sealed) if sealed else None
+        if opened is not None:
+            return msgspec.json.decode(opened, type=TokenPair)
+    async with transaction():
+        await AuthSession.update(
+            {AuthSession.revoked_at: now, AuthSession.revoked_reason: "refresh_reuse"}
+        ).where(AuthSession.id == session_id)
+        await audit.record(
+            Actor(found["account_id"], None, actor.client_addr, actor.request_id),
+            "refresh_reuse_revoked",
+            "auth_session",
+            session_id,
+        )
+    raise RefreshReused()
 
 
 async def logout(settings: Settings, principal: Principal, actor: Actor) -> None:
@@ -205,7 +284,7 @@ async def change_password(
     settings: Settings, principal: Principal, actor: Actor, old: str, new: str
 ) -> None:
     account = (
-        await Account.select(Account.password_hash)
+        await Account.select(Account.password_hash, Account.phone, Account.name)
         .where(Account.id == principal.account_id)
         .first()
     )
@@ -213,7 +292,7 @@ async def change_password(
         raise BadRequest(
             "原密码不正确", code="wrong_password", field_errors={"old_password": "原密码不正确"}
         )
-    check_password_rules(new)
+    check_password_rules(new, user_inputs=[account["phone"], account["name"]])
     if old == new:
         raise BadRequest(
             "新密码不能与原密码相同",

@@ -25,7 +25,15 @@ from backend.accounts.schemas import (
     ScopeRead,
     TokenPair,
 )
-from backend.deps import ActorDep, PageNumber, PageSize, PrincipalDep, RedisDep, SettingsDep
+from backend.deps import (
+    ActorDep,
+    PageNumber,
+    PageSize,
+    PrincipalDep,
+    RedisDep,
+    SettingsDep,
+    SmsDep,
+)
 from backend.http import requires_staff
 
 
@@ -35,17 +43,30 @@ class AuthController(Controller):
 
     @post("/login", exclude_from_auth=True, status_code=HTTP_200_OK)
     async def login(
-        self, data: JSONBody[LoginRequest], settings: SettingsDep, redis: RedisDep, actor: ActorDep
+        self,
+        data: JSONBody[LoginRequest],
+        settings: SettingsDep,
+        redis: RedisDep,
+        sms: SmsDep,
+        actor: ActorDep,
     ) -> TokenPair:
-        """Log in by phone number and password."""
-        return await auth_service.login(settings, redis, actor, data.phone, data.password)
+        """Log in by phone number and password. Answered `sms_code_required` (while the
+        account or the address is under attack), send it again with `sms_code` from the SMS."""
+        return await auth_service.login(
+            settings, redis, sms, actor, data.phone, data.password, data.sms_code
+        )
 
     @post("/refresh", exclude_from_auth=True, status_code=HTTP_200_OK)
     async def refresh(
-        self, data: JSONBody[RefreshRequest], settings: SettingsDep, actor: ActorDep
+        self,
+        data: JSONBody[RefreshRequest],
+        settings: SettingsDep,
+        redis: RedisDep,
+        actor: ActorDep,
     ) -> TokenPair:
-        """Trade a refresh token for a new pair; the old refresh token is spent."""
-        return await auth_service.refresh(settings, actor, data.refresh_token)
+        """Trade a refresh token for a new pair; the old refresh token is spent (sent again
+        within a few seconds, it answers the same new pair)."""
+        return await auth_service.refresh(settings, redis, actor, data.refresh_token)
 
     @post("/logout", status_code=HTTP_204_NO_CONTENT, allow_expired_password=True)
     async def logout(self, settings: SettingsDep, principal: PrincipalDep, actor: ActorDep) -> None:

@@ -25,6 +25,8 @@ class Page(msgspec.Struct, Generic[T]):
 class LoginRequest(msgspec.Struct, forbid_unknown_fields=True):
     phone: Phone
     password: Password
+    # Only when the last answer was `sms_code_required`: the code from the SMS.
+    sms_code: Annotated[str, msgspec.Meta(pattern=r"^\d{6}$")] | None = None
 
 
 class RefreshRequest(msgspec.Struct, forbid_unknown_fields=True):

@@ -1,5 +1,9 @@
 """Access tokens (JWT, HS256 pinned, keys rotate by `kid`) and opaque refresh tokens.
 
+The pair issued for a refresh token is kept for a short grace period, sealed with a key
+derived from that refresh token (AES-GCM): only whoever presents the old token can open it,
+and Redis holds neither token in the clear.
+
 Verifying a JWT with PyJWT costs ≈ 90 µs; a phone sends the same access token for up to 15
 minutes, so a verified token is remembered (by its full text, until its `exp`) and later
 requests only compare the expiry. The account itself is still read on every request.
@@ -8,6 +12,7 @@ requests only compare the expiry. The account itself is still read on every requ
 from __future__ import annotations
 
 import hashlib
+import os
 import secrets
 import time
 import uuid
@@ -16,6 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import jwt
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from backend.config import Settings
 from backend.errors import Unauthorized
@@ -105,3 +112,22 @@ def new_refresh_token() -> tuple[str, str]:
 
 def hash_refresh_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _grace_key(token: str) -> bytes:
+    # Not the stored hash (plain SHA-256 of the token): a keyed BLAKE2b, so the database's
+    # token_hash does not open what Redis holds.
+    return hashlib.blake2b(token.encode(), key=b"refresh-grace", digest_size=32).digest()
+
+
+def seal_with_token(token: str, data: bytes) -> bytes:
+    """Encrypt `data` so that only the holder of `token` can read it."""
+    nonce = os.urandom(12)
+    return nonce + AESGCM(_grace_key(token)).encrypt(nonce, data, b"refresh-grace")
+
+
+def open_with_token(token: str, sealed: bytes) -> bytes | None:
+    try:
+        return AESGCM(_grace_key(token)).decrypt(sealed[:12], sealed[12:], b"refresh-grace")
+    except (InvalidTag, ValueError):
+        return None

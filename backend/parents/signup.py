@@ -132,7 +132,7 @@ async def confirm(
             code="password_required",
             field_errors={"password": "请设置登录密码"},
         )
-    check_password_rules(password)
+    check_password_rules(password, user_inputs=[phone], field="password")
     # The right code spends the ticket once: of two requests carrying it, one goes on.
     if not await redis.delete(_key(ticket)):
         raise BadRequest("验证已过期，请重新开始注册", code="ticket_expired")

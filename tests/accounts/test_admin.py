@@ -14,7 +14,7 @@ from backend.accounts.roles import Role
 from backend.accounts.tables import Account, AuditLog
 from backend.config import Settings
 from backend.records.tables import GuardianLink
-from tests.factories import World, bearer, build_world, login, run_jobs
+from tests.factories import PASSWORD, World, bearer, build_world, login, run_jobs
 
 
 @pytest.fixture
@@ -156,7 +156,7 @@ async def test_daily_job_seals_unused_staff_accounts_and_only_a_higher_admin_uns
     assert statuses[world.accounts[Role.parent]] == "active"  # parents are not sealed
     assert statuses[registrar] == "active"
     refused = await client.post(
-        "/auth/login", json={"phone": world.phones[Role.teacher], "password": "Passw0rd2026"}
+        "/auth/login", json={"phone": world.phones[Role.teacher], "password": PASSWORD}
     )
     assert refused.json()["code"] == "account_sealed"
 
@@ -222,7 +222,7 @@ async def test_the_registrar_of_a_childs_school_disables_and_enables_the_parent(
     assert cut_off.status_code == 401
     assert cut_off.json()["code"] == "account_inactive"
     refused = await client.post(
-        "/auth/login", json={"phone": world.phones[Role.parent], "password": "Passw0rd2026"}
+        "/auth/login", json={"phone": world.phones[Role.parent], "password": PASSWORD}
     )
     assert refused.status_code == 403
     assert refused.json()["code"] == "account_disabled"
