@@ -16,7 +16,7 @@ from backend.db import close_pool, open_pool
 
 
 async def _audit_verify() -> int:
-    from backend.accounts.audit import AnchorError, verify
+    from backend.accounts.audit_verify import AnchorError, verify
     from backend.storage import make_storage
 
     try:
@@ -46,7 +46,7 @@ async def _audit_verify() -> int:
 
 
 async def _audit_anchor() -> int:
-    from backend.accounts.audit import AnchorError, anchor
+    from backend.accounts.audit_verify import AnchorError, anchor
     from backend.storage import make_storage
 
     try:

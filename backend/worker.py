@@ -13,7 +13,7 @@ from arq import cron, func
 from arq.connections import RedisSettings
 from arq.worker import Worker
 
-from backend.accounts import audit
+from backend.accounts import audit, audit_verify
 from backend.accounts.admin import seal_inactive_accounts
 from backend.config import Settings, get_settings
 from backend.db import close_pool, open_pool
@@ -30,7 +30,7 @@ async def seal_inactive_accounts_job(ctx: dict[str, Any]) -> int:
 
 
 async def anchor_audit_job(ctx: dict[str, Any]) -> int:
-    return await audit.anchor_job(ctx["storage"], audit.Keys.of(ctx["settings"]))
+    return await audit_verify.anchor_job(ctx["storage"], audit.Keys.of(ctx["settings"]))
 
 
 async def render_form_batch_job(ctx: dict[str, Any], batch_id: int) -> str:

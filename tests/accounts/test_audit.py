@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from backend.accounts import audit
+from backend.accounts import audit, audit_verify
 from backend.accounts.roles import Role
 from backend.accounts.tables import AuditLog
 from backend.config import Settings
@@ -98,7 +98,7 @@ async def test_a_deleted_row_breaks_the_next_link(busy_log: None) -> None:
     assert len(rows) >= 3
     await AuditLog.delete().where(AuditLog.id == rows[1]["id"])
 
-    result = await audit.verify()
+    result = await audit_verify.verify()
 
     assert not result.ok
     assert result.broken_id == rows[2]["id"]
@@ -122,7 +122,7 @@ async def test_concurrent_writers_never_fork_a_chain() -> None:
 
     rows = await AuditLog.select(AuditLog.seq).where(AuditLog.actor_id == 42)
     assert sorted(r["seq"] for r in rows) == list(range(1, 26))
-    assert (await audit.verify()).ok
+    assert (await audit_verify.verify()).ok
 
 
 # --- attacks by someone who can write to the database but does not hold the audit key -------
@@ -220,7 +220,7 @@ async def test_cutting_the_tail_and_writing_on_is_caught(busy_log: None) -> None
     assert audit.chain_of(actor) == chain
     await audit.record(actor, "read", "school", 1)
 
-    result = await audit.verify(make_storage_for_test())
+    result = await audit_verify.verify(make_storage_for_test())
 
     assert not result.ok
     assert result.broken_chain == chain
@@ -240,7 +240,7 @@ async def test_anchoring_never_blesses_a_cut_chain(
     from backend.worker import CRON_JOBS, anchor_audit_job
 
     assert any(job.coroutine is anchor_audit_job for job in CRON_JOBS)
-    first = await audit.anchor(storage)
+    first = await audit_verify.anchor(storage)
     chain = await longest_chain()
     rows = await chain_rows(chain)
     await AuditLog.delete().where(AuditLog.id == rows[-1]["id"])
@@ -255,9 +255,9 @@ async def test_anchoring_never_blesses_a_cut_chain(
     assert f"chain {chain} no longer holds seq {rows[-1]['seq']}" in caplog.text
     assert by_hand.returncode == 1
     assert "NOT ANCHORED" in by_hand.stdout
-    latest = await audit.latest_anchor(storage)
+    latest = await audit_verify.latest_anchor(storage)
     assert latest == first  # the anchor that proves the cut is still the latest
-    assert not (await audit.verify(storage)).ok
+    assert not (await audit_verify.verify(storage)).ok
 
 
 async def test_an_inserted_row_is_caught(busy_log: None) -> None:
@@ -299,7 +299,7 @@ async def test_an_untouched_log_verifies_against_its_anchor(
     assert anchored.returncode == 0, anchored.stdout + anchored.stderr
     # Life goes on after the anchor: more rows, a second anchor that extends the first.
     await client.post("/auth/login", json={"phone": "13599999998", "password": "wrong123"})
-    second = await audit.anchor(storage)
+    second = await audit_verify.anchor(storage)
 
     result = verify_cli()
 
@@ -317,14 +317,14 @@ async def test_the_anchor_is_signed_and_logged(
     busy_log: None, storage: LocalStorage, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.INFO, logger="registry.audit"):
-        signed = await audit.anchor(storage)
+        signed = await audit_verify.anchor(storage)
     assert signed.mac in caplog.text  # the log is a second, independent copy
-    assert signed.heads == await audit.heads()
+    assert signed.heads == await audit_verify.heads()
     # An attacker lowers the anchored head to match the cut: the signature no longer fits.
     chain = await longest_chain()
-    raw = json.loads(await storage.get(audit.ANCHOR_LATEST))
+    raw = json.loads(await storage.get(audit_verify.ANCHOR_LATEST))
     raw["heads"][str(chain)][0] -= 1
-    await storage.put(audit.ANCHOR_LATEST, json.dumps(raw).encode(), "application/json")
+    await storage.put(audit_verify.ANCHOR_LATEST, json.dumps(raw).encode(), "application/json")
 
     result = verify_cli()
 
@@ -341,12 +341,14 @@ async def test_keys_rotate_by_key_id() -> None:
     await audit.record_many(actor, [audit.Entry("read", "school", 2)], keys=both)
 
     assert [r["key_id"] for r in await chain_rows(audit.chain_of(actor))] == ["k1", "k2"]
-    assert (await audit.verify(keys=both)).ok
-    refused = await audit.verify(keys=new_only)
+    assert (await audit_verify.verify(keys=both)).ok
+    refused = await audit_verify.verify(keys=new_only)
     assert refused.broken_seq == 1
     assert "key id 'k1', which is not held" in (refused.reason or "")
     # A guessed key is no key: the whole chain fails under it.
-    assert not (await audit.verify(keys=audit.Keys({"k1": "c" * 32, "k2": "b" * 32}, "k2"))).ok
+    assert not (
+        await audit_verify.verify(keys=audit.Keys({"k1": "c" * 32, "k2": "b" * 32}, "k2"))
+    ).ok
 
 
 async def test_the_keying_migration_rechains_legacy_rows_and_says_what_it_found() -> None:
@@ -379,14 +381,14 @@ async def test_the_keying_migration_rechains_legacy_rows_and_says_what_it_found(
             await AuditLog.insert(AuditLog(**row))
     tampered = (await chain_rows(5))[0]
     await AuditLog.update({AuditLog.entity_id: "99"}).where(AuditLog.id == tampered["id"])
-    assert not (await audit.verify()).ok  # unkeyed rows never verify as they are
+    assert not (await audit_verify.verify()).ok  # unkeyed rows never verify as they are
 
     from backend.db import transaction
 
     async with transaction():  # as the migration runner does
         await migration._rechain()
 
-    assert (await audit.verify()).ok
+    assert (await audit_verify.verify()).ok
     markers = {
         r["chain"]: r for r in await AuditLog.select().where(AuditLog.action == "audit_rekeyed")
     }
