@@ -74,7 +74,8 @@ class Anchor:
 def _absent(error: Exception) -> bool:
     if isinstance(error, FileNotFoundError):
         return True
-    code = getattr(error, "response", {}).get("Error", {}).get("Code")  # botocore ClientError
+    response = getattr(error, "response", None)  # botocore's ClientError
+    code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
     return code in {"NoSuchKey", "404", "NotFound"}
 
 

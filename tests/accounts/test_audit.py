@@ -411,3 +411,26 @@ def test_audit_key_setting() -> None:
     for bad in ("just-a-secret-without-an-id-0123456789", "a1:short"):
         with pytest.raises(ValueError, match="AUDIT_KEY"):
             settings_from_env({**env, "AUDIT_KEY": bad})
+
+
+async def test_an_unreadable_anchor_store_fails_verification() -> None:
+    """No anchor yet (S3 says NoSuchKey) is not an error; an unreachable store is: verify must
+    not pass because it could not look."""
+
+    class ClientError(Exception):  # the shape of botocore's
+        def __init__(self, code: str) -> None:
+            super().__init__(code)
+            self.response = {"Error": {"Code": code}}
+
+    class Store:
+        def __init__(self, error: Exception) -> None:
+            self.error = error
+
+        async def get(self, key: str) -> bytes:
+            raise self.error
+
+    assert await audit_verify.latest_anchor(Store(ClientError("NoSuchKey"))) is None  # type: ignore[arg-type]
+    with pytest.raises(audit_verify.AnchorError, match="cannot be read"):
+        await audit_verify.verify(Store(ClientError("AccessDenied")))  # type: ignore[arg-type]
+    with pytest.raises(audit_verify.AnchorError, match="cannot be read"):
+        await audit_verify.verify(Store(ConnectionRefusedError()))  # type: ignore[arg-type]
