@@ -160,6 +160,8 @@ async def _walk(
                 reason = f"sequence gap: expected {walk.last_seq + 1}, found {row['seq']}"
             elif row["prev_hash"] != walk.last_hash:
                 reason = "link to the previous row is broken"
+            elif row["key_id"] is None:
+                reason = "row is not keyed (written by code older than the audit key)"
             elif row["key_id"] not in keys.secrets:
                 reason = f"row is signed with key id {row['key_id']!r}, which is not held"
             elif not hmac.compare_digest(row_hash(row, keys), row["hash"]):
