@@ -37,6 +37,7 @@ from backend.parents.checks import warm_up_reader
 from backend.parents.controllers import ROUTES as PARENT_ROUTES
 from backend.records.controllers import ROUTES as RECORD_ROUTES
 from backend.redis_server import resolve_redis
+from backend.refusals import audit_refusal
 from backend.seed import format_logins, seed_if_empty
 from backend.storage import make_storage
 from backend.worker import inline_worker
@@ -118,6 +119,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         guards=[requires_current_password],
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        after_exception=[audit_refusal],  # every 403 leaves an audit row
         openapi_config=OpenAPIConfig(title="学籍移动端 API", version="0.1.0", path="/schema"),
         state=State({"settings": settings, "verifier": AccessTokenVerifier(settings)}),
         request_max_body_size=MAX_REQUEST_BYTES,

@@ -1,4 +1,4 @@
-"""Command line: `python -m backend audit verify | migrate | seed`."""
+"""Command line: `python -m backend audit verify | audit anchor | migrate | seed | import`."""
 
 from __future__ import annotations
 
@@ -16,17 +16,49 @@ from backend.db import close_pool, open_pool
 
 
 async def _audit_verify() -> int:
-    from backend.accounts.audit import verify
+    from backend.accounts.audit_verify import AnchorError, verify
+    from backend.storage import make_storage
 
-    result = await verify()
-    if result.ok:
-        print(f"audit log intact: {result.rows} rows verified")
-        return 0
+    try:
+        result = await verify(make_storage(get_settings()))
+    except AnchorError as error:
+        print(f"audit log NOT VERIFIED: {error}")
+        return 1
+    if not result.ok:
+        where = f" at row id={result.broken_id}" if result.broken_id is not None else ""
+        print(
+            f"audit log BROKEN{where} (chain {result.broken_chain}, seq {result.broken_seq}): "
+            f"{result.reason}"
+        )
+        return 1
+    if result.anchor is None:
+        print(
+            f"audit log intact: {result.rows} rows verified with the audit key; no anchor yet, "
+            "so removed newest rows would go unnoticed (`python -m backend audit anchor`)"
+        )
+    else:
+        when = result.anchor.at.isoformat(timespec="seconds")
+        print(
+            f"audit log intact: {result.rows} rows verified with the audit key; every chain "
+            f"reaches the anchor of {when}"
+        )
+    return 0
+
+
+async def _audit_anchor() -> int:
+    from backend.accounts.audit_verify import AnchorError, anchor
+    from backend.storage import make_storage
+
+    try:
+        signed = await anchor(make_storage(get_settings()))
+    except AnchorError as error:
+        print(f"audit log NOT ANCHORED: {error}")
+        return 1
     print(
-        f"audit log BROKEN at row id={result.broken_id} "
-        f"(chain {result.broken_chain}, seq {result.broken_seq}): {result.reason}"
+        f"audit log anchored at {signed.at.isoformat(timespec='seconds')}: "
+        f"{len(signed.heads)} chains, {sum(s for s, _ in signed.heads.values())} rows"
     )
-    return 1
+    return 0
 
 
 async def _migrate() -> int:
@@ -114,13 +146,20 @@ async def _run(args: argparse.Namespace) -> int:
         await close_pool()
 
 
-COMMANDS = {("audit", "verify"): _audit_verify, ("migrate",): _migrate, ("seed",): _seed}
+COMMANDS = {
+    ("audit", "verify"): _audit_verify,
+    ("audit", "anchor"): _audit_anchor,
+    ("migrate",): _migrate,
+    ("seed",): _seed,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m backend")
     parser.add_argument(
-        "command", nargs="+", help="audit verify | migrate | seed | import FILE --account PHONE"
+        "command",
+        nargs="+",
+        help="audit verify | audit anchor | migrate | seed | import FILE --account PHONE",
     )
     parser.add_argument("--account", help="import: the phone of the account to act as")
     parser.add_argument("--dry-run", action="store_true", help="import: check only")

@@ -76,6 +76,13 @@ class Settings:
     login_sms_code_seconds: int = 300
     login_sms_per_phone_per_hour: int = 5
     login_sms_per_address_per_hour: int = 30
+    # The audit log (backend/accounts/audit.py). Each row is chained by HMAC-SHA256 under a
+    # key kept outside the database, named per row by its key id so keys can rotate: new rows
+    # use the active key, `audit verify` checks old rows with the key they name. Every chain's
+    # head is anchored (a signed digest in the object storage and the log) by the worker
+    # every 10 minutes and by `python -m backend audit anchor`.
+    audit_keys: Mapping[str, str] = field(default_factory=dict)
+    audit_active_kid: str = ""
 
     @property
     def is_postgres(self) -> bool:
@@ -112,6 +119,22 @@ def _dev_key(var_dir: Path, name: str = "jwt-dev.key") -> str:
         path.write_text(secrets.token_urlsafe(48))
         path.chmod(0o600)
     return path.read_text().strip()
+
+
+def _audit_keys(env: Mapping[str, str], var_dir: Path) -> tuple[dict[str, str], str]:
+    """`AUDIT_KEY=kid:secret[,kid:secret…]`, the first one active (the others only verify
+    older rows); unset: one random key kept in var/ for the embedded start."""
+    value = env.get("AUDIT_KEY", "")
+    if not value:
+        return {"local1": _dev_key(var_dir, "audit-dev.key")}, "local1"
+    keys = _parse_keys(value)
+    if not keys:
+        raise ValueError("AUDIT_KEY must be kid:secret[,kid:secret…]")
+    if any(len(secret) < 32 for secret in keys.values()):
+        raise ValueError("every AUDIT_KEY secret must be at least 32 characters long")
+    if any(len(kid) > 16 for kid in keys):
+        raise ValueError("an AUDIT_KEY key id has at most 16 characters")
+    return keys, next(iter(keys))
 
 
 def settings_from_env(env: Mapping[str, str]) -> Settings:
@@ -166,6 +189,7 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
         )
     if ints.get("access_token_seconds", 0) > 900:
         raise ValueError("ACCESS_TOKEN_SECONDS may not exceed 900 (15 minutes)")
+    audit_keys, audit_active_kid = _audit_keys(env, var_dir)
     return Settings(
         var_dir=var_dir,
         database_url=env.get("DATABASE_URL") or None,
@@ -187,6 +211,8 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
         form_token_key=env.get("FORM_TOKEN_KEY") or _dev_key(var_dir, "form-token-dev.key"),
         sms_url=env.get("SMS_URL") or None,
         sms_token=env.get("SMS_TOKEN") or None,
+        audit_keys=audit_keys,
+        audit_active_kid=audit_active_kid,
         **ints,
     )
 

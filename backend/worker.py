@@ -13,6 +13,7 @@ from arq import cron, func
 from arq.connections import RedisSettings
 from arq.worker import Worker
 
+from backend.accounts import audit, audit_verify
 from backend.accounts.admin import seal_inactive_accounts
 from backend.config import Settings, get_settings
 from backend.db import close_pool, open_pool
@@ -28,6 +29,10 @@ async def seal_inactive_accounts_job(ctx: dict[str, Any]) -> int:
     return await seal_inactive_accounts(settings)
 
 
+async def anchor_audit_job(ctx: dict[str, Any]) -> int:
+    return await audit_verify.anchor_job(ctx["storage"], audit.Keys.of(ctx["settings"]))
+
+
 async def render_form_batch_job(ctx: dict[str, Any], batch_id: int) -> str:
     return await render_batch(ctx["settings"], ctx["storage"], ctx["redis"], batch_id)
 
@@ -39,12 +44,14 @@ FUNCTIONS: list[Any] = [
     render_form_batch_job,
     func(check_upload_job, timeout=CHECK_TIMEOUT + 30, max_tries=MAX_ATTEMPTS),
     sweep_checks,
+    anchor_audit_job,
 ]
 CHINA_TIME = timezone(timedelta(hours=8), "Asia/Shanghai")  # no daylight saving
 CRON_JOBS = [
     cron(seal_inactive_accounts_job, hour={3}, minute={10}, unique=True, run_at_startup=False),
     cron(sweep_imports, minute=set(range(0, 60, 5)), unique=True),
     cron(sweep_checks, second={0}, unique=True),  # every minute
+    cron(anchor_audit_job, minute=set(range(0, 60, 10)), second={30}, unique=True),
 ]
 POLL_DELAY = 0.05  # seconds: arq's default 0.5 s would add up to half a second to every job
 

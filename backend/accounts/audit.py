@@ -1,16 +1,28 @@
-"""The append-only, hash-chained audit log.
+"""The append-only audit log: keyed hash chains, anchored outside the database.
 
-Each row's hash covers its content and the hash of the row before it in its chain, so
-changing, deleting or inserting any row breaks every later link; `verify()` walks the
-chains and names the first row that does not fit. Rows are spread over a few chains (by
-actor) so concurrent writers rarely queue on the same chain lock.
+Each row's `hash` is an HMAC-SHA256, under a key kept outside the database (`AUDIT_KEY`,
+named per row by `key_id` so keys can rotate), of its content and the hash of the row before
+it in its chain. Whoever can write to the database but does not hold the key cannot change,
+insert or delete a row and recompute the rest: every later link breaks.
+
+Deleting the newest rows of a chain breaks no link, so every few minutes
+`audit_verify.anchor()` writes each chain's head (last seq, last hash), signed with the key,
+to the object storage and to the log. `audit_verify.verify()` walks every chain with the key
+and checks that each reaches at least the latest anchor's head; it names the first row that
+does not fit, or the missing tail. What is written after the latest anchor can still be cut
+unnoticed: the window is the anchoring interval (10 minutes, `backend/worker.py`).
+
+Rows are spread over a few chains (by actor) so concurrent writers rarely queue on the same
+chain lock.
 """
 
 from __future__ import annotations
 
-import hashlib
+import hmac
 import json
+import logging
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -18,7 +30,10 @@ from typing import Any
 from piccolo.engine.postgres import PostgresEngine
 
 from backend.accounts.tables import AuditLog
+from backend.config import Settings, get_settings
 from backend.db import engine, transaction
+
+log = logging.getLogger("registry.audit")
 
 GENESIS = "0" * 64
 CHAINS = 8  # changing it later is safe: every row keeps its chain number
@@ -45,7 +60,27 @@ def canonical(value: Any) -> str | None:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
 
 
-def row_hash(row: dict[str, Any]) -> str:
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """The audit keys by id; new rows and anchors are signed with the active one."""
+
+    secrets: Mapping[str, str]
+    active: str
+
+    @classmethod
+    def of(cls, settings: Settings) -> Keys:
+        return cls(settings.audit_keys, settings.audit_active_kid)
+
+    def mac(self, kid: str, text: str) -> str:
+        # The one-shot form: OpenSSL computes it without an HMAC object per row.
+        return hmac.digest(self.secrets[kid].encode(), text.encode(), "sha256").hex()
+
+
+def keys_or_settings(keys: Keys | None) -> Keys:
+    return keys if keys is not None else Keys.of(get_settings())
+
+
+def _material(row: dict[str, Any]) -> str:
     at: datetime = row["at"]
     material = [
         row["chain"],
@@ -62,7 +97,12 @@ def row_hash(row: dict[str, Any]) -> str:
         row["before"],
         row["after"],
     ]
-    return hashlib.sha256(canonical(material).encode()).hexdigest()  # type: ignore[union-attr]
+    return canonical(material)  # type: ignore[return-value]
+
+
+def row_hash(row: dict[str, Any], keys: Keys) -> str:
+    """The HMAC of a row under the key its `key_id` names (KeyError: a key we do not hold)."""
+    return keys.mac(row["key_id"], f"{row['key_id']}|{_material(row)}")
 
 
 def chain_of(actor: Actor) -> int:
@@ -93,10 +133,13 @@ async def record(
     await record_many(actor, [Entry(action, entity, entity_id, before, after)])
 
 
-async def record_many(actor: Actor, entries: list[Entry], batch: int = 500) -> None:
+async def record_many(
+    actor: Actor, entries: list[Entry], batch: int = 500, keys: Keys | None = None
+) -> None:
     """Append rows for one actor: one chain lock, one look-up of the chain's end."""
     if not entries:
         return
+    keys = keys_or_settings(keys)
     chain = chain_of(actor)
     async with transaction():
         if isinstance(engine(), PostgresEngine):
@@ -126,8 +169,9 @@ async def record_many(actor: Actor, entries: list[Entry], batch: int = 500) -> N
                 "entity_id": None if entry.entity_id is None else str(entry.entity_id),
                 "before": canonical(entry.before),
                 "after": canonical(entry.after),
+                "key_id": keys.active,
             }
-            row["hash"] = prev_hash = row_hash(row)
+            row["hash"] = prev_hash = row_hash(row, keys)
             rows.append(row)
         postgres = isinstance(engine(), PostgresEngine)
         for start in range(0, len(rows), batch):
@@ -142,9 +186,10 @@ async def record_many(actor: Actor, entries: list[Entry], batch: int = 500) -> N
 # made writing the audit rows about a third of a large import's time (bench/records.py).
 _UNNEST_INSERT = (
     'INSERT INTO audit_log (chain, seq, prev_hash, hash, "at", actor_id, actor_role, '
-    'client_addr, request_id, action, entity, entity_id, "before", "after") '
+    'client_addr, request_id, key_id, action, entity, entity_id, "before", "after") '
     "SELECT {}::smallint, t.seq, t.prev_hash, t.hash, {}::timestamptz, {}::integer, "
-    "{}::varchar, {}::varchar, {}::varchar, t.action, t.entity, t.entity_id, t.b, t.a "
+    "{}::varchar, {}::varchar, {}::varchar, {}::varchar, "
+    "t.action, t.entity, t.entity_id, t.b, t.a "
     "FROM unnest({}::integer[], {}::varchar[], {}::varchar[], {}::varchar[], {}::varchar[], "
     "{}::varchar[], {}::text[], {}::text[]) "
     "WITH ORDINALITY AS t(seq, prev_hash, hash, action, entity, entity_id, b, a, n) "
@@ -163,63 +208,6 @@ async def _insert_unnest(rows: list[dict[str, Any]]) -> None:
         first["actor_role"],
         first["client_addr"],
         first["request_id"],
+        first["key_id"],
         *([row[c] for row in rows] for c in _VARYING),
     )
-
-
-@dataclass(frozen=True, slots=True)
-class VerifyResult:
-    rows: int
-    broken_id: int | None = None
-    broken_chain: int | None = None
-    broken_seq: int | None = None
-    reason: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.broken_id is None
-
-
-async def verify(batch: int = 5000) -> VerifyResult:
-    """Walk every chain in order; report the first row (lowest id) that breaks its chain."""
-    chains = [r["chain"] for r in await AuditLog.select(AuditLog.chain).distinct()]
-    total = 0
-    first_broken: VerifyResult | None = None
-    for chain in sorted(chains):
-        prev_hash, expected_seq, after_seq = GENESIS, 1, 0
-        while True:
-            rows = (
-                await AuditLog.select()
-                .where((AuditLog.chain == chain) & (AuditLog.seq > after_seq))
-                .order_by(AuditLog.seq)
-                .limit(batch)
-            )
-            if not rows:
-                break
-            for row in rows:
-                total += 1
-                reason = None
-                if row["seq"] != expected_seq:
-                    reason = f"sequence gap: expected {expected_seq}, found {row['seq']}"
-                elif row["prev_hash"] != prev_hash:
-                    reason = "link to the previous row is broken"
-                elif row_hash(row) != row["hash"]:
-                    reason = "row content does not match its hash"
-                if reason and (first_broken is None or row["id"] < first_broken.broken_id):
-                    first_broken = VerifyResult(0, row["id"], chain, row["seq"], reason)
-                if reason:
-                    break
-                prev_hash, expected_seq = row["hash"], expected_seq + 1
-            else:
-                after_seq = rows[-1]["seq"]
-                continue
-            break
-    if first_broken is not None:
-        return VerifyResult(
-            total,
-            first_broken.broken_id,
-            first_broken.broken_chain,
-            first_broken.broken_seq,
-            first_broken.reason,
-        )
-    return VerifyResult(total)

@@ -86,9 +86,9 @@ class RefreshToken(Table, tablename="refresh_token"):
 
 
 class AuditLog(Table, tablename="audit_log"):
-    """Append-only. Rows form `audit_chains` hash chains (so writers of different chains
-    never wait on each other); `seq` orders a chain, `hash` covers the row and the hash
-    of the row before it."""
+    """Append-only. Rows form `audit.CHAINS` chains (so writers of different chains never
+    wait on each other); `seq` orders a chain, `hash` is the HMAC-SHA256, under the key named
+    by `key_id`, of the row and the hash of the row before it."""
 
     id = BigSerial(primary_key=True)
     chain = SmallInt(index=True)
@@ -105,3 +105,4 @@ class AuditLog(Table, tablename="audit_log"):
     entity_id = Varchar(length=64, null=True, default=None, index=True)
     before = Text(null=True, default=None)  # canonical JSON
     after = Text(null=True, default=None)
+    key_id = Varchar(length=16, null=True, default=None)  # None: not yet keyed (legacy)
