@@ -1,17 +1,33 @@
 """arq worker: the jobs and crons, thin calls into the domains.
 
-Production: `arq backend.worker.WorkerSettings` (REDIS_URL and DATABASE_URL from the
-environment). Embedded default: `app.py` runs the same functions in-process.
+Production: `python -m backend.worker` (REDIS_URL and DATABASE_URL from the environment);
+`arq backend.worker.WorkerSettings` runs the same worker class. Embedded default: `app.py`
+runs the same functions in-process.
+
+arq's own loop ends at the first Redis error (a restart, a failover), and a worker ended so
+checks nothing until someone restarts it. `ResilientWorker` waits for Redis to come back,
+says so in the log, and then sweeps at once: what was queued in a Redis that restarted empty
+is found again from PostgreSQL (uploads left `uploaded`, imports and form batches left
+queued).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
 from datetime import timedelta, timezone
-from typing import Any
+from typing import Any, TypeVar
 
 from arq import cron, func
-from arq.connections import RedisSettings
+from arq.connections import RedisSettings, create_pool
 from arq.worker import Worker
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from backend.accounts.admin import seal_inactive_accounts
 from backend.config import Settings, get_settings
@@ -19,8 +35,11 @@ from backend.db import close_pool, open_pool
 from backend.parents.checks import MAX_ATTEMPTS, warm_up_reader
 from backend.parents.tasks import CHECK_TIMEOUT, check_upload_job, sweep_checks
 from backend.records.forms import render_batch
-from backend.records.tasks import run_import_job, sweep_imports
+from backend.records.tasks import run_import_job, sweep_form_batches, sweep_imports
 from backend.storage import make_storage
+
+log = logging.getLogger("registry.worker")
+T = TypeVar("T")
 
 
 async def seal_inactive_accounts_job(ctx: dict[str, Any]) -> int:
@@ -39,12 +58,14 @@ FUNCTIONS: list[Any] = [
     render_form_batch_job,
     func(check_upload_job, timeout=CHECK_TIMEOUT + 30, max_tries=MAX_ATTEMPTS),
     sweep_checks,
+    sweep_form_batches,
 ]
 CHINA_TIME = timezone(timedelta(hours=8), "Asia/Shanghai")  # no daylight saving
 CRON_JOBS = [
     cron(seal_inactive_accounts_job, hour={3}, minute={10}, unique=True, run_at_startup=False),
     cron(sweep_imports, minute=set(range(0, 60, 5)), unique=True),
     cron(sweep_checks, second={0}, unique=True),  # every minute
+    cron(sweep_form_batches, minute=set(range(2, 60, 5)), unique=True),
 ]
 POLL_DELAY = 0.05  # seconds: arq's default 0.5 s would add up to half a second to every job
 
@@ -60,8 +81,147 @@ async def _shutdown(ctx: dict[str, Any]) -> None:
     await close_pool()
 
 
+# Redis gone (killed, restarting, unreachable); a WATCH broken by a dropped connection shows
+# up as WatchError, a subclass of RedisError, so any RedisError that is not an answer counts.
+REDIS_DOWN: tuple[type[BaseException], ...] = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    RedisError,
+    OSError,
+)
+RECONNECT_FIRST = 0.5  # seconds before the first reconnection try; doubled up to the cap
+RECONNECT_CAP = 10.0
+
+
+class ResilientWorker(Worker):
+    """arq's Worker whose loop outlives Redis: on a Redis error it logs, waits with backoff
+    until Redis answers, logs that, enqueues the sweepers and resumes polling. Jobs running
+    at that moment keep running (their state is in the database); on_startup runs once."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._started = False
+        self.reconnects = 0
+        startup = self.on_startup
+
+        async def startup_once(ctx: dict[str, Any]) -> None:
+            if not self._started and startup is not None:
+                await startup(ctx)
+            self._started = True
+
+        self.on_startup = startup_once
+
+    async def main(self) -> None:
+        delay = RECONNECT_FIRST
+        while True:
+            started = time.monotonic()
+            try:
+                await super().main()
+                return  # burst mode drained the queue
+            except REDIS_DOWN as exc:
+                if self.burst:
+                    raise
+                log.warning("worker lost Redis (%s: %s); reconnecting", type(exc).__name__, exc)
+            self._reap_finished()
+            if time.monotonic() - started > 60:
+                delay = RECONNECT_FIRST  # a fresh outage; a loop of quick failures backs off
+            lost_at = time.monotonic()
+            while True:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RECONNECT_CAP)
+                if await self._redis_answers():
+                    break
+            self.reconnects += 1
+            log.warning(
+                "worker reconnected to Redis after %.1f s; sweeping for what it missed",
+                time.monotonic() - lost_at,
+            )
+            await self._sweep_now()
+
+    def _reap_finished(self) -> None:
+        """Jobs that ended while Redis was away: forget them here (arq's loop would re-raise
+        their Redis error and stop again)."""
+        for job_id, task in list(self.tasks.items()):
+            if task.done():
+                del self.tasks[job_id]
+                if not task.cancelled() and task.exception() is not None:
+                    log.warning("job %s ended during the outage: %r", job_id, task.exception())
+
+    async def _redis_answers(self) -> bool:
+        try:
+            if self._pool is None:  # never connected: let arq's create_pool try again
+                assert self.redis_settings is not None
+                pool = await create_pool(
+                    self.redis_settings, retry=self.redis_settings.conn_retries
+                )
+                self._pool = pool
+            return bool(await self.pool.ping())
+        except REDIS_DOWN:
+            return False
+
+    async def _sweep_now(self) -> None:
+        """A Redis that restarted empty lost its queue: the sweepers find it again in the
+        database, with no grace period (arq refuses a job id still queued, so nothing runs
+        twice)."""
+        stamp = int(time.time() * 1000)
+        try:
+            await self.pool.enqueue_job("sweep_checks", 0, _job_id=f"sweep_checks:now:{stamp}")
+            await self.pool.enqueue_job("sweep_imports", _job_id=f"sweep_imports:now:{stamp}")
+            await self.pool.enqueue_job(
+                "sweep_form_batches", 0, _job_id=f"sweep_batches:now:{stamp}"
+            )
+        except REDIS_DOWN as exc:  # gone again: the next reconnection sweeps
+            log.warning("could not enqueue the sweepers: %r", exc)
+
+
+class _WaitForRedis(Retry):
+    """For arq's own command line, whose loop cannot be replaced: every Redis command waits
+    out an outage (retrying with backoff, forever) instead of ending the worker, and the
+    log says when Redis went away and when it answered again."""
+
+    async def call_with_retry(
+        self, do: Callable[[], Awaitable[T]], fail: Callable[[RedisError], Any]
+    ) -> T:
+        failures = 0
+        while True:
+            try:
+                result = await do()
+            except (RedisConnectionError, RedisTimeoutError) as error:
+                failures += 1
+                await fail(error)
+                if failures == 1:
+                    log.warning("Redis unreachable (%s); waiting for it", type(error).__name__)
+                await asyncio.sleep(min(RECONNECT_FIRST * 2 ** min(failures, 8), RECONNECT_CAP))
+                continue
+            if failures:
+                log.warning("Redis answers again (after %d tries)", failures)
+            return result
+
+
+def redis_settings(settings: Settings, *, wait_for_redis: bool = False) -> RedisSettings:
+    redis = RedisSettings.from_dsn(settings.redis_url or settings.redis_probe_url)
+    redis.conn_retries = 30  # a worker may start before Redis: about 30 s, then the loop's
+    if wait_for_redis:
+        redis.retry = _WaitForRedis(NoBackoff(), -1)
+        redis.retry_on_error = [RedisConnectionError, RedisTimeoutError]
+    return redis
+
+
+def _options(settings: Settings) -> dict[str, Any]:
+    return {
+        "functions": FUNCTIONS,
+        "cron_jobs": CRON_JOBS,
+        "poll_delay": POLL_DELAY,
+        "timezone": CHINA_TIME,
+    }
+
+
 def __getattr__(name: str) -> Any:
-    """`arq backend.worker.WorkerSettings` builds the settings when it asks, not at import."""
+    """`arq backend.worker.WorkerSettings` builds the settings when it asks, not at import.
+
+    arq's command line always builds arq's own `Worker`, which a Redis error ends; so its
+    Redis commands wait out an outage instead (`_WaitForRedis`). `python -m backend.worker`
+    runs `ResilientWorker`, which also survives a Redis error arq does not expect."""
     if name != "WorkerSettings":
         raise AttributeError(name)
     settings = get_settings()
@@ -69,29 +229,38 @@ def __getattr__(name: str) -> Any:
         "WorkerSettings",
         (),
         {
-            "functions": FUNCTIONS,
-            "cron_jobs": CRON_JOBS,
+            **_options(settings),
             "on_startup": _startup,
             "on_shutdown": _shutdown,
-            "poll_delay": POLL_DELAY,
-            "timezone": CHINA_TIME,
-            "redis_settings": RedisSettings.from_dsn(
-                settings.redis_url or settings.redis_probe_url
-            ),
+            "redis_settings": redis_settings(settings, wait_for_redis=True),
         },
     )
 
 
-def inline_worker(settings: Settings, redis_pool: Any, **overrides: Any) -> Worker:
+def inline_worker(settings: Settings, redis_pool: Any, **overrides: Any) -> ResilientWorker:
     """The same jobs, run by the API process itself (its pools are already open)."""
     options: dict[str, Any] = {
-        "functions": FUNCTIONS,
-        "cron_jobs": CRON_JOBS,
+        **_options(settings),
         "redis_pool": redis_pool,
         "ctx": {"settings": settings, "storage": make_storage(settings)},
-        "poll_delay": POLL_DELAY,
-        "timezone": CHINA_TIME,
         "handle_signals": False,
     }
     options.update(overrides)
-    return Worker(**options)
+    return ResilientWorker(**options)
+
+
+def main() -> None:
+    """`python -m backend.worker`: the production worker."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = get_settings()
+    worker = ResilientWorker(
+        **_options(settings),
+        redis_settings=redis_settings(settings),
+        on_startup=_startup,
+        on_shutdown=_shutdown,
+    )
+    worker.run()
+
+
+if __name__ == "__main__":
+    main()

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from backend.records.imports import run_import
-from backend.records.tables import ImportJob
+from backend.records.tables import FormBatch, ImportJob
 
 STALE_AFTER = timedelta(minutes=10)
 
@@ -23,4 +23,22 @@ async def sweep_imports(ctx: dict[str, Any]) -> int:
     )
     for row in stale:
         await ctx["redis"].enqueue_job("run_import_job", row["id"], _job_id=f"import:{row['id']}")
+    return len(stale)
+
+
+async def sweep_form_batches(ctx: dict[str, Any], queued_for_seconds: float = 60) -> int:
+    """Re-enqueue form batches left behind: queued with no job (enqueue failed, Redis
+    restarted empty), or running long after a worker died mid-render."""
+    now = datetime.now(UTC)
+    stale = await FormBatch.select(FormBatch.id).where(
+        (
+            (FormBatch.status == "queued")
+            & (FormBatch.created_at < now - timedelta(seconds=queued_for_seconds))
+        )
+        | ((FormBatch.status == "running") & (FormBatch.created_at < now - STALE_AFTER))
+    )
+    for row in stale:
+        await ctx["redis"].enqueue_job(
+            "render_form_batch_job", row["id"], _job_id=f"forms:{row['id']}"
+        )
     return len(stale)
