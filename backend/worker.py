@@ -16,15 +16,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from datetime import timedelta, timezone
-from typing import Any, TypeVar
+from typing import Any
 
+import arq.worker
 from arq import cron, func
 from arq.connections import RedisSettings, create_pool
 from arq.worker import Worker
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -39,7 +37,6 @@ from backend.records.tasks import run_import_job, sweep_form_batches, sweep_impo
 from backend.storage import make_storage
 
 log = logging.getLogger("registry.worker")
-T = TypeVar("T")
 
 
 async def seal_inactive_accounts_job(ctx: dict[str, Any]) -> int:
@@ -98,20 +95,28 @@ class ResilientWorker(Worker):
     until Redis answers, logs that, enqueues the sweepers and resumes polling. Jobs running
     at that moment keep running (their state is in the database); on_startup runs once."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._started = False
-        self.reconnects = 0
+    # No __init__ of its own: arq's command line reads the settings it passes by the
+    # signature of the class it builds.
+    reconnects = 0
+    _startup_wrapped = False
+
+    def _startup_once(self) -> None:
         startup = self.on_startup
+        if startup is None or self._startup_wrapped:
+            return
+        self._startup_wrapped = True
+        done = False
 
-        async def startup_once(ctx: dict[str, Any]) -> None:
-            if not self._started and startup is not None:
+        async def once(ctx: dict[str, Any]) -> None:
+            nonlocal done
+            if not done:
                 await startup(ctx)
-            self._started = True
+            done = True
 
-        self.on_startup = startup_once
+        self.on_startup = once
 
     async def main(self) -> None:
+        self._startup_once()
         delay = RECONNECT_FIRST
         while True:
             started = time.monotonic()
@@ -174,37 +179,8 @@ class ResilientWorker(Worker):
             log.warning("could not enqueue the sweepers: %r", exc)
 
 
-class _WaitForRedis(Retry):
-    """For arq's own command line, whose loop cannot be replaced: every Redis command waits
-    out an outage (retrying with backoff, forever) instead of ending the worker, and the
-    log says when Redis went away and when it answered again."""
-
-    async def call_with_retry(
-        self, do: Callable[[], Awaitable[T]], fail: Callable[[RedisError], Any]
-    ) -> T:
-        failures = 0
-        while True:
-            try:
-                result = await do()
-            except (RedisConnectionError, RedisTimeoutError) as error:
-                failures += 1
-                await fail(error)
-                if failures == 1:
-                    log.warning("Redis unreachable (%s); waiting for it", type(error).__name__)
-                await asyncio.sleep(min(RECONNECT_FIRST * 2 ** min(failures, 8), RECONNECT_CAP))
-                continue
-            if failures:
-                log.warning("Redis answers again (after %d tries)", failures)
-            return result
-
-
-def redis_settings(settings: Settings, *, wait_for_redis: bool = False) -> RedisSettings:
-    redis = RedisSettings.from_dsn(settings.redis_url or settings.redis_probe_url)
-    redis.conn_retries = 30  # a worker may start before Redis: about 30 s, then the loop's
-    if wait_for_redis:
-        redis.retry = _WaitForRedis(NoBackoff(), -1)
-        redis.retry_on_error = [RedisConnectionError, RedisTimeoutError]
-    return redis
+def redis_settings(settings: Settings) -> RedisSettings:
+    return RedisSettings.from_dsn(settings.redis_url or settings.redis_probe_url)
 
 
 def _options(settings: Settings) -> dict[str, Any]:
@@ -219,11 +195,13 @@ def _options(settings: Settings) -> dict[str, Any]:
 def __getattr__(name: str) -> Any:
     """`arq backend.worker.WorkerSettings` builds the settings when it asks, not at import.
 
-    arq's command line always builds arq's own `Worker`, which a Redis error ends; so its
-    Redis commands wait out an outage instead (`_WaitForRedis`). `python -m backend.worker`
-    runs `ResilientWorker`, which also survives a Redis error arq does not expect."""
+    arq's command line has no setting for the worker class: it builds `arq.worker.Worker`,
+    which the first Redis error ends for good. Asking for these settings is what that
+    command line does, so here arq is told to build `ResilientWorker` instead (a subclass:
+    nothing else in arq changes). `python -m backend.worker` needs no such step."""
     if name != "WorkerSettings":
         raise AttributeError(name)
+    arq.worker.Worker = ResilientWorker  # type: ignore[misc]
     settings = get_settings()
     return type(
         "WorkerSettings",
@@ -232,7 +210,7 @@ def __getattr__(name: str) -> Any:
             **_options(settings),
             "on_startup": _startup,
             "on_shutdown": _shutdown,
-            "redis_settings": redis_settings(settings, wait_for_redis=True),
+            "redis_settings": redis_settings(settings),
         },
     )
 
