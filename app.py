@@ -83,7 +83,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 stack.callback(private_redis.stop)
                 keeper = asyncio.create_task(private_redis.keep_alive())
                 stack.push_async_callback(_cancel, keeper)
-            app.state.redis = Redis.from_url(redis_url)
+            # Timeouts: an unreachable Redis answers 503 in seconds instead of hanging requests.
+            app.state.redis = Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=5)
             stack.push_async_callback(app.state.redis.aclose)
             app.state.arq = await create_pool(RedisSettings.from_dsn(redis_url))
             stack.push_async_callback(app.state.arq.aclose)
