@@ -32,7 +32,7 @@ from backend.config import Settings, get_settings
 from backend.db import close_pool, open_pool
 from backend.parents.checks import MAX_ATTEMPTS, warm_up_reader
 from backend.parents.tasks import CHECK_TIMEOUT, check_upload_job, sweep_checks
-from backend.records.forms import render_batch
+from backend.records.forms import RENDER_TIMEOUT, render_batch
 from backend.records.tasks import run_import_job, sweep_form_batches, sweep_imports
 from backend.storage import make_storage
 
@@ -52,7 +52,8 @@ FUNCTIONS: list[Any] = [
     seal_inactive_accounts_job,
     run_import_job,
     sweep_imports,
-    render_form_batch_job,
+    # Batches wait their turn for the one PDF thread (backend/records/forms.py).
+    func(render_form_batch_job, timeout=RENDER_TIMEOUT),
     func(check_upload_job, timeout=CHECK_TIMEOUT + 30, max_tries=MAX_ATTEMPTS),
     sweep_checks,
     sweep_form_batches,
@@ -137,6 +138,7 @@ class ResilientWorker(Worker):
                 if await self._redis_answers():
                     break
             self.reconnects += 1
+            self._last_health_check = 0  # `arq --check` reads a key the restart lost
             log.warning(
                 "worker reconnected to Redis after %.1f s; sweeping for what it missed",
                 time.monotonic() - lost_at,

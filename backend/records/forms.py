@@ -204,6 +204,7 @@ def _clean_up(path: str) -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
+RENDER_TIMEOUT = 15 * 60  # seconds for the job, waiting for the PDF thread included
 BATCH_FAILED_MESSAGE = "确认表 PDF 生成失败，请稍后重新打印本班确认表；如仍失败请联系技术支持。"
 
 
@@ -218,18 +219,28 @@ async def render_batch(settings: Settings, storage: Storage, redis: Redis, batch
         pdf = await _render_batch_pdf(settings, redis, batch)
         key = f"forms/{batch['campaign']}/{batch['school_class']}/batch-{batch_id}.pdf"
         await storage.put(key, pdf, "application/pdf")
-    except (RedisError, OSError):
-        raise  # transient (Redis, storage, database): the sweeper runs the job again
+    except OSError:
+        # Transient (storage, database): queued again, the sweeper runs it in a minute or so.
+        await FormBatch.update({FormBatch.status: "queued"}).where(FormBatch.id == batch_id)
+        raise
+    except asyncio.CancelledError:
+        # The job's time ran out (or the worker stops, and arq runs it again): not `running`.
+        await _failed(batch_id)
+        raise
     except Exception:
         log.exception("form batch %s could not be rendered", batch_id)
-        await FormBatch.update(
-            {FormBatch.status: "failed", FormBatch.finished_at: datetime.now(UTC)}
-        ).where(FormBatch.id == batch_id)
+        await _failed(batch_id)
         return "failed"
     await FormBatch.update(
         {FormBatch.status: "done", FormBatch.pdf_key: key, FormBatch.finished_at: datetime.now(UTC)}
     ).where(FormBatch.id == batch_id)
     return "done"
+
+
+async def _failed(batch_id: int) -> None:
+    await FormBatch.update(
+        {FormBatch.status: "failed", FormBatch.finished_at: datetime.now(UTC)}
+    ).where((FormBatch.id == batch_id) & (FormBatch.status == "running"))
 
 
 async def _render_batch_pdf(settings: Settings, redis: Redis, batch: dict[str, Any]) -> bytes:
@@ -248,7 +259,8 @@ async def _render_batch_pdf(settings: Settings, redis: Redis, batch: dict[str, A
                 pdf_executor(),
                 functools.partial(_page_to_pdf, path, form, *names, key, done == 1),
             )
-            await progress.report(redis, "form_batch", batch["id"], done=done, total=len(ids))
+            with contextlib.suppress(RedisError):  # progress only: the PDF matters more
+                await progress.report(redis, "form_batch", batch["id"], done=done, total=len(ids))
         return await asyncio.to_thread(Path(path).read_bytes)
     finally:
         await loop.run_in_executor(pdf_executor(), _clean_up, path)
