@@ -158,10 +158,14 @@ class ResilientWorker(Worker):
         try:
             if self._pool is None:  # never connected: let arq's create_pool try again
                 assert self.redis_settings is not None
-                pool = await create_pool(
-                    self.redis_settings, retry=self.redis_settings.conn_retries
+                self._pool = await create_pool(
+                    self.redis_settings,
+                    retry=self.redis_settings.conn_retries,  # one try: this loop retries
+                    job_serializer=self.job_serializer,
+                    job_deserializer=self.job_deserializer,
+                    default_queue_name=self.queue_name,
+                    expires_extra_ms=self.expires_extra_ms,
                 )
-                self._pool = pool
             return bool(await self.pool.ping())
         except REDIS_DOWN:
             return False
@@ -185,13 +189,12 @@ def redis_settings(settings: Settings) -> RedisSettings:
     return RedisSettings.from_dsn(settings.redis_url or settings.redis_probe_url)
 
 
-def _options(settings: Settings) -> dict[str, Any]:
-    return {
-        "functions": FUNCTIONS,
-        "cron_jobs": CRON_JOBS,
-        "poll_delay": POLL_DELAY,
-        "timezone": CHINA_TIME,
-    }
+OPTIONS: dict[str, Any] = {
+    "functions": FUNCTIONS,
+    "cron_jobs": CRON_JOBS,
+    "poll_delay": POLL_DELAY,
+    "timezone": CHINA_TIME,
+}
 
 
 def __getattr__(name: str) -> Any:
@@ -209,7 +212,7 @@ def __getattr__(name: str) -> Any:
         "WorkerSettings",
         (),
         {
-            **_options(settings),
+            **OPTIONS,
             "on_startup": _startup,
             "on_shutdown": _shutdown,
             "redis_settings": redis_settings(settings),
@@ -220,7 +223,7 @@ def __getattr__(name: str) -> Any:
 def inline_worker(settings: Settings, redis_pool: Any, **overrides: Any) -> ResilientWorker:
     """The same jobs, run by the API process itself (its pools are already open)."""
     options: dict[str, Any] = {
-        **_options(settings),
+        **OPTIONS,
         "redis_pool": redis_pool,
         "ctx": {"settings": settings, "storage": make_storage(settings)},
         "handle_signals": False,
@@ -234,7 +237,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = get_settings()
     worker = ResilientWorker(
-        **_options(settings),
+        **OPTIONS,
         redis_settings=redis_settings(settings),
         on_startup=_startup,
         on_shutdown=_shutdown,

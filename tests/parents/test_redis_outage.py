@@ -304,3 +304,36 @@ async def test_endpoints_that_need_redis_answer_503_with_retry_after(
         assert answer.json()["message"] == "服务暂时不可用，请稍后再试"
         assert answer.headers["retry-after"] == "15"
         assert answer.json()["request_id"]
+
+
+async def test_a_worker_started_before_redis_waits_for_it(
+    client: httpx.AsyncClient,
+    world: World,  # noqa: F811
+    parent: dict[str, str],  # noqa: F811
+    private_redis: PrivateRedisServer,
+    api_on_private_redis: Litestar,
+    tmp_path: Path,
+) -> None:
+    """A deployment starts the worker first: it keeps trying instead of exiting."""
+    page = await printed_page(client, await registrar(client, world), world.students[0])
+    private_redis.kill()
+    log = tmp_path / "worker.log"
+    worker = subprocess.Popen(  # noqa: ASYNC220
+        WORKER_COMMANDS["arq backend.worker.WorkerSettings"],
+        cwd=ROOT,
+        env={**os.environ, "REDIS_URL": private_redis.url},
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        time.sleep(8)  # noqa: ASYNC251  (longer than arq's own 5 connection retries)
+        assert worker.poll() is None, log.read_text()[-3000:]
+        private_redis.start()
+        sent = await upload(client, parent, world.students[0], phone_photo(page, 51))
+        assert sent.status_code == 201, sent.text
+        await wait_for_verdicts([sent.json()["id"]], 120, log)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+    row = await Upload.select(Upload.status).where(Upload.id == sent.json()["id"]).first()
+    assert row == {"status": "matches"}
