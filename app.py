@@ -40,7 +40,7 @@ from backend.redis_server import resolve_redis
 from backend.refusals import audit_refusal
 from backend.seed import format_logins, seed_if_empty
 from backend.storage import make_storage
-from backend.worker import inline_worker
+from backend.worker import REDIS_DOWN, inline_worker
 
 log = logging.getLogger("registry")
 
@@ -58,6 +58,12 @@ PUBLIC_PATHS = [
 @get("/health", exclude_from_auth=True, tags=["ops"])
 async def health() -> dict[str, str]:
     return {"status": "ok"}
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(Exception, asyncio.CancelledError):
+        await task
 
 
 async def _await_quietly(task: asyncio.Task[None]) -> None:
@@ -78,7 +84,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             redis_url, private_redis = await resolve_redis(settings)
             if private_redis is not None:
                 stack.callback(private_redis.stop)
-            app.state.redis = Redis.from_url(redis_url)
+                keeper = asyncio.create_task(private_redis.keep_alive())
+                stack.push_async_callback(_cancel, keeper)
+            # Timeouts: an unreachable Redis answers 503 in seconds instead of hanging requests.
+            app.state.redis = Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=5)
             stack.push_async_callback(app.state.redis.aclose)
             app.state.arq = await create_pool(RedisSettings.from_dsn(redis_url))
             stack.push_async_callback(app.state.arq.aclose)
@@ -97,14 +106,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
             if settings.run_worker_inline:
                 warming = asyncio.create_task(warm_up_reader())  # not holding up the start
                 stack.push_async_callback(_await_quietly, warming)
+                # It outlives Redis restarts: logs, reconnects, sweeps (backend/worker.py).
                 worker = inline_worker(settings, app.state.arq)
                 task = asyncio.create_task(worker.async_run())
+                app.state.worker = worker
 
                 async def stop_worker() -> None:
-                    await worker.close()
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
+                    with contextlib.suppress(*REDIS_DOWN):  # Redis may be down at exit
+                        await worker.close()
+                    await _cancel(task)
 
                 stack.push_async_callback(stop_worker)
             yield

@@ -7,7 +7,8 @@
     ├── NotFound              404  absent, or outside the caller's scope: the same answer
     ├── Conflict              409  the state does not allow it
     ├── OutsideWindow         409  the campaign's window or switch is closed
-    └── TooManyAttempts       429  throttled
+    ├── TooManyAttempts       429  throttled
+    └── ServiceUnavailable    503  a service it needs (Redis) is down; with Retry-After
 
 Every error reaches the client as one JSON shape:
 `{"code", "message", "field_errors"?, "request_id"}`.
@@ -74,3 +75,16 @@ class TooManyAttempts(DomainError):
     status = 429
     code = "too_many_attempts"
     message = "尝试次数过多，请稍后再试"
+
+
+class ServiceUnavailable(DomainError):
+    """Redis (throttles, sign-up codes, the job queue) is unreachable; `backend/http.py`
+    answers every Redis connection error with this."""
+
+    status = 503
+    code = "service_unavailable"
+    message = "服务暂时不可用，请稍后再试"
+    RETRY_AFTER = 15  # seconds: about as long as a Redis restart or failover takes
+
+    def __init__(self, message: str | None = None, *, code: str | None = None) -> None:
+        super().__init__(message, code=code, retry_after=self.RETRY_AFTER)

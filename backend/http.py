@@ -23,12 +23,14 @@ from litestar.exceptions import (
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from backend.accounts.audit import Actor
 from backend.accounts.principal import Principal, load_principal
 from backend.accounts.roles import STAFF_ROLES
 from backend.config import Settings
-from backend.errors import DomainError, Forbidden, Unauthorized
+from backend.errors import DomainError, Forbidden, ServiceUnavailable, Unauthorized
 
 log = logging.getLogger("registry.http")
 
@@ -196,8 +198,17 @@ def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> R
     return _error(request, 500, code, message)
 
 
+def redis_down_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """Redis unreachable wherever it is used (throttles, codes, the queue): 503 and
+    Retry-After, not a 500; what the request wrote before is its service's business."""
+    log.warning("request %s: Redis unavailable (%s)", request_id_of(request), type(exc).__name__)
+    return domain_error_handler(request, ServiceUnavailable())
+
+
 EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
     DomainError: domain_error_handler,
+    RedisConnectionError: redis_down_handler,
+    RedisTimeoutError: redis_down_handler,
     ValidationException: validation_error_handler,
     HTTPException: http_error_handler,
     Exception: internal_error_handler,

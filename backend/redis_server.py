@@ -44,6 +44,7 @@ class PrivateRedis:
     def __init__(self, var_dir: Path) -> None:
         self.socket = var_dir / "redis.sock"
         self._process: subprocess.Popen[bytes] | None = None
+        self._stopped = False
 
     @property
     def url(self) -> str:
@@ -78,10 +79,29 @@ class PrivateRedis:
             if self._process.poll() is not None:
                 break
             await asyncio.sleep(0.05)
-        self.stop()
+        self._terminate()
         raise RuntimeError("could not start a private redis-server")
 
+    async def keep_alive(self, every: float = 1.0) -> None:
+        """Start the server again if it exits (killed, crashed) while the app runs: the
+        app's clients and the worker reconnect to the same socket."""
+        while not self._stopped:
+            await asyncio.sleep(every)
+            process = self._process
+            if self._stopped or (process is not None and process.poll() is None):
+                continue
+            code = process.returncode if process is not None else None
+            log.warning("the private Redis exited (code %s); starting it again", code)
+            try:
+                await self.start()
+            except RuntimeError:
+                log.error("could not restart the private Redis; trying again")
+
     def stop(self) -> None:
+        self._stopped = True
+        self._terminate()
+
+    def _terminate(self) -> None:
         if self._process is not None and self._process.poll() is None:
             self._process.terminate()
             with contextlib.suppress(subprocess.TimeoutExpired):

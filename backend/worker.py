@@ -1,17 +1,31 @@
 """arq worker: the jobs and crons, thin calls into the domains.
 
-Production: `arq backend.worker.WorkerSettings` (REDIS_URL and DATABASE_URL from the
-environment). Embedded default: `app.py` runs the same functions in-process.
+Production: `python -m backend.worker` (REDIS_URL and DATABASE_URL from the environment);
+`arq backend.worker.WorkerSettings` runs the same worker class. Embedded default: `app.py`
+runs the same functions in-process.
+
+arq's own loop ends at the first Redis error (a restart, a failover), and a worker ended so
+checks nothing until someone restarts it. `ResilientWorker` waits for Redis to come back,
+says so in the log, and then sweeps at once: what was queued in a Redis that restarted empty
+is found again from PostgreSQL (uploads left `uploaded`, imports and form batches left
+queued).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 from datetime import timedelta, timezone
 from typing import Any
 
+import arq.worker
 from arq import cron, func
-from arq.connections import RedisSettings
+from arq.connections import RedisSettings, create_pool
 from arq.worker import Worker
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from backend.accounts import audit, audit_verify
 from backend.accounts.admin import seal_inactive_accounts
@@ -19,9 +33,11 @@ from backend.config import Settings, get_settings
 from backend.db import close_pool, open_pool
 from backend.parents.checks import MAX_ATTEMPTS, warm_up_reader
 from backend.parents.tasks import CHECK_TIMEOUT, check_upload_job, sweep_checks
-from backend.records.forms import render_batch
-from backend.records.tasks import run_import_job, sweep_imports
+from backend.records.forms import RENDER_TIMEOUT, render_batch
+from backend.records.tasks import run_import_job, sweep_form_batches, sweep_imports
 from backend.storage import make_storage
+
+log = logging.getLogger("registry.worker")
 
 
 async def seal_inactive_accounts_job(ctx: dict[str, Any]) -> int:
@@ -41,10 +57,12 @@ FUNCTIONS: list[Any] = [
     seal_inactive_accounts_job,
     run_import_job,
     sweep_imports,
-    render_form_batch_job,
+    # Batches wait their turn for the one PDF thread (backend/records/forms.py).
+    func(render_form_batch_job, timeout=RENDER_TIMEOUT),
     func(check_upload_job, timeout=CHECK_TIMEOUT + 30, max_tries=MAX_ATTEMPTS),
     sweep_checks,
     anchor_audit_job,
+    sweep_form_batches,
 ]
 CHINA_TIME = timezone(timedelta(hours=8), "Asia/Shanghai")  # no daylight saving
 CRON_JOBS = [
@@ -52,6 +70,7 @@ CRON_JOBS = [
     cron(sweep_imports, minute=set(range(0, 60, 5)), unique=True),
     cron(sweep_checks, second={0}, unique=True),  # every minute
     cron(anchor_audit_job, minute=set(range(0, 60, 10)), second={30}, unique=True),
+    cron(sweep_form_batches, minute=set(range(2, 60, 5)), unique=True),
 ]
 POLL_DELAY = 0.05  # seconds: arq's default 0.5 s would add up to half a second to every job
 
@@ -67,38 +86,171 @@ async def _shutdown(ctx: dict[str, Any]) -> None:
     await close_pool()
 
 
+# Redis gone (killed, restarting, unreachable); a WATCH broken by a dropped connection shows
+# up as WatchError, a subclass of RedisError, so any RedisError that is not an answer counts.
+REDIS_DOWN: tuple[type[BaseException], ...] = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    RedisError,
+    OSError,
+)
+RECONNECT_FIRST = 0.5  # seconds before the first reconnection try; doubled up to the cap
+RECONNECT_CAP = 10.0
+
+
+class ResilientWorker(Worker):
+    """arq's Worker whose loop outlives Redis: on a Redis error it logs, waits with backoff
+    until Redis answers, logs that, enqueues the sweepers and resumes polling. Jobs running
+    at that moment keep running (their state is in the database); on_startup runs once."""
+
+    # No __init__ of its own: arq's command line reads the settings it passes by the
+    # signature of the class it builds.
+    reconnects = 0
+    _startup_wrapped = False
+
+    def _startup_once(self) -> None:
+        startup = self.on_startup
+        if startup is None or self._startup_wrapped:
+            return
+        self._startup_wrapped = True
+        done = False
+
+        async def once(ctx: dict[str, Any]) -> None:
+            nonlocal done
+            if not done:
+                await startup(ctx)
+            done = True
+
+        self.on_startup = once
+
+    async def main(self) -> None:
+        self._startup_once()
+        delay = RECONNECT_FIRST
+        while True:
+            started = time.monotonic()
+            try:
+                await super().main()
+                return  # burst mode drained the queue
+            except REDIS_DOWN as exc:
+                if self.burst:
+                    raise
+                log.warning("worker lost Redis (%s: %s); reconnecting", type(exc).__name__, exc)
+            self._reap_finished()
+            if time.monotonic() - started > 60:
+                delay = RECONNECT_FIRST  # a fresh outage; a loop of quick failures backs off
+            lost_at = time.monotonic()
+            while True:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RECONNECT_CAP)
+                if await self._redis_answers():
+                    break
+            self.reconnects += 1
+            self._last_health_check = 0  # `arq --check` reads a key the restart lost
+            log.warning(
+                "worker reconnected to Redis after %.1f s; sweeping for what it missed",
+                time.monotonic() - lost_at,
+            )
+            await self._sweep_now()
+
+    def _reap_finished(self) -> None:
+        """Jobs that ended while Redis was away: forget them here (arq's loop would re-raise
+        their Redis error and stop again)."""
+        for job_id, task in list(self.tasks.items()):
+            if task.done():
+                del self.tasks[job_id]
+                if not task.cancelled() and task.exception() is not None:
+                    log.warning("job %s ended during the outage: %r", job_id, task.exception())
+
+    async def _redis_answers(self) -> bool:
+        try:
+            if self._pool is None:  # never connected: let arq's create_pool try again
+                assert self.redis_settings is not None
+                self._pool = await create_pool(
+                    self.redis_settings,
+                    retry=self.redis_settings.conn_retries,  # one try: this loop retries
+                    job_serializer=self.job_serializer,
+                    job_deserializer=self.job_deserializer,
+                    default_queue_name=self.queue_name,
+                    expires_extra_ms=self.expires_extra_ms,
+                )
+            return bool(await self.pool.ping())
+        except REDIS_DOWN:
+            return False
+
+    async def _sweep_now(self) -> None:
+        """A Redis that restarted empty lost its queue: the sweepers find it again in the
+        database, with no grace period (arq refuses a job id still queued, so nothing runs
+        twice)."""
+        stamp = int(time.time() * 1000)
+        try:
+            await self.pool.enqueue_job("sweep_checks", 0, _job_id=f"sweep_checks:now:{stamp}")
+            await self.pool.enqueue_job("sweep_imports", _job_id=f"sweep_imports:now:{stamp}")
+            await self.pool.enqueue_job(
+                "sweep_form_batches", 0, _job_id=f"sweep_batches:now:{stamp}"
+            )
+        except REDIS_DOWN as exc:  # gone again: the next reconnection sweeps
+            log.warning("could not enqueue the sweepers: %r", exc)
+
+
+def redis_settings(settings: Settings) -> RedisSettings:
+    return RedisSettings.from_dsn(settings.redis_url or settings.redis_probe_url)
+
+
+OPTIONS: dict[str, Any] = {
+    "functions": FUNCTIONS,
+    "cron_jobs": CRON_JOBS,
+    "poll_delay": POLL_DELAY,
+    "timezone": CHINA_TIME,
+}
+
+
 def __getattr__(name: str) -> Any:
-    """`arq backend.worker.WorkerSettings` builds the settings when it asks, not at import."""
+    """`arq backend.worker.WorkerSettings` builds the settings when it asks, not at import.
+
+    arq's command line has no setting for the worker class: it builds `arq.worker.Worker`,
+    which the first Redis error ends for good. Asking for these settings is what that
+    command line does, so here arq is told to build `ResilientWorker` instead (a subclass:
+    nothing else in arq changes). `python -m backend.worker` needs no such step."""
     if name != "WorkerSettings":
         raise AttributeError(name)
+    arq.worker.Worker = ResilientWorker  # type: ignore[misc]
     settings = get_settings()
     return type(
         "WorkerSettings",
         (),
         {
-            "functions": FUNCTIONS,
-            "cron_jobs": CRON_JOBS,
+            **OPTIONS,
             "on_startup": _startup,
             "on_shutdown": _shutdown,
-            "poll_delay": POLL_DELAY,
-            "timezone": CHINA_TIME,
-            "redis_settings": RedisSettings.from_dsn(
-                settings.redis_url or settings.redis_probe_url
-            ),
+            "redis_settings": redis_settings(settings),
         },
     )
 
 
-def inline_worker(settings: Settings, redis_pool: Any, **overrides: Any) -> Worker:
+def inline_worker(settings: Settings, redis_pool: Any, **overrides: Any) -> ResilientWorker:
     """The same jobs, run by the API process itself (its pools are already open)."""
     options: dict[str, Any] = {
-        "functions": FUNCTIONS,
-        "cron_jobs": CRON_JOBS,
+        **OPTIONS,
         "redis_pool": redis_pool,
         "ctx": {"settings": settings, "storage": make_storage(settings)},
-        "poll_delay": POLL_DELAY,
-        "timezone": CHINA_TIME,
         "handle_signals": False,
     }
     options.update(overrides)
-    return Worker(**options)
+    return ResilientWorker(**options)
+
+
+def main() -> None:
+    """`python -m backend.worker`: the production worker."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = get_settings()
+    worker = ResilientWorker(
+        **OPTIONS,
+        redis_settings=redis_settings(settings),
+        on_startup=_startup,
+        on_shutdown=_shutdown,
+    )
+    worker.run()
+
+
+if __name__ == "__main__":
+    main()

@@ -18,7 +18,7 @@ from ._check import check_photo
 from ._layout import Box, FieldCells, Layout, PrintedField, ReadKind, build_layout
 from ._normalise import matches, normalise
 from ._ocr import warm_up
-from ._render import FormHeader, render_form, render_pdf
+from ._render import FormHeader, append_pdf_page, render_form, render_pdf
 from ._report import (
     DEFAULT_THRESHOLDS,
     RETAKE_MESSAGES,
@@ -62,6 +62,7 @@ __all__ = [
     "RetakeReason",
     "Thresholds",
     "Verdict",
+    "append_pdf_page",
     "build_layout",
     "check_photo",
     "matches",

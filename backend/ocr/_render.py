@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -216,4 +217,24 @@ def render_pdf(pages: Sequence[Image.Image], *, bilevel: bool | None = None) -> 
     return out.getvalue()
 
 
-__all__ = ["LINE_SPACING", "FormHeader", "TextBlock", "render_form", "render_pdf"]
+def append_pdf_page(path: str | os.PathLike[str], page: Image.Image, *, first: bool) -> None:
+    """Add one page to a PDF file on disk (`first` starts the file), as `render_pdf` would
+    print it (bilevel at 300 dpi or more): a class's PDF is written page by page, so only one
+    page's pixels are ever in memory."""
+    dpi = float(page.info.get("dpi", (200, 200))[0])
+    if dpi >= 300:
+        image = page.convert("L").point(lambda v: 255 if v > 140 else 0).convert("1")
+    else:
+        image = page.convert("L")
+    extra = {} if dpi >= 300 else {"quality": 90}
+    image.save(path, "PDF", append=not first, resolution=dpi, **extra)
+
+
+__all__ = [
+    "LINE_SPACING",
+    "FormHeader",
+    "TextBlock",
+    "append_pdf_page",
+    "render_form",
+    "render_pdf",
+]

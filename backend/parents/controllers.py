@@ -39,7 +39,7 @@ from backend.parents.schemas import (
     UploadDetail,
     UploadRead,
 )
-from backend.parents.tasks import enqueue_check
+from backend.parents.tasks import enqueue_check_later_if_down
 from backend.records import reads
 from backend.records.schemas import StudentDetail
 from backend.records.tables import LinkStatus
@@ -172,13 +172,16 @@ class PhotoController(Controller):
         redis: RedisDep,
         settings: SettingsDep,
     ) -> UploadRead:
-        """A photo of the signed form: by a parent, or a teacher on the family's behalf."""
+        """A photo of the signed form: by a parent, or a teacher on the family's behalf.
+
+        Stored is accepted: if the queue (Redis) is down, the upload stays `uploaded` and the
+        sweeper enqueues its check once Redis is back, so the parent need not upload again."""
         content = await data.file.read()
         upload = await uploads.upload_photo(
             principal, actor, storage, redis, settings, student_id, content
         )
         if not upload.duplicate:
-            await enqueue_check(arq, upload.id)
+            await enqueue_check_later_if_down(arq, upload.id)
         return upload
 
     @get("/photos/{upload_id:int}", media_type="image/jpeg")

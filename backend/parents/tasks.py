@@ -8,6 +8,8 @@ from typing import Any
 
 from arq import Retry
 from arq.connections import ArqRedis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from backend.config import Settings
 from backend.parents import checks
@@ -15,6 +17,10 @@ from backend.parents import checks
 log = logging.getLogger("registry.checks")
 
 CHECK_TIMEOUT = 60.0  # seconds for the reader; a photo normally takes about one
+# An upload still `uploaded` this long after it was stored has no job (its enqueue failed,
+# or Redis restarted empty); a job queued but not yet taken keeps its id, so arq refuses the
+# sweeper's copy while it waits.
+SWEEP_GRACE_SECONDS = 10.0
 
 
 def lease(settings: Settings) -> timedelta:
@@ -24,6 +30,15 @@ def lease(settings: Settings) -> timedelta:
 async def enqueue_check(redis: ArqRedis, upload_id: int, attempt: int = 0) -> None:
     # A fresh job id per attempt: arq keeps a finished job's id for an hour.
     await redis.enqueue_job("check_upload_job", upload_id, _job_id=f"check:{upload_id}:{attempt}")
+
+
+async def enqueue_check_later_if_down(redis: ArqRedis, upload_id: int) -> None:
+    """After an upload is stored: enqueue its check, or, with Redis down, leave it
+    `uploaded` for the sweeper (which runs as soon as a worker finds Redis again)."""
+    try:
+        await enqueue_check(redis, upload_id)
+    except (RedisConnectionError, RedisTimeoutError) as exc:
+        log.warning("upload %s stored; its check waits for Redis (%s)", upload_id, exc)
 
 
 async def check_upload_job(ctx: dict[str, Any], upload_id: int) -> str:
@@ -43,9 +58,10 @@ async def check_upload_job(ctx: dict[str, Any], upload_id: int) -> str:
         return await checks.fail(upload_id, repr(exc))
 
 
-async def sweep_checks(ctx: dict[str, Any]) -> int:
+async def sweep_checks(ctx: dict[str, Any], grace_seconds: float = SWEEP_GRACE_SECONDS) -> int:
+    """Every minute, and at once after the worker finds Redis again (grace 0)."""
     settings: Settings = ctx["settings"]
-    stale = await checks.left_behind(lease(settings), grace=timedelta(seconds=30))
+    stale = await checks.left_behind(lease(settings), grace=timedelta(seconds=grace_seconds))
     for upload_id, attempts in stale:
         await enqueue_check(ctx["redis"], upload_id, attempts)
     return len(stale)

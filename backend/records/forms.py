@@ -5,12 +5,21 @@ the class's printable PDF with progress."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
+import functools
 import io
+import logging
+import os
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from PIL import Image
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from backend import progress
 from backend.accounts import audit
@@ -22,7 +31,7 @@ from backend.accounts.tables import School, SchoolClass
 from backend.config import Settings
 from backend.db import json_value, transaction
 from backend.errors import Conflict, Forbidden
-from backend.ocr import FormHeader, render_form, render_pdf, sign_form_token
+from backend.ocr import FormHeader, append_pdf_page, render_form, sign_form_token
 from backend.records.campaigns import Switch, require_open
 from backend.records.printing import (
     PRINT_DPI,
@@ -38,6 +47,8 @@ from backend.records.schemas import FormBatchRead
 from backend.records.service import load_fields
 from backend.records.tables import FormBatch, IssuedForm, Student
 from backend.storage import Storage
+
+log = logging.getLogger("registry.forms")
 
 FORM_ISSUERS = frozenset({Role.registrar})
 
@@ -124,6 +135,16 @@ async def issue_class_forms(
     return batch_id
 
 
+def _header(form: dict[str, Any], school: str, class_name: str, key: bytes) -> FormHeader:
+    return FormHeader(
+        school=school,
+        class_name=class_name,
+        registration_code=registration_code(form["form_id"], key),
+        form_token=sign_form_token(form["form_id"], key),
+        student_name=load_fields(form["snapshot"]).get("name"),
+    )
+
+
 async def _form_page(
     settings: Settings,
     form: dict[str, Any],
@@ -131,16 +152,9 @@ async def _form_page(
     class_name: str,
     dpi: int = SCREEN_DPI,
 ) -> Image.Image:
-    key = settings.form_token_key.encode()
-    snapshot = load_fields(form["snapshot"])
-    header = FormHeader(
-        school=school,
-        class_name=class_name,
-        registration_code=registration_code(form["form_id"], key),
-        form_token=sign_form_token(form["form_id"], key),
-        student_name=snapshot.get("name"),
-    )
-    return await asyncio.to_thread(render_form, form_layout(dpi), printed_values(snapshot), header)
+    header = _header(form, school, class_name, settings.form_token_key.encode())
+    values = printed_values(load_fields(form["snapshot"]))
+    return await asyncio.to_thread(render_form, form_layout(dpi), values, header)
 
 
 async def _names(form: dict[str, Any]) -> tuple[str, str]:
@@ -163,28 +177,93 @@ async def form_png(settings: Settings, scope: Scope, actor: Actor, form_id: str)
     return out.getvalue()
 
 
+@functools.cache
+def pdf_executor() -> ThreadPoolExecutor:
+    """One thread renders every PDF page of the process, one page at a time: a 300-dpi page
+    is about 9 MB of pixels (three copies while it is made bilevel), so a batch needs about
+    50 MB at its peak however many batches wait, and no more than one core."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="pdf")
+
+
+def _page_to_pdf(
+    path: str, form: dict[str, Any], school: str, class_name: str, key: bytes, first: bool
+) -> None:
+    page = render_form(
+        form_layout(PRINT_DPI),
+        printed_values(load_fields(form["snapshot"])),
+        _header(form, school, class_name, key),
+    )
+    append_pdf_page(path, page, first=first)
+
+
+def _clean_up(path: str) -> None:
+    """Remove the file and hand the freed page buffers back to the system (glibc keeps
+    them otherwise)."""
+    Path(path).unlink(missing_ok=True)
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+RENDER_TIMEOUT = 15 * 60  # seconds for the job, waiting for the PDF thread included
+BATCH_FAILED_MESSAGE = "确认表 PDF 生成失败，请稍后重新打印本班确认表；如仍失败请联系技术支持。"
+
+
 async def render_batch(settings: Settings, storage: Storage, redis: Redis, batch_id: int) -> str:
-    """The job: render every form of the batch into one PDF. Idempotent."""
+    """The job: render every form of the batch into one PDF, page by page into a file on
+    disk. Idempotent; a batch that cannot be rendered ends `failed`, not `running`."""
     batch = await FormBatch.select().where(FormBatch.id == batch_id).first()
     if batch is None or batch["status"] == "done":
         return "skipped"
     await FormBatch.update({FormBatch.status: "running"}).where(FormBatch.id == batch_id)
-    ids = json_value(batch["form_ids"])
-    forms = {f["id"]: f for f in await IssuedForm.select().where(IssuedForm.id.is_in(ids))}
-    pages: list[Image.Image] = []
-    names: tuple[str, str] | None = None
-    for done, form_id in enumerate(ids, start=1):
-        form = forms[form_id]
-        names = names or await _names(form)
-        pages.append(await _form_page(settings, form, *names, dpi=PRINT_DPI))
-        await progress.report(redis, "form_batch", batch_id, done=done, total=len(ids))
-    pdf = await asyncio.to_thread(render_pdf, pages)
-    key = f"forms/{batch['campaign']}/{batch['school_class']}/batch-{batch_id}.pdf"
-    await storage.put(key, pdf, "application/pdf")
+    try:
+        pdf = await _render_batch_pdf(settings, redis, batch)
+        key = f"forms/{batch['campaign']}/{batch['school_class']}/batch-{batch_id}.pdf"
+        await storage.put(key, pdf, "application/pdf")
+    except OSError:
+        # Transient (storage, database): queued again, the sweeper runs it in a minute or so.
+        await FormBatch.update({FormBatch.status: "queued"}).where(FormBatch.id == batch_id)
+        raise
+    except asyncio.CancelledError:
+        # The job's time ran out (or the worker stops, and arq runs it again): not `running`.
+        await _failed(batch_id)
+        raise
+    except Exception:
+        log.exception("form batch %s could not be rendered", batch_id)
+        await _failed(batch_id)
+        return "failed"
     await FormBatch.update(
         {FormBatch.status: "done", FormBatch.pdf_key: key, FormBatch.finished_at: datetime.now(UTC)}
     ).where(FormBatch.id == batch_id)
     return "done"
+
+
+async def _failed(batch_id: int) -> None:
+    await FormBatch.update(
+        {FormBatch.status: "failed", FormBatch.finished_at: datetime.now(UTC)}
+    ).where((FormBatch.id == batch_id) & (FormBatch.status == "running"))
+
+
+async def _render_batch_pdf(settings: Settings, redis: Redis, batch: dict[str, Any]) -> bytes:
+    ids = json_value(batch["form_ids"])
+    forms = {f["id"]: f for f in await IssuedForm.select().where(IssuedForm.id.is_in(ids))}
+    key = settings.form_token_key.encode()
+    loop = asyncio.get_running_loop()
+    names: tuple[str, str] | None = None
+    fd, path = tempfile.mkstemp(prefix=f"batch-{batch['id']}-", suffix=".pdf")
+    os.close(fd)
+    try:
+        for done, form_id in enumerate(ids, start=1):
+            form = forms[form_id]
+            names = names or await _names(form)
+            await loop.run_in_executor(
+                pdf_executor(),
+                functools.partial(_page_to_pdf, path, form, *names, key, done == 1),
+            )
+            with contextlib.suppress(RedisError):  # progress only: the PDF matters more
+                await progress.report(redis, "form_batch", batch["id"], done=done, total=len(ids))
+        return await asyncio.to_thread(Path(path).read_bytes)
+    finally:
+        await loop.run_in_executor(pdf_executor(), _clean_up, path)
 
 
 async def get_batch(scope: Scope, actor: Actor, redis: Redis, batch_id: int) -> FormBatchRead:
@@ -209,6 +288,7 @@ async def get_batch(scope: Scope, actor: Actor, redis: Redis, batch_id: int) -> 
         done=done,
         total=len(ids),
         pdf_ready=batch["pdf_key"] is not None,
+        message=BATCH_FAILED_MESSAGE if batch["status"] == "failed" else None,
         forms=[{"form_id": f["form_id"], "student_id": f["student"]} for f in forms],
     )
 

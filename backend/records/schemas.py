@@ -118,3 +118,4 @@ class FormBatchRead(msgspec.Struct):
     total: int
     pdf_ready: bool
     forms: list[dict[str, Any]]
+    message: str | None = None  # why a `failed` batch failed, for the registrar

@@ -127,3 +127,44 @@ async def test_only_a_registrar_of_the_school_issues(
     ).status_code == 403
     other = await client.post(f"/classes/{world.classes['B1']}/forms", headers=registrar)
     assert other.status_code == 404
+
+
+async def test_a_batch_that_cannot_be_rendered_ends_failed_with_a_message(
+    client: httpx.AsyncClient, app: Litestar, settings: Settings, world: World
+) -> None:
+    registrar = bearer(await login(client, world.phones[Role.registrar]))
+    batch = (await client.post(f"/classes/{world.classes['A1']}/forms", headers=registrar)).json()
+    # One of its forms is gone before the job runs: the job cannot finish the PDF.
+    await IssuedForm.delete().where(IssuedForm.form_id == batch["forms"][1]["form_id"])
+
+    await run_jobs(app, settings)
+
+    read = (await client.get(f"/form-batches/{batch['id']}", headers=registrar)).json()
+    assert read["status"] == "failed"
+    assert read["pdf_ready"] is False
+    assert read["message"] == (
+        "确认表 PDF 生成失败，请稍后重新打印本班确认表；如仍失败请联系技术支持。"
+    )
+    pdf = await client.get(f"/form-batches/{batch['id']}/pdf", headers=registrar)
+    assert pdf.status_code == 409
+    assert pdf.json()["code"] == "pdf_not_ready"
+
+
+async def test_a_batch_whose_job_was_lost_is_swept_and_rendered(
+    client: httpx.AsyncClient, app: Litestar, settings: Settings, world: World
+) -> None:
+    """Redis restarted empty after the batch was queued: its job is gone, the row says
+    `queued`; the sweeper (which a worker also runs at once after reconnecting) finds it."""
+    from backend.records.tasks import sweep_form_batches
+
+    registrar = bearer(await login(client, world.phones[Role.registrar]))
+    batch = (await client.post(f"/classes/{world.classes['A1']}/forms", headers=registrar)).json()
+    await app.state.redis.flushdb()  # the queue is lost
+
+    swept = await sweep_form_batches({"redis": app.state.arq}, 0)
+    await run_jobs(app, settings)
+
+    assert swept == 1
+    read = (await client.get(f"/form-batches/{batch['id']}", headers=registrar)).json()
+    assert read["status"] == "done"
+    assert read["pdf_ready"] is True
