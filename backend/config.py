@@ -52,6 +52,13 @@ class Settings:
     sms_url: str | None = None  # an HTTP SMS gateway; None: the code is logged
     sms_token: str | None = None
     check_lease_seconds: int = 120  # a photo check not finished by then is taken over
+    # Hostile input and exposure (backend/http.py, app.py). The OpenAPI docs at /schema are on
+    # for the embedded start and off in production (404). A non-multipart body (every JSON
+    # request) larger than max_json_bytes is refused with 413, one nested deeper than
+    # max_json_depth with 400: no request of this API comes near either.
+    openapi_enabled: bool = True
+    max_json_bytes: int = 1024 * 1024
+    max_json_depth: int = 32
 
     @property
     def is_postgres(self) -> bool:
@@ -116,6 +123,8 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
             "argon2_memory_kib",
             "db_pool_size",
             "check_lease_seconds",
+            "max_json_bytes",
+            "max_json_depth",
         )
         if name.upper() in env
     }
@@ -143,6 +152,7 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
         form_token_key=env.get("FORM_TOKEN_KEY") or _dev_key(var_dir, "form-token-dev.key"),
         sms_url=env.get("SMS_URL") or None,
         sms_token=env.get("SMS_TOKEN") or None,
+        openapi_enabled=_bool(env.get("OPENAPI_ENABLED", "true")),
         **ints,
     )
 

@@ -25,7 +25,15 @@ from backend.accounts.schemas import (
     ScopeRead,
     TokenPair,
 )
-from backend.deps import ActorDep, PageNumber, PageSize, PrincipalDep, RedisDep, SettingsDep
+from backend.deps import (
+    ActorDep,
+    IdFilter,
+    PageNumber,
+    PageSize,
+    PrincipalDep,
+    RedisDep,
+    SettingsDep,
+)
 from backend.http import requires_staff
 
 
@@ -119,7 +127,7 @@ class OrgController(Controller):
         principal: PrincipalDep,
         page: PageNumber = 1,
         page_size: PageSize = 50,
-        school_id: FromQuery[int | None] = None,
+        school_id: IdFilter = None,
     ) -> Page[ClassRead]:
         return await org.list_classes(principal.scope, school_id, page, page_size)
 

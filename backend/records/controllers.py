@@ -15,6 +15,7 @@ from backend.accounts.schemas import Page
 from backend.deps import (
     ActorDep,
     ArqDep,
+    IdFilter,
     PageNumber,
     PageSize,
     PrincipalDep,
@@ -49,8 +50,8 @@ class StudentController(Controller):
         self,
         principal: PrincipalDep,
         q: FromQuery[str | None] = None,
-        class_id: FromQuery[int | None] = None,
-        school_id: FromQuery[int | None] = None,
+        class_id: IdFilter = None,
+        school_id: IdFilter = None,
         status: FromQuery[str | None] = None,
         problem: FromQuery[ProblemKind | None] = None,
         page: PageNumber = 1,
