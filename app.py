@@ -30,6 +30,7 @@ from backend.http import (
     DOCS_SCRIPT_URL,
     EXCEPTION_HANDLERS,
     BearerAuthentication,
+    document_errors,
     hostile_input_middleware,
     request_id_middleware,
     requires_current_password,
@@ -140,7 +141,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 stack.push_async_callback(stop_worker)
             yield
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[health, *ACCOUNT_ROUTES, *RECORD_ROUTES, *PARENT_ROUTES],
         lifespan=[lifespan],
         middleware=[
@@ -157,6 +158,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         request_max_body_size=MAX_REQUEST_BYTES,
         debug=False,
     )
+    if settings.openapi_enabled:
+        document_errors(app.openapi_schema)
+    return app
 
 
 app = create_app()

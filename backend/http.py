@@ -22,6 +22,15 @@ from litestar.exceptions import (
 )
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
+from litestar.openapi.spec import (
+    Components,
+    OpenAPI,
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    OpenAPIType,
+    Reference,
+    Schema,
+)
 from litestar.types import ASGIApp, HTTPRequestEvent, Message, Receive, ReceiveMessage, Scope, Send
 
 from backend.accounts.audit import Actor
@@ -348,6 +357,45 @@ def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> R
     log.exception("request %s failed", request_id_of(request), exc_info=exc)
     code, message = STATUS_MESSAGES[500]
     return _error(request, 500, code, message)
+
+
+# Every operation may answer with any of these, always in the one error shape.
+DOCUMENTED_ERRORS = {
+    **{status: STATUS_MESSAGES[status] for status in (400, 401, 403, 404, 413, 429)},
+    409: ("conflict", "当前状态不允许此操作"),
+    503: ("service_unavailable", "服务暂时不可用，请稍后再试"),
+}
+ERROR_SCHEMA = Schema(
+    type=OpenAPIType.OBJECT,
+    required=["code", "message", "request_id"],
+    properties={
+        "code": Schema(type=OpenAPIType.STRING, description="stable, English"),
+        "message": Schema(type=OpenAPIType.STRING, description="for the user, Chinese"),
+        "request_id": Schema(type=OpenAPIType.STRING),
+        "field_errors": Schema(
+            type=OpenAPIType.OBJECT, additional_properties=Schema(type=OpenAPIType.STRING)
+        ),
+    },
+)
+
+
+def document_errors(openapi: OpenAPI) -> None:
+    """Put the error answers in the schema, as they are sent: Litestar documents only its own
+    400 body (`status_code`, `detail`), which this API never sends."""
+    assert isinstance(openapi.components, Components)
+    openapi.components.schemas = {**(openapi.components.schemas or {}), "Error": ERROR_SCHEMA}
+    content = {"application/json": OpenAPIMediaType(schema=Reference("#/components/schemas/Error"))}
+    for path_item in (openapi.paths or {}).values():
+        for method in ("get", "put", "post", "delete", "patch"):
+            operation = getattr(path_item, method, None)
+            if operation is None:
+                continue
+            responses = dict(operation.responses or {})
+            for status, (code, message) in sorted(DOCUMENTED_ERRORS.items()):
+                responses[str(status)] = OpenAPIResponse(
+                    description=f"{code}: {message}", content=content
+                )
+            operation.responses = responses
 
 
 EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
