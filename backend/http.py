@@ -38,7 +38,14 @@ from backend.accounts.principal import Principal, load_principal
 from backend.accounts.roles import STAFF_ROLES
 from backend.accounts.schemas import DB_ID_MAX
 from backend.config import Settings
-from backend.errors import BadRequest, DomainError, Forbidden, NotFound, Unauthorized
+from backend.errors import (
+    BadRequest,
+    DomainError,
+    Forbidden,
+    InvalidCharacters,
+    NotFound,
+    Unauthorized,
+)
 
 log = logging.getLogger("registry.http")
 
@@ -153,10 +160,6 @@ class PayloadTooLarge(DomainError):
     message = "提交的内容过大"
 
 
-def _invalid_characters() -> BadRequest:
-    return BadRequest("提交的内容含有不允许的控制字符", code="invalid_characters")
-
-
 def json_hazard(body: bytes, max_depth: int) -> str | None:
     """`"nul"` if a JSON text holds a NUL (raw or `\\u0000`, keys included), `"deep"` if its
     arrays and objects nest deeper than `max_depth`, else None. One linear pass that skips string
@@ -196,7 +199,7 @@ def hostile_input_middleware(app: ASGIApp) -> ASGIApp:
             or b"\x00" in scope["query_string"]
             or any(b"\x00" in value for _, value in scope["headers"])
         ):
-            raise _invalid_characters()
+            raise InvalidCharacters()
         for value in (scope.get("path_params") or {}).values():
             if isinstance(value, int) and not 1 <= value <= DB_ID_MAX:
                 raise NotFound()
@@ -229,7 +232,7 @@ async def _checked_body(scope: Scope, receive: Receive) -> Receive:
     body = b"".join(chunks)
     hazard = json_hazard(body, settings.max_json_depth)
     if hazard == "nul":
-        raise _invalid_characters()
+        raise InvalidCharacters()
     if hazard == "deep":
         raise BadRequest("提交的数据层级过深", code="too_deeply_nested")
     replayed = False

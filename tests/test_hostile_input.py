@@ -325,3 +325,37 @@ async def test_legitimate_input_still_passes(client: httpx.AsyncClient, world: W
     assert campaign.status_code == 201, campaign.text
     assert escaped.status_code in {400, 404}, escaped.text
     assert escaped.json()["code"] != NUL[0]
+
+
+async def test_nul_in_an_upload_file_name_is_refused(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    """A multipart body is not read by the input check (uploads are large): the file name an
+    import stores is checked where it is used."""
+    registrar = bearer(await login(client, world.phones[Role.registrar]))
+    body = (
+        b'--b\r\nContent-Disposition: form-data; name="file"; filename="a\x00.csv"\r\n'
+        b"Content-Type: text/csv\r\n\r\nname\r\n--b--\r\n"
+    )
+
+    response = await client.post(
+        "/imports",
+        content=body,
+        headers={**registrar, "Content-Type": "multipart/form-data; boundary=b"},
+    )
+
+    assert response.status_code == 400, response.text
+    assert (response.json()["code"], response.json()["message"]) == NUL
+
+
+async def test_a_json_body_past_the_limit_is_413(
+    client: httpx.AsyncClient, world: World, settings: Settings
+) -> None:
+    body = b'{"phone": "13800000000", "password": "' + b"x" * settings.max_json_bytes + b'"}'
+
+    response = await client.post(
+        "/auth/login", content=body, headers={"Content-Type": "application/json"}
+    )
+
+    assert response.status_code == 413, response.text
+    assert response.json()["code"] == "payload_too_large"

@@ -20,7 +20,7 @@ from backend.accounts.roles import Role
 from backend.accounts.scope import Scope, ScopedColumns, get_scoped, register_scoped, scoped
 from backend.accounts.tables import Account, School, SchoolClass
 from backend.db import json_value, transaction
-from backend.errors import BadRequest, Forbidden
+from backend.errors import BadRequest, Forbidden, InvalidCharacters
 from backend.records.ids import registry_number_for
 from backend.records.importer import MAX_BYTES, ImportFileError, ParsedFile, RowError, parse
 from backend.records.schemas import ImportRead
@@ -44,6 +44,8 @@ async def start_import(
 ) -> int:
     if principal.role not in IMPORTERS:
         raise Forbidden()
+    if "\x00" in filename:  # multipart bodies pass the input check unread: the name is checked here
+        raise InvalidCharacters()
     if len(content) > MAX_BYTES:
         raise BadRequest(
             f"文件超过 {MAX_BYTES // 1024 // 1024} MB，请拆分后再导入", code="file_too_large"
