@@ -5,18 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import html
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
 
 import httpx
 import uvicorn
 from arq import create_pool
 from arq.connections import RedisSettings
-from litestar import Litestar, get
+from litestar import Litestar, Request, get
 from litestar.datastructures import State
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin, OpenAPIRenderPlugin
 from redis.asyncio import Redis
 
 from backend.accounts.controllers import ROUTES as ACCOUNT_ROUTES
@@ -25,10 +28,14 @@ from backend.config import Settings, get_settings
 from backend.db import close_pool, open_pool
 from backend.deps import DEPENDENCIES
 from backend.http import (
+    DOCS_SCRIPT_URL,
     EXCEPTION_HANDLERS,
     BearerAuthentication,
+    document_errors,
+    hostile_input_middleware,
     request_id_middleware,
     requires_current_password,
+    security_headers_middleware,
 )
 from backend.logs import uvicorn_log_config
 from backend.migrate import migrate
@@ -64,6 +71,34 @@ async def _cancel(task: asyncio.Task[None]) -> None:
     task.cancel()
     with contextlib.suppress(Exception, asyncio.CancelledError):
         await task
+
+
+class DocsPage(OpenAPIRenderPlugin):
+    """`/schema`: Redoc reading `/schema/openapi.json`, with no inline script, so the page runs
+    under `HTML_CSP` (backend/http.py). Litestar's own pages inline the schema in a script."""
+
+    def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
+        title = html.escape(str(openapi_schema["info"]["title"]))
+        spec_url = html.escape(self.get_openapi_json_route(request))
+        return (
+            "<!DOCTYPE html><html><head><meta charset='utf-8'>"
+            "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+            f"<title>{title}</title>"
+            f"</head><body><redoc spec-url='{spec_url}'></redoc>"
+            f"<script src='{DOCS_SCRIPT_URL}'></script></body></html>"
+        ).encode()
+
+
+def openapi_config(settings: Settings) -> OpenAPIConfig | None:
+    """The schema and its docs page, or nothing at all (`/schema` is then a 404)."""
+    if not settings.openapi_enabled:
+        return None
+    return OpenAPIConfig(
+        title="学籍移动端 API",
+        version="0.1.0",
+        path="/schema",
+        render_plugins=[DocsPage(path="/", favicon=""), JsonRenderPlugin()],
+    )
 
 
 async def _await_quietly(task: asyncio.Task[None]) -> None:
@@ -119,22 +154,27 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 stack.push_async_callback(stop_worker)
             yield
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[health, *ACCOUNT_ROUTES, *RECORD_ROUTES, *PARENT_ROUTES],
         lifespan=[lifespan],
         middleware=[
             request_id_middleware,
+            security_headers_middleware,
             DefineMiddleware(BearerAuthentication, exclude=PUBLIC_PATHS),
+            hostile_input_middleware,
         ],
         guards=[requires_current_password],
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         after_exception=[audit_refusal],  # every 403 leaves an audit row
-        openapi_config=OpenAPIConfig(title="学籍移动端 API", version="0.1.0", path="/schema"),
+        openapi_config=openapi_config(settings),
         state=State({"settings": settings, "verifier": AccessTokenVerifier(settings)}),
         request_max_body_size=MAX_REQUEST_BYTES,
         debug=False,
     )
+    if settings.openapi_enabled:
+        document_errors(app.openapi_schema)
+    return app
 
 
 app = create_app()

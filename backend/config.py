@@ -83,6 +83,13 @@ class Settings:
     # every 10 minutes and by `python -m backend audit anchor`.
     audit_keys: Mapping[str, str] = field(default_factory=dict)
     audit_active_kid: str = ""
+    # Hostile input and exposure (backend/http.py, app.py). The OpenAPI docs at /schema are on
+    # for the embedded start and off in production (404). A non-multipart body (every JSON
+    # request) larger than max_json_bytes is refused with 413, one nested deeper than
+    # max_json_depth with 400: no request of this API comes near either.
+    openapi_enabled: bool = True
+    max_json_bytes: int = 1024 * 1024
+    max_json_depth: int = 32
 
     @property
     def is_postgres(self) -> bool:
@@ -175,6 +182,8 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
             "import_dry_runs_per_hour",
             "trusted_proxy_hops",
             "refresh_grace_seconds",
+            "max_json_bytes",
+            "max_json_depth",
         )
         if name.upper() in env
     }
@@ -213,6 +222,7 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
         sms_token=env.get("SMS_TOKEN") or None,
         audit_keys=audit_keys,
         audit_active_kid=audit_active_kid,
+        openapi_enabled=_bool(env.get("OPENAPI_ENABLED", "true")),
         **ints,
     )
 

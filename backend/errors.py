@@ -2,6 +2,7 @@
 
     DomainError (code, Chinese message, HTTP status)
     ├── BadRequest            400  invalid input the schema could not catch
+    │   └── InvalidCharacters 400  a NUL, which no text column can hold
     ├── Unauthorized          401  no valid credentials
     ├── Forbidden             403  the role may never do this
     ├── NotFound              404  absent, or outside the caller's scope: the same answer
@@ -39,6 +40,11 @@ class DomainError(Exception):
 
 class BadRequest(DomainError):
     pass
+
+
+class InvalidCharacters(BadRequest):
+    code = "invalid_characters"
+    message = "提交的内容含有不允许的控制字符"
 
 
 class Unauthorized(DomainError):

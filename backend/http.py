@@ -1,4 +1,5 @@
-"""What every request passes through: a request id, the caller's identity, one error shape.
+"""What every request passes through: a request id, the caller's identity, a check of the
+input no handler could do better, one error shape, and the same safety headers on every answer.
 
 Errors reach the client as `{"code", "message", "field_errors"?, "request_id"}`; a stack
 trace or SQL never does, and a 500 has the same shape.
@@ -22,15 +23,33 @@ from litestar.exceptions import (
 )
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.openapi.spec import (
+    Components,
+    OpenAPI,
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    OpenAPIType,
+    Reference,
+    Schema,
+)
+from litestar.types import ASGIApp, HTTPRequestEvent, Message, Receive, ReceiveMessage, Scope, Send
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from backend.accounts.audit import Actor
 from backend.accounts.principal import Principal, load_principal
 from backend.accounts.roles import STAFF_ROLES
+from backend.accounts.schemas import DB_ID_MAX
 from backend.config import Settings
-from backend.errors import DomainError, Forbidden, ServiceUnavailable, Unauthorized
+from backend.errors import (
+    BadRequest,
+    DomainError,
+    Forbidden,
+    InvalidCharacters,
+    NotFound,
+    ServiceUnavailable,
+    Unauthorized,
+)
 
 log = logging.getLogger("registry.http")
 
@@ -50,6 +69,23 @@ STATUS_MESSAGES = {
     500: ("internal_error", "服务器内部错误，请稍后再试"),
 }
 
+# Sent with every answer, errors included. API answers carry minors' personal data and tokens:
+# nothing is cached unless a response sets its own Cache-Control (a static asset may).
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+API_CSP = "default-src 'none'; frame-ancestors 'none'"
+# The only HTML is the OpenAPI docs page (`/schema`, when enabled): Redoc from its CDN, no inline
+# script; Redoc injects its styles, fetches the schema from here and searches in a blob worker.
+DOCS_SCRIPT_URL = "https://cdn.redoc.ly/redoc/latest/bundles/redoc.standalone.js"
+HTML_CSP = (
+    "default-src 'none'; script-src https://cdn.redoc.ly; style-src 'unsafe-inline'; "
+    "img-src 'self' data:; font-src data:; connect-src 'self'; worker-src blob:; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+
 
 def request_id_middleware(app: ASGIApp) -> ASGIApp:
     """Give each request an id (the caller's own, if well-formed) and echo it back."""
@@ -65,12 +101,155 @@ def request_id_middleware(app: ASGIApp) -> ASGIApp:
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), header]
+                headers = list(message.get("headers", []))
+                if not any(name.lower() == b"x-request-id" for name, _ in headers):
+                    headers.append(header)
+                message["headers"] = headers
             await send(message)
 
         await app(scope, receive, send_with_id)
 
     return middleware
+
+
+def security_headers_middleware(app: ASGIApp) -> ASGIApp:
+    """nosniff, no framing, a CSP (the docs page's for HTML, `default-src 'none'` otherwise) and
+    `Cache-Control: no-store` unless the response chose its own caching."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":  # type: ignore[comparison-overlap]
+            await app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {bytes(name).lower() for name, _ in headers}
+                content_type = next(
+                    (bytes(v) for n, v in headers if bytes(n).lower() == b"content-type"), b""
+                )
+                for name, value in _security_headers(content_type.decode("latin-1")).items():
+                    if name.lower().encode() not in present:
+                        headers.append((name.lower().encode(), value.encode()))
+                message["headers"] = headers
+            await send(message)
+
+        await app(scope, receive, send_with_headers)
+
+    return middleware
+
+
+def _security_headers(content_type: str) -> dict[str, str]:
+    html = content_type.lower().startswith("text/html")
+    return {
+        **SECURITY_HEADERS,
+        "Content-Security-Policy": HTML_CSP if html else API_CSP,
+        "Cache-Control": "no-store",
+    }
+
+
+# ---- hostile input ---------------------------------------------------------------------------
+# What the tester sent to get 500s, refused in one place before any handler runs: NUL (which
+# PostgreSQL text cannot hold) anywhere in the request, ids past the id column's range (the same
+# 404 as a missing row), and bodies too large or nested too deep to be a request of this API
+# (msgspec recurses per level: 100,000 levels was a RecursionError).
+
+BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+_JSON_SPECIAL = re.compile(rb'["\\\[\]{}]')
+
+
+class PayloadTooLarge(DomainError):
+    status = 413
+    code = "payload_too_large"
+    message = "提交的内容过大"
+
+
+def json_hazard(body: bytes, max_depth: int) -> str | None:
+    """`"nul"` if a JSON text holds a NUL (raw or `\\u0000`, keys included), `"deep"` if its
+    arrays and objects nest deeper than `max_depth`, else None. One linear pass that skips string
+    contents, so brackets inside strings do not count and an escaped backslash is not an escape."""
+    if b"\x00" in body:
+        return "nul"
+    depth, in_string, pos = 0, False, 0
+    search = _JSON_SPECIAL.search
+    while match := search(body, pos):
+        char, pos = body[match.start()], match.end()
+        if in_string:
+            if char == 0x22:  # "
+                in_string = False
+            elif char == 0x5C:  # \ escapes the next character
+                if body[pos : pos + 5] == b"u0000":
+                    return "nul"
+                pos += 1
+        elif char == 0x22:
+            in_string = True
+        elif char in (0x5B, 0x7B):  # [ {
+            depth += 1
+            if depth > max_depth:
+                return "deep"
+        elif char in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return None
+
+
+def hostile_input_middleware(app: ASGIApp) -> ASGIApp:
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":  # type: ignore[comparison-overlap]
+            await app(scope, receive, send)
+            return
+        if (
+            "\x00" in scope["path"]
+            or b"%00" in scope["query_string"]
+            or b"\x00" in scope["query_string"]
+            or any(b"\x00" in value for _, value in scope["headers"])
+        ):
+            raise InvalidCharacters()
+        for value in (scope.get("path_params") or {}).values():
+            if isinstance(value, int) and not 1 <= value <= DB_ID_MAX:
+                raise NotFound()
+        if scope.get("method") in BODY_METHODS:
+            receive = await _checked_body(scope, receive)
+        await app(scope, receive, send)
+
+    return middleware
+
+
+async def _checked_body(scope: Scope, receive: Receive) -> Receive:
+    """Read a non-multipart body (every JSON body; uploads are multipart and bounded by the
+    app's own limit), refuse it if hazardous, and hand the handler a receive that replays it."""
+    headers = dict(scope["headers"])
+    if headers.get(b"content-type", b"").lower().startswith(b"multipart/"):
+        return receive
+    settings: Settings = scope["app"].state.settings
+    chunks: list[bytes] = []
+    size, more = 0, True
+    while more:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > settings.max_json_bytes:
+            raise PayloadTooLarge()
+        chunks.append(chunk)
+        more = message.get("more_body", False)
+    body = b"".join(chunks)
+    hazard = json_hazard(body, settings.max_json_depth)
+    if hazard == "nul":
+        raise InvalidCharacters()
+    if hazard == "deep":
+        raise BadRequest("提交的数据层级过深", code="too_deeply_nested")
+    replayed = False
+
+    async def replay() -> ReceiveMessage:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            event: HTTPRequestEvent = {"type": "http.request", "body": body, "more_body": False}
+            return event
+        return await receive()
+
+    return replay
 
 
 def request_id_of(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
@@ -152,11 +331,14 @@ def _error(
     field_errors: dict[str, str] | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response[dict[str, Any]]:
-    request_id = request_id_of(request)
-    if request_id is None:
-        # Unrouted requests (404, 405) never reach the app's middleware: give them an id here.
-        request_id = uuid.uuid4().hex
-        headers = {**(headers or {}), "X-Request-ID": request_id}
+    # Unrouted requests (404, 405) never reach the app's middleware, and errors raised by a
+    # middleware leave past the others' send wrappers: the id and safety headers are set here.
+    request_id = request_id_of(request) or uuid.uuid4().hex
+    headers = {
+        **_security_headers("application/json"),
+        **(headers or {}),
+        "X-Request-ID": request_id,
+    }
     body: dict[str, Any] = {"code": code, "message": message, "request_id": request_id}
     if field_errors:
         body["field_errors"] = field_errors
@@ -203,6 +385,45 @@ def redis_down_handler(request: Request[Any, Any, Any], exc: Exception) -> Respo
     Retry-After, not a 500; what the request wrote before is its service's business."""
     log.warning("request %s: Redis unavailable (%s)", request_id_of(request), type(exc).__name__)
     return domain_error_handler(request, ServiceUnavailable())
+
+
+# Every operation may answer with any of these, always in the one error shape.
+DOCUMENTED_ERRORS = {
+    **{status: STATUS_MESSAGES[status] for status in (400, 401, 403, 404, 413, 429)},
+    409: ("conflict", "当前状态不允许此操作"),
+    503: ("service_unavailable", "服务暂时不可用，请稍后再试"),
+}
+ERROR_SCHEMA = Schema(
+    type=OpenAPIType.OBJECT,
+    required=["code", "message", "request_id"],
+    properties={
+        "code": Schema(type=OpenAPIType.STRING, description="stable, English"),
+        "message": Schema(type=OpenAPIType.STRING, description="for the user, Chinese"),
+        "request_id": Schema(type=OpenAPIType.STRING),
+        "field_errors": Schema(
+            type=OpenAPIType.OBJECT, additional_properties=Schema(type=OpenAPIType.STRING)
+        ),
+    },
+)
+
+
+def document_errors(openapi: OpenAPI) -> None:
+    """Put the error answers in the schema, as they are sent: Litestar documents only its own
+    400 body (`status_code`, `detail`), which this API never sends."""
+    assert isinstance(openapi.components, Components)
+    openapi.components.schemas = {**(openapi.components.schemas or {}), "Error": ERROR_SCHEMA}
+    content = {"application/json": OpenAPIMediaType(schema=Reference("#/components/schemas/Error"))}
+    for path_item in (openapi.paths or {}).values():
+        for method in ("get", "put", "post", "delete", "patch"):
+            operation = getattr(path_item, method, None)
+            if operation is None:
+                continue
+            responses = dict(operation.responses or {})
+            for status, (code, message) in sorted(DOCUMENTED_ERRORS.items()):
+                responses[str(status)] = OpenAPIResponse(
+                    description=f"{code}: {message}", content=content
+                )
+            operation.responses = responses
 
 
 EXCEPTION_HANDLERS: dict[type[Exception], Any] = {

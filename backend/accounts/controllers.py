@@ -27,6 +27,7 @@ from backend.accounts.schemas import (
 )
 from backend.deps import (
     ActorDep,
+    IdFilter,
     PageNumber,
     PageSize,
     PrincipalDep,
@@ -140,7 +141,7 @@ class OrgController(Controller):
         principal: PrincipalDep,
         page: PageNumber = 1,
         page_size: PageSize = 50,
-        school_id: FromQuery[int | None] = None,
+        school_id: IdFilter = None,
     ) -> Page[ClassRead]:
         return await org.list_classes(principal.scope, school_id, page, page_size)
 

@@ -13,6 +13,10 @@ T = TypeVar("T")
 
 Phone = Annotated[str, msgspec.Meta(min_length=5, max_length=20, pattern=r"^\+?\d+$")]
 Password = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+# Row ids are PostgreSQL `serial` (int4): a larger number can name no row, and would make the
+# driver fail, so it never gets past the schema.
+DB_ID_MAX = 2**31 - 1
+DbId = Annotated[int, msgspec.Meta(ge=1, le=DB_ID_MAX)]
 
 
 class Page(msgspec.Struct, Generic[T]):
@@ -80,8 +84,8 @@ class AccountCreate(msgspec.Struct, forbid_unknown_fields=True):
     role: Role
     initial_password: Password
     region_code: Annotated[str, msgspec.Meta(pattern=r"^\d{6}$")] | None = None
-    school_id: int | None = None
-    class_id: int | None = None
+    school_id: DbId | None = None
+    class_id: DbId | None = None
 
 
 class RegionRead(msgspec.Struct):

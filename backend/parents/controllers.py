@@ -15,6 +15,7 @@ from backend.accounts.schemas import Page, TokenPair
 from backend.deps import (
     ActorDep,
     ArqDep,
+    IdFilter,
     PageNumber,
     PageSize,
     PrincipalDep,
@@ -113,7 +114,7 @@ class FamiliesController(Controller):
         self,
         principal: PrincipalDep,
         actor: ActorDep,
-        class_id: FromQuery[int | None] = None,
+        class_id: IdFilter = None,
         status: FromQuery[str | None] = None,
         page: PageNumber = 1,
         page_size: PageSize = 50,
@@ -215,7 +216,7 @@ class UploadController(Controller):
 
     @get("/correction-drafts", guards=[requires_staff])
     async def drafts(
-        self, principal: PrincipalDep, class_id: FromQuery[int | None] = None
+        self, principal: PrincipalDep, class_id: IdFilter = None
     ) -> list[CorrectionRead]:
         """Corrections written on paper, waiting to be transcribed."""
         return await uploads.list_drafts(principal, class_id)

@@ -15,6 +15,7 @@ from backend.accounts.schemas import Page
 from backend.deps import (
     ActorDep,
     ArqDep,
+    IdFilter,
     PageNumber,
     PageSize,
     PrincipalDep,
@@ -50,8 +51,8 @@ class StudentController(Controller):
         principal: PrincipalDep,
         actor: ActorDep,
         q: FromQuery[str | None] = None,
-        class_id: FromQuery[int | None] = None,
-        school_id: FromQuery[int | None] = None,
+        class_id: IdFilter = None,
+        school_id: IdFilter = None,
         status: FromQuery[str | None] = None,
         problem: FromQuery[ProblemKind | None] = None,
         page: PageNumber = 1,

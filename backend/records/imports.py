@@ -25,7 +25,7 @@ from backend.accounts.scope import Scope, ScopedColumns, get_scoped, register_sc
 from backend.accounts.tables import Account, School, SchoolClass
 from backend.config import Settings
 from backend.db import json_value, transaction
-from backend.errors import BadRequest, Forbidden, TooManyAttempts
+from backend.errors import BadRequest, Forbidden, InvalidCharacters, TooManyAttempts
 from backend.records.ids import registry_number_for
 from backend.records.importer import MAX_BYTES, ImportFileError, ParsedFile, RowError, parse
 from backend.records.schemas import ImportRead
@@ -69,6 +69,8 @@ async def start_import(
 ) -> int:
     if principal.role not in IMPORTERS:
         raise Forbidden()
+    if "\x00" in filename:  # multipart bodies pass the input check unread: the name is checked here
+        raise InvalidCharacters()
     if len(content) > MAX_BYTES:
         raise BadRequest(
             f"文件超过 {MAX_BYTES // 1024 // 1024} MB，请拆分后再导入", code="file_too_large"

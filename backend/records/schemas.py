@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import msgspec
@@ -77,6 +77,20 @@ class ImportRead(msgspec.Struct):
 
 
 AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
+# A campaign's window lies within this range. Outside it a datetime is a mistake or an attack:
+# `9999-12-31T23:59:59-12:00` is past the largest datetime once converted to UTC, and the
+# database driver fails on it.
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+
+
+def check_window_range(struct: msgspec.Struct, *names: str) -> None:
+    """For `__post_init__`: refuse an aware datetime outside [EARLIEST, LATEST). The error names
+    the field the way msgspec does, so it reaches the client as that field's error."""
+    for name in names:
+        value = getattr(struct, name)
+        if isinstance(value, datetime) and not EARLIEST <= value < LATEST:
+            raise ValueError(f"时间须在2000年至2099年之间 - at `$.{name}`")
 
 
 class CampaignCreate(msgspec.Struct, forbid_unknown_fields=True):
@@ -87,6 +101,9 @@ class CampaignCreate(msgspec.Struct, forbid_unknown_fields=True):
     forms_open: bool = True
     corrections_open: bool = False
 
+    def __post_init__(self) -> None:
+        check_window_range(self, "starts_at", "ends_at")
+
 
 class CampaignUpdate(msgspec.Struct, forbid_unknown_fields=True):
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)] | msgspec.UnsetType = (
@@ -96,6 +113,9 @@ class CampaignUpdate(msgspec.Struct, forbid_unknown_fields=True):
     ends_at: AwareDatetime | msgspec.UnsetType = msgspec.UNSET
     forms_open: bool | msgspec.UnsetType = msgspec.UNSET
     corrections_open: bool | msgspec.UnsetType = msgspec.UNSET
+
+    def __post_init__(self) -> None:
+        check_window_range(self, "starts_at", "ends_at")
 
 
 class CampaignRead(msgspec.Struct):
