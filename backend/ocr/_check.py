@@ -9,7 +9,14 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from ._ink import crop_png, ink_share
+from ._ink import (
+    crop_png,
+    faint_stroke_level,
+    handwriting_level,
+    ink_share,
+    paper_noise,
+    speck_px,
+)
 from ._layout import FieldCells, Layout
 from ._locate import PageFound, locate_page, straighten
 from ._normalise import matches
@@ -27,7 +34,7 @@ from ._report import (
     Verdict,
 )
 from ._token import verify_form_token
-from ._verify import INK_LEVEL, Verification, crop, ink_map, verify_value
+from ._verify import INK_LEVEL, Verification, crop, ink_map, template_sigma, verify_value
 from .exceptions import ForgedFormToken, MalformedFormToken
 
 
@@ -75,14 +82,19 @@ def _read_field(
     expected: str,
     t: Thresholds,
     clock: _Clock,
+    blur_px: float,
 ) -> tuple[FieldReading, tuple[int, int]]:
     kind = cells.field.read_kind
     digits = kind == "digits"
-    strict = (t.digit_glyph_min if digits else t.text_glyph_min, t.extra_max, t.digit_margin)
+    # Blur makes every digit's template more like every other's, so the lead a digit must
+    # have over its rivals shrinks with the templates' blur (it stays > 0: a printed digit
+    # that differs still beats the expected one).
+    margin = t.digit_margin / template_sigma(blur_px)
+    strict = (t.digit_glyph_min if digits else t.text_glyph_min, t.extra_max, margin)
     loose = (t.digit_glyph_loose if digits else t.text_glyph_loose, 2 * t.extra_max, 0.0)
 
     def compare(text: str) -> Verification:
-        return verify_value(ink, ink_smooth, layout, cells, text)
+        return verify_value(ink, ink_smooth, layout, cells, text, blur_px)
 
     first = compare(expected)
     clock.lap("verify")
@@ -153,9 +165,9 @@ def check_photo(
     quality = quality_of(small)
     if quality.paper < t.dark_paper:
         return _retake(RetakeReason.too_dark, quality, clock)
-    if quality.sharpness < t.sharpness_min:
-        return _retake(RetakeReason.blurry, quality, clock)
     clock.lap("quality")
+    # No global sharpness cut-off: a soft photo is sent back only if what matters on it
+    # cannot be decided (the markers' blur, the printed cells, the handwriting below).
 
     found = locate_page(full, small, layout)
     clock.lap("locate")
@@ -176,11 +188,17 @@ def check_photo(
 
     page = straighten(full, found, layout)
     blur_px = marker_blur(page, layout)
-    quality = Quality(quality.paper, quality.sharpness, found.photo_px_per_layout_px, blur_px)
     if blur_px > t.blur_max_px:
+        quality = Quality(quality.paper, quality.sharpness, found.photo_px_per_layout_px, blur_px)
         return _retake(RetakeReason.blurry, quality, clock)
     ink = ink_map(page)
     ink_smooth = cv2.GaussianBlur(ink, (0, 0), 1.0)
+    noise = paper_noise(ink_smooth, layout)
+    specks = speck_px(noise)
+    level = handwriting_level(blur_px, noise)
+    quality = Quality(
+        quality.paper, quality.sharpness, found.photo_px_per_layout_px, blur_px, noise, level
+    )
     clock.lap("straighten")
 
     readings: dict[str, FieldReading] = {}
@@ -191,13 +209,16 @@ def check_photo(
             readings[cells.code] = FieldReading(None, 0.0, False, "unread")
             continue
         readings[cells.code], shifts[cells.code] = _read_field(
-            ink, ink_smooth, layout, cells, expected.get(cells.code, ""), t, clock
+            ink, ink_smooth, layout, cells, expected.get(cells.code, ""), t, clock, blur_px
+        )
+
+    def share(box: tuple[int, int, int, int], shift: tuple[int, int] = (0, 0)) -> float:
+        return ink_share(
+            ink_smooth, layout, box, shift, level=level, blur_px=blur_px, speck_px=specks
         )
 
     shares = {
-        cells.code: ink_share(
-            ink_smooth, layout, cells.correction_box, shifts.get(cells.code, (0, 0))
-        )
+        cells.code: share(cells.correction_box, shifts.get(cells.code, (0, 0)))
         for cells in layout.fields
     }
     corrections = {
@@ -205,15 +226,30 @@ def check_photo(
         for code, share in shares.items()
         if share >= t.correction_ink
     }
-    shares["signature"] = ink_share(ink_smooth, layout, layout.signature_box)
-    shares["date"] = ink_share(ink_smooth, layout, layout.date_box)
+    shares["signature"] = share(layout.signature_box)
+    shares["date"] = share(layout.date_box)
     signed = shares["signature"] >= t.signature_ink
     clock.lap("ink")
 
     verdict, message = _verdict(layout, readings, corrections, signed, foreign, token_error)
     unclear = [code for code, r in readings.items() if r.method == "unsure"]
     retake_reason = RetakeReason.unclear_fields if unclear else None
-    if unclear:
+    # Could the faintest pencil mark in a correction box be told from the noise of this
+    # photo? Only matters when the answer rests on the handwriting: another student's
+    # form, or a printed value that differs, is answered whatever the boxes hold.
+    ink_decidable = faint_stroke_level(blur_px) >= t.handwriting_margin * level
+    if (
+        not unclear
+        and not ink_decidable
+        and verdict
+        not in (
+            Verdict.not_this_form,
+            Verdict.differs,
+        )
+    ):
+        verdict, retake_reason = Verdict.retake, RetakeReason.unclear_handwriting
+        message = RETAKE_MESSAGES[RetakeReason.unclear_handwriting]
+    elif unclear:
         verdict = Verdict.retake
         labels = _labels(layout, unclear)
         message = (
