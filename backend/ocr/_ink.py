@@ -26,19 +26,43 @@ def stroke_peak(blur_px: float, smoothing: float = 1.0) -> float:
     return math.erf(FAINT_STROKE_PX / (2 * math.sqrt(2) * sigma))
 
 
-def paper_noise(ink_smooth: np.ndarray, layout: Layout) -> float:
-    """The darkness that noise alone reaches on blank paper: the median, over the
-    correction boxes (nearly all blank), of each box's 99.9th percentile on the smoothed
-    ink map. About 3–10 on a good photo; dim, grainy photos reach 20–70."""
-    inset = layout.px(1.5)
-    tails = []
+def box_noise(
+    ink_smooth: np.ndarray, layout: Layout, blur_px: float = CLEAN_BLUR
+) -> dict[str, float]:
+    """The darkness that noise alone reaches on blank paper in each correction box: the
+    99.9th percentile of its middle on the smoothed ink map, clear of the rules. About
+    3–10 on a good photo; dim, grainy photos reach 20–70. A written box reads high."""
+    inset = layout.px(1.5) + round(3 * max(0.0, blur_px - CLEAN_BLUR))
+    tails = {}
     for cells in layout.fields:
         x0, y0, x1, y1 = cells.correction_box
-        inner = crop(ink_smooth, x0 + inset, y0 + inset, x1 - inset, y1 - inset)[::2, ::2]
+        # The middle of the box: where a bent sheet moves the box, its rules stay out.
+        ix, iy = max(inset, (x1 - x0) // 10), max(inset, (y1 - y0) // 4)
+        inner = crop(ink_smooth, x0 + ix, y0 + iy, x1 - ix, y1 - iy)[::2, ::2]
         flat = inner.ravel()
         k = int(0.999 * (flat.size - 1))
-        tails.append(float(np.partition(flat, k)[k]))
-    return float(np.median(tails))
+        tails[cells.code] = float(np.partition(flat, k)[k])
+    return tails
+
+
+def local_noise(tails: dict[str, float], layout: Layout, neighbours: int = 6) -> dict[str, float]:
+    """Each box's paper noise from its nearest boxes (the median of their tails): the
+    light, and so the grain, varies across a dim photo, and the box's own tail would
+    count its handwriting as noise."""
+    codes = list(tails)
+    centres = np.array(
+        [
+            ((b[0] + b[2]) / 2, (b[1] + b[3]) / 2)
+            for b in (layout.cells(c).correction_box for c in codes)
+        ]
+    )
+    values = np.array([tails[c] for c in codes])
+    out = {}
+    for i, code in enumerate(codes):
+        distance = np.hypot(*(centres - centres[i]).T)
+        distance[i] = np.inf
+        out[code] = float(np.median(values[np.argsort(distance)[:neighbours]]))
+    return out
 
 
 def speck_px(noise: float) -> int:

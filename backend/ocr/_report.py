@@ -51,7 +51,9 @@ RETAKE_MESSAGES: Mapping[RetakeReason, str] = {
 class Thresholds:
     """Decision thresholds, measured on the benchmark (bench/ocr); see its report."""
 
-    dark_paper: float = 45.0  # paper brighter than this (0–255) in a usable photo
+    # Paper (90th percentile, 0–255) darker than this: nothing can be seen. Dimmer photos
+    # are checked; their grain decides whether the handwriting can be (below).
+    dark_paper: float = 30.0
     # Laplacian variance of the 1600-px copy: decides nothing alone; a page that cannot be
     # found in a photo below 4 × this is called blurred rather than cut off.
     sharpness_min: float = 25.0
@@ -63,6 +65,12 @@ class Thresholds:
     handwriting_margin: float = 1.15
     min_scale: float = 0.6  # photo pixels per layout pixel (page at ≥ 120 dpi)
     text_glyph_min: float = 0.85  # the worst Chinese glyph's correlation to verify a cell
+    text_glyph_per_sigma: float = 0.05  # … raised by this per pixel of template blur σ > 1
+    text_glyph_max: float = 0.92  # … up to this
+    # A choice of at most this many options, on a photo softer than a sharp one, verifies
+    # only if its expected option beats each other option by option_margin.
+    rival_options_max: int = 4
+    option_margin: float = 0.02
     digit_glyph_min: float = 0.75
     digit_margin: float = 0.03  # how far a digit must beat every other digit (sharp photo)
     extra_max: float = 0.002  # unexplained ink in a value cell
