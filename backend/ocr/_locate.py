@@ -14,6 +14,7 @@ import zxingcpp
 from ._layout import Box, Layout
 
 _QR = zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
+RETRY_SIDE = 2400  # the long side of the copy a QR code missed on the small copy is sought on
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +112,14 @@ def _refine(full: np.ndarray, rough: np.ndarray, side_px: float) -> np.ndarray:
 def locate_page(full: np.ndarray, small: np.ndarray, layout: Layout) -> PageFound | PageMissing:
     """Locate the form in a greyscale photo (`small` is `full` shrunk, for speed)."""
     qr = read_qr(small)
+    if qr is None and max(full.shape) > RETRY_SIDE:
+        # A soft photo: the QR's modules may run together on the small copy and still
+        # part on a bigger one.
+        f = RETRY_SIDE / max(full.shape)
+        bigger = cv2.resize(full, None, fx=f, fy=f, interpolation=cv2.INTER_LINEAR)
+        qr = read_qr(bigger)
+        if qr is not None:
+            qr = (qr[0], (qr[1] * small.shape[1] / bigger.shape[1]).astype(np.float32))
     if qr is None:
         return PageMissing("qr", "no readable QR code")
     token, qr_small = qr
