@@ -45,10 +45,10 @@ def box_noise(
     return tails
 
 
-def local_noise(tails: dict[str, float], layout: Layout, neighbours: int = 6) -> dict[str, float]:
-    """Each box's paper noise from its nearest boxes (the median of their tails): the
-    light, and so the grain, varies across a dim photo, and the box's own tail would
-    count its handwriting as noise."""
+def local_noise(tails: dict[str, float], layout: Layout, neighbours: int = 8) -> dict[str, float]:
+    """Each box's paper noise from its nearest boxes (the lower quartile of their tails):
+    the light, and so the grain, varies across a dim photo, and the box's own tail would
+    count its handwriting as noise, as would a median where corrections sit side by side."""
     codes = list(tails)
     centres = np.array(
         [
@@ -61,7 +61,7 @@ def local_noise(tails: dict[str, float], layout: Layout, neighbours: int = 6) ->
     for i, code in enumerate(codes):
         distance = np.hypot(*(centres - centres[i]).T)
         distance[i] = np.inf
-        out[code] = float(np.median(values[np.argsort(distance)[:neighbours]]))
+        out[code] = float(np.percentile(values[np.argsort(distance)[:neighbours]], 25))
     return out
 
 
@@ -152,9 +152,9 @@ def ink_share(
         keep = stats[:, cv2.CC_STAT_AREA] >= speck_px
         keep[0] = False
         dark = keep[labels]
-    # A blurred rule spreads: keep a wider gap from it (2σ beyond a sharp photo's).
+    # A blurred rule spreads: keep a wider gap from it (3σ beyond a sharp photo's).
     m = layout.px(0.8)
-    gap = layout.px(0.4) + round(2 * max(0.0, blur_px - CLEAN_BLUR))
+    gap = layout.px(0.4) + round(3 * max(0.0, blur_px - CLEAN_BLUR))
     dy = _offset(dark[:, reach + w // 10 : reach + w - w // 10].mean(axis=1), reach, h, reach - m)
     dx = _offset(dark[reach + h // 5 : reach + h - h // 5, :].mean(axis=0), reach, w, reach - m)
     dark = dark[reach + dy - m : reach + dy + h + m, reach + dx - m : reach + dx + w + m]
