@@ -62,7 +62,7 @@ class Thresholds:
     blur_max_px: float = 3.5
     # The faintest pencil stroke must reach this multiple of the photo's handwriting level
     # (which stays above its paper noise), or the correction boxes cannot be decided.
-    handwriting_margin: float = 1.15
+    handwriting_margin: float = 1.05
     min_scale: float = 0.6  # photo pixels per layout pixel (page at ≥ 120 dpi)
     text_glyph_min: float = 0.85  # the worst Chinese glyph's correlation to verify a cell
     text_glyph_per_sigma: float = 0.05  # … raised by this per pixel of template blur σ > 1
