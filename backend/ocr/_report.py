@@ -59,7 +59,7 @@ class Thresholds:
     sharpness_min: float = 25.0
     # Edge spread (σ, layout pixels) of the straightened markers beyond which nothing on
     # the page can be checked; below it, the cells themselves decide.
-    blur_max_px: float = 3.5
+    blur_max_px: float = 3.25
     # The faintest pencil stroke must reach this multiple of the photo's handwriting level
     # (which stays above its paper noise), or the correction boxes cannot be decided.
     handwriting_margin: float = 1.05
