@@ -9,7 +9,15 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from ._ink import crop_png, ink_share
+from ._ink import (
+    box_noise,
+    crop_png,
+    faint_stroke_level,
+    handwriting_level,
+    ink_share,
+    local_noise,
+    speck_px,
+)
 from ._layout import FieldCells, Layout
 from ._locate import PageFound, locate_page, straighten
 from ._normalise import matches
@@ -27,7 +35,7 @@ from ._report import (
     Verdict,
 )
 from ._token import verify_form_token
-from ._verify import INK_LEVEL, Verification, crop, ink_map, verify_value
+from ._verify import INK_LEVEL, Verification, crop, ink_map, template_sigma, verify_value
 from .exceptions import ForgedFormToken, MalformedFormToken
 
 
@@ -75,25 +83,40 @@ def _read_field(
     expected: str,
     t: Thresholds,
     clock: _Clock,
+    blur_px: float,
 ) -> tuple[FieldReading, tuple[int, int]]:
     kind = cells.field.read_kind
     digits = kind == "digits"
-    strict = (t.digit_glyph_min if digits else t.text_glyph_min, t.extra_max, t.digit_margin)
+    # Blur makes every digit's template more like every other's, so the lead a digit must
+    # have over its rivals shrinks with the templates' blur (it stays > 0: a printed digit
+    # that differs still beats the expected one).
+    sigma = template_sigma(blur_px)
+    margin = t.digit_margin / sigma
+    # ...while blurred Chinese glyphs grow alike (是 and 否 correlate 0.92 at σ 2.5), so
+    # a text glyph must match the more closely the softer the photo.
+    text_min = min(t.text_glyph_max, t.text_glyph_min + t.text_glyph_per_sigma * (sigma - 1))
+    strict = (t.digit_glyph_min if digits else text_min, t.extra_max, margin)
     loose = (t.digit_glyph_loose if digits else t.text_glyph_loose, 2 * t.extra_max, 0.0)
 
     def compare(text: str) -> Verification:
-        return verify_value(ink, ink_smooth, layout, cells, text)
+        return verify_value(ink, ink_smooth, layout, cells, text, blur_px)
 
     first = compare(expected)
     clock.lap("verify")
-    if first.passes(*strict):
+    options = cells.field.options
+    # A short choice on a soft photo: the expected option must also beat the others.
+    rivals = bool(options) and sigma > 1.25 and len(options) <= t.rival_options_max
+    if first.passes(*strict) and (
+        not rivals
+        or all(compare(o).score < first.score - t.option_margin for o in options if o != expected)
+    ):
         return FieldReading(expected, first.score, True, "verified"), first.shift
 
     method: Literal["options", "ocr"]
-    if cells.field.options:
+    if options:
         # A closed choice: the option whose rendering matches best is what is printed.
         method = "options"
-        compared = [(compare(o), o) for o in cells.field.options if o != expected]
+        compared = [(compare(o), o) for o in options if o != expected]
         compared.append((first, expected))
         best, text = max(compared, key=lambda vt: (vt[0].passes(*loose), vt[0].score))
         confidence = best.score
@@ -153,9 +176,9 @@ def check_photo(
     quality = quality_of(small)
     if quality.paper < t.dark_paper:
         return _retake(RetakeReason.too_dark, quality, clock)
-    if quality.sharpness < t.sharpness_min:
-        return _retake(RetakeReason.blurry, quality, clock)
     clock.lap("quality")
+    # No global sharpness cut-off: a soft photo is sent back only if what matters on it
+    # cannot be decided (the markers' blur, the printed cells, the handwriting below).
 
     found = locate_page(full, small, layout)
     clock.lap("locate")
@@ -176,11 +199,27 @@ def check_photo(
 
     page = straighten(full, found, layout)
     blur_px = marker_blur(page, layout)
-    quality = Quality(quality.paper, quality.sharpness, found.photo_px_per_layout_px, blur_px)
     if blur_px > t.blur_max_px:
+        quality = Quality(quality.paper, quality.sharpness, found.photo_px_per_layout_px, blur_px)
         return _retake(RetakeReason.blurry, quality, clock)
     ink = ink_map(page)
     ink_smooth = cv2.GaussianBlur(ink, (0, 0), 1.0)
+    # Handwriting: the darkness that counts follows the blur (a faint stroke keeps the
+    # same share of its peak) and stays above the grain around each box.
+    tails = box_noise(ink_smooth, layout, blur_px)
+    local = local_noise(tails, layout)
+    noise = float(np.median(list(tails.values())))
+    specks = speck_px(max(local.values()))
+    levels = {code: handwriting_level(blur_px, n) for code, n in local.items()}
+    level = handwriting_level(blur_px, noise)  # the signature and date boxes
+    quality = Quality(
+        quality.paper,
+        quality.sharpness,
+        found.photo_px_per_layout_px,
+        blur_px,
+        max(local.values()),
+        max(levels.values()),
+    )
     clock.lap("straighten")
 
     readings: dict[str, FieldReading] = {}
@@ -191,13 +230,18 @@ def check_photo(
             readings[cells.code] = FieldReading(None, 0.0, False, "unread")
             continue
         readings[cells.code], shifts[cells.code] = _read_field(
-            ink, ink_smooth, layout, cells, expected.get(cells.code, ""), t, clock
+            ink, ink_smooth, layout, cells, expected.get(cells.code, ""), t, clock, blur_px
+        )
+
+    def share(
+        box: tuple[int, int, int, int], level: float, shift: tuple[int, int] = (0, 0)
+    ) -> float:
+        return ink_share(
+            ink_smooth, layout, box, shift, level=level, blur_px=blur_px, speck_px=specks
         )
 
     shares = {
-        cells.code: ink_share(
-            ink_smooth, layout, cells.correction_box, shifts.get(cells.code, (0, 0))
-        )
+        cells.code: share(cells.correction_box, levels[cells.code], shifts.get(cells.code, (0, 0)))
         for cells in layout.fields
     }
     corrections = {
@@ -205,15 +249,30 @@ def check_photo(
         for code, share in shares.items()
         if share >= t.correction_ink
     }
-    shares["signature"] = ink_share(ink_smooth, layout, layout.signature_box)
-    shares["date"] = ink_share(ink_smooth, layout, layout.date_box)
+    shares["signature"] = share(layout.signature_box, level)
+    shares["date"] = share(layout.date_box, level)
     signed = shares["signature"] >= t.signature_ink
     clock.lap("ink")
 
     verdict, message = _verdict(layout, readings, corrections, signed, foreign, token_error)
     unclear = [code for code, r in readings.items() if r.method == "unsure"]
     retake_reason = RetakeReason.unclear_fields if unclear else None
-    if unclear:
+    # Could the faintest pencil mark in each correction box be told from the grain around
+    # it? Only matters when the answer rests on the handwriting: another student's form,
+    # or a printed value that differs, is answered whatever the boxes hold.
+    faint = faint_stroke_level(blur_px)
+    undecided = [
+        code
+        for code, lv in levels.items()
+        if faint < t.handwriting_margin * lv and code not in corrections
+    ]
+    if not unclear and undecided and verdict not in (Verdict.not_this_form, Verdict.differs):
+        verdict, retake_reason = Verdict.retake, RetakeReason.unclear_handwriting
+        message = (
+            "照片太暗或不够清晰，看不出这些信息的“更正后信息”栏里有没有字迹："
+            f"{_labels(layout, undecided)}。请在光线充足处拿稳手机、对准表格重新拍照。"
+        )
+    elif unclear:
         verdict = Verdict.retake
         labels = _labels(layout, unclear)
         message = (

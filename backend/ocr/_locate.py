@@ -14,6 +14,7 @@ import zxingcpp
 from ._layout import Box, Layout
 
 _QR = zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
+RETRY_SIDE = 2400  # the long side of the copy a QR code missed on the small copy is sought on
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +61,9 @@ def read_qr(small: np.ndarray) -> tuple[str, np.ndarray] | None:
     return None
 
 
-def _square_blobs(small: np.ndarray, side_px: float) -> np.ndarray:
-    """Centres of solid dark squares about `side_px` wide anywhere in the image."""
+def _square_blobs(small: np.ndarray, side_px: float) -> tuple[np.ndarray, np.ndarray]:
+    """Centres and areas of solid dark squares about `side_px` wide anywhere in the
+    image."""
     block = int(side_px * 3) | 1
     # Darker than 65 % of the neighbourhood's mean: relative, so a dim photo of a page
     # printed with pale toner still shows its squares.
@@ -70,17 +72,22 @@ def _square_blobs(small: np.ndarray, side_px: float) -> np.ndarray:
     _, _, stats, centroids = cv2.connectedComponentsWithStats(dark, connectivity=8)
     bw, bh, area = stats[:, 2], stats[:, 3], stats[:, 4]
     expected = side_px * side_px
+    # The size comes from the QR code: with the phone leaning 25°, a marker on the far
+    # side of the page comes out half that wide, one on the near side a third wider.
+    # The size comes from the QR code: with the phone leaning 25°, a marker on the far
+    # side of the page comes out half that wide, one on the near side twice as wide. Each
+    # candidate's size is checked again against the page's homography below.
     keep = (
-        (area >= 0.4 * expected)
-        & (area <= 2.2 * expected)
-        & (np.maximum(bw, bh) <= 2.2 * side_px)
-        & (np.minimum(bw, bh) >= 0.45 * side_px)
+        (area >= 0.2 * expected)
+        & (area <= 5.0 * expected)
+        & (np.maximum(bw, bh) <= 3.2 * side_px)
+        & (np.minimum(bw, bh) >= 0.35 * side_px)
         # A solid square at any rotation fills at least half of its bounding box.
         & (area >= 0.5 * bw * bh)
     )
     keep[0] = False
     out: np.ndarray = centroids[keep]
-    return out
+    return out, area[keep].astype(np.float64)
 
 
 def _refine(full: np.ndarray, rough: np.ndarray, side_px: float) -> np.ndarray:
@@ -105,6 +112,14 @@ def _refine(full: np.ndarray, rough: np.ndarray, side_px: float) -> np.ndarray:
 def locate_page(full: np.ndarray, small: np.ndarray, layout: Layout) -> PageFound | PageMissing:
     """Locate the form in a greyscale photo (`small` is `full` shrunk, for speed)."""
     qr = read_qr(small)
+    if qr is None and max(full.shape) > RETRY_SIDE:
+        # A soft photo: the QR's modules may run together on the small copy and still
+        # part on a bigger one.
+        f = RETRY_SIDE / max(full.shape)
+        bigger = cv2.resize(full, None, fx=f, fy=f, interpolation=cv2.INTER_LINEAR)
+        qr = read_qr(bigger)
+        if qr is not None:
+            qr = (qr[0], (qr[1] * small.shape[1] / bigger.shape[1]).astype(np.float32))
     if qr is None:
         return PageMissing("qr", "no readable QR code")
     token, qr_small = qr
@@ -116,14 +131,14 @@ def locate_page(full: np.ndarray, small: np.ndarray, layout: Layout) -> PageFoun
     px_per_layout = qr_side_small / (layout.qr_box[2] - layout.qr_box[0])
     marker_side = (layout.markers[0][2] - layout.markers[0][0]) * px_per_layout
     guesses = _project(coarse, np.array([_centre(m) for m in layout.markers]))
-    blobs = _square_blobs(small, marker_side)
+    blobs, blob_areas = _square_blobs(small, marker_side)
     # The affine guess can be far off at the bottom of a tilted page, so each marker gets
-    # its three nearest squares, and the set that puts the QR code where it is wins.
-    radius = 0.4 * layout.size[1] * px_per_layout
+    # its five nearest squares, and the set that puts the QR code where it is wins.
+    radius = 0.5 * layout.size[1] * px_per_layout
     options = []
     for guess in guesses:
         distance = np.hypot(*(blobs - guess).T) if len(blobs) else np.zeros(0)
-        near = [int(i) for i in np.argsort(distance)[:3] if distance[i] <= radius]
+        near = [int(i) for i in np.argsort(distance)[:5] if distance[i] <= radius]
         if not near:
             return PageMissing("marker", "a corner marker is not in the photo")
         options.append(near)
@@ -134,6 +149,14 @@ def locate_page(full: np.ndarray, small: np.ndarray, layout: Layout) -> PageFoun
         if len(set(choice)) < 4:
             continue
         h = cv2.getPerspectiveTransform(layout_centres, blobs[list(choice)].astype(np.float32))
+        # Each square must be as big as the page's perspective says a marker is there.
+        predicted = [
+            abs(cv2.contourArea(_project(h, _corners(m)).astype(np.float32)))
+            for m in layout.markers
+        ]
+        ratios = blob_areas[list(choice)] / np.maximum(predicted, 1e-6)
+        if ratios.min() < 0.5 or ratios.max() > 2.0:
+            continue
         err = float(np.abs(_project(h, qr_layout) - qr_small).max())
         if err < best_err:
             best, best_err = choice, err

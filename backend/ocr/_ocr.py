@@ -1,8 +1,13 @@
 """The OCR engines for a cell whose printed value did not verify.
 
-Digits (ID numbers, dates, phones): Tesseract kept in-process by tesserocr, one line or
-block, whitelist `0-9 X -`. Chinese: RapidOCR (PP-OCRv4 on onnxruntime, models inside the
-wheel), which read Chinese names far better than Tesseract's chi_sim in our measurements.
+Digits (ID numbers, dates, phones): Tesseract, one block, whitelist `0-9 X -`; kept
+in-process by tesserocr, or, where tesserocr cannot be imported (it needs a compiler and
+libtesseract's headers to install), through pytesseract over the `tesseract` binary, with
+the same settings and so the same readings, at the price of a process per cell.
+`OCR_TESSERACT=tesserocr|pytesseract` forces one binding; the default picks tesserocr when
+it imports. The binding in use is logged once. Chinese: RapidOCR (PP-OCRv4 on
+onnxruntime, models inside the wheel), which read Chinese names far better than
+Tesseract's chi_sim in our measurements.
 
 Neither engine object may be shared between threads, so each thread gets its own, made
 on first use (`warm_up()` makes them ahead of time). ONNX runs one thread per call: run
@@ -11,9 +16,10 @@ forms in parallel, not one form on many threads.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
-from typing import Any
+from typing import Any, Literal
 
 import cv2
 import numpy as np
@@ -27,6 +33,12 @@ TESSDATA_CANDIDATES = (
     "/usr/share/tessdata",
 )
 DIGIT_WHITELIST = "0123456789X-"
+BINDING_ENV = "OCR_TESSERACT"
+
+Binding = Literal["tesserocr", "pytesseract"]
+logger = logging.getLogger(__name__)
+_binding: Binding | None = None
+_binding_lock = threading.Lock()
 
 
 def tessdata_dir() -> str:
@@ -39,6 +51,49 @@ def tessdata_dir() -> str:
     )
 
 
+def tesseract_binding() -> Binding:
+    """Which Python binding reaches Tesseract in this process, chosen (and logged) once."""
+    global _binding
+    with _binding_lock:
+        if _binding is None:
+            _binding = _choose_binding()
+            logger.info("ocr: Tesseract through %s", _binding)
+        return _binding
+
+
+def _choose_binding() -> Binding:
+    wanted = os.environ.get(BINDING_ENV, "").strip().lower()
+    if wanted not in ("", "auto", "tesserocr", "pytesseract"):
+        raise EngineUnavailable(f"{BINDING_ENV} must be tesserocr or pytesseract, not {wanted!r}")
+    if wanted != "pytesseract":
+        try:
+            import tesserocr  # type: ignore[import-untyped]  # noqa: F401
+        except ImportError:
+            if wanted == "tesserocr":
+                raise EngineUnavailable("tesserocr cannot be imported") from None
+        else:
+            return "tesserocr"
+    try:
+        import pytesseract
+    except ImportError:
+        raise EngineUnavailable("neither tesserocr nor pytesseract can be imported") from None
+    try:
+        pytesseract.get_tesseract_version()
+    except pytesseract.TesseractNotFoundError:
+        raise EngineUnavailable(
+            "tesserocr cannot be imported and the `tesseract` binary is not on PATH"
+        ) from None
+    return "pytesseract"
+
+
+def reset_binding() -> None:
+    """Forget the chosen binding and this thread's engines (tests switch bindings)."""
+    global _binding
+    with _binding_lock:
+        _binding = None
+    _engines.tesseract = _engines.whole_page = None
+
+
 class _Engines(threading.local):
     tesseract: Any = None
     rapid: Any = None
@@ -48,9 +103,47 @@ class _Engines(threading.local):
 _engines = _Engines()
 
 
+class _CliTesseract:
+    """pytesseract over the `tesseract` binary, set up as `_tesseract()` sets up the API."""
+
+    def __init__(self, lang: str, psm: int, variables: dict[str, str]) -> None:
+        options = [f"--tessdata-dir {tessdata_dir()}", f"--psm {psm}"]
+        options += [f"-c {name}={value}" for name, value in variables.items()]
+        self.lang, self.config = lang, " ".join(options)
+
+    def read(self, image: np.ndarray) -> tuple[str, float]:
+        """The text and Tesseract's mean word confidence (0–100), as tesserocr's
+        GetUTF8Text() and MeanTextConf() give them."""
+        import pytesseract
+
+        data = pytesseract.image_to_data(
+            Image.fromarray(image),
+            lang=self.lang,
+            config=self.config,
+            output_type=pytesseract.Output.DICT,
+        )
+        words = [
+            (str(text), float(conf))
+            for text, conf in zip(data["text"], data["conf"], strict=True)
+            if float(conf) >= 0 and str(text).strip()
+        ]
+        text = " ".join(w for w, _ in words)
+        return text, (sum(c for _, c in words) / len(words) if words else 0.0)
+
+
 def _tesseract() -> Any:
+    if _engines.tesseract is None and tesseract_binding() == "pytesseract":
+        _engines.tesseract = _CliTesseract(
+            "eng",
+            6,  # PSM.SINGLE_BLOCK
+            {
+                "tessedit_char_whitelist": DIGIT_WHITELIST,
+                "load_system_dawg": "0",
+                "load_freq_dawg": "0",
+            },
+        )
     if _engines.tesseract is None:
-        import tesserocr  # type: ignore[import-untyped]
+        import tesserocr
 
         api = tesserocr.PyTessBaseAPI(
             path=tessdata_dir(), lang="eng", psm=tesserocr.PSM.SINGLE_BLOCK
@@ -81,9 +174,12 @@ def warm_up() -> None:
 def read_digits(cell: np.ndarray) -> tuple[str, float]:
     """Digits in a greyscale cell crop (paper light, ink dark): text and confidence 0–1."""
     api = _tesseract()
-    api.SetImage(Image.fromarray(cell))
-    text = "".join(api.GetUTF8Text().split())
-    return text, max(0.0, float(api.MeanTextConf())) / 100
+    if isinstance(api, _CliTesseract):
+        raw, conf = api.read(cell)
+    else:
+        api.SetImage(Image.fromarray(cell))
+        raw, conf = api.GetUTF8Text(), float(api.MeanTextConf())
+    return "".join(raw.split()), max(0.0, conf) / 100
 
 
 def text_lines(cell: np.ndarray, min_gap: int = 4) -> list[np.ndarray]:
@@ -129,8 +225,19 @@ def read_whole_page(image: np.ndarray) -> str:
     """Whole-image Tesseract chi_sim+eng, the way a form is read without a layout (the
     benchmark's baseline)."""
     if _engines.whole_page is None:
-        import tesserocr
+        if tesseract_binding() == "pytesseract":
+            _engines.whole_page = _CliTesseract("chi_sim+eng", 3, {})  # PSM.AUTO
+        else:
+            import tesserocr
 
-        _engines.whole_page = tesserocr.PyTessBaseAPI(path=tessdata_dir(), lang="chi_sim+eng")
+            _engines.whole_page = tesserocr.PyTessBaseAPI(path=tessdata_dir(), lang="chi_sim+eng")
+    if isinstance(_engines.whole_page, _CliTesseract):
+        import pytesseract
+
+        return str(
+            pytesseract.image_to_string(
+                Image.fromarray(image), lang="chi_sim+eng", config=_engines.whole_page.config
+            )
+        )
     _engines.whole_page.SetImage(Image.fromarray(image))
     return str(_engines.whole_page.GetUTF8Text())

@@ -28,6 +28,7 @@ class RetakeReason(StrEnum):
     page_not_visible = "page_not_visible"
     too_small = "too_small"
     unclear_fields = "unclear_fields"
+    unclear_handwriting = "unclear_handwriting"
 
 
 RETAKE_MESSAGES: Mapping[RetakeReason, str] = {
@@ -39,6 +40,10 @@ RETAKE_MESSAGES: Mapping[RetakeReason, str] = {
     ),
     RetakeReason.too_small: "表格在照片里太小，请靠近一些，让表格占满画面后再拍。",
     RetakeReason.unclear_fields: "有些信息看不清，请在光线充足处拿稳手机、对准表格重新拍照。",
+    RetakeReason.unclear_handwriting: (
+        "照片太暗或不够清晰，看不出“更正后信息”栏里有没有字迹。"
+        "请在光线充足处拿稳手机、对准表格重新拍照。"
+    ),
 }
 
 
@@ -46,13 +51,28 @@ RETAKE_MESSAGES: Mapping[RetakeReason, str] = {
 class Thresholds:
     """Decision thresholds, measured on the benchmark (bench/ocr); see its report."""
 
-    dark_paper: float = 45.0  # paper brighter than this (0–255) in a usable photo
-    sharpness_min: float = 25.0  # Laplacian variance of the 1600-px copy: hopeless below
-    blur_max_px: float = 2.0  # edge spread (σ, layout pixels) of the straightened markers
+    # Paper (90th percentile, 0–255) darker than this: nothing can be seen. Dimmer photos
+    # are checked; their grain decides whether the handwriting can be (below).
+    dark_paper: float = 30.0
+    # Laplacian variance of the 1600-px copy: decides nothing alone; a page that cannot be
+    # found in a photo below 4 × this is called blurred rather than cut off.
+    sharpness_min: float = 25.0
+    # Edge spread (σ, layout pixels) of the straightened markers beyond which nothing on
+    # the page can be checked; below it, the cells themselves decide.
+    blur_max_px: float = 3.25
+    # The faintest pencil stroke must reach this multiple of the photo's handwriting level
+    # (which stays above its paper noise), or the correction boxes cannot be decided.
+    handwriting_margin: float = 1.05
     min_scale: float = 0.6  # photo pixels per layout pixel (page at ≥ 120 dpi)
     text_glyph_min: float = 0.85  # the worst Chinese glyph's correlation to verify a cell
+    text_glyph_per_sigma: float = 0.05  # … raised by this per pixel of template blur σ > 1
+    text_glyph_max: float = 0.92  # … up to this
+    # A choice of at most this many options, on a photo softer than a sharp one, verifies
+    # only if its expected option beats each other option by option_margin.
+    rival_options_max: int = 4
+    option_margin: float = 0.02
     digit_glyph_min: float = 0.75
-    digit_margin: float = 0.03  # how far a digit must beat every other digit
+    digit_margin: float = 0.03  # how far a digit must beat every other digit (sharp photo)
     extra_max: float = 0.002  # unexplained ink in a value cell
     # A reading that differs from the record must itself explain the cell, rendered and
     # compared like the expected text, if more loosely; otherwise the field is unclear.
@@ -91,6 +111,8 @@ class Quality:
     sharpness: float  # Laplacian variance of the 1600-px copy
     scale: float | None = None  # photo pixels per layout pixel, once the page is found
     blur_px: float | None = None  # σ of the markers' edges on the straightened page
+    noise: float | None = None  # darkness that noise alone reaches on blank paper (ink map)
+    ink_level: float | None = None  # darkness that counted as handwriting on this photo
 
 
 @dataclass(frozen=True)

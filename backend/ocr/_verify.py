@@ -22,6 +22,15 @@ from ._render import render_value_cell, value_lines
 
 DIGITS = "0123456789X"
 INK_LEVEL = 100  # in an ink map (0 paper … 255 black): a pixel ≥ 40 % darker than its paper
+SHARP_BLUR = 0.9  # marker_blur() of a sharp photo: templates are made for it
+
+
+def template_sigma(blur_px: float) -> float:
+    """The Gaussian σ that makes a rendered template as soft as the photo's smoothed ink
+    map: the map's own σ 1, plus whatever blur the photo has beyond a sharp one's.
+    Rounded to quarter pixels so glyph templates can be cached."""
+    extra = max(0.0, blur_px * blur_px - SHARP_BLUR * SHARP_BLUR)
+    return round(4 * float(np.sqrt(1.0 + extra))) / 4
 
 
 def ink_map(page: np.ndarray) -> np.ndarray:
@@ -68,14 +77,14 @@ def _best(image: np.ndarray, template: np.ndarray) -> tuple[float, tuple[int, in
 
 @lru_cache(maxsize=4096)
 def _glyph_alone(
-    path: str, size_px: float, char: str, fx: float, fy: float, w: int, h: int
+    path: str, size_px: float, char: str, fx: float, fy: float, w: int, h: int, sigma: float
 ) -> np.ndarray:
     """One glyph drawn alone into a w × h box at the sub-pixel spot (fx, fy), as ink,
-    blurred like the templates."""
+    blurred like the templates (float32)."""
     image = Image.new("L", (w, h), 255)
     ImageDraw.Draw(image).text((fx, fy), char, font=font(path, size_px), fill=0, anchor="lm")
     ink = 255 - np.asarray(image, dtype=np.uint8)
-    out: np.ndarray = cv2.GaussianBlur(ink, (0, 0), 1.0)
+    out: np.ndarray = cv2.GaussianBlur(ink, (0, 0), sigma).astype(np.float32)
     out.flags.writeable = False
     return out
 
@@ -86,9 +95,12 @@ def verify_value(
     layout: Layout,
     cells: FieldCells,
     text: str,
+    blur_px: float = SHARP_BLUR,
 ) -> Verification:
     """Does the photo's value cell show `text`? `ink` is the straightened page's ink map,
-    `ink_smooth` the same blurred (σ 1 px)."""
+    `ink_smooth` the same blurred (σ 1 px), `blur_px` the page's own blur (markers): the
+    templates are blurred to match, so a soft photo verifies as well as a sharp one."""
+    sigma = template_sigma(blur_px)
     x0, y0, x1, y1 = cells.value_box
     search, inset, local = layout.px(1.5), layout.px(0.9), layout.px(0.4)
     lines = value_lines(layout, cells, text)
@@ -98,7 +110,7 @@ def verify_value(
     dx = dy = 0
     score = margin = 1.0
     if lines:
-        smooth = cv2.GaussianBlur(template, (0, 0), 1.0)
+        smooth = cv2.GaussianBlur(template, (0, 0), sigma)
         mask = cv2.dilate((template > 40).astype(np.uint8), np.ones((5, 5), np.uint8))
         ys, xs = np.nonzero(template > 40)
         tx0, tx1 = int(xs.min()) - 3, int(xs.max()) + 4
@@ -130,18 +142,18 @@ def verify_value(
                     # A digit must also look more like itself than like any other digit:
                     # 8 against 6 or 3 correlates almost as well as 8 against 8.
                     fx, fy = line.glyph_x[k] - gx0, line.y_mid - gy0
+
+                    # Each rival is the expected crop with this digit swapped for it,
+                    # so every candidate carries the same neighbours' edges (which a
+                    # blur spreads into the crop): only the digit itself is compared.
+                    spot = (round(fx, 1), round(fy, 1), gx1 - gx0, gy1 - gy0, sigma)
+                    own = _glyph_alone(layout.font_path, line.size_px, char, *spot)
+                    context = crop(smooth, gx0, gy0, gx1, gy1).astype(np.float32) - own
+                    patch_f = patch.astype(np.float32)
                     rival = max(
                         _best(
-                            patch,
-                            _glyph_alone(
-                                layout.font_path,
-                                line.size_px,
-                                d,
-                                round(fx, 1),
-                                round(fy, 1),
-                                gx1 - gx0,
-                                gy1 - gy0,
-                            ),
+                            patch_f,
+                            context + _glyph_alone(layout.font_path, line.size_px, d, *spot),
                         )[0]
                         for d in DIGITS
                         if d != char
@@ -152,7 +164,9 @@ def verify_value(
                     ox, oy = ox + lx - local, oy + ly - local
                 _paste_or(explained, crop(mask, gx0, gy0, gx1, gy1), gx0 + ox - dx, gy0 + oy - dy)
 
-    cell = crop(ink, x0 + inset + dx, y0 + inset + dy, x1 - inset + dx, y1 - inset + dy)
+    # Unexplained ink is looked for on the smoothed map: the grain of a dim photo crosses
+    # INK_LEVEL in single pixels, a stroke the text does not explain in whole runs.
+    cell = crop(ink_smooth, x0 + inset + dx, y0 + inset + dy, x1 - inset + dx, y1 - inset + dy)
     inside = explained[inset : y1 - y0 - inset, inset : x1 - x0 - inset]
     unexplained = (cell >= INK_LEVEL) & (inside == 0)
     extra = float(np.count_nonzero(unexplained)) / max(1, cell.size)

@@ -9,6 +9,8 @@ Everything is seeded by the `numpy.random.Generator` passed in::
     jpeg = photograph(page, rng, blur=4.0)       # one that must be retaken
 
 Each keyword of `photograph` left as None is drawn from the range of a usable photo.
+`write_corrections` and `sign` take `ink="black" | "blue" | "pencil"` for an RGB page
+written in that colour (default: the grey ink of earlier versions, same pixels).
 """
 
 from __future__ import annotations
@@ -23,6 +25,24 @@ from PIL import Image, ImageDraw
 from ._layout import Box, Layout
 
 Side = Literal["top", "bottom", "left", "right"]
+Ink = Literal["black", "blue", "pencil"]
+Fill = int | tuple[int, int, int]
+
+
+def _pen(rng: np.random.Generator, layout: Layout, ink: Ink) -> tuple[Fill, int]:
+    """A colour and a stroke width (pixels) for handwriting in `ink` on an RGB page."""
+    if ink == "blue":  # a blue ballpoint or gel pen
+        colour: Fill = (
+            int(rng.integers(10, 70)),
+            int(rng.integers(30, 100)),
+            int(rng.integers(120, 210)),
+        )
+        return colour, max(2, layout.px(_f(rng, 0.3, 0.6)))
+    if ink == "pencil":
+        v = int(rng.integers(80, 140))
+        return (v, v, v), max(2, layout.px(_f(rng, 0.25, 0.4)))
+    v = int(rng.integers(10, 90))
+    return (v, v, v), max(2, layout.px(_f(rng, 0.35, 0.6)))
 
 
 def _f(rng: np.random.Generator, low: float, high: float) -> float:
@@ -46,13 +66,13 @@ def _bend(page: np.ndarray, amplitude_px: float) -> np.ndarray:
 def print_page(page: Image.Image, *, scale: float = 1.0, toner: float = 1.0) -> Image.Image:
     """The sheet a printer makes of `page`: shrunk by "fit to page" (`scale` < 1, about
     the centre) and with `toner` < 1 printing black as grey."""
-    grey = page.convert("L")
+    grey = page if page.mode == "RGB" else page.convert("L")
     if toner != 1.0:
         grey = grey.point(lambda v: round(255 - (255 - v) * toner))
     if scale != 1.0:
         w, h = grey.size
         small = grey.resize((round(w * scale), round(h * scale)), Image.Resampling.LANCZOS)
-        sheet = Image.new("L", (w, h), 255)
+        sheet = Image.new(grey.mode, (w, h), (255, 255, 255) if grey.mode == "RGB" else 255)
         sheet.paste(small, ((w - small.width) // 2, (h - small.height) // 2))
         grey = sheet
     return grey
@@ -69,6 +89,7 @@ def photograph(
     bend: float | None = None,
     blur: float | None = None,
     motion: float = 0.0,
+    perspective: float = 0.0,
     exposure: float | None = None,
     gradient: float | None = None,
     shadow: float | None = None,
@@ -82,9 +103,10 @@ def photograph(
     size: the photo (width, height), 12 MP by default. fill: the page's share of the
     frame's height. rotation: degrees. tilt: perspective, as a share of the page height
     each corner moves. bend: the sheet's bow as a share of its width. blur: Gaussian σ in
-    photo pixels (usable ≤ 1.5; σ ≥ 3 must be retaken). motion: length in photo pixels
-    of a shake in a random direction. exposure: 1 is well lit, 0.1 is a
-    photo too dark to use. gradient: light falling off across the page. shadow: the depth
+    photo pixels. motion: length in photo pixels of a shake in a random direction.
+    perspective: degrees the phone leans out of parallel with the sheet (about a random
+    axis; the far side comes out smaller). exposure: 1 is well lit, 0.1 is a photo too dark
+    to use. gradient: light falling off across the page. shadow: the depth
     of a soft shadow (a hand, a phone). cut_off: push that side of the page out of frame.
     """
     fill = _f(rng, 0.74, 0.9) if fill is None else fill
@@ -100,12 +122,21 @@ def photograph(
     if upside_down:
         rotation += 180
 
-    grey = np.asarray(page.convert("L"))
-    ph, pw = grey.shape
+    if page.mode == "RGB":
+        bgr = np.ascontiguousarray(np.asarray(page)[:, :, ::-1])
+    else:
+        grey = np.asarray(page.convert("L"))
+        bgr = cv2.merge([grey] * 3)
+    ph, pw = bgr.shape[:2]
     if bend > 0:
-        grey = _bend(grey, bend * pw)
+        bgr = _bend(bgr, bend * pw)
     paper = np.array([0.93, 0.97, 1.0]) * _f(rng, 0.96, 1.0)  # BGR: a warm white
-    sheet = cv2.merge([cv2.convertScaleAbs(grey, alpha=float(a)) for a in paper])
+    sheet = cv2.merge(
+        [
+            cv2.convertScaleAbs(np.ascontiguousarray(bgr[:, :, i]), alpha=float(a))
+            for i, a in enumerate(paper)
+        ]
+    )
 
     fw, fh = size
     page_h = fill * fh
@@ -114,6 +145,17 @@ def photograph(
     rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
     half = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]]) * [page_w / 2, page_h / 2]
     corners = half @ rot.T + rng.normal(0, tilt * page_h / 2, (4, 2))
+    if perspective > 0:
+        # The sheet leans by `perspective` degrees about an axis through its centre, seen
+        # from 1.2 page heights away: the far side shrinks, the near side grows.
+        phi = rng.uniform(0, 2 * np.pi)
+        normal = np.array([np.cos(phi), np.sin(phi)])
+        theta = np.radians(perspective)
+        u = corners @ normal
+        depth = u * np.sin(theta)
+        flat = corners + np.outer(u * (np.cos(theta) - 1), normal)
+        distance = 1.2 * page_h
+        corners = flat * (distance / (distance + depth))[:, None]
     lo, hi = corners.min(axis=0), corners.max(axis=0)
     if cut_off is None:
         # Shrink until the page is inside the frame with a margin, then place it anywhere.
@@ -193,7 +235,7 @@ def _glyph(
     rng: np.random.Generator,
     box: tuple[float, float, float, float],
     width: int,
-    ink: int,
+    ink: Fill,
     strokes: int,
 ) -> None:
     """A made-up handwritten character: a few short, slightly curved strokes."""
@@ -215,7 +257,7 @@ def _scribble_text(
     chars: int,
     *,
     narrow: bool,
-    ink: int,
+    ink: Fill,
     width: int,
 ) -> None:
     x0, y0, x1, y1 = box
@@ -239,33 +281,53 @@ def write_corrections(
     rng: np.random.Generator,
     *,
     faint: bool = False,
+    ink: Ink | None = None,
 ) -> Image.Image:
     """A copy of `page` with handwriting in the correction cells of `codes`. `faint` writes
     a single short character in light pencil, the least a reader must still notice."""
-    out = page.convert("L").copy()
+    out = page.convert("RGB" if ink or page.mode == "RGB" else "L").copy()
     draw = ImageDraw.Draw(out)
     for code in codes:
         cells = layout.cells(code)
         narrow = cells.field.read_kind == "digits"
+        fill: Fill
         if faint:
-            chars, ink, width = 1, int(rng.integers(110, 150)), max(1, layout.px(0.25))
+            chars, fill, width = 1, int(rng.integers(110, 150)), max(1, layout.px(0.25))
+            if out.mode == "RGB":
+                fill = (fill, fill, fill)
         else:
             chars = int(rng.integers(6, 19) if narrow else rng.integers(2, 9))
-            ink, width = int(rng.integers(10, 90)), max(2, layout.px(_f(rng, 0.35, 0.6)))
+            if ink is None:
+                fill, width = int(rng.integers(10, 90)), max(2, layout.px(_f(rng, 0.35, 0.6)))
+                if out.mode == "RGB":
+                    fill = (fill, fill, fill)
+            else:
+                fill, width = _pen(rng, layout, ink)
         _scribble_text(
-            draw, rng, layout, cells.correction_box, chars, narrow=narrow, ink=ink, width=width
+            draw, rng, layout, cells.correction_box, chars, narrow=narrow, ink=fill, width=width
         )
     return out
 
 
 def sign(
-    page: Image.Image, layout: Layout, rng: np.random.Generator, *, date: bool = True
+    page: Image.Image,
+    layout: Layout,
+    rng: np.random.Generator,
+    *,
+    date: bool = True,
+    ink: Ink | None = None,
 ) -> Image.Image:
     """A copy of `page` with a signature scribble and, unless `date` is False, a date."""
-    out = page.convert("L").copy()
+    out = page.convert("RGB" if ink or page.mode == "RGB" else "L").copy()
     draw = ImageDraw.Draw(out)
-    ink = int(rng.integers(10, 90))
-    width = max(2, layout.px(_f(rng, 0.35, 0.6)))
+    fill: Fill
+    if ink is None:
+        fill = int(rng.integers(10, 90))
+        width = max(2, layout.px(_f(rng, 0.35, 0.6)))
+        if out.mode == "RGB":
+            fill = (fill, fill, fill)
+    else:
+        fill, width = _pen(rng, layout, ink)
     x0, y0, x1, y1 = layout.signature_box
     m = layout.px(2)
     n = int(rng.integers(6, 14))
@@ -280,7 +342,7 @@ def sign(
     curve_y = np.clip(curve_y, y0 + m, y1 - m)
     draw.line(
         list(zip(curve_x.tolist(), curve_y.tolist(), strict=True)),
-        fill=ink,
+        fill=fill,
         width=width,
         joint="curve",
     )
@@ -292,7 +354,7 @@ def sign(
             layout.date_box,
             int(rng.integers(6, 10)),
             narrow=True,
-            ink=ink,
+            ink=fill,
             width=width,
         )
     return out

@@ -8,7 +8,17 @@ character), a tenth unsigned, a tenth whose printed values differ from the recor
 of another student or with a forged token, and some that must be retaken (blurred, dark,
 cut off); the rest signed and matching. Across all of them: light, angle, perspective,
 blur up to σ 1.5, shake up to 5 px, 5-MP photos, a bent sheet, "fit to page" printing and pale
-toner, upside-down and sideways photos, JPEG quality 60–92.
+toner, upside-down and sideways photos, JPEG quality 60–92; handwriting in black or blue
+ink or pencil.
+
+The hard band (`Case.band`, about 45 % of photos, every scenario): phones of 6.75–50 MP
+(2,250–6,120 px wide), and, scaled to a 3,000-px-wide photo, Gaussian blur σ 1.0–3.5 or
+a shake of 3–8 px, the phone leaning 5–25° out of parallel, low light (exposure
+0.2–0.35) with sensor noise σ 2.5–4.5 (grey levels, × 1.3–1.6 in that light), JPEG
+quality 50–70. A band photo is usable: a person reads it without effort, so its verdict is
+that of its scenario. A retake is a photo blurred σ 5–7 or shaken 16–24 px (at 3,000 px),
+one too dark to see (exposure ≤ 0.11), one so grainy (noise σ 12–16 at exposure 0.2–0.3)
+that a faint pencil mark cannot be told from the grain, or one with the page cut off.
 """
 
 from __future__ import annotations
@@ -19,6 +29,7 @@ import random
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -31,7 +42,8 @@ from .records import EDITABLE, edit_value, random_record
 
 OUT = Path(__file__).resolve().parents[1] / "out" / "ocr"
 KEY = b"bench-form-token-key"
-VERSION = 7
+T = TypeVar("T")
+VERSION = 8
 MIX = (
     ("corrections", 0.15),
     ("faint_correction", 0.05),
@@ -42,7 +54,23 @@ MIX = (
     ("blurred", 0.05),
     ("dark", 0.03),
     ("cut_off", 0.04),
+    ("grainy", 0.02),
 )
+# Phones (portrait width × height): the reported 2,250-px photos, then 8–50 MP.
+PHONES = (
+    ((2250, 3000), 0.10),
+    ((2448, 3264), 0.20),
+    ((3000, 4000), 0.25),
+    ((3456, 4608), 0.15),
+    ((4240, 5656), 0.15),
+    ((6120, 8160), 0.15),
+)
+BAND_SHARE = 0.45
+INKS = (("black", 0.4), ("blue", 0.4), ("pencil", 0.2))
+
+
+def _pick(rng: random.Random, options: tuple[tuple[T, float], ...]) -> T:
+    return rng.choices([o for o, _ in options], [w for _, w in options])[0]
 
 
 @dataclass
@@ -57,6 +85,7 @@ class Case:
     corrections: list[str] = field(default_factory=list)
     signed: bool = True
     photo_args: dict[str, object] = field(default_factory=dict)
+    band: bool = False  # in the hard band (see the module's docstring)
 
 
 def _scenarios(count: int, rng: random.Random) -> list[str]:
@@ -80,6 +109,14 @@ def _case(index: int, scenario: str, seed: int, out: Path) -> Case:
     signed = True
     date = True
     photo_args: dict[str, object] = {}
+    band = rng.random() < BAND_SHARE
+    ink = _pick(rng, INKS)
+    # Degradations are given for a 3,000-px-wide photo and scaled to the phone's width.
+    k = 1.0
+    if band:
+        phone = _pick(rng, PHONES)
+        photo_args["size"] = phone
+        k = phone[0] / 3000
 
     if scenario == "differs":
         for code in sorted(rng.sample(EDITABLE, rng.choice((1, 1, 2)))):
@@ -103,12 +140,17 @@ def _case(index: int, scenario: str, seed: int, out: Path) -> Case:
         verdict = "unsigned"
     elif scenario == "blurred":
         if rng.random() < 0.7:
-            photo_args["blur"] = rng.uniform(3.0, 5.0)
+            photo_args["blur"] = rng.uniform(5.0, 7.0) * k
         else:
-            photo_args["motion"] = rng.uniform(10.0, 16.0)
+            photo_args["motion"] = rng.uniform(16.0, 24.0) * k
         verdict = "retake"
     elif scenario == "dark":
         photo_args["exposure"] = rng.uniform(0.05, 0.11)
+        verdict = "retake"
+    elif scenario == "grainy":
+        # So dim and grainy that a faint pencil mark could not be told from the grain.
+        photo_args["exposure"] = rng.uniform(0.2, 0.3)
+        photo_args["noise"] = rng.uniform(12.0, 16.0)
         verdict = "retake"
     elif scenario == "cut_off":
         photo_args["cut_off"] = rng.choice(("top", "bottom", "left", "right"))
@@ -119,7 +161,8 @@ def _case(index: int, scenario: str, seed: int, out: Path) -> Case:
         photo_args["upside_down"] = True
     elif roll < 0.14:
         photo_args["rotation"] = rng.choice((90.0, -90.0)) + rng.uniform(-5, 5)
-        photo_args["size"] = (4000, 3000)
+        w, h = photo_args.get("size", (3000, 4000))  # type: ignore[misc]
+        photo_args["size"] = (h, w)
     if rng.random() < 0.15 and "exposure" not in photo_args:
         photo_args["exposure"] = rng.uniform(0.2, 0.5)
     if rng.random() < 0.15:
@@ -127,10 +170,23 @@ def _case(index: int, scenario: str, seed: int, out: Path) -> Case:
     # Usable means, a priori: Gaussian σ ≤ 1.5 or a shake ≤ 5 px on a 12-MP photo (σ ≤ 1
     # and no shake on a 5-MP one); retakes are σ ≥ 3 or a shake ≥ 10 px. The band in
     # between is left out: either answer is acceptable there.
-    small_photo = rng.random() < 0.1
-    if not small_photo and rng.random() < 0.1 and "blur" not in photo_args:
+    small_photo = not band and rng.random() < 0.1
+    if band:
+        roll = rng.random()
+        if roll < 0.6 and "blur" not in photo_args:
+            photo_args["blur"] = rng.uniform(1.0, 3.5) * k
+        elif roll < 0.85 and "blur" not in photo_args and "motion" not in photo_args:
+            photo_args["motion"] = rng.uniform(3.0, 8.0) * k
+        if rng.random() < 0.5:
+            photo_args["perspective"] = rng.uniform(5.0, 25.0)
+        if rng.random() < 0.25 and "exposure" not in photo_args:
+            photo_args["exposure"] = rng.uniform(0.2, 0.35)
+            photo_args["noise"] = rng.uniform(2.5, 4.5)
+        if rng.random() < 0.5:
+            photo_args["jpeg_quality"] = rng.randint(50, 70)
+    if not band and not small_photo and rng.random() < 0.1 and "blur" not in photo_args:
         photo_args["blur"] = rng.uniform(1.2, 1.5)
-    if not small_photo and rng.random() < 0.1 and verdict != "retake":
+    if not band and not small_photo and rng.random() < 0.1 and verdict != "retake":
         photo_args["motion"] = rng.uniform(3, 5)
     if small_photo:
         photo_args["size"] = (2000, 2667) if "size" not in photo_args else (2667, 2000)
@@ -153,26 +209,40 @@ def _case(index: int, scenario: str, seed: int, out: Path) -> Case:
     )
     page = render_form(layout, printed_values(printed), header)
     if corrections:
-        page = write_corrections(page, layout, corrections, nrng, faint=scenario != "corrections")
+        page = write_corrections(
+            page, layout, corrections, nrng, faint=scenario != "corrections", ink=ink
+        )
     if signed:
-        page = sign(page, layout, nrng, date=date)
+        page = sign(page, layout, nrng, date=date, ink=ink)
     elif date:
-        page = sign(page, layout, nrng, date=True)
+        page = sign(page, layout, nrng, date=True, ink=ink)
         page = _erase_signature(page, layout)
     page = print_page(page, **printer)
     jpeg = photograph(page, nrng, **photo_args)  # type: ignore[arg-type]
-    photo_args.update({f"printer_{k}": v for k, v in printer.items() if v != 1.0})
+    photo_args.update({f"printer_{name}": v for name, v in printer.items() if v != 1.0})
+    photo_args["ink"] = ink
     name = f"{index:04d}-{scenario}.jpg"
     (out / name).write_bytes(jpeg)
     return Case(
-        index, scenario, name, form_id, record, printed, verdict, corrections, signed, photo_args
+        index,
+        scenario,
+        name,
+        form_id,
+        record,
+        printed,
+        verdict,
+        corrections,
+        signed,
+        photo_args,
+        band,
     )
 
 
 def _erase_signature(page: Image.Image, layout: Layout) -> Image.Image:
     x0, y0, x1, y1 = layout.signature_box
     m = layout.px(0.6)
-    ImageDraw.Draw(page).rectangle((x0 + m, y0 + m, x1 - m, y1 - m), fill=255)
+    white = (255, 255, 255) if page.mode == "RGB" else 255
+    ImageDraw.Draw(page).rectangle((x0 + m, y0 + m, x1 - m, y1 - m), fill=white)
     return page
 
 

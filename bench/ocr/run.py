@@ -2,6 +2,9 @@
 
     taskset -c 0 .venv/bin/python -m bench.ocr.run            # 200 photos
     taskset -c 0 .venv/bin/python -m bench.ocr.run --count 40 --no-baseline
+    # the same photos through another checkout's reader (e.g. main, for a before/after):
+    taskset -c 0 .venv/bin/python -m bench.ocr.run --seed 11 --count 320 --no-baseline \
+        --reader-root /work/wt/ocr-base
 
 One core: run it under `taskset -c 0`; this script also pins OpenMP, OpenCV and
 onnxruntime to one thread each, so the CPU seconds are one core's. Results are printed as
@@ -11,6 +14,10 @@ a table and saved to bench/out/ocr/results.json.
 from __future__ import annotations
 
 import os
+import sys
+
+if "--reader-root" in sys.argv:  # before anything imports backend
+    sys.path.insert(0, os.path.abspath(sys.argv[sys.argv.index("--reader-root") + 1]))
 
 for _var in ("OMP_NUM_THREADS", "OMP_THREAD_LIMIT", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"
@@ -25,6 +32,7 @@ from typing import Any  # noqa: E402
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
+import backend.ocr  # noqa: E402
 from backend.ocr import build_layout, check_photo, normalise, warm_up  # noqa: E402
 from backend.ocr.__main__ import catalog_fields, printed_values  # noqa: E402
 from backend.ocr._ocr import read_whole_page  # noqa: E402
@@ -76,7 +84,12 @@ def run(cases: list[Case], folder: Path, baseline: bool) -> dict[str, Any]:
     read_ok_accepted: dict[str, list[bool]] = defaultdict(list)  # those not sent back
     base_ok: dict[str, list[bool]] = defaultdict(list)
     ink = Counter[str]()
+    band_ink = Counter[str]()
     retake = Counter[str]()
+    band = Counter[str]()  # band photos: right / wrong verdicts
+    usable_sent_back: list[str] = []
+    unreadable_accepted: list[str] = []
+    reasons = Counter[str]()
     signed = Counter[str]()
     cpu_full, wall_full, cpu_retake = [], [], []
     stages: dict[str, list[float]] = defaultdict(list)
@@ -93,6 +106,14 @@ def run(cases: list[Case], folder: Path, baseline: bool) -> dict[str, Any]:
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
         got = report.verdict.value
         verdicts[(case.verdict, got)] += 1
+        if case.band:
+            band["right" if got == case.verdict else "wrong"] += 1
+        if got == "retake":
+            reasons[report.retake_reason.value if report.retake_reason else "?"] += 1
+            if case.verdict != "retake":
+                usable_sent_back.append(case.photo)
+        elif case.verdict == "retake":
+            unreadable_accepted.append(case.photo)
         if got != case.verdict:
             wrong.append(
                 f"{case.photo}: expected {case.verdict}, got {got} "
@@ -119,9 +140,12 @@ def run(cases: list[Case], folder: Path, baseline: bool) -> dict[str, Any]:
         if not truly_retake and not said_retake:
             for code in expected:
                 written, found = code in case.corrections, code in report.corrections
-                ink[
+                outcome = (
                     "tp" if written and found else "fp" if found else "fn" if written else "tn"
-                ] += 1
+                )
+                ink[outcome] += 1
+                if case.band:
+                    band_ink[outcome] += 1
             signed["ok" if report.signed == case.signed else "wrong"] += 1
         if case.verdict not in ("retake", "not_this_form"):
             for code, text in truth.items():
@@ -149,11 +173,23 @@ def run(cases: list[Case], folder: Path, baseline: bool) -> dict[str, Any]:
 
     n = len(cases)
     correct = sum(v for (want, got), v in verdicts.items() if want == got)
+    usable = sum(1 for c in cases if c.verdict != "retake")
+    band_p, band_r = _pr(band_ink["tp"], band_ink["fp"], band_ink["fn"])
     ink_p, ink_r = _pr(ink["tp"], ink["fp"], ink["fn"])
     re_p, re_r = _pr(retake["tp"], retake["fp"], retake["fn"])
     result: dict[str, Any] = {
+        "reader": os.path.dirname(backend.ocr.__file__),
         "photos": n,
         "verdicts_correct": correct / n,
+        "band_photos": band["right"] + band["wrong"],
+        "band_verdicts_correct": band["right"] / max(1, band["right"] + band["wrong"]),
+        "usable": usable,
+        "usable_sent_back": len(usable_sent_back),
+        "usable_sent_back_share": len(usable_sent_back) / max(1, usable),
+        "unreadable": n - usable,
+        "unreadable_accepted": len(unreadable_accepted),
+        "retake_reasons": dict(sorted(reasons.items())),
+        "band_handwriting": {"precision": band_p, "recall": band_r, **band_ink},
         "confusion": {f"{w}->{g}": v for (w, g), v in sorted(verdicts.items())},
         "read_accuracy": {g: sum(v) / len(v) for g, v in sorted(read_ok.items())},
         "read_counts": {g: len(v) for g, v in sorted(read_ok.items())},
@@ -180,7 +216,8 @@ def run(cases: list[Case], folder: Path, baseline: bool) -> dict[str, Any]:
 def table(r: dict[str, Any]) -> str:
     base = r.get("baseline", {})
     lines = [
-        f"photos: {r['photos']} (seed {r.get('seed')})",
+        f"photos: {r['photos']} (seed {r.get('seed')}), {r['band_photos']} in the hard band; "
+        f"reader: {r['reader']}",
         "",
         "read exactly: on every photo that should be read (a wrongly refused photo counts as",
         "unread), and in brackets on the photos the reader accepted.",
@@ -188,6 +225,11 @@ def table(r: dict[str, Any]) -> str:
         "| measure | reader | whole-page Tesseract |",
         "|---|---|---|",
         f"| correct verdicts | {r['verdicts_correct']:.1%} | – |",
+        f"| correct verdicts, hard band (n={r['band_photos']}) | "
+        f"{r['band_verdicts_correct']:.1%} | – |",
+        f"| usable photos sent back | {r['usable_sent_back']} of {r['usable']} "
+        f"({r['usable_sent_back_share']:.1%}) | – |",
+        f"| unreadable photos accepted | {r['unreadable_accepted']} of {r['unreadable']} | – |",
     ]
     for group, acc in r["read_accuracy"].items():
         b = base.get("read_accuracy", {}).get(group)
@@ -200,6 +242,8 @@ def table(r: dict[str, Any]) -> str:
     lines += [
         f"| handwriting precision / recall (cells) | {hw['precision']:.1%} / "
         f"{hw['recall']:.1%} | – |",
+        f"| handwriting precision / recall, hard band | {r['band_handwriting']['precision']:.1%}"
+        f" / {r['band_handwriting']['recall']:.1%} | – |",
         f"| retake precision / recall | {rt['precision']:.1%} / {rt['recall']:.1%} | – |",
         f"| signature detected correctly | {r['signature_accuracy']:.1%} | – |",
         f"| fields that needed OCR | {r['ocr_fallback_share']:.2%} | all |",
@@ -224,6 +268,7 @@ def table(r: dict[str, Any]) -> str:
     lines += [
         "",
         "verdicts (expected->got): " + ", ".join(f"{k} {v}" for k, v in r["confusion"].items()),
+        "retake reasons: " + ", ".join(f"{k} {v}" for k, v in r["retake_reasons"].items()),
     ]
     lines += [f"  wrong: {w}" for w in r["wrong"]]
     return "\n".join(lines)
@@ -234,12 +279,18 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=200)
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument(
+        "--reader-root",
+        help="a checkout whose backend.ocr reads the photos (default: this one)",
+    )
+    parser.add_argument("--out", help="results file (default: results.json by the photos)")
     args = parser.parse_args()
     cases = generate(args.count, seed=args.seed)
     folder = out_dir(args.seed)
     result = run(cases, folder, baseline=not args.no_baseline)
     result["seed"] = args.seed
-    (folder / "results.json").write_text(json.dumps(result, indent=1, ensure_ascii=False))
+    out = Path(args.out) if args.out else folder / "results.json"
+    out.write_text(json.dumps(result, indent=1, ensure_ascii=False))
     print(table(result))
 
 

@@ -1,0 +1,87 @@
+"""Issue 17: a photo is sent back only when something that matters on it cannot be
+decided, not for a global sharpness figure. Soft, tilted, dim photos a person reads
+without effort are checked; truly unreadable ones are still sent back, saying why."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from backend.ocr import CheckReport, Layout, RetakeReason, Verdict, check_photo, render_form
+from backend.ocr.synth import photograph, sign, write_corrections
+
+from .conftest import FORM_ID, KEY, header
+
+# The reported photos: 2,250 px wide, a slight softness, mild perspective.
+SOFT = {"size": (2250, 3000), "blur": 1.8, "perspective": 12.0}
+
+
+def _check(
+    page: Image.Image, layout: Layout, values: dict[str, str], seed: int, **photo: Any
+) -> CheckReport:
+    jpeg = photograph(page, np.random.default_rng(seed), **{**SOFT, **photo})
+    return check_photo(jpeg, layout, values, KEY, expected_form_id=FORM_ID)
+
+
+@pytest.mark.parametrize(
+    "photo",
+    [
+        {},
+        {"blur": 2.6, "perspective": 0.0, "jpeg_quality": 55},  # σ 3.5 at 3,000 px
+        {"blur": 0.8, "motion": 6.0, "perspective": 0.0},
+        {"blur": 1.0, "perspective": 25.0},
+        {"blur": 1.2, "exposure": 0.25, "noise": 3.5, "perspective": 0.0},
+    ],
+)
+def test_a_soft_usable_photo_is_checked_not_sent_back(
+    layout: Layout, values: dict[str, str], photo: dict[str, Any]
+) -> None:
+    page = sign(
+        render_form(layout, values, header()), layout, np.random.default_rng(21), ink="blue"
+    )
+    report = _check(page, layout, values, 31, **photo)
+    assert report.verdict is Verdict.matches, report.summary()
+    assert report.signed
+    assert report.corrections == {}
+
+
+def test_a_faint_pencil_mark_is_still_found_on_a_soft_photo(
+    layout: Layout, values: dict[str, str], signed_page: Image.Image
+) -> None:
+    page = write_corrections(
+        signed_page, layout, ["guardian2_name"], np.random.default_rng(5), faint=True
+    )
+    report = _check(page, layout, values, 32, blur=2.2)
+    assert report.verdict is Verdict.corrections_written, report.summary()
+    assert list(report.corrections) == ["guardian2_name"]
+
+
+def test_a_printed_digit_that_differs_is_still_found_on_a_soft_photo(
+    layout: Layout, values: dict[str, str]
+) -> None:
+    # Blur makes 8 and 6 alike; the digit check must still see which one is printed.
+    printed = dict(values, id_number="33010620150306122X")
+    page = sign(render_form(layout, printed, header()), layout, np.random.default_rng(3))
+    report = _check(page, layout, values, 33, blur=2.2)
+    assert report.verdict is Verdict.differs, report.summary()
+    assert report.differing == ("id_number",)
+
+
+def test_a_photo_too_grainy_to_tell_pencil_from_grain_is_sent_back_saying_so(
+    layout: Layout, values: dict[str, str], signed_page: Image.Image
+) -> None:
+    report = _check(signed_page, layout, values, 34, blur=0.8, exposure=0.3, noise=10.0)
+    assert report.verdict is Verdict.retake, report.summary()
+    assert report.retake_reason is RetakeReason.unclear_handwriting
+    assert "更正后信息" in report.message
+
+
+def test_a_blurred_photo_is_still_sent_back(
+    layout: Layout, values: dict[str, str], signed_page: Image.Image
+) -> None:
+    report = _check(signed_page, layout, values, 35, size=(3000, 4000), blur=5.5)
+    assert report.verdict is Verdict.retake
+    assert report.retake_reason is RetakeReason.blurry
