@@ -30,11 +30,13 @@ class DomainError(Exception):
         code: str | None = None,
         field_errors: dict[str, str] | None = None,
         retry_after: int | None = None,
+        audited: bool = False,
     ) -> None:
         self.message = message or type(self).message
         self.code = code or type(self).code
         self.field_errors = field_errors or {}
         self.retry_after = retry_after
+        self.audited = audited  # the service wrote its own audit row: the 403 hook skips it
         super().__init__(f"{self.code}: {self.message}")
 
 

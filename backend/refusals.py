@@ -40,7 +40,7 @@ _SAFE_VALUE = re.compile(r"^(?!.*\d{7})[A-Za-z0-9_.-]{1,40}$")
 def refusal_code(exc: Exception) -> str | None:
     """The code of a 403, or None for any other error."""
     if isinstance(exc, DomainError):
-        return exc.code if exc.status == 403 else None
+        return exc.code if exc.status == 403 and not exc.audited else None
     if isinstance(exc, HTTPException) and exc.status_code == 403:
         return "forbidden"
     return None

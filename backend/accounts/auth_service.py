@@ -38,6 +38,7 @@ from backend.accounts.tokens import (
 from backend.config import Settings
 from backend.db import transaction
 from backend.errors import BadRequest, Conflict, Forbidden, Unauthorized
+from backend.masking import mask_phone
 from backend.notify.sms import SmsError, SmsSender
 
 
@@ -143,7 +144,11 @@ async def login(
         await burn_password_check(settings, password)
     if account is None or not await verify_password(settings, account["password_hash"], password):
         await audit.record(
-            actor, "login_failed", "account", account and account["id"], after={"phone": phone}
+            actor,
+            "login_failed",
+            "account",
+            account and account["id"],
+            after={"phone": mask_phone(phone)},
         )
         raise InvalidCredentials()
     actor = Actor(account["id"], account["role"], actor.client_addr, actor.request_id)
@@ -154,7 +159,7 @@ async def login(
             actor, "login_refused", "account", account["id"], after={"status": status.value}
         )
         code, message = INACTIVE_MESSAGES[status]
-        raise Forbidden(message, code=code)
+        raise Forbidden(message, code=code, audited=True)
     async with transaction():
         if hasher(settings).check_needs_rehash(account["password_hash"]):
             new_hash = await hash_password(settings, password)

@@ -119,7 +119,11 @@ async def check_code(
         )
     if form is None or student is None or not _fact_matches(fact, load_fields(student["fields"])):
         await audit.record(
-            actor, "signup_failed", "issued_form", form and form["id"], after={"phone": phone}
+            actor,
+            "signup_failed",
+            "issued_form",
+            form and form["id"],
+            after={"phone": mask_phone(phone)},
         )
         raise CodeRefused()
     await _release(redis, reserved)  # a right code and fact is no failure

@@ -144,7 +144,9 @@ async def confirm(
             Role.parent, phone, "家长", password_hash, must_change_password=False
         )
         actor = Actor(account_id, Role.parent.value, actor.client_addr, actor.request_id)
-        await audit.record(actor, "signup", "account", account_id, after={"phone": phone})
+        await audit.record(
+            actor, "signup", "account", account_id, after={"phone": mask_phone(phone)}
+        )
         await links.attach(actor, account_id, phone, form_id, student_id)
         row = await Account.select().where(Account.id == account_id).first()
         assert row is not None

@@ -140,6 +140,7 @@ async def list_students(
             raise Forbidden(
                 "只有学籍管理员及以上角色可以按学籍号、身份证件号或手机号查找学生，请按姓名查找",
                 code="identifier_search_forbidden",
+                audited=True,
             )
         if kind is not None:
             where.append(_identifier_clause(kind, q))

@@ -84,6 +84,8 @@ async def test_a_teacher_searching_by_identifier_is_refused_alike_for_right_and_
         "phone",
     }
     assert all(student["id_number"] not in str(row) for row in denied)
+    # the service audited its own refusal: the 403 hook does not write a second row
+    assert not await AuditLog.exists().where(AuditLog.action == "forbidden")
     # a search by name still works for the teacher
     by_name = await client.get("/students", headers=headers, params={"q": student["name"]})
     assert student["id"] in [s["id"] for s in by_name.json()["items"]]
