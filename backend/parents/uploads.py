@@ -4,11 +4,14 @@ behalf (recorded as such); checked, cleaned and stored; served only to those in 
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from backend import quota
 from backend.accounts import audit
@@ -28,6 +31,8 @@ from backend.records.catalog import BY_CODE
 from backend.records.service import confirmed_children
 from backend.records.tables import IssuedForm, Student
 from backend.storage import Storage
+
+log = logging.getLogger("registry.uploads")
 
 UPLOADERS = frozenset({Role.parent, Role.teacher, Role.registrar})
 
@@ -87,7 +92,13 @@ async def _take_upload_quota(
         settings.uploads_per_account_per_day,
         DAY,
     )
-    refused = await quota.take(redis, [per_child_hour, per_child_day, per_uploader_day])
+    try:
+        refused = await quota.take(redis, [per_child_hour, per_child_day, per_uploader_day])
+    except (RedisConnectionError, RedisTimeoutError):
+        # An outage is short and the photo is what the family came for: it is stored and
+        # checked once Redis is back (README, "When Redis goes away"); the limit waits.
+        log.warning("upload limit not counted: Redis unavailable")
+        return
     if refused is None:
         return
     wait = f"请 {max(refused.retry_after // 60, 1)} 分钟后再试"
