@@ -27,13 +27,18 @@ from backend.accounts.tables import Account, Region, School, SchoolClass
 from backend.config import Settings
 from backend.db import transaction
 from backend.errors import BadRequest, Conflict, Forbidden
+from backend.masking import mask_phone
 
 
 def account_read(row: dict[str, Any]) -> AccountRead:
+    """An account as staff see it: a parent's phone is a guardian's, masked like any other."""
+    phone = row["phone"]
+    if row["role"] == Role.parent:
+        phone = mask_phone(phone) or ""
     return AccountRead(
         id=row["id"],
         name=row["name"],
-        phone=row["phone"],
+        phone=phone,
         role=Role(row["role"]),
         status=row["status"],
         scope=ScopeRead(row["scope_kind"], row["region_code"], row["school"], row["school_class"]),

@@ -314,3 +314,20 @@ async def test_a_county_reviewer_reaches_the_parents_of_its_countys_schools(
 
     assert world.accounts[Role.parent] in {a["id"] for a in listed.json()["items"]}
     assert response.status_code == 200, response.text
+
+
+async def test_the_school_sees_a_parents_phone_masked(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    """Parents came into the school's account lists to be disabled, not to be phoned: their
+    numbers pass through the masking rule like every guardian phone."""
+    await link_parent(world, "A1")
+    parent, phone = world.accounts[Role.parent], world.phones[Role.parent]
+    registrar = await as_role(client, world, Role.registrar)
+
+    one = await client.get(f"/accounts/{parent}", headers=registrar)
+    listed = await client.get("/accounts", headers=registrar, params={"page_size": 100})
+
+    assert one.status_code == listed.status_code == 200, one.text
+    assert one.json()["phone"] == phone[:3] + "****" + phone[-4:]
+    assert phone not in listed.text
