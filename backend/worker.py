@@ -75,7 +75,22 @@ CRON_JOBS = [
 POLL_DELAY = 0.05  # seconds: arq's default 0.5 s would add up to half a second to every job
 
 
+def _log_registry_info() -> None:
+    """`arq backend.worker.WorkerSettings` configures arq's own logger only: without this,
+    the project's INFO lines (the audit anchor's digest, among others) would be dropped."""
+    if logging.getLogger().handlers:
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    for name in ("registry", "backend"):
+        logger = logging.getLogger(name)
+        if not logger.handlers:
+            logger.addHandler(handler)
+            logger.setLevel(logging.INFO)
+
+
 async def _startup(ctx: dict[str, Any]) -> None:
+    _log_registry_info()
     ctx["settings"] = get_settings()
     ctx["storage"] = make_storage(ctx["settings"])
     await open_pool(ctx["settings"])

@@ -207,6 +207,8 @@ async def test_a_separate_worker_rides_out_a_redis_restart_and_checks_every_uplo
     text = log.read_text()
     assert "worker lost Redis" in text, text[-3000:]
     assert "worker reconnected to Redis" in text, text[-3000:]
+    # the project's INFO lines reach the log under either command (arq's sets up only its own)
+    assert "INFO backend.ocr._ocr ocr: Tesseract through" in text, text[-3000:]
 
 
 async def test_the_embedded_default_restarts_its_redis_and_its_worker_carries_on(
