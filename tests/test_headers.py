@@ -14,7 +14,7 @@ from litestar import Litestar, Response, get
 from backend.accounts.roles import Role
 from backend.config import Settings, settings_from_env
 from backend.http import security_headers_middleware
-from tests.factories import World, bearer, build_world, login, make_students
+from tests.factories import PASSWORD, World, bearer, build_world, login, make_students
 
 
 @pytest.fixture
@@ -35,7 +35,7 @@ def assert_safe(response: httpx.Response) -> None:
 
 async def test_token_pairs_are_never_cached(client: httpx.AsyncClient, world: World) -> None:
     signed_in = await client.post(
-        "/auth/login", json={"phone": world.phones[Role.parent], "password": "Passw0rd2026"}
+        "/auth/login", json={"phone": world.phones[Role.parent], "password": PASSWORD}
     )
     refreshed = await client.post(
         "/auth/refresh", json={"refresh_token": signed_in.json()["refresh_token"]}

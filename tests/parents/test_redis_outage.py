@@ -26,7 +26,7 @@ from redis.asyncio import Redis
 from backend.accounts.roles import Role
 from backend.config import Settings
 from backend.parents.tables import Upload, UploadCheck
-from tests.factories import World, login
+from tests.factories import PASSWORD, World, login
 from tests.parents.test_checks import (
     ROOT,
     parent,  # noqa: F401  (fixture)
@@ -293,7 +293,7 @@ async def test_endpoints_that_need_redis_answer_503_with_retry_after(
     private_redis.kill()
     answers = [
         await client.post(
-            "/auth/login", json={"phone": world.phones[Role.parent], "password": "Passw0rd2026"}
+            "/auth/login", json={"phone": world.phones[Role.parent], "password": PASSWORD}
         ),
         await client.post(
             "/signup/start",
