@@ -18,6 +18,7 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import (
     HTTPException,
     NotAuthorizedException,
+    NotFoundException,
     PermissionDeniedException,
     ValidationException,
 )
@@ -52,6 +53,8 @@ from backend.errors import (
 )
 
 log = logging.getLogger("registry.http")
+
+BEARER_REALM = 'Bearer realm="registry"'
 
 NO_STORE = {"Cache-Control": "no-store"}  # photos of minors' forms are never cached
 
@@ -348,6 +351,12 @@ def _error(
 def domain_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     assert isinstance(exc, DomainError)
     headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
+    if exc.status == 401 and request.headers.get("authorization") is not None:
+        # RFC 6750: a token was sent and refused; `token_expired` tells the client to refresh.
+        challenge = f'{BEARER_REALM}, error="invalid_token", error_description="{exc.code}"'
+        headers = {**(headers or {}), "WWW-Authenticate": challenge}
+    elif exc.status == 401:
+        headers = {**(headers or {}), "WWW-Authenticate": BEARER_REALM}
     return _error(request, exc.status, exc.code, exc.message, exc.field_errors, headers)
 
 
@@ -369,6 +378,9 @@ def http_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Respo
     elif isinstance(exc, PermissionDeniedException):
         status = 403
     code, message = STATUS_MESSAGES.get(status, ("http_error", "请求未能完成"))
+    if isinstance(exc, NotFoundException):
+        # Litestar's own 404 means no route matched; a missing record is a DomainError NotFound.
+        code, message = "no_such_path", "请求的地址不存在，请检查路径"
     if status >= 500:
         log.error("request %s failed: %r", request_id_of(request), exc, exc_info=exc)
     return _error(request, status, code, message)

@@ -187,8 +187,8 @@ async def test_schema_can_be_switched_off(settings: Settings) -> None:
             response = await client.get(path)
             assert response.status_code == 404, path
             assert (response.json()["code"], response.json()["message"]) == (
-                "not_found",
-                "未找到该记录",
+                "no_such_path",
+                "请求的地址不存在，请检查路径",
             )
             assert_safe(response)
 

@@ -41,7 +41,14 @@ class AccessClaims:
 
 class InvalidToken(Unauthorized):
     code = "invalid_token"
-    message = "登录凭证无效或已过期，请重新登录"
+    message = "登录凭证无效，请重新登录"
+
+
+class TokenExpired(InvalidToken):
+    """Genuine but past its `exp`: the client refreshes and carries on."""
+
+    code = "token_expired"
+    message = "登录凭证已过期，请刷新后重试"
 
 
 def issue_access_token(settings: Settings, account_id: int, session_id: uuid.UUID) -> str:
@@ -76,7 +83,7 @@ class AccessTokenVerifier:
                 self._verified.popitem(last=False)
         if claims.expires_at <= time.time():
             self._verified.pop(token, None)
-            raise InvalidToken()
+            raise TokenExpired()
         return claims
 
     def _decode(self, token: str) -> AccessClaims:
@@ -100,6 +107,8 @@ class AccessTokenVerifier:
                 session_id=uuid.UUID(payload["sid"]),
                 expires_at=float(payload["exp"]),
             )
+        except jwt.ExpiredSignatureError as exc:  # raised only once the signature verified
+            raise TokenExpired() from exc
         except (jwt.PyJWTError, ValueError, TypeError, KeyError) as exc:
             raise InvalidToken() from exc
 

@@ -213,7 +213,7 @@ async def test_bad_body_gets_field_errors_in_the_error_shape(client: httpx.Async
 async def test_unknown_route_has_the_error_shape(client: httpx.AsyncClient) -> None:
     response = await client.get("/no/such/thing")
     assert response.status_code == 404
-    assert response.json()["code"] == "not_found"
+    assert response.json()["code"] == "no_such_path"
     assert response.json()["request_id"] == response.headers["x-request-id"]
 
 

@@ -83,7 +83,9 @@ async def test_token_signed_by_an_older_key_still_verifies(
         pytest.param(lambda c: forge(c, aud="another-app"), id="wrong-aud"),
         pytest.param(lambda c: forge(c, iss="someone-else"), id="wrong-iss"),
         pytest.param(lambda c: forge(c, exp=None), id="missing-exp"),
-        pytest.param(lambda c: forge(c, exp=int(time.time()) - 5), id="expired"),
+        pytest.param(
+            lambda c: forge(c, exp=int(time.time()) - 5, key="x" * 48), id="expired-and-forged"
+        ),
         pytest.param(lambda c: forge(c, iat=None), id="missing-iat"),
         pytest.param(lambda c: forge(c, kid="k1999"), id="unknown-kid"),
         pytest.param(lambda c: forge(c, typ="refresh"), id="wrong-type"),
@@ -143,7 +145,28 @@ async def test_access_token_stops_at_its_expiry_even_after_being_accepted(
     token = forge(session["claims"], exp=int(time.time()) + 2)
     assert (await status_of(client, token))[0] == 200
     await asyncio.sleep(2.1)
-    assert await status_of(client, token) == (401, "invalid_token")
+    assert await status_of(client, token) == (401, "token_expired")
+
+
+async def test_an_expired_token_says_so_so_the_phone_refreshes(
+    client: httpx.AsyncClient, session: dict[str, Any]
+) -> None:
+    """Expired (refresh and go on) and forged (log in again) call for different actions."""
+    expired = forge(session["claims"], exp=int(time.time()) - 5)
+    response = await client.get("/me", headers={"Authorization": f"Bearer {expired}"})
+
+    assert response.status_code == 401
+    assert response.json()["code"] == "token_expired"
+    assert "过期" in response.json()["message"]
+    assert response.headers["www-authenticate"] == (
+        'Bearer realm="registry", error="invalid_token", error_description="token_expired"'
+    )
+    forged = await client.get("/me", headers={"Authorization": "Bearer not-a-jwt"})
+    assert forged.headers["www-authenticate"] == (
+        'Bearer realm="registry", error="invalid_token", error_description="invalid_token"'
+    )
+    missing = await client.get("/me")
+    assert missing.headers["www-authenticate"] == 'Bearer realm="registry"'
 
 
 async def test_bearer_is_accepted_case_insensitively(
