@@ -27,6 +27,7 @@ from backend.errors import BadRequest, Conflict, TooManyAttempts
 from backend.notify.sms import SmsError, SmsSender
 from backend.parents import links
 from backend.parents.schemas import SignupTicket
+from backend.quota import Quota, take
 from backend.records.ids import mask_phone
 
 TICKET_SECONDS = 600
@@ -62,11 +63,10 @@ async def start(
     redis: Redis, sms: SmsSender, actor: Actor, registration_code: str, fact: str, phone: str
 ) -> SignupTicket:
     form = await links.check_code(redis, actor, registration_code, fact, phone)
-    sent = await redis.incr(f"signup-sms:{phone}")
-    if sent == 1:
-        await redis.expire(f"signup-sms:{phone}", links.WINDOW)
-    if sent > SMS_PER_PHONE_PER_HOUR:
-        raise TooManyAttempts("验证码发送过于频繁，请一小时后再试", retry_after=links.WINDOW)
+    sms_quota = Quota(f"signup-sms:{links.phone_key(phone)}", SMS_PER_PHONE_PER_HOUR, links.WINDOW)
+    refused = await take(redis, [sms_quota])  # one atomic step: never a counter without expiry
+    if refused is not None:
+        raise TooManyAttempts("验证码发送过于频繁，请一小时后再试", retry_after=refused.retry_after)
     ticket = secrets.token_urlsafe(24)
     code = f"{secrets.randbelow(10**6):06d}"
     async with redis.pipeline(transaction=True) as pipe:

@@ -669,3 +669,28 @@ async def test_concurrent_wrong_facts_on_one_code_get_five_tries(
     assert await AuditLog.count().where(AuditLog.action == "signup_failed") == 5
     blocked = await start(client, code, kid["fields"]["birth_date"])
     assert blocked.status_code == 429
+
+
+async def test_sign_up_leaves_no_phone_number_in_redis_and_no_counter_without_expiry(
+    client: httpx.AsyncClient,
+    settings: Settings,
+    world: World,
+    sms: list[tuple[str, str]],
+    app: Litestar,
+) -> None:
+    """Redis keys are listed by anyone operating it: they name phones by a hash. A counter
+    left without an expiry would refuse that phone for good."""
+    await issue_forms(client, world)
+    kid = await child()
+    code = await code_of(settings, kid["id"])
+    phone = kid["fields"]["guardian1_phone"]
+    assert (await start(client, code, "20000101", phone)).status_code == 400  # a wrong fact
+    assert (await start(client, code, kid["fields"]["birth_date"], phone)).status_code == 200
+
+    redis = app.state.redis
+    keys = [key.decode() for key in await redis.keys("*")]
+    assert keys
+    assert not [key for key in keys if phone in key]
+    for key in keys:
+        if key.startswith("signup-"):
+            assert await redis.ttl(key) > 0, key
