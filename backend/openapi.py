@@ -22,10 +22,12 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import (
     Components,
     OpenAPI,
+    OpenAPIFormat,
     OpenAPIMediaType,
     OpenAPIResponse,
     Operation,
     Reference,
+    Schema,
     SecurityScheme,
 )
 
@@ -146,6 +148,18 @@ def finish_schema(openapi: OpenAPI, public_paths: Iterable[str]) -> None:
             if not any(pattern.search(path) for pattern in public):
                 operation.security = SECURITY
             _replace_litestar_400(operation)
+            _mark_binary(operation)
+
+
+def _mark_binary(operation: Operation) -> None:
+    """Photos, crops and PDFs: say the body is bytes, so generated clients hand over bytes."""
+    for response in (operation.responses or {}).values():
+        if not isinstance(response, OpenAPIResponse):
+            continue
+        for media_type, media in (response.content or {}).items():
+            schema = media.schema
+            if not media_type.endswith("json") and isinstance(schema, Schema):
+                schema.format = OpenAPIFormat.BINARY
 
 
 def _replace_litestar_400(operation: Operation) -> None:

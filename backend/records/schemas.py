@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import msgspec
 
 from backend.accounts.schemas import RegionCode
 from backend.records.ids import ProblemKind
 
-ImportPhase = Literal["reading", "writing"]
+
+class ImportPhase(StrEnum):
+    reading = "reading"
+    writing = "writing"
 
 
 class StudentStatus(StrEnum):
