@@ -126,6 +126,13 @@ def openapi_config(settings: Settings) -> OpenAPIConfig | None:
     return OpenAPIConfig(
         title="学籍移动端 API",
         version="0.1.0",
+        description=(
+            "The mobile end of the student registry. Sign in with `POST /auth/login` (parents "
+            "first sign up with `/signup/*`) and send `Authorization: Bearer <access_token>`; "
+            "on 401 `token_expired` trade the refresh token at `POST /auth/refresh`. Every "
+            "error is `{code, message, field_errors?, request_id}`: branch on `code` (listed "
+            "per status in each operation), show `message` (Chinese)."
+        ),
         path="/schema",
         use_handler_docstrings=True,
         render_plugins=[DocsPage(path="/", favicon=""), JsonRenderPlugin()],
