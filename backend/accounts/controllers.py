@@ -100,9 +100,7 @@ class AuthController(Controller):
         status_code=HTTP_200_OK,
         summary="Trade a refresh token for a new token pair",
         operation_id="refreshTokens",
-        responses=errors(
-            JSON_BODY, REDIS, {401: "invalid_token refresh_token_reused account_inactive"}
-        ),
+        responses=errors(JSON_BODY, REDIS, {401: "invalid_token refresh_token_reused"}),
     )
     async def refresh(
         self,
@@ -117,10 +115,10 @@ class AuthController(Controller):
         within a few seconds, as by a retry, it answers the same new pair). Call it when an
         answer is 401 `token_expired`.
 
-        **Errors**: `invalid_token` (401) unknown, expired or revoked refresh token: log in
-        again; `refresh_token_reused` (401) a spent token was replayed, so every session of
-        the account is ended; `account_inactive` (401); `validation_error` (400);
-        `service_unavailable` (503)."""
+        **Errors**: `invalid_token` (401) unknown, expired or revoked refresh token, or the
+        account was sealed or disabled: log in again; `refresh_token_reused` (401) a spent
+        token was replayed, so every session of the account is ended; `validation_error`
+        (400); `service_unavailable` (503)."""
         return await auth_service.refresh(settings, redis, actor, data.refresh_token)
 
     @post(
