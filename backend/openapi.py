@@ -13,6 +13,7 @@ this.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable, Mapping
 from typing import Annotated
@@ -139,6 +140,7 @@ def finish_schema(openapi: OpenAPI, public_paths: Iterable[str]) -> None:
             "token at `POST /auth/refresh` and retry.",
         ),
     }
+    _rename_generic_components(openapi)
     public = [re.compile(pattern) for pattern in public_paths]
     for path, item in (openapi.paths or {}).items():
         for method in ("get", "put", "post", "delete", "patch"):
@@ -149,6 +151,45 @@ def finish_schema(openapi: OpenAPI, public_paths: Iterable[str]) -> None:
                 operation.security = SECURITY
             _replace_litestar_400(operation)
             _mark_binary(operation)
+
+
+_GENERIC_NAME = re.compile(r"^([A-Za-z]+)_(?:[A-Za-z_]\w*\.)+([A-Za-z]\w*)_$")
+
+
+def _rename_generic_components(openapi: OpenAPI) -> None:
+    """`Page_backend.accounts.schemas.AccountRead_` (Litestar's name for `Page[AccountRead]`)
+    becomes `PageAccountRead`, the name a generated client would give it anyway."""
+    assert isinstance(openapi.components, Components)
+    schemas = openapi.components.schemas or {}
+    renamed = {
+        name: f"{match[1]}{match[2]}"
+        for name in schemas
+        if (match := _GENERIC_NAME.match(name)) and f"{match[1]}{match[2]}" not in schemas
+    }
+    if not renamed:
+        return
+    openapi.components.schemas = {renamed.get(name, name): body for name, body in schemas.items()}
+    refs = {
+        f"#/components/schemas/{old}": f"#/components/schemas/{new}" for old, new in renamed.items()
+    }
+    _rewrite_refs(openapi, refs, set())
+
+
+def _rewrite_refs(node: object, refs: Mapping[str, str], seen: set[int]) -> None:
+    if id(node) in seen:
+        return
+    seen.add(id(node))
+    if isinstance(node, Reference):
+        node.ref = refs.get(node.ref, node.ref)
+    elif isinstance(node, dict):
+        for value in node.values():
+            _rewrite_refs(value, refs, seen)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            _rewrite_refs(value, refs, seen)
+    elif dataclasses.is_dataclass(node):
+        for field in dataclasses.fields(node):
+            _rewrite_refs(getattr(node, field.name), refs, seen)
 
 
 def _mark_binary(operation: Operation) -> None:
