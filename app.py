@@ -9,17 +9,19 @@ import html
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
 import uvicorn
 from arq import create_pool
 from arq.connections import RedisSettings
-from litestar import Litestar, Request, get
-from litestar.datastructures import State
+from litestar import Litestar, Request, Router, get
+from litestar.datastructures import CacheControlHeader, State
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, OpenAPIRenderPlugin
+from litestar.static_files import create_static_files_router
 from redis.asyncio import Redis
 
 from backend.accounts.controllers import ROUTES as ACCOUNT_ROUTES
@@ -28,10 +30,9 @@ from backend.config import Settings, get_settings
 from backend.db import close_pool, open_pool
 from backend.deps import DEPENDENCIES
 from backend.http import (
-    DOCS_SCRIPT_URL,
+    DOCS_SCRIPT_PATH,
     EXCEPTION_HANDLERS,
     BearerAuthentication,
-    document_errors,
     hostile_input_middleware,
     request_id_middleware,
     requires_current_password,
@@ -40,6 +41,7 @@ from backend.http import (
 from backend.logs import uvicorn_log_config
 from backend.migrate import migrate
 from backend.notify.sms import HttpSmsSender, LoggingSmsSender
+from backend.openapi import finish_schema
 from backend.parents.checks import warm_up_reader
 from backend.parents.controllers import ROUTES as PARENT_ROUTES
 from backend.records.controllers import ROUTES as RECORD_ROUTES
@@ -60,10 +62,23 @@ PUBLIC_PATHS = [
     "^/signup/start$",
     "^/signup/confirm$",
 ]
+DOCS_ASSETS = Path(__file__).resolve().parent / "backend" / "static" / "redoc"
 
 
-@get("/health", exclude_from_auth=True, tags=["ops"])
+@get(
+    "/health",
+    exclude_from_auth=True,
+    tags=["ops"],
+    summary="Check the service is up",
+    operation_id="getHealth",
+)
 async def health() -> dict[str, str]:
+    """**Who may call**: anyone, signed in or not (load balancers, monitoring).
+
+    Answers `{"status": "ok"}` while the process serves requests; it touches neither the
+    database nor Redis.
+
+    **Errors**: none."""
     return {"status": "ok"}
 
 
@@ -74,8 +89,9 @@ async def _cancel(task: asyncio.Task[None]) -> None:
 
 
 class DocsPage(OpenAPIRenderPlugin):
-    """`/schema`: Redoc reading `/schema/openapi.json`, with no inline script, so the page runs
-    under `HTML_CSP` (backend/http.py). Litestar's own pages inline the schema in a script."""
+    """`/schema`: Redoc (served from `backend/static/redoc`, no CDN, no web fonts) reading
+    `/schema/openapi.json`, with no inline script, so the page runs under `HTML_CSP`
+    (backend/http.py). Litestar's own pages inline the schema and load everything from CDNs."""
 
     def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
         title = html.escape(str(openapi_schema["info"]["title"]))
@@ -85,8 +101,22 @@ class DocsPage(OpenAPIRenderPlugin):
             "<meta name='viewport' content='width=device-width, initial-scale=1'>"
             f"<title>{title}</title>"
             f"</head><body><redoc spec-url='{spec_url}'></redoc>"
-            f"<script src='{DOCS_SCRIPT_URL}'></script></body></html>"
+            f"<script src='{DOCS_SCRIPT_PATH}'></script></body></html>"
         ).encode()
+
+
+def docs_assets(settings: Settings) -> list[Router]:
+    """The docs page's script, from the service itself (under `/schema`: public)."""
+    if not settings.openapi_enabled:
+        return []
+    return [
+        create_static_files_router(
+            path="/schema/assets",
+            directories=[DOCS_ASSETS],
+            include_in_schema=False,
+            cache_control=CacheControlHeader(max_age=86400, public=True),
+        )
+    ]
 
 
 def openapi_config(settings: Settings) -> OpenAPIConfig | None:
@@ -96,7 +126,15 @@ def openapi_config(settings: Settings) -> OpenAPIConfig | None:
     return OpenAPIConfig(
         title="学籍移动端 API",
         version="0.1.0",
+        description=(
+            "The mobile end of the student registry. Sign in with `POST /auth/login` (parents "
+            "first sign up with `/signup/*`) and send `Authorization: Bearer <access_token>`; "
+            "on 401 `token_expired` trade the refresh token at `POST /auth/refresh`. Every "
+            "error is `{code, message, field_errors?, request_id}`: branch on `code` (listed "
+            "per status in each operation), show `message` (Chinese)."
+        ),
         path="/schema",
+        use_handler_docstrings=True,
         render_plugins=[DocsPage(path="/", favicon=""), JsonRenderPlugin()],
     )
 
@@ -155,7 +193,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
             yield
 
     app = Litestar(
-        route_handlers=[health, *ACCOUNT_ROUTES, *RECORD_ROUTES, *PARENT_ROUTES],
+        route_handlers=[
+            health,
+            *ACCOUNT_ROUTES,
+            *RECORD_ROUTES,
+            *PARENT_ROUTES,
+            *docs_assets(settings),
+        ],
         lifespan=[lifespan],
         middleware=[
             request_id_middleware,
@@ -173,7 +217,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         debug=False,
     )
     if settings.openapi_enabled:
-        document_errors(app.openapi_schema)
+        finish_schema(app.openapi_schema, PUBLIC_PATHS)
     return app
 
 

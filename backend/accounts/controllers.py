@@ -36,13 +36,39 @@ from backend.deps import (
     SmsDep,
 )
 from backend.http import requires_staff
+from backend.openapi import (
+    BY_ID,
+    JSON_BODY,
+    QUERY,
+    REDIS,
+    SIGNED_IN,
+    SIGNED_IN_ANY_PASSWORD,
+    STAFF,
+    errors,
+)
 
 
 class AuthController(Controller):
     path = "/auth"
     tags = ["auth"]
 
-    @post("/login", exclude_from_auth=True, status_code=HTTP_200_OK)
+    @post(
+        "/login",
+        exclude_from_auth=True,
+        status_code=HTTP_200_OK,
+        summary="Log in with phone and password",
+        operation_id="login",
+        responses=errors(
+            JSON_BODY,
+            REDIS,
+            {
+                401: "invalid_credentials sms_code_required sms_code_invalid",
+                403: "account_sealed account_disabled",
+                409: "sms_failed",
+                429: "too_many_attempts",
+            },
+        ),
+    )
     async def login(
         self,
         data: JSONBody[LoginRequest],
@@ -51,13 +77,31 @@ class AuthController(Controller):
         sms: SmsDep,
         actor: ActorDep,
     ) -> TokenPair:
-        """Log in by phone number and password. Answered `sms_code_required` (while the
-        account or the address is under attack), send it again with `sms_code` from the SMS."""
+        """**Who may call**: anyone (staff and parents alike).
+
+        Checks the phone and password and answers an access token (short-lived, for
+        `Authorization: Bearer`) and a refresh token. While the account or the address is
+        under attack the answer is 401 `sms_code_required` and an SMS code is sent: send the
+        same request again with `sms_code`. `password_change_required: true` means every other
+        call answers 403 until `POST /auth/password`.
+
+        **Errors**: `invalid_credentials` (401) wrong phone or password (the same answer for
+        both); `sms_code_required`, `sms_code_invalid` (401) send (again) with the SMS code;
+        `account_sealed`, `account_disabled` (403); `sms_failed` (409) the SMS could not be
+        sent; `too_many_attempts` (429, `Retry-After`); `validation_error` (400);
+        `service_unavailable` (503)."""
         return await auth_service.login(
             settings, redis, sms, actor, data.phone, data.password, data.sms_code
         )
 
-    @post("/refresh", exclude_from_auth=True, status_code=HTTP_200_OK)
+    @post(
+        "/refresh",
+        exclude_from_auth=True,
+        status_code=HTTP_200_OK,
+        summary="Trade a refresh token for a new token pair",
+        operation_id="refreshTokens",
+        responses=errors(JSON_BODY, REDIS, {401: "invalid_token refresh_token_reused"}),
+    )
     async def refresh(
         self,
         data: JSONBody[RefreshRequest],
@@ -65,15 +109,46 @@ class AuthController(Controller):
         redis: RedisDep,
         actor: ActorDep,
     ) -> TokenPair:
-        """Trade a refresh token for a new pair; the old refresh token is spent (sent again
-        within a few seconds, it answers the same new pair)."""
+        """**Who may call**: anyone holding a refresh token (no access token needed).
+
+        Answers a new access and refresh token; the old refresh token is spent (sent again
+        within a few seconds, as by a retry, it answers the same new pair). Call it when an
+        answer is 401 `token_expired`.
+
+        **Errors**: `invalid_token` (401) unknown, expired or revoked refresh token, or the
+        account was sealed or disabled: log in again; `refresh_token_reused` (401) a spent
+        token was replayed, so every session of the account is ended; `validation_error`
+        (400); `service_unavailable` (503)."""
         return await auth_service.refresh(settings, redis, actor, data.refresh_token)
 
-    @post("/logout", status_code=HTTP_204_NO_CONTENT, allow_expired_password=True)
+    @post(
+        "/logout",
+        status_code=HTTP_204_NO_CONTENT,
+        allow_expired_password=True,
+        summary="End this session",
+        operation_id="logout",
+        responses=errors(SIGNED_IN_ANY_PASSWORD),
+    )
     async def logout(self, settings: SettingsDep, principal: PrincipalDep, actor: ActorDep) -> None:
+        """**Who may call**: any signed-in account, even with an expired password.
+
+        Revokes the session's refresh tokens; the access token runs out by itself.
+
+        **Errors**: `unauthorized`, `invalid_token`, `token_expired` (401)."""
         await auth_service.logout(settings, principal, actor)
 
-    @post("/password", status_code=HTTP_204_NO_CONTENT, allow_expired_password=True)
+    @post(
+        "/password",
+        status_code=HTTP_204_NO_CONTENT,
+        allow_expired_password=True,
+        summary="Change my password",
+        operation_id="changePassword",
+        responses=errors(
+            SIGNED_IN_ANY_PASSWORD,
+            JSON_BODY,
+            {400: "wrong_password password_reused weak_password"},
+        ),
+    )
     async def change_password(
         self,
         data: JSONBody[PasswordChange],
@@ -81,14 +156,32 @@ class AuthController(Controller):
         principal: PrincipalDep,
         actor: ActorDep,
     ) -> None:
+        """**Who may call**: any signed-in account, even with an expired or initial password
+        (this is how `password_change_required` is cleared).
+
+        **Errors**: `wrong_password` (400) the old password is wrong; `password_reused`,
+        `weak_password` (400) with `field_errors.new_password`; `validation_error` (400);
+        `unauthorized`, `invalid_token`, `token_expired` (401)."""
         await auth_service.change_password(
             settings, principal, actor, data.old_password, data.new_password
         )
 
 
-@get("/me", tags=["auth"], allow_expired_password=True)
+@get(
+    "/me",
+    tags=["auth"],
+    allow_expired_password=True,
+    summary="Read my account and scope",
+    operation_id="getMe",
+    responses=errors(SIGNED_IN_ANY_PASSWORD),
+)
 async def me(request: Request[Principal, Any, Any]) -> Me:
-    """The caller's account and scope."""
+    """**Who may call**: any signed-in account, even with an expired password.
+
+    The caller's account (phone masked), role and scope (the region, school or class it
+    sees), and whether the password must be changed first.
+
+    **Errors**: `unauthorized`, `invalid_token`, `token_expired`, `account_inactive` (401)."""
     user = request.user
     return Me(
         id=user.account_id,
@@ -97,7 +190,7 @@ async def me(request: Request[Principal, Any, Any]) -> Me:
         role=user.role,
         role_label=ROLE_LABEL[user.role],
         scope=ScopeRead(
-            user.scope.kind.value,
+            user.scope.kind,
             user.scope.region_code,
             user.scope.school_id,
             user.scope.class_id,
@@ -111,31 +204,77 @@ class OrgController(Controller):
     tags = ["organisation"]
     guards = [requires_staff]
 
-    @get("/regions")
+    @get(
+        "/regions",
+        summary="List regions in my scope",
+        operation_id="listRegions",
+        responses=errors(SIGNED_IN, STAFF, QUERY),
+    )
     async def list_regions(
         self, principal: PrincipalDep, parent_code: FromQuery[str | None] = None
     ) -> list[RegionRead]:
+        """**Who may call**: staff (any role but parent).
+
+        The regions (province, city, county) inside the caller's scope; `parent_code` lists
+        the children of one region.
+
+        **Errors**: `forbidden` (403) a parent; `validation_error` (400)."""
         return await org.list_regions(principal.scope, parent_code)
 
-    @get("/regions/{code:str}")
+    @get(
+        "/regions/{code:str}",
+        summary="Read a region",
+        operation_id="getRegion",
+        responses=errors(SIGNED_IN, STAFF, BY_ID),
+    )
     async def get_region(
         self, code: FromPath[str], principal: PrincipalDep, actor: ActorDep
     ) -> RegionRead:
+        """**Who may call**: staff whose scope holds the region.
+
+        One region by its six-digit code (e.g. `330106`).
+
+        **Errors**: `not_found` (404) no such region, or outside the caller's scope (the same
+        answer, audited); `forbidden` (403) a parent."""
         return await org.get_region(actor, principal.scope, code)
 
-    @get("/schools")
+    @get(
+        "/schools",
+        summary="List schools in my scope",
+        operation_id="listSchools",
+        responses=errors(SIGNED_IN, STAFF, QUERY),
+    )
     async def list_schools(
         self, principal: PrincipalDep, page: PageNumber = 1, page_size: PageSize = 50
     ) -> Page[SchoolRead]:
+        """**Who may call**: staff (any role but parent).
+
+        The schools inside the caller's scope, a page at a time.
+
+        **Errors**: `forbidden` (403) a parent; `validation_error` (400) page out of range."""
         return await org.list_schools(principal.scope, page, page_size)
 
-    @get("/schools/{school_id:int}")
+    @get(
+        "/schools/{school_id:int}",
+        summary="Read a school",
+        operation_id="getSchool",
+        responses=errors(SIGNED_IN, STAFF, BY_ID),
+    )
     async def get_school(
         self, school_id: FromPath[int], principal: PrincipalDep, actor: ActorDep
     ) -> SchoolRead:
+        """**Who may call**: staff whose scope holds the school.
+
+        **Errors**: `not_found` (404) no such school, or outside the caller's scope (the same
+        answer, audited); `forbidden` (403) a parent."""
         return await org.get_school(actor, principal.scope, school_id)
 
-    @get("/classes")
+    @get(
+        "/classes",
+        summary="List classes in my scope",
+        operation_id="listClasses",
+        responses=errors(SIGNED_IN, STAFF, QUERY),
+    )
     async def list_classes(
         self,
         principal: PrincipalDep,
@@ -143,12 +282,27 @@ class OrgController(Controller):
         page_size: PageSize = 50,
         school_id: IdFilter = None,
     ) -> Page[ClassRead]:
+        """**Who may call**: staff (any role but parent).
+
+        The classes inside the caller's scope, with their homeroom teachers; `school_id`
+        narrows to one school.
+
+        **Errors**: `forbidden` (403) a parent; `validation_error` (400)."""
         return await org.list_classes(principal.scope, school_id, page, page_size)
 
-    @get("/classes/{class_id:int}")
+    @get(
+        "/classes/{class_id:int}",
+        summary="Read a class",
+        operation_id="getClass",
+        responses=errors(SIGNED_IN, STAFF, BY_ID),
+    )
     async def get_class(
         self, class_id: FromPath[int], principal: PrincipalDep, actor: ActorDep
     ) -> ClassRead:
+        """**Who may call**: staff whose scope holds the class.
+
+        **Errors**: `not_found` (404) no such class, or outside the caller's scope (the same
+        answer, audited); `forbidden` (403) a parent."""
         return await org.get_class(actor, principal.scope, class_id)
 
 
@@ -157,13 +311,39 @@ class AccountController(Controller):
     tags = ["accounts"]
     guards = [requires_staff]
 
-    @get("/")
+    @get(
+        "/",
+        summary="List accounts in my scope",
+        operation_id="listAccounts",
+        responses=errors(SIGNED_IN, STAFF, QUERY),
+    )
     async def list_accounts(
         self, principal: PrincipalDep, page: PageNumber = 1, page_size: PageSize = 50
     ) -> Page[AccountRead]:
+        """**Who may call**: staff (any role but parent).
+
+        Accounts inside the caller's scope (parents of its children included), phones
+        masked, a page at a time.
+
+        **Errors**: `forbidden` (403) a parent; `validation_error` (400) page out of range."""
         return await admin.list_accounts(principal, page, page_size)
 
-    @post("/")
+    @post(
+        "/",
+        summary="Create a staff account",
+        operation_id="createAccount",
+        responses=errors(
+            SIGNED_IN,
+            STAFF,
+            JSON_BODY,
+            {
+                400: "class_required school_required region_required weak_password",
+                403: "rank_too_high",
+                404: "not_found",
+                409: "phone_taken",
+            },
+        ),
+    )
     async def create_account(
         self,
         data: JSONBody[AccountCreate],
@@ -171,16 +351,45 @@ class AccountController(Controller):
         principal: PrincipalDep,
         actor: ActorDep,
     ) -> AccountRead:
-        """Create a staff account inside the caller's scope, of a lower rank."""
+        """**Who may call**: an administrator (school leader and up) over a lower rank.
+
+        Creates a staff account inside the caller's scope, of a lower rank than the caller's,
+        with an initial password it must change at first login.
+
+        **Errors**: `rank_too_high` (403) the role is not below the caller's; `forbidden`
+        (403); `class_required`, `school_required`, `region_required` (400) the role's scope
+        is missing; `weak_password` (400); `not_found` (404) the named class, school or region
+        is missing or outside the caller's scope; `phone_taken` (409); `validation_error`
+        (400)."""
         return await admin.create_account(settings, principal, actor, data)
 
-    @get("/{account_id:int}")
+    @get(
+        "/{account_id:int}",
+        summary="Read an account",
+        operation_id="getAccount",
+        responses=errors(SIGNED_IN, STAFF, BY_ID),
+    )
     async def get_account(
         self, account_id: FromPath[int], principal: PrincipalDep, actor: ActorDep
     ) -> AccountRead:
+        """**Who may call**: staff whose scope holds the account.
+
+        **Errors**: `not_found` (404) no such account, or outside the caller's scope (the
+        same answer, audited); `forbidden` (403) a parent."""
         return await admin.get_account(principal, actor, account_id)
 
-    @post("/{account_id:int}/{action:str}", status_code=HTTP_200_OK)
+    @post(
+        "/{account_id:int}/{action:str}",
+        status_code=HTTP_200_OK,
+        summary="Seal, unseal, disable or enable an account",
+        operation_id="changeAccountStatus",
+        responses=errors(
+            SIGNED_IN,
+            STAFF,
+            BY_ID,
+            {400: "validation_error", 403: "rank_too_high", 409: "invalid_status"},
+        ),
+    )
     async def change_status(
         self,
         account_id: FromPath[int],
@@ -188,6 +397,14 @@ class AccountController(Controller):
         principal: PrincipalDep,
         actor: ActorDep,
     ) -> AccountRead:
+        """**Who may call**: an administrator over a lower rank, inside its scope.
+
+        Moves the account along its state machine (`active` ⇄ `sealed`, `active` ⇄
+        `disabled`); a parent's account can only be disabled or enabled.
+
+        **Errors**: `invalid_status` (409) the action does not apply to the current state;
+        `rank_too_high`, `forbidden` (403); `not_found` (404) the account; `validation_error`
+        (400) an unknown action."""
         return await admin.change_status(principal, actor, account_id, action)
 
 

@@ -3,15 +3,32 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Generic, Literal, TypeVar
 
 import msgspec
 
-from backend.accounts.roles import Role
+from backend.accounts.roles import AccountStatus, RegionLevel, Role, ScopeKind
 
 T = TypeVar("T")
 
-Phone = Annotated[str, msgspec.Meta(min_length=5, max_length=20, pattern=r"^\+?\d+$")]
+Phone = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=5,
+        max_length=20,
+        pattern=r"^\+?\d+$",
+        description="Mobile number, digits only",
+        examples=["13800138000"],
+    ),
+]
+RegionCode = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^\d{6}$",
+        description="Six-digit administrative division code (GB/T 2260)",
+        examples=["330106"],
+    ),
+]
 Password = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 # Row ids are PostgreSQL `serial` (int4): a larger number can name no row, and would make the
 # driver fail, so it never gets past the schema.
@@ -30,7 +47,17 @@ class LoginRequest(msgspec.Struct, forbid_unknown_fields=True):
     phone: Phone
     password: Password
     # Only when the last answer was `sms_code_required`: the code from the SMS.
-    sms_code: Annotated[str, msgspec.Meta(pattern=r"^\d{6}$")] | None = None
+    sms_code: (
+        Annotated[
+            str,
+            msgspec.Meta(
+                pattern=r"^\d{6}$",
+                description="The 6 digits from the SMS, only after `sms_code_required`",
+                examples=["123456"],
+            ),
+        ]
+        | None
+    ) = None
 
 
 class RefreshRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -42,7 +69,7 @@ class TokenPair(msgspec.Struct):
     refresh_token: str
     expires_in: int
     password_change_required: bool
-    token_type: str = "Bearer"
+    token_type: Literal["Bearer"] = "Bearer"
 
 
 class PasswordChange(msgspec.Struct, forbid_unknown_fields=True):
@@ -51,7 +78,7 @@ class PasswordChange(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class ScopeRead(msgspec.Struct):
-    kind: str
+    kind: ScopeKind
     region_code: str | None
     school_id: int | None
     class_id: int | None
@@ -72,7 +99,7 @@ class AccountRead(msgspec.Struct):
     name: str
     phone: str
     role: Role
-    status: str
+    status: AccountStatus
     scope: ScopeRead
     created_at: datetime
     last_active_at: datetime
@@ -83,7 +110,7 @@ class AccountCreate(msgspec.Struct, forbid_unknown_fields=True):
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=50)]
     role: Role
     initial_password: Password
-    region_code: Annotated[str, msgspec.Meta(pattern=r"^\d{6}$")] | None = None
+    region_code: RegionCode | None = None
     school_id: DbId | None = None
     class_id: DbId | None = None
 
@@ -91,7 +118,7 @@ class AccountCreate(msgspec.Struct, forbid_unknown_fields=True):
 class RegionRead(msgspec.Struct):
     code: str
     name: str
-    level: str
+    level: RegionLevel
     parent_code: str | None
 
 

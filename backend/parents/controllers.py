@@ -26,6 +26,7 @@ from backend.deps import (
 )
 from backend.errors import Forbidden
 from backend.http import NO_STORE, requires_staff
+from backend.openapi import BY_ID, JSON_BODY, QUERY, REDIS, SIGNED_IN, STAFF, UPLOAD, errors
 from backend.parents import links, signup, uploads, views
 from backend.parents.schemas import (
     ChildLink,
@@ -33,6 +34,7 @@ from backend.parents.schemas import (
     ChildStatus,
     CorrectionRead,
     FamilyStatus,
+    FormState,
     LinkRead,
     SignupConfirm,
     SignupStart,
@@ -50,15 +52,55 @@ class SignupController(Controller):
     path = "/signup"
     tags = ["parents"]
 
-    @post("/start", exclude_from_auth=True, status_code=HTTP_200_OK)
+    @post(
+        "/start",
+        exclude_from_auth=True,
+        status_code=HTTP_200_OK,
+        summary="Start a parent's sign-up with the form's code",
+        operation_id="startSignup",
+        responses=errors(
+            JSON_BODY,
+            REDIS,
+            {
+                400: "signup_refused",
+                409: "code_expired code_used_up sms_failed",
+                429: "too_many_attempts",
+            },
+        ),
+    )
     async def start(
         self, data: JSONBody[SignupStart], redis: RedisDep, sms: SmsDep, actor: ActorDep
     ) -> SignupTicket:
-        """Registration code + birth date (or the ID number's last 6) + phone: an SMS code
-        is sent to the phone."""
+        """**Who may call**: anyone (a parent without an account).
+
+        The registration code printed on the child's confirmation form, a second fact about
+        the child (the birth date `2018-05-15`, or the ID number's last 6 characters) and the
+        parent's phone: a 6-digit SMS code is sent to the phone, and the answer's `ticket`
+        goes with it to `POST /signup/confirm`.
+
+        **Errors**: `signup_refused` (400) the code or the fact is wrong (the same answer for
+        both); `code_expired` (409) the form's campaign is over; `code_used_up` (409) two
+        guardians already used the code; `sms_failed` (409); `too_many_attempts` (429,
+        `Retry-After`); `validation_error` (400); `service_unavailable` (503)."""
         return await signup.start(redis, sms, actor, data.registration_code, data.fact, data.phone)
 
-    @post("/confirm", exclude_from_auth=True, status_code=HTTP_200_OK)
+    @post(
+        "/confirm",
+        exclude_from_auth=True,
+        status_code=HTTP_200_OK,
+        summary="Finish sign-up with the SMS code",
+        operation_id="confirmSignup",
+        responses=errors(
+            JSON_BODY,
+            REDIS,
+            {
+                400: "ticket_expired otp_mismatch password_required weak_password",
+                409: "account_exists phone_taken account_inactive code_used_up already_linked "
+                "link_rejected",
+                429: "too_many_attempts",
+            },
+        ),
+    )
     async def confirm(
         self,
         data: JSONBody[SignupConfirm],
@@ -66,9 +108,17 @@ class SignupController(Controller):
         redis: RedisDep,
         actor: ActorDep,
     ) -> TokenPair:
-        """The SMS code and a password: a new account, linked to the child, logged in. A phone
-        that already has an account gets 409 `account_exists`: log in, then
-        `POST /my/children/link`."""
+        """**Who may call**: anyone holding a sign-up ticket.
+
+        The ticket, the SMS code and a password (required for a new account): a new parent
+        account, linked to the child, logged in (the answer is a token pair, as from login).
+
+        **Errors**: `otp_mismatch` (400) wrong SMS code; `ticket_expired` (400) start again;
+        `password_required`, `weak_password` (400); `account_exists` (409) the phone already
+        has an account: log in, then `POST /my/children/link`; `phone_taken` (409) a staff
+        phone; `account_inactive` (409); `code_used_up`, `already_linked`, `link_rejected`
+        (409); `too_many_attempts` (429) too many wrong SMS codes; `validation_error` (400);
+        `service_unavailable` (503)."""
         return await signup.confirm(settings, redis, actor, data.ticket, data.code, data.password)
 
 
@@ -81,25 +131,69 @@ class MyChildrenController(Controller):
     path = "/my/children"
     tags = ["parents"]
 
-    @get("/")
+    @get(
+        "/",
+        summary="List my children and their forms' state",
+        operation_id="listMyChildren",
+        responses=errors(SIGNED_IN, {403: "parents_only"}),
+    )
     async def list_children(self, principal: PrincipalDep) -> list[ChildStatus]:
-        """My children, each with its form's state in the current campaign; a link the class
-        has not confirmed shows only its state."""
+        """**Who may call**: a parent.
+
+        My children, each with its form's state in the current campaign (`form.status`: not
+        issued, not uploaded, being checked, or the check's verdict, with its Chinese
+        `message`); a link the class has not confirmed shows only its `link_status`.
+
+        **Errors**: `parents_only` (403) a staff account."""
         _parents_only(principal.role)
         return await links.my_children(principal)
 
-    @post("/link", status_code=HTTP_201_CREATED)
+    @post(
+        "/link",
+        status_code=HTTP_201_CREATED,
+        summary="Add a child to my account with its form's code",
+        operation_id="linkChild",
+        responses=errors(
+            SIGNED_IN,
+            JSON_BODY,
+            REDIS,
+            {
+                400: "signup_refused",
+                403: "parents_only",
+                409: "code_expired code_used_up already_linked link_rejected",
+                429: "too_many_attempts",
+            },
+        ),
+    )
     async def link(
         self, data: JSONBody[ChildLink], redis: RedisDep, principal: PrincipalDep, actor: ActorDep
     ) -> ChildLinked:
-        """Add a child with its form's registration code and the second fact: linked at once
-        when my phone is a guardian's phone on the record, else pending the class's check."""
+        """**Who may call**: a signed-in parent.
+
+        Add a child with its form's registration code and the second fact (as in sign-up):
+        linked at once when my phone is a guardian's phone on the record, else `pending` until
+        the class teacher confirms.
+
+        **Errors**: `signup_refused` (400) wrong code or fact; `parents_only` (403);
+        `code_expired`, `code_used_up`, `already_linked`, `link_rejected` (409);
+        `too_many_attempts` (429); `validation_error` (400); `service_unavailable` (503)."""
         return await links.link_child(redis, principal, actor, data.registration_code, data.fact)
 
-    @get("/{student_id:int}")
+    @get(
+        "/{student_id:int}",
+        summary="Read my child's record",
+        operation_id="getMyChild",
+        responses=errors(SIGNED_IN, BY_ID, {403: "parents_only"}),
+    )
     async def get_child(
         self, student_id: FromPath[int], principal: PrincipalDep, actor: ActorDep
     ) -> StudentDetail:
+        """**Who may call**: a parent whose link to the child is confirmed.
+
+        The child's full record as the form prints it, sensitive values masked.
+
+        **Errors**: `not_found` (404) not my child (or not yet confirmed); `parents_only`
+        (403) a staff account."""
         _parents_only(principal.role)
         return await reads.get_student(principal, actor, student_id)
 
@@ -109,18 +203,28 @@ class FamiliesController(Controller):
     tags = ["teachers"]
     guards = [requires_staff]
 
-    @get("/")
+    @get(
+        "/",
+        summary="List families of my class or school with their forms' state",
+        operation_id="listFamilies",
+        responses=errors(SIGNED_IN, STAFF, QUERY, BY_ID),
+    )
     async def families(
         self,
         principal: PrincipalDep,
         actor: ActorDep,
         class_id: IdFilter = None,
-        status: FromQuery[str | None] = None,
+        status: FromQuery[FormState | None] = None,
         page: PageNumber = 1,
         page_size: PageSize = 50,
     ) -> Page[FamilyStatus]:
-        """Each family of the caller's class or school with its form's state (filter by
-        class, or by state: not_issued, not_uploaded, uploaded, …)."""
+        """**Who may call**: staff; a teacher sees the class, a registrar the school.
+
+        Each family of the caller's class or school with its form's state, a page at a time;
+        filter by `class_id`, or by `status` (the form's state).
+
+        **Errors**: `not_found` (404) the `class_id` is missing or outside the caller's scope;
+        `forbidden` (403) a parent; `validation_error` (400)."""
         return await views.families(principal, actor, class_id, status, page, page_size)
 
 
@@ -129,7 +233,12 @@ class GuardianLinkController(Controller):
     tags = ["teachers"]
     guards = [requires_staff]
 
-    @get("/")
+    @get(
+        "/",
+        summary="List parents' links to children of my class or school",
+        operation_id="listGuardianLinks",
+        responses=errors(SIGNED_IN, STAFF, QUERY),
+    )
     async def list_links(
         self,
         principal: PrincipalDep,
@@ -137,11 +246,26 @@ class GuardianLinkController(Controller):
         page: PageNumber = 1,
         page_size: PageSize = 50,
     ) -> Page[LinkRead]:
-        """Parents' links to children of my class (teacher) or school (registrar); filter
-        `status=pending` for those waiting on me."""
+        """**Who may call**: staff; a teacher sees the class, a registrar the school.
+
+        Parents' links to children, phones masked; filter `status=pending` for those waiting
+        on me.
+
+        **Errors**: `forbidden` (403) a parent; `validation_error` (400)."""
         return await links.list_links(principal, status, page, page_size)
 
-    @post("/{link_id:int}/{action:str}", status_code=HTTP_200_OK)
+    @post(
+        "/{link_id:int}/{action:str}",
+        status_code=HTTP_200_OK,
+        summary="Confirm or reject a parent's pending link",
+        operation_id="decideGuardianLink",
+        responses=errors(
+            SIGNED_IN,
+            STAFF,
+            BY_ID,
+            {400: "validation_error", 403: "link_deciders_only", 409: "invalid_status"},
+        ),
+    )
     async def decide(
         self,
         link_id: FromPath[int],
@@ -149,7 +273,13 @@ class GuardianLinkController(Controller):
         principal: PrincipalDep,
         actor: ActorDep,
     ) -> LinkRead:
-        """Confirm or reject a pending link (a rejected one gives the code's use back)."""
+        """**Who may call**: the class's homeroom teacher, or a registrar of the school.
+
+        Confirm or reject a pending link (a rejected one gives the code's use back).
+
+        **Errors**: `link_deciders_only` (403) another role; `not_found` (404) no such link in
+        scope; `invalid_status` (409) the link is not pending; `validation_error` (400) an
+        unknown action."""
         return await links.decide(principal, actor, link_id, action)
 
 
@@ -161,7 +291,26 @@ class PhotoUpload:
 class PhotoController(Controller):
     tags = ["parents"]
 
-    @post("/students/{student_id:int}/photos", status_code=HTTP_201_CREATED)
+    @post(
+        "/students/{student_id:int}/photos",
+        status_code=HTTP_201_CREATED,
+        summary="Upload a photo of the signed form",
+        operation_id="uploadFormPhoto",
+        responses=errors(
+            SIGNED_IN,
+            UPLOAD,
+            BY_ID,
+            REDIS,
+            {
+                400: "photo_empty photo_unsupported photo_damaged photo_truncated "
+                "photo_too_many_pixels",
+                403: "uploaders_only",
+                409: "outside_window form_not_issued",
+                413: "photo_too_large",
+                429: "too_many_uploads",
+            },
+        ),
+    )
     async def upload(
         self,
         student_id: FromPath[int],
@@ -173,10 +322,21 @@ class PhotoController(Controller):
         redis: RedisDep,
         settings: SettingsDep,
     ) -> UploadRead:
-        """A photo of the signed form: by a parent, or a teacher on the family's behalf.
+        """**Who may call**: a parent of the child, or the class's teacher or a registrar on
+        the family's behalf.
 
-        Stored is accepted: if the queue (Redis) is down, the upload stays `uploaded` and the
-        sweeper enqueues its check once Redis is back, so the parent need not upload again."""
+        A photo (JPEG, PNG, WebP or HEIC, multipart field `file`) of the signed form. The
+        answer's `status` is `uploaded`; a worker checks it within seconds: poll
+        `GET /uploads/{id}` until `verdict` is set. The same photo sent again answers the
+        earlier upload with `duplicate: true`. Stored is accepted: if the queue (Redis) is
+        down, the check runs once Redis is back, so the parent need not upload again.
+
+        **Errors**: `photo_empty`, `photo_unsupported`, `photo_damaged`, `photo_truncated`,
+        `photo_too_many_pixels` (400); `photo_too_large`, `payload_too_large` (413);
+        `uploaders_only` (403); `not_found` (404) not my child / not in scope;
+        `outside_window` (409) no campaign open; `form_not_issued` (409) the school has not
+        printed this campaign's form; `too_many_uploads` (429, `Retry-After`);
+        `validation_error` (400) no `file` part; `service_unavailable` (503)."""
         content = await data.file.read()
         upload = await uploads.upload_photo(
             principal, actor, storage, redis, settings, student_id, content
@@ -185,7 +345,13 @@ class PhotoController(Controller):
             await enqueue_check_later_if_down(arq, upload.id)
         return upload
 
-    @get("/photos/{upload_id:int}", media_type="image/jpeg")
+    @get(
+        "/photos/{upload_id:int}",
+        media_type="image/jpeg",
+        summary="Download an uploaded photo",
+        operation_id="getUploadPhoto",
+        responses=errors(SIGNED_IN, BY_ID),
+    )
     async def photo(
         self,
         upload_id: FromPath[int],
@@ -193,6 +359,11 @@ class PhotoController(Controller):
         actor: ActorDep,
         storage: StorageDep,
     ) -> Response[bytes]:
+        """**Who may call**: whoever may read the upload (its family, its class's staff).
+
+        The stored photo (JPEG, metadata stripped), never cached.
+
+        **Errors**: `not_found` (404) no such upload in scope."""
         data = await uploads.photo_bytes(principal, actor, storage, upload_id)
         return Response(data, media_type="image/jpeg", headers=NO_STORE)
 
@@ -200,28 +371,69 @@ class PhotoController(Controller):
 class UploadController(Controller):
     tags = ["parents"]
 
-    @get("/uploads/{upload_id:int}")
+    @get(
+        "/uploads/{upload_id:int}",
+        summary="Read an upload and its check",
+        operation_id="getUpload",
+        responses=errors(SIGNED_IN, BY_ID),
+    )
     async def detail(
         self, upload_id: FromPath[int], principal: PrincipalDep, actor: ActorDep
     ) -> UploadDetail:
-        """The upload and its check, for the parent to poll after uploading."""
+        """**Who may call**: the family of the upload's child, or staff whose scope holds it.
+
+        The upload and its check, for the parent to poll after uploading: `verdict` is null
+        until the check is done, then one of the verdicts with a Chinese `message` saying
+        what to do (`retake` names its `retake_reason`).
+
+        **Errors**: `not_found` (404) no such upload in scope."""
         return await uploads.upload_detail(principal, actor, upload_id)
 
-    @post("/uploads/{upload_id:int}/legible", status_code=HTTP_200_OK, guards=[requires_staff])
+    @post(
+        "/uploads/{upload_id:int}/legible",
+        status_code=HTTP_200_OK,
+        guards=[requires_staff],
+        summary="Confirm an upload's handwritten corrections are legible",
+        operation_id="confirmLegible",
+        responses=errors(SIGNED_IN, STAFF, BY_ID, {403: "teachers_only", 409: "no_corrections"}),
+    )
     async def legible(
         self, upload_id: FromPath[int], principal: PrincipalDep, actor: ActorDep
     ) -> UploadDetail:
-        """The homeroom teacher confirms the handwritten corrections are legible."""
+        """**Who may call**: the class's homeroom teacher or a registrar.
+
+        Confirms the handwritten corrections on the photo are legible, so the school can
+        transcribe them.
+
+        **Errors**: `teachers_only`, `forbidden` (403); `not_found` (404) no such upload in
+        scope; `no_corrections` (409) the photo has none."""
         return await uploads.confirm_legible(principal, actor, upload_id)
 
-    @get("/correction-drafts", guards=[requires_staff])
+    @get(
+        "/correction-drafts",
+        guards=[requires_staff],
+        summary="List handwritten corrections waiting to be transcribed",
+        operation_id="listCorrectionDrafts",
+        responses=errors(SIGNED_IN, STAFF, QUERY),
+    )
     async def drafts(
         self, principal: PrincipalDep, class_id: IdFilter = None
     ) -> list[CorrectionRead]:
-        """Corrections written on paper, waiting to be transcribed."""
+        """**Who may call**: staff; each sees the drafts of its scope.
+
+        Corrections parents wrote on the paper form, waiting to be transcribed.
+
+        **Errors**: `forbidden` (403) a parent; `validation_error` (400)."""
         return await uploads.list_drafts(principal, class_id)
 
-    @get("/correction-drafts/{draft_id:int}/crop", media_type="image/png", guards=[requires_staff])
+    @get(
+        "/correction-drafts/{draft_id:int}/crop",
+        media_type="image/png",
+        guards=[requires_staff],
+        summary="Download the picture of a handwritten correction",
+        operation_id="getCorrectionDraftCrop",
+        responses=errors(SIGNED_IN, STAFF, BY_ID),
+    )
     async def crop(
         self,
         draft_id: FromPath[int],
@@ -229,6 +441,11 @@ class UploadController(Controller):
         actor: ActorDep,
         storage: StorageDep,
     ) -> Response[bytes]:
+        """**Who may call**: staff whose scope holds the draft.
+
+        The correction's box cut from the photo (PNG), never cached.
+
+        **Errors**: `not_found` (404) no such draft in scope; `forbidden` (403) a parent."""
         data = await uploads.draft_crop(principal, actor, storage, draft_id)
         return Response(data, media_type="image/png", headers=NO_STORE)
 

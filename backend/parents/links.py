@@ -219,7 +219,7 @@ async def link_child(
         status = await attach(
             actor, principal.account_id, principal.phone, form["id"], form["student"]
         )
-    return ChildLinked(form["student"], status.value, LINKED_MESSAGES[status])
+    return ChildLinked(form["student"], status, LINKED_MESSAGES[status])
 
 
 async def my_children(principal: Principal) -> list[ChildStatus]:

@@ -3,17 +3,80 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Annotated
 
 import msgspec
 
 from backend.accounts.schemas import Phone
+from backend.ocr import RetakeReason
+from backend.parents.checks import ServerVerdict
+from backend.records.tables import LinkStatus
+
+
+class UploadStatus(StrEnum):
+    """Where an upload is: waiting for its check, being checked, the check's verdict
+    (`ServerVerdict`), or `check_failed` (the school checks it by hand)."""
+
+    uploaded = "uploaded"
+    checking = "checking"
+    retake = "retake"
+    not_this_form = "not_this_form"
+    outdated_form = "outdated_form"
+    differs = "differs"
+    corrections_written = "corrections_written"
+    unsigned = "unsigned"
+    matches = "matches"
+    check_failed = "check_failed"
+
+
+class FormState(StrEnum):
+    """A child's form in the current campaign: before any upload, then its latest upload's
+    `UploadStatus`."""
+
+    no_campaign = "no_campaign"
+    not_issued = "not_issued"
+    not_uploaded = "not_uploaded"
+    uploaded = "uploaded"
+    checking = "checking"
+    retake = "retake"
+    not_this_form = "not_this_form"
+    outdated_form = "outdated_form"
+    differs = "differs"
+    corrections_written = "corrections_written"
+    unsigned = "unsigned"
+    matches = "matches"
+    check_failed = "check_failed"
+
+
+class CorrectionStatus(StrEnum):
+    draft = "draft"  # written on paper, waiting to be transcribed
+
+
+RegistrationCode = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=4,
+        max_length=20,
+        description="The registration code printed on the child's confirmation form",
+        examples=["K7QM-3XPA"],
+    ),
+]
+ChildFact = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=4,
+        max_length=20,
+        description="The child's birth date (YYYY-MM-DD) or the ID number's last 6 characters",
+        examples=["2018-05-15", "12345X"],
+    ),
+]
 
 
 class UploadRead(msgspec.Struct):
     id: int
     student_id: int
-    status: str
+    status: UploadStatus
     on_behalf: bool
     width: int
     height: int
@@ -23,8 +86,8 @@ class UploadRead(msgspec.Struct):
 
 
 class SignupStart(msgspec.Struct, forbid_unknown_fields=True):
-    registration_code: Annotated[str, msgspec.Meta(min_length=4, max_length=20)]
-    fact: Annotated[str, msgspec.Meta(min_length=4, max_length=20)]  # birth date or ID tail
+    registration_code: RegistrationCode
+    fact: ChildFact
     phone: Phone
 
 
@@ -36,8 +99,22 @@ class SignupTicket(msgspec.Struct):
 
 class SignupConfirm(msgspec.Struct, forbid_unknown_fields=True):
     ticket: Annotated[str, msgspec.Meta(min_length=10, max_length=64)]
-    code: Annotated[str, msgspec.Meta(pattern=r"^\d{6}$")]
-    password: Annotated[str, msgspec.Meta(max_length=128)] | None = None
+    code: Annotated[
+        str,
+        msgspec.Meta(
+            pattern=r"^\d{6}$", description="The 6 digits from the SMS", examples=["123456"]
+        ),
+    ]
+    password: (
+        Annotated[
+            str,
+            msgspec.Meta(
+                max_length=128,
+                description="Required when the phone has no account yet (a new account)",
+            ),
+        ]
+        | None
+    ) = None
 
 
 class FormStatus(msgspec.Struct):
@@ -45,7 +122,7 @@ class FormStatus(msgspec.Struct):
     campaign_name: str | None
     form_issued: bool
     form_id: str | None
-    status: str  # no_campaign, not_issued, not_uploaded, uploaded (later: the check's verdict)
+    status: FormState
     upload_id: int | None
     uploaded_at: datetime | None
     uploaded_on_behalf: bool | None
@@ -65,19 +142,19 @@ class ChildStatus(msgspec.Struct):
     school_id: int | None
     class_id: int | None
     form: FormStatus | None
-    link_status: str = "confirmed"  # LinkStatus: confirmed, pending, rejected
+    link_status: LinkStatus = LinkStatus.confirmed
 
 
 class ChildLink(msgspec.Struct, forbid_unknown_fields=True):
     """A signed-in parent adds a child: the form's code and the same second fact."""
 
-    registration_code: Annotated[str, msgspec.Meta(min_length=4, max_length=20)]
-    fact: Annotated[str, msgspec.Meta(min_length=4, max_length=20)]  # birth date or ID tail
+    registration_code: RegistrationCode
+    fact: ChildFact
 
 
 class ChildLinked(msgspec.Struct):
     student_id: int
-    link_status: str  # confirmed, or pending until the class confirms
+    link_status: LinkStatus  # confirmed, or pending until the class confirms
     message: str
 
 
@@ -90,7 +167,7 @@ class LinkRead(msgspec.Struct):
     class_id: int
     phone: str  # the account's, masked
     guardian_slot: int
-    status: str  # LinkStatus
+    status: LinkStatus
     created_at: datetime
 
 
@@ -115,15 +192,15 @@ class CorrectionRead(msgspec.Struct):
     field_code: str
     label: str
     crop_url: str
-    status: str
+    status: CorrectionStatus
     legible_confirmed: bool
 
 
 class UploadDetail(msgspec.Struct):
     upload: UploadRead
-    verdict: str | None
+    verdict: ServerVerdict | None
     message: str | None
-    retake_reason: str | None
+    retake_reason: RetakeReason | None
     signed: bool | None
     fields: list[FieldCheck]
     corrections: list[CorrectionRead]

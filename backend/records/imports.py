@@ -12,7 +12,7 @@ import asyncio
 import hashlib
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from redis.asyncio import Redis
 
@@ -28,7 +28,7 @@ from backend.db import json_value, transaction
 from backend.errors import BadRequest, Forbidden, InvalidCharacters, TooManyAttempts
 from backend.records.ids import registry_number_for
 from backend.records.importer import MAX_BYTES, ImportFileError, ParsedFile, RowError, parse
-from backend.records.schemas import ImportRead
+from backend.records.schemas import ImportPhase, ImportRead
 from backend.records.service import RecordIn, WriteSummary, write_records
 from backend.records.tables import ImportFile, ImportJob
 
@@ -286,7 +286,7 @@ async def get_import(scope: Scope, actor: Actor, redis: Redis, job_id: int) -> I
         filename=row["filename"],
         dry_run=bool(row["dry_run"]),
         status=row["status"],
-        phase=reported.get("phase"),
+        phase=cast(ImportPhase | None, reported.get("phase")),
         done=int(reported.get("done", 0)),
         total=int(reported.get("total", row["total_rows"])),
         error_count=row["error_count"],

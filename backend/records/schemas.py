@@ -3,13 +3,35 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Annotated, Any
 
 import msgspec
 
+from backend.accounts.schemas import RegionCode
+from backend.records.ids import ProblemKind
+
+
+class ImportPhase(StrEnum):
+    reading = "reading"
+    writing = "writing"
+
+
+class StudentStatus(StrEnum):
+    enrolled = "enrolled"
+
+
+class JobStatus(StrEnum):
+    """An import's or a form batch's background job."""
+
+    queued = "queued"
+    running = "running"
+    done = "done"
+    failed = "failed"
+
 
 class Problem(msgspec.Struct):
-    kind: str
+    kind: ProblemKind
     label: str
     detail: str
 
@@ -32,8 +54,8 @@ class StudentSummary(msgspec.Struct):
     id_number: str | None  # masked
     school_id: int
     class_id: int
-    status: str
-    problems: list[str]
+    status: StudentStatus
+    problems: list[ProblemKind]
 
 
 class StudentDetail(msgspec.Struct):
@@ -41,14 +63,22 @@ class StudentDetail(msgspec.Struct):
     registry_number: str
     school_id: int
     class_id: int
-    status: str
+    status: StudentStatus
     fields: list[FieldValue]
     problems: list[Problem]
     updated_at: datetime
 
 
 class RevealRequest(msgspec.Struct, forbid_unknown_fields=True):
-    field: Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
+    field: Annotated[
+        str,
+        msgspec.Meta(
+            min_length=1,
+            max_length=40,
+            description="The field's code (see `FieldValue.code`)",
+            examples=["id_number"],
+        ),
+    ]
 
 
 class Revealed(msgspec.Struct):
@@ -58,15 +88,15 @@ class Revealed(msgspec.Struct):
 
 class ImportStarted(msgspec.Struct):
     id: int
-    status: str
+    status: JobStatus
 
 
 class ImportRead(msgspec.Struct):
     id: int
     filename: str
     dry_run: bool
-    status: str
-    phase: str | None
+    status: JobStatus
+    phase: ImportPhase | None
     done: int
     total: int
     error_count: int
@@ -76,7 +106,14 @@ class ImportRead(msgspec.Struct):
     finished_at: datetime | None
 
 
-AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
+AwareDatetime = Annotated[
+    datetime,
+    msgspec.Meta(
+        tz=True,
+        description="ISO 8601 with its time zone",
+        examples=["2026-09-01T08:00:00+08:00"],
+    ),
+]
 # A campaign's window lies within this range. Outside it a datetime is a mistake or an attack:
 # `9999-12-31T23:59:59-12:00` is past the largest datetime once converted to UTC, and the
 # database driver fails on it.
@@ -94,7 +131,7 @@ def check_window_range(struct: msgspec.Struct, *names: str) -> None:
 
 
 class CampaignCreate(msgspec.Struct, forbid_unknown_fields=True):
-    region_code: Annotated[str, msgspec.Meta(pattern=r"^\d{6}$")]
+    region_code: RegionCode
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
     starts_at: AwareDatetime
     ends_at: AwareDatetime
@@ -133,7 +170,7 @@ class FormBatchRead(msgspec.Struct):
     id: int
     class_id: int
     campaign_id: int
-    status: str
+    status: JobStatus
     done: int
     total: int
     pdf_ready: bool
