@@ -116,8 +116,10 @@ async def confirm(
         .first()
     )
     if account is not None:
-        # Never a way into an account: whoever holds the code is sent to the login.
-        await redis.delete(_key(ticket))
+        # Never a way into an account: whoever holds the code is sent to the login. A ticket
+        # another request already spent (and made this account with) is simply expired.
+        if not await redis.delete(_key(ticket)):
+            raise BadRequest("验证已过期，请重新开始注册", code="ticket_expired")
         await audit.record(
             actor, "signup_refused", "account", account["id"], after={"reason": "account_exists"}
         )
