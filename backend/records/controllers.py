@@ -25,7 +25,7 @@ from backend.deps import (
     StorageDep,
 )
 from backend.http import NO_STORE, requires_staff
-from backend.records import campaign_admin, forms, imports, reads
+from backend.records import campaign_admin, campaign_reads, campaign_regions, forms, imports, reads
 from backend.records.ids import ProblemKind
 from backend.records.schemas import (
     CampaignCreate,
@@ -165,7 +165,7 @@ class CampaignController(Controller):
         **Who may call**: any staff account.
 
         **Errors**: none beyond authentication."""
-        return await campaign_admin.list_campaigns(principal.scope)
+        return await campaign_reads.list_campaigns(principal.scope)
 
     @post("/", summary="Open a campaign for a province", operation_id="createCampaign")
     async def create(
@@ -195,7 +195,7 @@ class CampaignController(Controller):
 
         **Errors**: `not_found` (404) when it does not exist or covers nothing of the
         caller's scope (audited)."""
-        return await campaign_admin.get_campaign(principal, actor, campaign_id)
+        return await campaign_reads.get_campaign(principal, actor, campaign_id)
 
     @patch("/{campaign_id:int}", summary="Change a campaign", operation_id="updateCampaign")
     async def update(
@@ -284,7 +284,7 @@ class CampaignController(Controller):
         `region_outside_campaign` (409); `campaign_closed` (409); `bad_window` (400);
         `campaign_setting_wider` (409) when a value would widen what the levels above allow
         (`field_errors` name each)."""
-        return await campaign_admin.set_region(principal, actor, campaign_id, region_code, data)
+        return await campaign_regions.set_region(principal, actor, campaign_id, region_code, data)
 
     @delete(
         "/{campaign_id:int}/regions/{region_code:str}",
@@ -306,7 +306,7 @@ class CampaignController(Controller):
 
         **Errors**: as `setCampaignRegion`, and `no_region_setting` (404) when the caller's
         level set nothing for the region."""
-        await campaign_admin.clear_region(principal, actor, campaign_id, region_code)
+        await campaign_regions.clear_region(principal, actor, campaign_id, region_code)
 
 
 class FormController(Controller):
