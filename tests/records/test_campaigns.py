@@ -5,6 +5,7 @@ printed, deleted; their window and switches close the matching endpoints with
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -138,6 +139,23 @@ async def test_a_province_campaign_over_a_county_campaign_is_refused(
 
     assert response.status_code == 409
     assert response.json()["code"] == "campaign_overlaps"
+
+
+async def test_two_overlapping_campaigns_sent_at_once_are_not_both_stored(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    province = await as_role(client, world, Role.province_admin)
+    sysadmin = await as_role(client, world, Role.sysadmin)
+
+    answers = await asyncio.gather(
+        *(
+            client.post("/campaigns", headers=headers, json=body(region, **window(*AUTUMN)))
+            for headers, region in [(province, "330000"), (sysadmin, "330100")] * 3
+        )
+    )
+
+    assert sorted(a.status_code for a in answers) == [201, 409, 409, 409, 409, 409]
+    assert await Campaign.count() == 1
 
 
 async def test_campaigns_that_only_touch_or_lie_elsewhere_are_accepted(
