@@ -1,10 +1,12 @@
 """The demo data of the embedded default: one county, two schools, five classes, 120 students
-with guardians (realistic names, valid ID numbers, a few problem records of each kind), and
-one login per role."""
+with guardians (realistic names, valid ID numbers, a few problem records of each kind), one
+login per role, and the province's check open for the next 90 days (forms may be printed,
+corrections entered) so the whole journey can be tried at once."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from backend.accounts import org
@@ -16,6 +18,9 @@ from backend.accounts.tables import Account
 from backend.config import Settings
 from backend.db import transaction
 from backend.demo_students import demo_students
+from backend.records.campaign_admin import insert_campaign
+from backend.records.campaigns import CHINA_TIME
+from backend.records.schemas import CampaignCreate
 from backend.records.service import write_records
 
 DEMO_PASSWORD = "Demo2026pass"
@@ -81,12 +86,28 @@ async def seed_demo(settings: Settings) -> list[DemoLogin]:
         (Role.parent, "王家长", "13900000007", {}),
     ]
     async with transaction():
-        for role, name, phone, scope in people:
-            await insert_account(
+        ids = {
+            role: await insert_account(
                 role, phone, name, password_hash, must_change_password=False, **scope
             )
+            for role, name, phone, scope in people
+        }
         await write_records(actor, demo_students(school_ids, class_ids))
+        await insert_campaign(actor, ids[Role.province_admin], demo_campaign(datetime.now(UTC)))
     return [DemoLogin(role, name, phone, DEMO_PASSWORD) for role, name, phone, _ in people]
+
+
+def demo_campaign(now: datetime) -> CampaignCreate:
+    """The province's check, from the start of today (China time) for 90 days."""
+    today = now.astimezone(CHINA_TIME).replace(hour=0, minute=0, second=0, microsecond=0)
+    return CampaignCreate(
+        region_code=REGIONS[0][0],
+        name=f"{today.year}年数据质量核查（演示）",
+        starts_at=today,
+        ends_at=today + timedelta(days=90),
+        forms_open=True,
+        corrections_open=True,
+    )
 
 
 async def seed_if_empty(settings: Settings) -> list[DemoLogin]:

@@ -1,28 +1,28 @@
-"""Campaigns: a region's data-quality check, its time window and its two switches. Outside
-them the matching endpoints refuse with `outside_window`."""
+"""Campaigns: when and where the data-quality check is open, and which of its two functions.
+
+Notice 001 (appendix 2, the province's items 3–4) gives the province the time window and the
+two switches, set per sub-region. So a campaign belongs to a province and covers it (or one
+region of it); its own window and switches hold everywhere inside unless a level below
+narrows them with a `CampaignSetting`: the province for any city or county, a city for its
+counties, inside what the province allows. Nothing below widens anything: what applies to a
+county is the campaign's window and switches narrowed by every setting on its chain
+(`effective`). Outside the effective window, or with the switch off, the matching endpoints
+refuse with `outside_window`. The staff side (open, change, close, delete, settings) is in
+`records.campaign_admin`; docs/campaigns.md tells the whole model.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
 from enum import StrEnum
 from typing import Any
 
-import msgspec
+from backend.errors import OutsideWindow
+from backend.records.tables import Campaign, CampaignSetting
 
-from backend.accounts import audit
-from backend.accounts.audit import Actor
-from backend.accounts.principal import Principal
-from backend.accounts.roles import Role, ScopeKind
-from backend.accounts.scope import Scope, get_scoped
-from backend.accounts.tables import Region
-from backend.db import transaction
-from backend.errors import BadRequest, Forbidden, NotFound, OutsideWindow
-from backend.records.schemas import CampaignCreate, CampaignRead, CampaignUpdate
-from backend.records.tables import Campaign
-
-CAMPAIGN_ADMINS = frozenset(
-    {Role.county_reviewer, Role.city_admin, Role.province_admin, Role.sysadmin}
-)
+CHINA_TIME = timezone(timedelta(hours=8), "Asia/Shanghai")
 
 
 class Switch(StrEnum):
@@ -30,10 +30,8 @@ class Switch(StrEnum):
     corrections = "corrections_open"
 
 
-SWITCH_CLOSED = {
-    Switch.forms: "当前核查工作未开放打印确认表",
-    Switch.corrections: "当前核查工作未开放录入更正信息",
-}
+SWITCH_LABEL = {Switch.forms: "打印确认表", Switch.corrections: "录入更正信息"}
+SWITCH_CLOSED = {switch: f"当前核查工作未开放{label}" for switch, label in SWITCH_LABEL.items()}
 
 
 def ancestors(region_code: str) -> list[str]:
@@ -42,50 +40,139 @@ def ancestors(region_code: str) -> list[str]:
     return sorted(set(codes))
 
 
-def campaign_read(row: dict[str, Any], now: datetime | None = None) -> CampaignRead:
-    now = now or datetime.now(UTC)
-    return CampaignRead(
-        id=row["id"],
-        region_code=row["region_code"],
-        name=row["name"],
-        starts_at=row["starts_at"],
-        ends_at=row["ends_at"],
-        forms_open=row["forms_open"],
-        corrections_open=row["corrections_open"],
-        active=row["starts_at"] <= now < row["ends_at"],
-    )
+def region_prefix(region_code: str) -> str:
+    """330000 → '33' (a province), 330100 → '3301' (a city), 330106 → '330106'."""
+    code = region_code
+    while code.endswith("00") and len(code) > 2:
+        code = code[:-2]
+    return code
 
 
-def _visible(scope: Scope) -> Any:
-    """Campaigns covering any part of the scope: those at or above its region, and for a
-    region scope also those below it."""
-    if scope.kind is ScopeKind.national:
-        return None
-    region = scope.region_code or ""
-    above = Campaign.region_code.is_in(ancestors(region)) if region else None
-    if scope.kind is ScopeKind.region:
-        prefix = scope.region_prefix
-        below = (Campaign.region_code >= prefix.ljust(6, "0")) & (
-            Campaign.region_code <= prefix.ljust(6, "9")
+def region_contains(outer: str, inner: str) -> bool:
+    """Whether `inner` is `outer` or lies inside it."""
+    return inner.startswith(region_prefix(outer))
+
+
+def china_date(moment: datetime) -> str:
+    """2026年9月1日, with the time of day when it is not midnight (China time)."""
+    local = moment.astimezone(CHINA_TIME)
+    text = f"{local.year}年{local.month}月{local.day}日"
+    return text if (local.hour, local.minute) == (0, 0) else f"{text} {local:%H:%M}"
+
+
+def _narrows(value: Any) -> bool:
+    """A stored switch value that turns the switch off (None leaves the level above's)."""
+    return value is not None and not value
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A time window [starts_at, ends_at) and the two switches."""
+
+    starts_at: datetime
+    ends_at: datetime
+    forms_open: bool
+    corrections_open: bool
+
+    @classmethod
+    def of(cls, campaign: Mapping[str, Any]) -> Window:
+        return cls(
+            campaign["starts_at"],
+            campaign["ends_at"],
+            bool(campaign["forms_open"]),
+            bool(campaign["corrections_open"]),
         )
-        return below | above if above is not None else below
-    return above if above is not None else Campaign.id.is_null()
+
+    def narrowed(self, setting: Mapping[str, Any]) -> Window:
+        starts, ends = setting["starts_at"], setting["ends_at"]
+        return Window(
+            max(self.starts_at, starts) if starts is not None else self.starts_at,
+            min(self.ends_at, ends) if ends is not None else self.ends_at,
+            self.forms_open and not _narrows(setting["forms_open"]),
+            self.corrections_open and not _narrows(setting["corrections_open"]),
+        )
+
+    def open_at(self, now: datetime) -> bool:
+        return self.starts_at <= now < self.ends_at
+
+    def switch(self, switch: Switch) -> bool:
+        return bool(getattr(self, switch.value))
+
+
+def effective(
+    campaign: Mapping[str, Any], settings: Iterable[Mapping[str, Any]], region_code: str
+) -> Window:
+    """What applies to `region_code`: the campaign's window and switches narrowed by every
+    setting of the region and of the regions above it, whoever wrote it."""
+    window = Window.of(campaign)
+    chain = set(ancestors(region_code))
+    for setting in settings:
+        if setting["region_code"] in chain:
+            window = window.narrowed(setting)
+    return window
+
+
+# A city's word on a county counts below the province's on the same county.
+_LEVEL_RANK = {"city": 1, "province": 2}
+
+
+def allowance(
+    campaign: Mapping[str, Any],
+    settings: Iterable[Mapping[str, Any]],
+    region_code: str,
+    level: str,
+) -> Window:
+    """The most that `level` (province or city) may set for `region_code`: what the regions
+    above allow, narrowed by what a higher level already set for this region itself."""
+    above = [
+        s
+        for s in settings
+        if s["region_code"] != region_code or _LEVEL_RANK[s["set_by"]] > _LEVEL_RANK[level]
+    ]
+    return effective(campaign, above, region_code)
 
 
 async def active_campaign(region_code: str, now: datetime | None = None) -> dict[str, Any] | None:
-    """The most specific campaign covering the region that is open now."""
+    """The campaign open now for the region, as its row with the window and switches that
+    apply to the region (`effective`) in place of the campaign's own; None when there is none.
+    Were two to cover the region (made before overlaps were refused), the most specific wins."""
     now = now or datetime.now(UTC)
-    rows = (
+    chain = ancestors(region_code)
+    campaigns = (
         await Campaign.select()
         .where(
-            Campaign.region_code.is_in(ancestors(region_code))
+            Campaign.region_code.is_in(chain)
             & (Campaign.starts_at <= now)
             & (Campaign.ends_at > now)
         )
         .order_by(Campaign.region_code, ascending=False)
         .order_by(Campaign.id, ascending=False)
     )
-    return rows[0] if rows else None
+    if not campaigns:
+        return None
+    settings = await CampaignSetting.select(
+        CampaignSetting.campaign,
+        CampaignSetting.region_code,
+        CampaignSetting.starts_at,
+        CampaignSetting.ends_at,
+        CampaignSetting.forms_open,
+        CampaignSetting.corrections_open,
+    ).where(
+        CampaignSetting.campaign.is_in([c["id"] for c in campaigns])
+        & CampaignSetting.region_code.is_in(chain)
+    )
+    for campaign in campaigns:
+        mine = [s for s in settings if s["campaign"] == campaign["id"]]
+        window = effective(campaign, mine, region_code)
+        if window.open_at(now):
+            return {
+                **campaign,
+                "starts_at": window.starts_at,
+                "ends_at": window.ends_at,
+                "forms_open": window.forms_open,
+                "corrections_open": window.corrections_open,
+            }
+    return None
 
 
 async def require_open(region_code: str, switch: Switch) -> dict[str, Any]:
@@ -95,92 +182,3 @@ async def require_open(region_code: str, switch: Switch) -> dict[str, Any]:
     if not campaign[switch.value]:
         raise OutsideWindow(SWITCH_CLOSED[switch])
     return campaign
-
-
-def _require_admin(principal: Principal) -> None:
-    if principal.role not in CAMPAIGN_ADMINS:
-        raise Forbidden("只有县级及以上学籍主管部门可以设置核查工作", code="campaign_admin_only")
-
-
-async def create_campaign(principal: Principal, actor: Actor, data: CampaignCreate) -> CampaignRead:
-    _require_admin(principal)
-    await get_scoped(
-        actor, principal.scope, Region, Region.code == data.region_code, "region", data.region_code
-    )
-    if data.ends_at <= data.starts_at:
-        raise BadRequest(
-            "结束时间须晚于开始时间",
-            code="bad_window",
-            field_errors={"ends_at": "结束时间须晚于开始时间"},
-        )
-    async with transaction():
-        rows = await Campaign.insert(
-            Campaign(
-                region_code=data.region_code,
-                name=data.name,
-                starts_at=data.starts_at,
-                ends_at=data.ends_at,
-                forms_open=data.forms_open,
-                corrections_open=data.corrections_open,
-                created_by=principal.account_id,
-                created_at=datetime.now(UTC),
-            )
-        )
-        await audit.record(
-            actor, "create", "campaign", rows[0]["id"], after=msgspec.to_builtins(data)
-        )
-    return await get_campaign(principal, actor, rows[0]["id"])
-
-
-async def get_campaign(principal: Principal, actor: Actor, campaign_id: int) -> CampaignRead:
-    query = Campaign.select().where(Campaign.id == campaign_id)
-    where = _visible(principal.scope)
-    row = await (query.where(where) if where is not None else query).first()
-    if row is None:
-        if await Campaign.exists().where(Campaign.id == campaign_id):
-            await audit.record(actor, "access_denied", "campaign", campaign_id)
-        raise NotFound()
-    return campaign_read(row)
-
-
-async def list_campaigns(scope: Scope) -> list[CampaignRead]:
-    query = Campaign.select().order_by(Campaign.starts_at, ascending=False)
-    where = _visible(scope)
-    rows = await (query.where(where) if where is not None else query).limit(200)
-    now = datetime.now(UTC)
-    return [campaign_read(row, now) for row in rows]
-
-
-async def update_campaign(
-    principal: Principal, actor: Actor, campaign_id: int, data: CampaignUpdate
-) -> CampaignRead:
-    _require_admin(principal)
-    current = await get_campaign(principal, actor, campaign_id)
-    # Only the region's own admins (or above) change it, not those of a county below it.
-    if not principal.scope.covers_region(current.region_code):
-        raise Forbidden("只能修改本级或下级的核查工作", code="campaign_above_scope")
-    changes = {k: v for k, v in msgspec.structs.asdict(data).items() if v is not msgspec.UNSET}
-    if not changes:
-        return current
-    starts = changes.get("starts_at", current.starts_at)
-    ends = changes.get("ends_at", current.ends_at)
-    if ends <= starts:
-        raise BadRequest(
-            "结束时间须晚于开始时间",
-            code="bad_window",
-            field_errors={"ends_at": "结束时间须晚于开始时间"},
-        )
-    before = {k: msgspec.to_builtins(getattr(current, k)) for k in changes}
-    async with transaction():
-        await Campaign.update({getattr(Campaign, k): v for k, v in changes.items()}).where(
-            Campaign.id == campaign_id
-        )
-        await audit.record(
-            actor,
-            "update",
-            "campaign",
-            campaign_id,
-            before=before,
-            after=msgspec.to_builtins(changes),
-        )
-    return await get_campaign(principal, actor, campaign_id)

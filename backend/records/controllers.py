@@ -4,12 +4,13 @@ children."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
-from litestar import Controller, Response, get, patch, post
+from litestar import Controller, Response, delete, get, patch, post, put
 from litestar.datastructures import UploadFile
-from litestar.params import FromPath, FromQuery, JSONBody, MultipartBody
-from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
+from litestar.openapi.spec import Example
+from litestar.params import FromPath, FromQuery, JSONBody, MultipartBody, Parameter
+from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
 from backend.accounts.schemas import Page
 from backend.deps import (
@@ -25,7 +26,7 @@ from backend.deps import (
 )
 from backend.http import NO_STORE, requires_staff
 from backend.openapi import BY_ID, JSON_BODY, QUERY, REDIS, SIGNED_IN, STAFF, UPLOAD, errors
-from backend.records import campaigns, forms, imports, reads
+from backend.records import campaign_admin, campaign_reads, campaign_regions, forms, imports, reads
 from backend.records.ids import ProblemKind
 from backend.records.schemas import (
     CampaignCreate,
@@ -35,6 +36,8 @@ from backend.records.schemas import (
     ImportRead,
     ImportStarted,
     JobStatus,
+    RegionSettingRead,
+    RegionSettingWrite,
     Revealed,
     RevealRequest,
     StudentDetail,
@@ -206,6 +209,23 @@ class ImportController(Controller):
         return await imports.get_import(principal.scope, actor, redis, job_id)
 
 
+RegionPath = Annotated[
+    str,
+    Parameter(
+        pattern=r"^\d{6}$",
+        description="the sub-region's 6-digit GB/T 2260 code",
+        examples=[Example(value="330106")],
+    ),
+]
+
+
+CAMPAIGN_REGION_ERRORS = {
+    400: "bad_window",
+    403: "campaign_county_cannot_set campaign_setting_not_below",
+    409: "region_outside_campaign campaign_closed campaign_setting_wider",
+}
+
+
 class CampaignController(Controller):
     path = "/campaigns"
     tags = ["campaigns"]
@@ -213,39 +233,48 @@ class CampaignController(Controller):
 
     @get(
         "/",
-        summary="List campaigns covering my scope",
+        summary="List the campaigns covering the caller's scope",
         operation_id="listCampaigns",
         responses=errors(SIGNED_IN, STAFF),
     )
     async def list_campaigns(self, principal: PrincipalDep) -> list[CampaignRead]:
-        """**Who may call**: staff.
+        """Campaigns covering any part of the caller's scope (those of its region and the
+        regions above it, and for region staff those below it), newest first, each with the
+        region settings the caller may see and, in `effective`, what applies to the caller's
+        own region.
 
-        Campaigns (the check's time windows and switches) covering any part of the caller's
-        scope.
+        **Who may call**: any staff account.
 
-        **Errors**: `forbidden` (403) a parent."""
-        return await campaigns.list_campaigns(principal.scope)
+        **Errors**: none beyond authentication."""
+        return await campaign_reads.list_campaigns(principal.scope)
 
     @post(
         "/",
-        summary="Open a campaign for a region",
+        summary="Open a campaign for a province",
         operation_id="createCampaign",
         responses=errors(
-            SIGNED_IN, STAFF, JSON_BODY, BY_ID, {400: "bad_window", 403: "campaign_admin_only"}
+            SIGNED_IN,
+            STAFF,
+            JSON_BODY,
+            BY_ID,
+            {400: "bad_window", 403: "campaign_province_only", 409: "campaign_overlaps"},
         ),
     )
     async def create(
         self, data: JSONBody[CampaignCreate], principal: PrincipalDep, actor: ActorDep
     ) -> CampaignRead:
-        """**Who may call**: a county reviewer, city or province admin, for a region in scope.
+        """Open the data-quality check for the province (or one region of it) with its time
+        window and its two switches, which hold in every sub-region the province or a city
+        does not narrow. Audited.
 
-        Opens a check for the region: its window (`starts_at` before `ends_at`, with time
-        zone) and its two switches.
+        **Who may call**: a province admin for its province; a national sysadmin.
 
-        **Errors**: `campaign_admin_only` (403) another role; `bad_window` (400) the window
-        ends before it starts; `not_found` (404) the region is missing or outside the
-        caller's scope; `validation_error` (400)."""
-        return await campaigns.create_campaign(principal, actor, data)
+        **Errors**: `campaign_province_only` (403) for any other role; `not_found` (404) for
+        a region outside the caller's scope; `bad_window` (400) when the end is not after
+        the start; `campaign_overlaps` (409) when a campaign of the same region, or of a
+        region containing or inside it, overlaps the window (the message names it and its
+        dates)."""
+        return await campaign_admin.create_campaign(principal, actor, data)
 
     @get(
         "/{campaign_id:int}",
@@ -256,21 +285,29 @@ class CampaignController(Controller):
     async def get_campaign(
         self, campaign_id: FromPath[int], principal: PrincipalDep, actor: ActorDep
     ) -> CampaignRead:
-        """**Who may call**: staff whose scope the campaign covers.
+        """One campaign, its state, the region settings the caller may see and what applies
+        to the caller's own region (`effective`).
 
-        **Errors**: `not_found` (404) no such campaign in scope; `forbidden` (403)."""
-        return await campaigns.get_campaign(principal, actor, campaign_id)
+        **Who may call**: any staff account whose scope the campaign covers.
+
+        **Errors**: `not_found` (404) when it does not exist or covers nothing of the
+        caller's scope (audited)."""
+        return await campaign_reads.get_campaign(principal, actor, campaign_id)
 
     @patch(
         "/{campaign_id:int}",
-        summary="Change a campaign's window or switches",
+        summary="Change a campaign",
         operation_id="updateCampaign",
         responses=errors(
             SIGNED_IN,
             STAFF,
             JSON_BODY,
             BY_ID,
-            {400: "bad_window", 403: "campaign_admin_only campaign_above_scope"},
+            {
+                400: "bad_window",
+                403: "campaign_province_only",
+                409: "campaign_closed campaign_overlaps",
+            },
         ),
     )
     async def update(
@@ -280,13 +317,124 @@ class CampaignController(Controller):
         principal: PrincipalDep,
         actor: ActorDep,
     ) -> CampaignRead:
-        """**Who may call**: a campaign administrator at the campaign's level or above.
+        """Rename it, move its window or flip its two switches (for the whole campaign;
+        per sub-region see `setCampaignRegion`). Audited.
 
-        Move the window or flip the two switches; fields left out keep their value.
+        **Who may call**: a province admin for its province's campaigns; a national sysadmin.
 
-        **Errors**: `campaign_admin_only`, `campaign_above_scope` (403); `bad_window` (400);
-        `not_found` (404) no such campaign in scope; `validation_error` (400)."""
-        return await campaigns.update_campaign(principal, actor, campaign_id, data)
+        **Errors**: `campaign_province_only` (403) for any other role; `not_found` (404);
+        `bad_window` (400); `campaign_closed` (409) once closed; `campaign_overlaps` (409)
+        when the new window overlaps another campaign of a related region."""
+        return await campaign_admin.update_campaign(principal, actor, campaign_id, data)
+
+    @post(
+        "/{campaign_id:int}/close",
+        status_code=HTTP_200_OK,
+        summary="Close a campaign now",
+        operation_id="closeCampaign",
+        responses=errors(
+            SIGNED_IN,
+            STAFF,
+            BY_ID,
+            {
+                403: "campaign_province_only",
+                409: "campaign_closed campaign_not_started campaign_ended",
+            },
+        ),
+    )
+    async def close(
+        self, campaign_id: FromPath[int], principal: PrincipalDep, actor: ActorDep
+    ) -> CampaignRead:
+        """End the campaign now, for good: its window ends at this moment, nothing more is
+        issued or uploaded for it, and families see no open check. Its forms and photos stay
+        as the record's archive; the region is free for a new campaign from now. Audited.
+
+        **Who may call**: a province admin for its province's campaigns; a national sysadmin.
+
+        **Errors**: `campaign_province_only` (403) for any other role; `not_found` (404);
+        `campaign_closed` (409) when already closed; `campaign_not_started` (409) before its
+        window (delete it instead); `campaign_ended` (409) after its window."""
+        return await campaign_admin.close_campaign(principal, actor, campaign_id)
+
+    @delete(
+        "/{campaign_id:int}",
+        status_code=HTTP_204_NO_CONTENT,
+        summary="Delete a mistaken campaign",
+        operation_id="deleteCampaign",
+        responses=errors(
+            SIGNED_IN, STAFF, BY_ID, {403: "campaign_province_only", 409: "campaign_has_forms"}
+        ),
+    )
+    async def delete_campaign(
+        self, campaign_id: FromPath[int], principal: PrincipalDep, actor: ActorDep
+    ) -> None:
+        """Delete a campaign opened by mistake, with its region settings, while no form of
+        it has been printed. Audited.
+
+        **Who may call**: a province admin for its province's campaigns; a national sysadmin.
+
+        **Errors**: `campaign_province_only` (403) for any other role; `not_found` (404);
+        `campaign_has_forms` (409) once a class's forms were issued: close it instead."""
+        await campaign_admin.delete_campaign(principal, actor, campaign_id)
+
+    @put(
+        "/{campaign_id:int}/regions/{region_code:str}",
+        status_code=HTTP_200_OK,
+        summary="Set a sub-region's window and switches",
+        operation_id="setCampaignRegion",
+        responses=errors(SIGNED_IN, STAFF, JSON_BODY, BY_ID, CAMPAIGN_REGION_ERRORS),
+    )
+    async def set_region(
+        self,
+        campaign_id: FromPath[int],
+        region_code: RegionPath,
+        data: JSONBody[RegionSettingWrite],
+        principal: PrincipalDep,
+        actor: ActorDep,
+    ) -> RegionSettingRead:
+        """Write the caller's level's word on one sub-region (notice 001, appendix 2: the
+        province sets the window and the two switches per sub-region): a window inside the
+        campaign's and switches that may turn off what is on above. A value left out leaves
+        the level above's. It replaces this level's earlier word on the region; the other
+        level's stays. What applies to a county is the campaign narrowed by every word on
+        its chain (`effective`). Audited.
+
+        **Who may call**: a province admin for any city or county of its province; a city
+        admin for its counties, inside what the province allows; a national sysadmin (as
+        the province). Never a county.
+
+        **Errors**: `campaign_county_cannot_set` (403) for a county reviewer or school staff;
+        `campaign_setting_not_below` (403) for the caller's own region or a province;
+        `not_found` (404) for a campaign or region outside the caller's scope;
+        `region_outside_campaign` (409); `campaign_closed` (409); `bad_window` (400);
+        `campaign_setting_wider` (409) when a value would widen what the levels above allow
+        (`field_errors` name each)."""
+        return await campaign_regions.set_region(principal, actor, campaign_id, region_code, data)
+
+    @delete(
+        "/{campaign_id:int}/regions/{region_code:str}",
+        status_code=HTTP_204_NO_CONTENT,
+        summary="Clear the caller's setting for a sub-region",
+        operation_id="clearCampaignRegion",
+        responses=errors(
+            SIGNED_IN, STAFF, BY_ID, CAMPAIGN_REGION_ERRORS, {404: "no_region_setting"}
+        ),
+    )
+    async def clear_region(
+        self,
+        campaign_id: FromPath[int],
+        region_code: RegionPath,
+        principal: PrincipalDep,
+        actor: ActorDep,
+    ) -> None:
+        """Take back the caller's level's word on a sub-region: the level above's applies
+        again (another level's word on it stays). Audited.
+
+        **Who may call**: as `setCampaignRegion`.
+
+        **Errors**: as `setCampaignRegion`, and `no_region_setting` (404) when the caller's
+        level set nothing for the region."""
+        await campaign_regions.clear_region(principal, actor, campaign_id, region_code)
 
 
 class FormController(Controller):

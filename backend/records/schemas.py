@@ -130,11 +130,19 @@ def check_window_range(struct: msgspec.Struct, *names: str) -> None:
             raise ValueError(f"时间须在2000年至2099年之间 - at `$.{name}`")
 
 
+CampaignName = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=100, examples=["2026年秋季学期数据质量核查"])
+]
+
+
 class CampaignCreate(msgspec.Struct, forbid_unknown_fields=True):
-    region_code: RegionCode
-    name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    region_code: Annotated[
+        RegionCode,
+        msgspec.Meta(description="the province, or one region of it, the check covers"),
+    ]
+    name: CampaignName
     starts_at: AwareDatetime
-    ends_at: AwareDatetime
+    ends_at: Annotated[AwareDatetime, msgspec.Meta(description="exclusive")]
     forms_open: bool = True
     corrections_open: bool = False
 
@@ -143,9 +151,7 @@ class CampaignCreate(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class CampaignUpdate(msgspec.Struct, forbid_unknown_fields=True):
-    name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)] | msgspec.UnsetType = (
-        msgspec.UNSET
-    )
+    name: CampaignName | msgspec.UnsetType = msgspec.UNSET
     starts_at: AwareDatetime | msgspec.UnsetType = msgspec.UNSET
     ends_at: AwareDatetime | msgspec.UnsetType = msgspec.UNSET
     forms_open: bool | msgspec.UnsetType = msgspec.UNSET
@@ -155,15 +161,72 @@ class CampaignUpdate(msgspec.Struct, forbid_unknown_fields=True):
         check_window_range(self, "starts_at", "ends_at")
 
 
+class CampaignState(StrEnum):
+    upcoming = "upcoming"  # its window has not begun
+    open = "open"
+    ended = "ended"  # its window has passed
+    closed = "closed"  # closed early by the province, for good
+
+
+class SetBy(StrEnum):
+    """The level whose word a region setting is."""
+
+    province = "province"
+    city = "city"
+
+
+class RegionSettingWrite(msgspec.Struct, forbid_unknown_fields=True):
+    """One level's word on one sub-region. A value left out (or null) leaves the level
+    above's; a value given may only narrow it."""
+
+    starts_at: AwareDatetime | None = None
+    ends_at: Annotated[AwareDatetime, msgspec.Meta(description="exclusive")] | None = None
+    forms_open: bool | None = None
+    corrections_open: bool | None = None
+
+    def __post_init__(self) -> None:
+        check_window_range(self, "starts_at", "ends_at")
+
+
+class EffectiveWindow(msgspec.Struct):
+    """What applies to one region: the campaign narrowed by every level above it."""
+
+    region_code: RegionCode
+    starts_at: datetime
+    ends_at: datetime
+    forms_open: bool
+    corrections_open: bool
+    open_now: bool
+
+
+class RegionSettingRead(msgspec.Struct):
+    region_code: RegionCode
+    region_name: str
+    set_by: SetBy
+    starts_at: datetime | None
+    ends_at: datetime | None
+    forms_open: bool | None
+    corrections_open: bool | None
+    updated_at: datetime
+    effective: EffectiveWindow
+
+
 class CampaignRead(msgspec.Struct):
     id: int
-    region_code: str
+    region_code: RegionCode
     name: str
     starts_at: datetime
     ends_at: datetime
     forms_open: bool
     corrections_open: bool
-    active: bool
+    active: bool  # the campaign's own window holds now and it is not closed
+    state: CampaignState
+    closed_at: datetime | None
+    # the settings the caller may see: for its own region, those above it and those below
+    regions: list[RegionSettingRead]
+    # what applies to the caller's own region (a county reviewer's county, a school's
+    # county); null when the caller has no region inside the campaign's
+    effective: EffectiveWindow | None
 
 
 class FormBatchRead(msgspec.Struct):

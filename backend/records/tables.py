@@ -104,17 +104,39 @@ class ImportFile(Table, tablename="import_file"):
 
 
 class Campaign(Table, tablename="campaign"):
-    """A data-quality check (数据质量核查) for a region, with its window and two switches."""
+    """A data-quality check (数据质量核查), opened by a province for itself or a region of it,
+    with the window and the two switches that hold wherever no level below narrowed them
+    (`CampaignSetting`). Two campaigns of one region, or of a region and one inside it,
+    never overlap in time. See docs/campaigns.md."""
 
     id = Serial(primary_key=True)
     region_code = Varchar(length=6, index=True)
     name = Varchar(length=100)
     starts_at = Timestamptz()
-    ends_at = Timestamptz()
+    ends_at = Timestamptz()  # exclusive; closing sets it to the moment of closing
     forms_open = Boolean(default=False)  # forms may be issued
     corrections_open = Boolean(default=False)  # corrections may be entered
     created_by = ForeignKey(references=Account, on_delete=OnDelete.restrict)
     created_at = Timestamptz()
+    closed_at = Timestamptz(null=True, default=None)  # closed early, for good
+
+
+class CampaignSetting(Table, tablename="campaign_setting"):
+    """What one level (the province, or a city) set for one of its sub-regions in a campaign.
+    Each value only narrows: what applies to a county is the campaign's window and switches
+    narrowed by every row on its chain (province → city → county), whoever wrote it. A null
+    value leaves the level above's. One row per (campaign, region, level): see the migration."""
+
+    id = Serial(primary_key=True)
+    campaign = ForeignKey(references=Campaign, index=True, on_delete=OnDelete.cascade)
+    region_code = Varchar(length=6)
+    set_by = Varchar(length=10)  # SetBy: province or city
+    starts_at = Timestamptz(null=True, default=None)
+    ends_at = Timestamptz(null=True, default=None)
+    forms_open = Boolean(null=True, default=None)
+    corrections_open = Boolean(null=True, default=None)
+    updated_by = ForeignKey(references=Account, on_delete=OnDelete.restrict)
+    updated_at = Timestamptz()
 
 
 class IssuedForm(Table, tablename="issued_form"):

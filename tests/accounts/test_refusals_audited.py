@@ -108,7 +108,9 @@ async def test_rank_too_high_on_an_account_names_it(
     }
 
 
-async def test_campaign_above_scope_is_audited(client: httpx.AsyncClient, world: World) -> None:
+async def test_a_county_changing_the_province_campaign_is_audited(
+    client: httpx.AsyncClient, world: World
+) -> None:
     province = await as_role(client, world, Role.province_admin)
     county = await as_role(client, world, Role.county_reviewer)
     created = await client.post(
@@ -128,12 +130,12 @@ async def test_campaign_above_scope_is_audited(client: httpx.AsyncClient, world:
     )
 
     assert response.status_code == 403
-    assert response.json()["code"] == "campaign_above_scope"
+    assert response.json()["code"] == "campaign_province_only"
     [row] = await refusals_written()
     assert row["actor_id"] == world.accounts[Role.county_reviewer]
     assert row["actor_role"] == "county_reviewer"
     assert (row["entity"], row["entity_id"]) == ("campaign", str(campaign_id))
-    assert json.loads(row["after"])["code"] == "campaign_above_scope"
+    assert json.loads(row["after"])["code"] == "campaign_province_only"
 
 
 async def test_a_guards_refusal_is_audited(client: httpx.AsyncClient, world: World) -> None:

@@ -199,7 +199,7 @@ async def test_parent_sees_only_linked_children(
 
     children = (await client.get("/my/children", headers=parent)).json()
     assert [c["id"] for c in children] == [child["id"]]
-    assert children[0]["form"]["status"] == "no_campaign"
+    assert children[0]["form"]["status"] == "not_issued"  # the demo's check is open
     detail = await client.get(f"/my/children/{child['id']}", headers=parent)
     assert detail.status_code == 200
     assert "*" in {f["code"]: f for f in detail.json()["fields"]}["id_number"]["value"]
@@ -213,3 +213,26 @@ async def test_parent_sees_only_linked_children(
     )
     staff_only = await client.get("/students", headers=parent)
     assert staff_only.status_code == 403
+
+
+async def test_the_demo_county_can_start_the_journey_at_once(
+    client: httpx.AsyncClient, logins: dict[Role, DemoLogin]
+) -> None:
+    """The seed opens the province's check, so the registrar prints forms without a step
+    before; the county reviewer sees the check but cannot open or change one."""
+    registrar = await as_role(client, logins, Role.registrar)
+    county = await as_role(client, logins, Role.county_reviewer)
+    [first_class] = (await client.get("/org/classes", headers=registrar)).json()["items"][:1]
+
+    issued = await client.post(f"/classes/{first_class['id']}/forms", headers=registrar)
+    [campaign] = (await client.get("/campaigns", headers=county)).json()
+
+    assert issued.status_code == 202, issued.text
+    assert campaign["region_code"] == "330000"
+    assert campaign["effective"] == {
+        **campaign["effective"],
+        "region_code": "330106",
+        "forms_open": True,
+        "corrections_open": True,
+        "open_now": True,
+    }
