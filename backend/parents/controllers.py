@@ -27,6 +27,7 @@ from backend.deps import (
 from backend.errors import Forbidden
 from backend.http import NO_STORE, requires_staff
 from backend.parents import links, signup, uploads, views
+from backend.parents.pages import open_form_link
 from backend.parents.schemas import (
     ChildLink,
     ChildLinked,
@@ -52,11 +53,19 @@ class SignupController(Controller):
 
     @post("/start", exclude_from_auth=True, status_code=HTTP_200_OK)
     async def start(
-        self, data: JSONBody[SignupStart], redis: RedisDep, sms: SmsDep, actor: ActorDep
+        self,
+        data: JSONBody[SignupStart],
+        settings: SettingsDep,
+        redis: RedisDep,
+        sms: SmsDep,
+        actor: ActorDep,
     ) -> SignupTicket:
-        """Registration code + birth date (or the ID number's last 6) + phone: an SMS code
-        is sent to the phone."""
-        return await signup.start(redis, sms, actor, data.registration_code, data.fact, data.phone)
+        """Registration code (or what the form's QR code holds) + birth date (or the ID
+        number's last 6) + phone: an SMS code is sent to the phone."""
+        key = settings.form_token_key.encode()
+        return await signup.start(
+            redis, sms, actor, key, data.registration_code, data.fact, data.phone
+        )
 
     @post("/confirm", exclude_from_auth=True, status_code=HTTP_200_OK)
     async def confirm(
@@ -90,11 +99,20 @@ class MyChildrenController(Controller):
 
     @post("/link", status_code=HTTP_201_CREATED)
     async def link(
-        self, data: JSONBody[ChildLink], redis: RedisDep, principal: PrincipalDep, actor: ActorDep
+        self,
+        data: JSONBody[ChildLink],
+        settings: SettingsDep,
+        redis: RedisDep,
+        principal: PrincipalDep,
+        actor: ActorDep,
     ) -> ChildLinked:
-        """Add a child with its form's registration code and the second fact: linked at once
-        when my phone is a guardian's phone on the record, else pending the class's check."""
-        return await links.link_child(redis, principal, actor, data.registration_code, data.fact)
+        """Add a child with its form's registration code (or what its QR code holds) and the
+        second fact: linked at once when my phone is a guardian's phone on the record, else
+        pending the class's check."""
+        key = settings.form_token_key.encode()
+        return await links.link_child(
+            redis, principal, actor, key, data.registration_code, data.fact
+        )
 
     @get("/{student_id:int}")
     async def get_child(
@@ -234,6 +252,7 @@ class UploadController(Controller):
 
 
 ROUTES: list[Any] = [
+    open_form_link,
     UploadController,
     SignupController,
     MyChildrenController,

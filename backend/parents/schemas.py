@@ -22,8 +22,19 @@ class UploadRead(msgspec.Struct):
     photo_url: str
 
 
+# The code printed on the form ("K7Q2-M9XD"), or the text of its QR code (the form link).
+RegistrationCode = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=4,
+        max_length=200,
+        examples=["K7Q2-M9XD", "https://xj.example.edu.cn/m/f/F1.ABCDEFGHJKMN.ABCDEFGHIJKLMNOP"],
+    ),
+]
+
+
 class SignupStart(msgspec.Struct, forbid_unknown_fields=True):
-    registration_code: Annotated[str, msgspec.Meta(min_length=4, max_length=20)]
+    registration_code: RegistrationCode
     fact: Annotated[str, msgspec.Meta(min_length=4, max_length=20)]  # birth date or ID tail
     phone: Phone
 
@@ -71,7 +82,7 @@ class ChildStatus(msgspec.Struct):
 class ChildLink(msgspec.Struct, forbid_unknown_fields=True):
     """A signed-in parent adds a child: the form's code and the same second fact."""
 
-    registration_code: Annotated[str, msgspec.Meta(min_length=4, max_length=20)]
+    registration_code: RegistrationCode
     fact: Annotated[str, msgspec.Meta(min_length=4, max_length=20)]  # birth date or ID tail
 
 
