@@ -16,7 +16,8 @@ from PIL import Image
 
 from backend.accounts.roles import Role
 from backend.config import MAX_PUBLIC_BASE_URL, Settings, settings_from_env
-from backend.ocr import form_link, sign_form_token
+from backend.ocr import FormHeader, form_link, render_form, sign_form_token
+from backend.records.printing import form_layout, new_form_id
 from backend.records.tables import IssuedForm
 from tests.factories import World, bearer, build_world, login, make_students, open_campaign
 from tests.parents.helpers import issue_forms, otp_from
@@ -159,3 +160,13 @@ def test_a_public_base_url_the_qr_cannot_hold_is_refused(
 ) -> None:
     with pytest.raises(ValueError, match=complaint):
         settings_from_env({"VAR_DIR": str(tmp_path), "PUBLIC_BASE_URL": value})
+
+
+def test_the_longest_address_allowed_fits_the_printed_qr_code() -> None:
+    base = "https://" + "x" * (MAX_PUBLIC_BASE_URL - len("https://") - 7) + ".edu.cn"
+    assert len(base) == MAX_PUBLIC_BASE_URL
+    form_id = new_form_id()
+    token = sign_form_token(form_id, b"k" * 32)
+    header = FormHeader("学校", "一年级1班", "K7Q2-M9XD", token, public_base_url=base)
+    page = render_form(form_layout(), {}, header)
+    assert [c.text for c in zxingcpp.read_barcodes(page)] == [f"{base}/m/f/{token}"]
