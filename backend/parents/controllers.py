@@ -51,7 +51,13 @@ class SignupController(Controller):
     path = "/signup"
     tags = ["parents"]
 
-    @post("/start", exclude_from_auth=True, status_code=HTTP_200_OK)
+    @post(
+        "/start",
+        exclude_from_auth=True,
+        status_code=HTTP_200_OK,
+        summary="Start a parent's sign-up",
+        operation_id="startSignup",
+    )
     async def start(
         self,
         data: JSONBody[SignupStart],
@@ -60,8 +66,21 @@ class SignupController(Controller):
         sms: SmsDep,
         actor: ActorDep,
     ) -> SignupTicket:
-        """Registration code (or what the form's QR code holds) + birth date (or the ID
-        number's last 6) + phone: an SMS code is sent to the phone."""
+        """The form's registration code, a second fact about the child (the birth date, or the
+        ID number's last 6) and the parent's phone: an SMS code goes to the phone, and the
+        ticket answered is confirmed with it at `POST /signup/confirm`. `registration_code`
+        may also be what the form's QR code holds (the link
+        `https://…/m/f/F1.…` or its bare token, from any address: the token is signed).
+
+        **Who may call**: anyone, without logging in.
+
+        **Errors**: `signup_refused` (400) when the code or the fact is wrong (alike, so the
+        answer never tells which codes exist); `code_expired` (409) when the form's campaign
+        has ended; `code_used_up` (409) when two guardians already used the code;
+        `sms_failed` (409) when the SMS gateway failed; `too_many_attempts` (429, with
+        `Retry-After`) past the hourly guesses per address, phone or code, or the SMS
+        allowance; `validation_error` (400); `service_unavailable` (503) without Redis.
+        """
         key = settings.form_token_key.encode()
         return await signup.start(
             redis, sms, actor, key, data.registration_code, data.fact, data.phone
@@ -97,7 +116,12 @@ class MyChildrenController(Controller):
         _parents_only(principal.role)
         return await links.my_children(principal)
 
-    @post("/link", status_code=HTTP_201_CREATED)
+    @post(
+        "/link",
+        status_code=HTTP_201_CREATED,
+        summary="Link another child to my account",
+        operation_id="linkMyChild",
+    )
     async def link(
         self,
         data: JSONBody[ChildLink],
@@ -106,9 +130,19 @@ class MyChildrenController(Controller):
         principal: PrincipalDep,
         actor: ActorDep,
     ) -> ChildLinked:
-        """Add a child with its form's registration code (or what its QR code holds) and the
-        second fact: linked at once when my phone is a guardian's phone on the record, else
-        pending the class's check."""
+        """Add a child with its form's registration code (or what its QR code holds: the link
+        or the bare token) and the second fact: linked at once when my phone is a guardian's
+        phone on the record, else `pending` until the class teacher or the registrar decides.
+
+        **Who may call**: a logged-in parent.
+
+        **Errors**: `parents_only` (403) for any other role; `signup_refused` (400) when the
+        code or the fact is wrong; `code_expired` (409) when the form's campaign has ended;
+        `code_used_up` (409) when two guardians already used the code; `already_linked`
+        (409) when the child is already mine; `link_rejected` (409) when the school rejected
+        my earlier request; `too_many_attempts` (429, with `Retry-After`) past the hourly
+        guesses; `validation_error` (400); `service_unavailable` (503) without Redis.
+        """
         key = settings.form_token_key.encode()
         return await links.link_child(
             redis, principal, actor, key, data.registration_code, data.fact
