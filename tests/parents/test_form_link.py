@@ -123,6 +123,12 @@ async def test_the_link_opens_a_page_that_says_what_to_do(
     fields = _snapshot(form)
     for value in ("name", "id_number", "birth_date"):
         assert fields[value] not in page.text
+    # As a messaging app may pass it on: a trailing slash, its own parameters.
+    path = text.removeprefix(settings.public_base_url)
+    for variant in (f"{path}/", f"{path}?from=singlemessage&isappinstalled=0"):
+        again = await client.get(variant)
+        assert again.status_code == 200
+        assert again.text == page.text
 
 
 async def test_a_link_that_is_not_ours_says_so(
