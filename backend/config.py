@@ -7,6 +7,7 @@ embedded start (`python app.py`) work with no configuration at all.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -14,6 +15,10 @@ from functools import lru_cache
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# The form's QR code is a fixed version-4 symbol with medium error correction: the link's
+# token (32 characters) in alphanumeric mode leaves room for 38 bytes of address + "/m/f/".
+MAX_PUBLIC_BASE_URL = 33
+_BASE_URL = re.compile(r"https?://[^/?#\s]+(/[^?#\s]*)?")
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,10 @@ class Settings:
     s3_access_key: str | None = None
     s3_secret_key: str | None = None
     form_token_key: str = ""  # signs the QR token on printed forms
+    # Where phones reach this service: the QR code on each form carries the link
+    # `{public_base_url}/m/f/{token}`. At most MAX_PUBLIC_BASE_URL characters (the link must
+    # fit the form's fixed QR symbol); no trailing slash.
+    public_base_url: str = "http://127.0.0.1:8000"
     sms_url: str | None = None  # an HTTP SMS gateway; None: the code is logged
     sms_token: str | None = None
     check_lease_seconds: int = 120  # a photo check not finished by then is taken over
@@ -144,6 +153,24 @@ def _audit_keys(env: Mapping[str, str], var_dir: Path) -> tuple[dict[str, str], 
     return keys, next(iter(keys))
 
 
+def _public_base_url(env: Mapping[str, str], host: str, port: int) -> str:
+    """`PUBLIC_BASE_URL` without a trailing slash; unset: this process's own address."""
+    value = env.get("PUBLIC_BASE_URL", "").strip().rstrip("/")
+    if not value:
+        return f"http://{host}:{port}"
+    if not _BASE_URL.fullmatch(value):
+        raise ValueError(
+            "PUBLIC_BASE_URL must be an http(s) address without query or fragment, "
+            "e.g. https://xj.example.edu.cn"
+        )
+    if len(value) > MAX_PUBLIC_BASE_URL:
+        raise ValueError(
+            f"PUBLIC_BASE_URL has at most {MAX_PUBLIC_BASE_URL} characters (the form's QR "
+            f"code must hold it): {value!r} has {len(value)}"
+        )
+    return value
+
+
 def settings_from_env(env: Mapping[str, str]) -> Settings:
     base = Settings()
     var_dir = Path(env.get("VAR_DIR", str(base.var_dir)))
@@ -199,12 +226,13 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
     if ints.get("access_token_seconds", 0) > 900:
         raise ValueError("ACCESS_TOKEN_SECONDS may not exceed 900 (15 minutes)")
     audit_keys, audit_active_kid = _audit_keys(env, var_dir)
+    host = env.get("HOST", base.host)
     return Settings(
         var_dir=var_dir,
         database_url=env.get("DATABASE_URL") or None,
         redis_url=env.get("REDIS_URL") or None,
         redis_probe_url=env.get("REDIS_PROBE_URL", base.redis_probe_url),
-        host=env.get("HOST", base.host),
+        host=host,
         run_worker_inline=_bool(env.get("RUN_WORKER_INLINE", "true")),
         seed_demo=_bool(env.get("SEED_DEMO", "true")),
         jwt_keys=keys,
@@ -218,6 +246,7 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
         s3_access_key=env.get("S3_ACCESS_KEY") or None,
         s3_secret_key=env.get("S3_SECRET_KEY") or None,
         form_token_key=env.get("FORM_TOKEN_KEY") or _dev_key(var_dir, "form-token-dev.key"),
+        public_base_url=_public_base_url(env, host, ints.get("port", base.port)),
         sms_url=env.get("SMS_URL") or None,
         sms_token=env.get("SMS_TOKEN") or None,
         audit_keys=audit_keys,

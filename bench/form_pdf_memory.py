@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 PAGES = 24
+BASE_URL = "https://xj.example.edu.cn"  # what a production form's QR link starts with
 
 
 def _forms(batch: int) -> list[dict[str, object]]:
@@ -66,7 +67,14 @@ async def _new(batch: int) -> int:
             await loop.run_in_executor(
                 forms.pdf_executor(),
                 functools.partial(
-                    forms._page_to_pdf, path, form, "学校A", "一年级1班", b"k" * 32, n == 0
+                    forms._page_to_pdf,
+                    path,
+                    form,
+                    "学校A",
+                    "一年级1班",
+                    b"k" * 32,
+                    BASE_URL,
+                    n == 0,
                 ),
             )
         return len(await asyncio.to_thread(Path(path).read_bytes))
@@ -82,7 +90,7 @@ async def _legacy(batch: int) -> int:
 
     pages = []
     for form in _forms(batch):
-        header = forms._header(form, "学校A", "一年级1班", b"k" * 32)
+        header = forms._header(form, "学校A", "一年级1班", b"k" * 32, BASE_URL)
         values = printed_values(load_fields(form["snapshot"]))
         pages.append(await asyncio.to_thread(render_form, form_layout(PRINT_DPI), values, header))
     return len(await asyncio.to_thread(render_pdf, pages))
@@ -97,7 +105,7 @@ def child(path: str, batches: int) -> None:
     from backend.records.service import load_fields
 
     form = _forms(99)[0]
-    header = forms._header(form, "学校A", "一年级1班", b"k" * 32)
+    header = forms._header(form, "学校A", "一年级1班", b"k" * 32, BASE_URL)
     render_form(form_layout(PRINT_DPI), printed_values(load_fields(form["snapshot"])), header)
     gc.collect()
     me = psutil.Process()

@@ -5,7 +5,8 @@ No web and no database here; everything is synchronous. Typical use::
 
     layout = build_layout(fields)                      # once; immutable, share it
     token = sign_form_token(form_id, key)
-    page = render_form(layout, printed, FormHeader(school, class_name, code, token))
+    header = FormHeader(school, class_name, code, token, public_base_url=base_url)
+    page = render_form(layout, printed, header)        # the QR: form_link(base_url, token)
     pdf = render_pdf([page, ...])
 
     report = check_photo(photo_bytes, layout, printed, key, expected_form_id=form_id)
@@ -29,7 +30,7 @@ from ._report import (
     Thresholds,
     Verdict,
 )
-from ._token import sign_form_token, verify_form_token
+from ._token import form_link, sign_form_token, token_from_code, verify_form_token
 from .exceptions import (
     EngineUnavailable,
     FontNotFound,
@@ -65,11 +66,13 @@ __all__ = [
     "append_pdf_page",
     "build_layout",
     "check_photo",
+    "form_link",
     "matches",
     "normalise",
     "render_form",
     "render_pdf",
     "sign_form_token",
+    "token_from_code",
     "verify_form_token",
     "warm_up",
 ]

@@ -6,10 +6,12 @@ import io
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import segno
 from PIL import Image, ImageDraw
+from segno import consts as qr_modes
 
 from ._fonts import (
     LINE_SPACING,
@@ -31,6 +33,7 @@ from ._layout import (
     FieldCells,
     Layout,
 )
+from ._token import form_link
 
 TITLE = "全国中小学生学籍基础信息确认表"
 INSTRUCTION = (
@@ -55,6 +58,15 @@ class FormHeader:
     form_token: str  # from `sign_form_token`; carried in the QR code
     student_name: str | None = None
     title: str = TITLE
+    # The service's public address: the QR code then carries the link `form_link(base, token)`
+    # a phone's camera opens; empty, the bare token.
+    public_base_url: str = ""
+
+    @property
+    def qr_text(self) -> str:
+        if not self.public_base_url:
+            return self.form_token
+        return form_link(self.public_base_url, self.form_token)
 
 
 def _mm(layout: Layout, px: int) -> float:
@@ -99,8 +111,26 @@ def _text(
     draw_lines(draw, lines, (x0, y0), layout.font_path)
 
 
-def _qr(image: Image.Image, layout: Layout, token: str) -> None:
-    qr = segno.make_qr(token, version=QR_VERSION, error="m", boost_error=False)
+# QR alphanumeric mode: upper-case letters, digits and nine symbols at 5.5 bits a character.
+_ALPHANUMERIC = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:")
+
+
+def qr_segments(text: str) -> list[tuple[str, int | None]]:
+    """`text` as QR segments: a link's address in byte mode and its token (upper case, digits
+    and dots) in alphanumeric mode, which takes 5.5 bits a character instead of 8. So a link
+    whose address has up to 33 characters still fits the fixed version-4 symbol, with the
+    same module size and error correction as the bare token had (the link is what the form
+    prints; a bare token is still drawn for tools that ask for one)."""
+    head, slash, tail = text.rpartition("/")
+    if slash and tail and set(tail) <= _ALPHANUMERIC:
+        return [(head + slash, qr_modes.MODE_BYTE), (tail, qr_modes.MODE_ALPHANUMERIC)]
+    return [(text, None)]  # segno picks the mode
+
+
+def _qr(image: Image.Image, layout: Layout, text: str) -> None:
+    # segno takes a list of (content, mode) segments, though its annotation names str only.
+    segments: Any = qr_segments(text)
+    qr = segno.make_qr(segments, version=QR_VERSION, error="m", boost_error=False)
     modules = np.array(qr.matrix, dtype=bool)
     assert modules.shape == (QR_MODULES, QR_MODULES)
     x0, y0, x1, y1 = layout.qr_box
@@ -132,7 +162,7 @@ def render_form(layout: Layout, values: Mapping[str, str], header: FormHeader) -
     for marker in layout.markers:
         x0, y0, x1, y1 = marker
         draw.rectangle((x0, y0, x1 - 1, y1 - 1), fill=0)
-    _qr(image, layout, header.form_token)
+    _qr(image, layout, header.qr_text)
 
     _text(draw, layout, layout.title_box, header.title, (5.5, 5.0, 4.5), align="center")
     who = [f"学校：{header.school}", f"班级：{header.class_name}"]

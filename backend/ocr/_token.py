@@ -1,5 +1,10 @@
 """The signed form token carried in the QR code: `F1.<form_id>.<mac>`.
 
+The QR code carries it inside a link, `{public base URL}/m/f/{token}`, so a phone's camera
+or a messaging app that scans the form opens the service's page for it instead of showing
+meaningless text. Wherever a form code is read, the bare token and the link are both
+accepted (`token_from_code`): the token is signed, so the link's host does not matter.
+
 `mac` is the first 80 bits of HMAC-SHA256(key, "F1." + form_id) in RFC 4648 base32
 without padding (16 characters, upper case). 80 bits is plenty against forgery by
 guessing (an attacker cannot test guesses offline without the key) and keeps the QR small
@@ -20,6 +25,10 @@ MAC_CHARS = 16
 MAX_FORM_ID = 40  # what fits a version-4 QR with medium error correction
 _FORM_ID = re.compile(rf"[\x21-\x7e]{{1,{MAX_FORM_ID}}}")
 _MAC = re.compile(rf"[A-Z2-7]{{{MAC_CHARS}}}")
+LINK_PATH = "/m/f/"
+# Any http(s) origin and path prefix, then /m/f/<token>, an optional trailing slash, query or
+# fragment (a messaging app may add its own parameters).
+_LINK = re.compile(r"https?://[^/?#\s]+(?:/[^?#\s]*)?/m/f/([^/?#\s]+)/?(?:[?#]\S*)?", re.I)
 
 
 def _mac(form_id: str, key: bytes) -> str:
@@ -38,8 +47,24 @@ def sign_form_token(form_id: str, key: bytes) -> str:
     return f"{PREFIX}.{form_id}.{_mac(form_id, key)}"
 
 
-def verify_form_token(token: str, key: bytes) -> str:
-    """The form_id a token binds; `MalformedFormToken` or `ForgedFormToken` otherwise."""
+def form_link(base_url: str, token: str) -> str:
+    """The link the QR code carries: `{base_url}/m/f/{token}`."""
+    return f"{base_url.rstrip('/')}{LINK_PATH}{token}"
+
+
+def token_from_code(code: str) -> str:
+    """The token in a scanned or typed form code: the bare token, or the one a form link
+    carries (`form_link`, from any host). Anything else comes back as it is, for
+    `verify_form_token` to refuse."""
+    code = code.strip()
+    link = _LINK.fullmatch(code)
+    return link[1] if link else code
+
+
+def verify_form_token(code: str, key: bytes) -> str:
+    """The form_id a token (bare, or inside a form link) binds; `MalformedFormToken` or
+    `ForgedFormToken` otherwise."""
+    token = token_from_code(code)
     prefix, _, rest = token.partition(".")
     form_id, _, mac = rest.rpartition(".")
     if prefix != PREFIX or not _FORM_ID.fullmatch(form_id) or not _MAC.fullmatch(mac):

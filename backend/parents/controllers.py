@@ -28,6 +28,7 @@ from backend.errors import Forbidden
 from backend.http import NO_STORE, requires_staff
 from backend.openapi import BY_ID, JSON_BODY, QUERY, REDIS, SIGNED_IN, STAFF, UPLOAD, errors
 from backend.parents import links, signup, uploads, views
+from backend.parents.pages import open_form_link
 from backend.parents.schemas import (
     ChildLink,
     ChildLinked,
@@ -69,20 +70,32 @@ class SignupController(Controller):
         ),
     )
     async def start(
-        self, data: JSONBody[SignupStart], redis: RedisDep, sms: SmsDep, actor: ActorDep
+        self,
+        data: JSONBody[SignupStart],
+        settings: SettingsDep,
+        redis: RedisDep,
+        sms: SmsDep,
+        actor: ActorDep,
     ) -> SignupTicket:
-        """**Who may call**: anyone (a parent without an account).
+        """The form's registration code, a second fact about the child (the birth date, or the
+        ID number's last 6) and the parent's phone: an SMS code goes to the phone, and the
+        ticket answered is confirmed with it at `POST /signup/confirm`. `registration_code`
+        may also be what the form's QR code holds (the link
+        `https://…/m/f/F1.…` or its bare token, from any address: the token is signed).
 
-        The registration code printed on the child's confirmation form, a second fact about
-        the child (the birth date `2018-05-15`, or the ID number's last 6 characters) and the
-        parent's phone: a 6-digit SMS code is sent to the phone, and the answer's `ticket`
-        goes with it to `POST /signup/confirm`.
+        **Who may call**: anyone, without logging in.
 
-        **Errors**: `signup_refused` (400) the code or the fact is wrong (the same answer for
-        both); `code_expired` (409) the form's campaign is over; `code_used_up` (409) two
-        guardians already used the code; `sms_failed` (409); `too_many_attempts` (429,
-        `Retry-After`); `validation_error` (400); `service_unavailable` (503)."""
-        return await signup.start(redis, sms, actor, data.registration_code, data.fact, data.phone)
+        **Errors**: `signup_refused` (400) when the code or the fact is wrong (alike, so the
+        answer never tells which codes exist); `code_expired` (409) when the form's campaign
+        has ended; `code_used_up` (409) when two guardians already used the code;
+        `sms_failed` (409) when the SMS gateway failed; `too_many_attempts` (429, with
+        `Retry-After`) past the hourly guesses per address, phone or code, or the SMS
+        allowance; `validation_error` (400); `service_unavailable` (503) without Redis.
+        """
+        key = settings.form_token_key.encode()
+        return await signup.start(
+            redis, sms, actor, key, data.registration_code, data.fact, data.phone
+        )
 
     @post(
         "/confirm",
@@ -166,18 +179,30 @@ class MyChildrenController(Controller):
         ),
     )
     async def link(
-        self, data: JSONBody[ChildLink], redis: RedisDep, principal: PrincipalDep, actor: ActorDep
+        self,
+        data: JSONBody[ChildLink],
+        settings: SettingsDep,
+        redis: RedisDep,
+        principal: PrincipalDep,
+        actor: ActorDep,
     ) -> ChildLinked:
-        """**Who may call**: a signed-in parent.
+        """Add a child with its form's registration code (or what its QR code holds: the link
+        or the bare token) and the second fact: linked at once when my phone is a guardian's
+        phone on the record, else `pending` until the class teacher or the registrar decides.
 
-        Add a child with its form's registration code and the second fact (as in sign-up):
-        linked at once when my phone is a guardian's phone on the record, else `pending` until
-        the class teacher confirms.
+        **Who may call**: a logged-in parent.
 
-        **Errors**: `signup_refused` (400) wrong code or fact; `parents_only` (403);
-        `code_expired`, `code_used_up`, `already_linked`, `link_rejected` (409);
-        `too_many_attempts` (429); `validation_error` (400); `service_unavailable` (503)."""
-        return await links.link_child(redis, principal, actor, data.registration_code, data.fact)
+        **Errors**: `parents_only` (403) for any other role; `signup_refused` (400) when the
+        code or the fact is wrong; `code_expired` (409) when the form's campaign has ended;
+        `code_used_up` (409) when two guardians already used the code; `already_linked`
+        (409) when the child is already mine; `link_rejected` (409) when the school rejected
+        my earlier request; `too_many_attempts` (429, with `Retry-After`) past the hourly
+        guesses; `validation_error` (400); `service_unavailable` (503) without Redis.
+        """
+        key = settings.form_token_key.encode()
+        return await links.link_child(
+            redis, principal, actor, key, data.registration_code, data.fact
+        )
 
     @get(
         "/{student_id:int}",
@@ -451,6 +476,7 @@ class UploadController(Controller):
 
 
 ROUTES: list[Any] = [
+    open_form_link,
     UploadController,
     SignupController,
     MyChildrenController,

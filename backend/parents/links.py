@@ -36,7 +36,7 @@ from backend.parents import views
 from backend.parents.schemas import ChildLinked, ChildStatus, LinkRead
 from backend.records.campaigns import active_campaign
 from backend.records.ids import mask_phone
-from backend.records.printing import code_hash
+from backend.records.printing import code_hash, registration_code_of
 from backend.records.service import load_fields
 from backend.records.tables import GuardianLink, IssuedForm, LinkStatus, Student
 
@@ -105,12 +105,13 @@ def _fact_matches(fact: str, fields: dict[str, str]) -> bool:
 
 
 async def check_code(
-    redis: Redis, actor: Actor, registration_code: str, fact: str, phone: str
+    redis: Redis, actor: Actor, key: bytes, registration_code: str, fact: str, phone: str
 ) -> dict[str, Any]:
     """The issued form the code and fact open, throttled per address, phone and code
     (failures allowed per hour: `LIMITS`); a wrong code and a wrong fact answer alike, so
-    the answer never tells which codes exist."""
-    digest = code_hash(registration_code)
+    the answer never tells which codes exist. The code may also be what the form's QR code
+    holds (`registration_code_of`; `key` is the form token key)."""
+    digest = code_hash(registration_code_of(registration_code, key))
     keys = {"addr": actor.client_addr or "-", "phone": phone_key(phone), "code": digest[:16]}
     reserved = await _reserve(redis, keys)
     form = (
@@ -209,12 +210,12 @@ LINKED_MESSAGES = {
 
 
 async def link_child(
-    redis: Redis, principal: Principal, actor: Actor, registration_code: str, fact: str
+    redis: Redis, principal: Principal, actor: Actor, key: bytes, registration_code: str, fact: str
 ) -> ChildLinked:
     """A signed-in parent adds a child with its form's code and a second fact."""
     if principal.role is not Role.parent:
         raise Forbidden("仅家长账号可用", code="parents_only")
-    form = await check_code(redis, actor, registration_code, fact, principal.phone)
+    form = await check_code(redis, actor, key, registration_code, fact, principal.phone)
     async with transaction():
         status = await attach(
             actor, principal.account_id, principal.phone, form["id"], form["student"]

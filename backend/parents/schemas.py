@@ -57,9 +57,10 @@ RegistrationCode = Annotated[
     str,
     msgspec.Meta(
         min_length=4,
-        max_length=20,
-        description="The registration code printed on the child's confirmation form",
-        examples=["K7QM-3XPA"],
+        max_length=200,
+        description="The registration code printed on the child's confirmation form, or the "
+        "text of its QR code (the form link, from any address: the token in it is signed)",
+        examples=["K7QM-3XPA", "https://xj.example.edu.cn/m/f/F1.ABCDEFGHJKMN.ABCDEFGHIJKLMNOP"],
     ),
 ]
 ChildFact = Annotated[

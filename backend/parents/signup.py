@@ -60,9 +60,15 @@ def _key(ticket: str) -> str:
 
 
 async def start(
-    redis: Redis, sms: SmsSender, actor: Actor, registration_code: str, fact: str, phone: str
+    redis: Redis,
+    sms: SmsSender,
+    actor: Actor,
+    key: bytes,
+    registration_code: str,
+    fact: str,
+    phone: str,
 ) -> SignupTicket:
-    form = await links.check_code(redis, actor, registration_code, fact, phone)
+    form = await links.check_code(redis, actor, key, registration_code, fact, phone)
     sms_quota = Quota(f"signup-sms:{links.phone_key(phone)}", SMS_PER_PHONE_PER_HOUR, links.WINDOW)
     refused = await take(redis, [sms_quota])  # one atomic step: never a counter without expiry
     if refused is not None:

@@ -135,13 +135,16 @@ async def issue_class_forms(
     return batch_id
 
 
-def _header(form: dict[str, Any], school: str, class_name: str, key: bytes) -> FormHeader:
+def _header(
+    form: dict[str, Any], school: str, class_name: str, key: bytes, base_url: str
+) -> FormHeader:
     return FormHeader(
         school=school,
         class_name=class_name,
         registration_code=registration_code(form["form_id"], key),
         form_token=sign_form_token(form["form_id"], key),
         student_name=load_fields(form["snapshot"]).get("name"),
+        public_base_url=base_url,
     )
 
 
@@ -152,7 +155,9 @@ async def _form_page(
     class_name: str,
     dpi: int = SCREEN_DPI,
 ) -> Image.Image:
-    header = _header(form, school, class_name, settings.form_token_key.encode())
+    header = _header(
+        form, school, class_name, settings.form_token_key.encode(), settings.public_base_url
+    )
     values = printed_values(load_fields(form["snapshot"]))
     return await asyncio.to_thread(render_form, form_layout(dpi), values, header)
 
@@ -186,12 +191,18 @@ def pdf_executor() -> ThreadPoolExecutor:
 
 
 def _page_to_pdf(
-    path: str, form: dict[str, Any], school: str, class_name: str, key: bytes, first: bool
+    path: str,
+    form: dict[str, Any],
+    school: str,
+    class_name: str,
+    key: bytes,
+    base_url: str,
+    first: bool,
 ) -> None:
     page = render_form(
         form_layout(PRINT_DPI),
         printed_values(load_fields(form["snapshot"])),
-        _header(form, school, class_name, key),
+        _header(form, school, class_name, key, base_url),
     )
     append_pdf_page(path, page, first=first)
 
@@ -257,7 +268,9 @@ async def _render_batch_pdf(settings: Settings, redis: Redis, batch: dict[str, A
             names = names or await _names(form)
             await loop.run_in_executor(
                 pdf_executor(),
-                functools.partial(_page_to_pdf, path, form, *names, key, done == 1),
+                functools.partial(
+                    _page_to_pdf, path, form, *names, key, settings.public_base_url, done == 1
+                ),
             )
             with contextlib.suppress(RedisError):  # progress only: the PDF matters more
                 await progress.report(redis, "form_batch", batch["id"], done=done, total=len(ids))

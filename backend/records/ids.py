@@ -34,6 +34,9 @@ class ProblemKind(StrEnum):
     id_birth_mismatch = "id_birth_mismatch"  # the birth date inside differs from the record's
     id_sex_mismatch = "id_sex_mismatch"  # the sex inside differs from the record's
     duplicate_id = "duplicate_id"  # the same ID number is held at another school
+    # another record of the same school holds the same ID number (a child entered twice, or
+    # a typing error): the school's own to resolve, no arbitration
+    duplicate_id_in_school = "duplicate_id_in_school"
 
 
 PROBLEM_LABEL = {
@@ -41,6 +44,7 @@ PROBLEM_LABEL = {
     ProblemKind.id_birth_mismatch: "身份证件号与出生日期不符",
     ProblemKind.id_sex_mismatch: "身份证件号与性别不符",
     ProblemKind.duplicate_id: "身份证件号重复",
+    ProblemKind.duplicate_id_in_school: "本校身份证件号重复",
 }
 
 

@@ -4,7 +4,13 @@ nothing, except that it never compares ID numbers with other schools' records: o
 registrar could ask, file after file, whether an ID number is enrolled anywhere in the
 country. Those duplicates are flagged by the real run, which is all-or-nothing and audited.
 Dry runs are audited too (the file's hash and row count) and limited per account and hour.
-Importing the same file again changes nothing."""
+Importing the same file again changes nothing.
+
+Both runs report the rows whose ID number another record of the same school holds too (a
+child entered twice, or a typing error): `same_school_duplicates` and, per row, its masked ID
+number and how many records of the school hold it. The real run flags every such record
+`duplicate_id_in_school`, as it flags `duplicate_id` across schools. The importer may read
+every record of those schools anyway, so the dry run tells this much."""
 
 from __future__ import annotations
 
@@ -26,11 +32,17 @@ from backend.accounts.tables import Account, School, SchoolClass
 from backend.config import Settings
 from backend.db import json_value, transaction
 from backend.errors import BadRequest, Forbidden, InvalidCharacters, TooManyAttempts
+from backend.masking import mask_id_number
 from backend.records.ids import registry_number_for
 from backend.records.importer import MAX_BYTES, ImportFileError, ParsedFile, RowError, parse
 from backend.records.schemas import ImportPhase, ImportRead
-from backend.records.service import RecordIn, WriteSummary, write_records
-from backend.records.tables import ImportFile, ImportJob
+from backend.records.service import (
+    RecordIn,
+    WriteSummary,
+    same_school_duplicates,
+    write_records,
+)
+from backend.records.tables import ImportFile, ImportJob, Student
 
 register_scoped(ImportJob, ScopedColumns(region=ImportJob.region_code, school=ImportJob.school))
 
@@ -145,7 +157,8 @@ async def _class_ids(
 
 async def _write(
     job_id: int, redis: Redis, actor: Actor, resolved: list[tuple[Any, ...]], dry_run: bool
-) -> WriteSummary:
+) -> tuple[WriteSummary, list[dict[str, Any]]]:
+    """The rows written, and the rows whose ID number another record of their school holds."""
     keys = {
         (school["id"], int(row.org["grade"]), row.org["class_name"]) for row, school in resolved
     }
@@ -173,7 +186,34 @@ async def _write(
             redis, "import", job_id, phase="writing", done=done, total=len(records)
         )
 
-    return await write_records(actor, records, progress=written, flag_duplicates=not dry_run)
+    summary = await write_records(actor, records, progress=written, flag_duplicates=not dry_run)
+    return summary, await _duplicate_rows(resolved, records, summary)
+
+
+async def _duplicate_rows(
+    resolved: list[tuple[Any, ...]], records: list[RecordIn], summary: WriteSummary
+) -> list[dict[str, Any]]:
+    counts = await same_school_duplicates(summary.student_ids)
+    if not counts:
+        return []
+    keys = {
+        (row["school"], row["registry_number"]): row["id"]
+        for row in await Student.select(Student.id, Student.school, Student.registry_number).where(
+            Student.id.is_in(sorted(counts))
+        )
+    }
+    found = []
+    for (row, _), record in zip(resolved, records, strict=True):
+        student_id = keys.get((record.school_id, record.registry_number))
+        if student_id is not None:
+            found.append(
+                {
+                    "row": row.row,
+                    "id_number": mask_id_number(record.fields.get("id_number")),
+                    "records_in_school": counts[student_id],
+                }
+            )
+    return sorted(found, key=lambda r: r["row"])
 
 
 async def run_import(job_id: int, redis: Redis) -> str:
@@ -237,24 +277,31 @@ async def _run(
         )
     try:
         async with transaction():
-            summary = await _write(job_id, redis, actor, resolved, bool(job["dry_run"]))
+            summary, duplicates = await _write(job_id, redis, actor, resolved, bool(job["dry_run"]))
             if job["dry_run"]:
                 raise DryRunDone
             await audit.record(
-                actor, "import", "import_job", job_id, after=_summary(summary, parsed)
+                actor, "import", "import_job", job_id, after=_summary(summary, parsed, duplicates)
             )
     except DryRunDone:
         pass
-    return await _finish(job_id, "done", [], _summary(summary, parsed), parsed.total_rows)
+    report = {
+        **_summary(summary, parsed, duplicates),
+        "same_school_duplicate_rows": duplicates,
+    }
+    return await _finish(job_id, "done", [], report, parsed.total_rows)
 
 
-def _summary(summary: WriteSummary, parsed: ParsedFile) -> dict[str, int]:
+def _summary(
+    summary: WriteSummary, parsed: ParsedFile, duplicates: list[dict[str, Any]]
+) -> dict[str, int]:
     return {
         "rows": parsed.total_rows,
         "created": summary.created,
         "updated": summary.updated,
         "unchanged": summary.unchanged,
         "flagged": summary.flagged,
+        "same_school_duplicates": len(duplicates),
     }
 
 

@@ -13,7 +13,7 @@ import secrets
 from collections.abc import Mapping
 from functools import lru_cache
 
-from backend.ocr import Layout, PrintedField, build_layout
+from backend.ocr import FormTokenError, Layout, PrintedField, build_layout, verify_form_token
 from backend.records.catalog import PRINTED_FIELDS, YES_NO, Field, FieldType
 
 _DIGIT_TYPES = {FieldType.id_number, FieldType.date, FieldType.year_month, FieldType.phone}
@@ -74,6 +74,17 @@ def registration_code(form_id: str, key: bytes) -> str:
         number, index = divmod(number, len(CODE_ALPHABET))
         chars.append(CODE_ALPHABET[index])
     return "".join(chars[:4]) + "-" + "".join(chars[4:])
+
+
+def registration_code_of(code: str, key: bytes) -> str:
+    """The registration code a parent gave: as typed, or the one of the form whose QR code the
+    phone scanned (the bare token or the link; both are printed on the same sheet as the
+    code). A text that is neither comes back as it is, to be refused as a wrong code."""
+    try:
+        form_id = verify_form_token(code, key)
+    except FormTokenError:
+        return code
+    return registration_code(form_id, key)
 
 
 def normalise_code(code: str) -> str:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -118,7 +119,8 @@ async def write_records(
 ) -> WriteSummary:
     """Create or update each record (matched by school and registry number). Must run inside
     the caller's transaction; unchanged records are not touched and not audited. Without
-    `flag_duplicates` (a dry run), ID numbers are not compared with other schools' records."""
+    `flag_duplicates` (a dry run), ID numbers are not compared with other schools' records,
+    only with those of the records' own schools."""
     summary = WriteSummary()
     now = datetime.now(UTC)
     entries: list[audit.Entry] = []
@@ -203,7 +205,8 @@ async def write_records(
         if progress is not None:
             await progress(start + len(chunk))
     changed = [int(str(e.entity_id)) for e in entries]
-    summary.flagged = len(await recompute_flags(changed, touched_ids if flag_duplicates else ()))
+    own_schools = None if flag_duplicates else {r.school_id for r in records}
+    summary.flagged = len(await recompute_flags(changed, touched_ids, schools=own_schools))
     await audit.record_many(actor, entries)
     return summary
 
@@ -250,9 +253,18 @@ async def _insert_students(rows: list[dict[str, Any]]) -> list[int]:
     return [ids[(row["school"], row["registry_number"])] for row in rows]
 
 
-async def recompute_flags(student_ids: Iterable[int], id_numbers: Iterable[str]) -> set[int]:
-    """Each record's own ID problems, and `duplicate_id` for every holder of the given ID
-    numbers (records elsewhere gain or lose the flag with them). Returns the flagged ids."""
+async def recompute_flags(
+    student_ids: Iterable[int],
+    id_numbers: Iterable[str],
+    *,
+    schools: Collection[int] | None = None,
+) -> set[int]:
+    """Each record's own ID problems, and for every holder of the given ID numbers
+    `duplicate_id` (held at two schools or more) and `duplicate_id_in_school` (held by two
+    records or more of one school); records elsewhere gain or lose the flags with them.
+    With `schools`, only holders at those schools are looked at, and only for
+    `duplicate_id_in_school` (a dry run must not learn about other schools). Returns the
+    flagged ids."""
     now = datetime.now(UTC)
     ids = list(student_ids)
     flagged: set[int] = set()
@@ -273,7 +285,7 @@ async def recompute_flags(student_ids: Iterable[int], id_numbers: Iterable[str])
             await ProblemFlag.insert(*flags)
     numbers = sorted(set(id_numbers))
     for start in range(0, len(numbers), CHUNK):
-        flagged |= await _flag_duplicates(numbers[start : start + CHUNK], now)
+        flagged |= await _flag_duplicates(numbers[start : start + CHUNK], now, schools)
     return flagged
 
 
@@ -291,17 +303,26 @@ def _own_problems(rows: list[dict[str, Any]]) -> list[tuple[int, ProblemKind, st
     return found
 
 
-async def _flag_duplicates(numbers: list[str], now: datetime) -> set[int]:
-    holders = await Student.select(Student.id, Student.school, Student.id_number).where(
+async def _flag_duplicates(
+    numbers: list[str], now: datetime, schools: Collection[int] | None
+) -> set[int]:
+    query = Student.select(Student.id, Student.school, Student.id_number).where(
         Student.id_number.is_in(numbers)
     )
+    kinds = [ProblemKind.duplicate_id_in_school.value]
+    if schools is None:
+        kinds.append(ProblemKind.duplicate_id.value)
+    else:
+        query = query.where(Student.school.is_in(list(schools)))
+    holders = await query
     schools_of: dict[str, set[int]] = {}
+    in_school = Counter((row["id_number"], row["school"]) for row in holders)
     for row in holders:
         schools_of.setdefault(row["id_number"], set()).add(row["school"])
     holder_ids = [row["id"] for row in holders]
     if holder_ids:
         await ProblemFlag.delete().where(
-            ProblemFlag.student.is_in(holder_ids) & (ProblemFlag.kind == ProblemKind.duplicate_id)
+            ProblemFlag.student.is_in(holder_ids) & ProblemFlag.kind.is_in(kinds)
         )
     flags = [
         ProblemFlag(
@@ -311,11 +332,50 @@ async def _flag_duplicates(numbers: list[str], now: datetime) -> set[int]:
             created_at=now,
         )
         for row in holders
-        if len(schools_of[row["id_number"]]) > 1
+        if schools is None and len(schools_of[row["id_number"]]) > 1
+    ]
+    flags += [
+        ProblemFlag(
+            student=row["id"],
+            kind=ProblemKind.duplicate_id_in_school.value,
+            detail=f"本校有 {count} 条学籍使用同一身份证件号",
+            created_at=now,
+        )
+        for row in holders
+        if (count := in_school[(row["id_number"], row["school"])]) > 1
     ]
     if flags:
         await ProblemFlag.insert(*flags)
     return {int(str(flag.student)) for flag in flags}
+
+
+async def same_school_duplicates(student_ids: Iterable[int]) -> dict[int, int]:
+    """Of these records, those flagged `duplicate_id_in_school`, each with how many records
+    of its school hold its ID number."""
+    ids = list(student_ids)
+    found: dict[int, int] = {}
+    for start in range(0, len(ids), CHUNK):
+        flags = await ProblemFlag.select(ProblemFlag.student).where(
+            ProblemFlag.student.is_in(ids[start : start + CHUNK])
+            & (ProblemFlag.kind == ProblemKind.duplicate_id_in_school)
+        )
+        flagged = [f["student"] for f in flags]
+        if not flagged:
+            continue
+        holders = await Student.select(Student.id, Student.school, Student.id_number).where(
+            Student.id.is_in(flagged)
+        )
+        numbers = sorted({h["id_number"] for h in holders})
+        counts = Counter(
+            (row["school"], row["id_number"])
+            for row in await Student.select(Student.school, Student.id_number).where(
+                Student.id_number.is_in(numbers)
+                & Student.school.is_in(sorted({h["school"] for h in holders}))
+            )
+        )
+        for h in holders:
+            found[h["id"]] = counts[(h["school"], h["id_number"])]
+    return found
 
 
 async def find_duplicate_id_numbers(limit: int | None = None) -> list[str]:

@@ -42,6 +42,10 @@ from .records import EDITABLE, edit_value, random_record
 
 OUT = Path(__file__).resolve().parents[1] / "out" / "ocr"
 KEY = b"bench-form-token-key"
+LINK_BASE_HELP = (
+    "print the QR code as the service does, a link under this address "
+    "(e.g. https://xueji.jyt.zhejiang.gov.cn, the longest PUBLIC_BASE_URL); default: the bare token"
+)
 T = TypeVar("T")
 VERSION = 8
 MIX = (
@@ -97,7 +101,7 @@ def _scenarios(count: int, rng: random.Random) -> list[str]:
     return out
 
 
-def _case(index: int, scenario: str, seed: int, out: Path) -> Case:
+def _case(index: int, scenario: str, seed: int, out: Path, link_base: str = "") -> Case:
     rng = random.Random(seed * 100_003 + index)
     nrng = np.random.default_rng([seed, index])
     form_id = f"B{seed}-{index:04d}"
@@ -123,7 +127,9 @@ def _case(index: int, scenario: str, seed: int, out: Path) -> Case:
             printed[code] = edit_value(rng, code, record[code])
         verdict = "differs"
     elif scenario == "other_student":
-        token_form = f"B{seed}-{index:04d}-other"
+        # With a link, upper case and at most 12 characters, as the service's form ids are:
+        # the token then fits the QR's alphanumeric segment.
+        token_form = f"B{seed}-{index:04d}-" + ("OT" if link_base else "other")
         printed = random_record(rng, token_form)
         verdict = "not_this_form"
     elif scenario == "forged":
@@ -206,6 +212,8 @@ def _case(index: int, scenario: str, seed: int, out: Path) -> Case:
         registration_code=f"{rng.randrange(36**8):08X}"[:8],
         form_token=sign_form_token(token_form, key),
         student_name=printed["name"],
+        # Only with a link, so that a reader from before links (--reader-root) renders too.
+        **({"public_base_url": link_base} if link_base else {}),  # type: ignore[arg-type]
     )
     page = render_form(layout, printed_values(printed), header)
     if corrections:
@@ -246,14 +254,16 @@ def _erase_signature(page: Image.Image, layout: Layout) -> Image.Image:
     return page
 
 
-def out_dir(seed: int) -> Path:
-    return OUT / f"seed-{seed}"
+def out_dir(seed: int, link_base: str = "") -> Path:
+    return OUT / (f"seed-{seed}-link" if link_base else f"seed-{seed}")
 
 
-def generate(count: int, *, seed: int = 2026, workers: int = 2) -> list[Case]:
+def generate(count: int, *, seed: int = 2026, workers: int = 2, link_base: str = "") -> list[Case]:
     """Make (or reuse) `count` photos under bench/out/ocr/seed-SEED/; returns the cases
-    with their truth. Thresholds were tuned on seed 2026; other seeds are held out."""
-    out = out_dir(seed)
+    with their truth. Thresholds were tuned on seed 2026; other seeds are held out. With
+    `link_base`, the forms' QR codes carry the link `{link_base}/m/f/{token}` the service
+    prints, and the photos go to seed-SEED-link/."""
+    out = out_dir(seed, link_base)
     out.mkdir(parents=True, exist_ok=True)
     manifest = out / "manifest.json"
     if manifest.exists():
@@ -264,7 +274,11 @@ def generate(count: int, *, seed: int = 2026, workers: int = 2) -> list[Case]:
         old.unlink()
     scenarios = _scenarios(count, random.Random(seed))
     with ProcessPoolExecutor(workers) as pool:
-        cases = list(pool.map(_case, range(count), scenarios, [seed] * count, [out] * count))
+        cases = list(
+            pool.map(
+                _case, range(count), scenarios, [seed] * count, [out] * count, [link_base] * count
+            )
+        )
     manifest.write_text(
         json.dumps(
             {"version": VERSION, "seed": seed, "count": count, "cases": [asdict(c) for c in cases]},
@@ -278,9 +292,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--count", type=int, default=200)
     parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--link-base", default="", help=LINK_BASE_HELP)
     args = parser.parse_args()
-    cases = generate(args.count, seed=args.seed)
-    print(f"{len(cases)} photos in {out_dir(args.seed)}")
+    cases = generate(args.count, seed=args.seed, link_base=args.link_base)
+    print(f"{len(cases)} photos in {out_dir(args.seed, args.link_base)}")
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ from backend.ocr._ocr import read_whole_page  # noqa: E402
 from backend.ocr._photo import decode  # noqa: E402
 from backend.records.catalog import BY_CODE, FieldType  # noqa: E402
 
-from .generate import KEY, Case, generate, out_dir  # noqa: E402
+from .generate import KEY, LINK_BASE_HELP, Case, generate, out_dir  # noqa: E402
 
 cv2.setNumThreads(1)
 
@@ -284,9 +284,10 @@ def main() -> None:
         help="a checkout whose backend.ocr reads the photos (default: this one)",
     )
     parser.add_argument("--out", help="results file (default: results.json by the photos)")
+    parser.add_argument("--link-base", default="", help=LINK_BASE_HELP)
     args = parser.parse_args()
-    cases = generate(args.count, seed=args.seed)
-    folder = out_dir(args.seed)
+    cases = generate(args.count, seed=args.seed, link_base=args.link_base)
+    folder = out_dir(args.seed, args.link_base)
     result = run(cases, folder, baseline=not args.no_baseline)
     result["seed"] = args.seed
     out = Path(args.out) if args.out else folder / "results.json"

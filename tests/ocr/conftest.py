@@ -12,6 +12,9 @@ from backend.ocr.synth import sign
 
 KEY = b"test-form-token-key"
 FORM_ID = "F-2026-0001"
+# As long as PUBLIC_BASE_URL may be: the QR code carries `{BASE_URL}/m/f/{token}`, so every
+# photo test here reads the fullest symbol a printed form can have.
+BASE_URL = "https://xueji.jyt.zhejiang.gov.cn"
 PHOTO_SIZE = (2400, 3200)  # smaller than a phone's 12 MP, so the suite stays quick
 
 RECORD: dict[str, str] = {
@@ -79,6 +82,7 @@ def header(form_id: str = FORM_ID, key: bytes = KEY) -> FormHeader:
         registration_code="K7Q2M9XD",
         form_token=sign_form_token(form_id, key),
         student_name=RECORD["name"],
+        public_base_url=BASE_URL,
     )
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import zxingcpp
 from PIL import Image, ImageDraw
 
 from backend.ocr import (
@@ -17,10 +18,11 @@ from backend.ocr import (
     Verdict,
     check_photo,
     render_form,
+    sign_form_token,
 )
 from backend.ocr.synth import photograph, sign, write_corrections
 
-from .conftest import FORM_ID, KEY, PHOTO_SIZE, header
+from .conftest import BASE_URL, FORM_ID, KEY, PHOTO_SIZE, header
 
 
 def _photo(page: Image.Image, seed: int, **kwargs: Any) -> bytes:
@@ -186,3 +188,17 @@ def test_not_an_image(layout: Layout, values: dict[str, str]) -> None:
 
 def test_photos_are_reproducible(page: Image.Image) -> None:
     assert _photo(page, 9, size=(900, 1200)) == _photo(page, 9, size=(900, 1200))
+
+
+def test_the_qr_code_is_a_link_a_phone_camera_opens(page: Image.Image) -> None:
+    found = zxingcpp.read_barcodes(page)
+    assert [code.text for code in found] == [f"{BASE_URL}/m/f/{sign_form_token(FORM_ID, KEY)}"]
+
+
+def test_a_blurred_dim_photo_of_the_link_still_reads(
+    signed_page: Image.Image, layout: Layout, values: dict[str, str]
+) -> None:
+    photo = _photo(signed_page, 31, rotation=9.0, blur=2.5, exposure=0.3, noise=3.5, tilt=0.08)
+    report = _check(photo, layout, values)
+    assert report.form_id == FORM_ID, report.summary()
+    assert report.verdict is Verdict.matches, report.summary()

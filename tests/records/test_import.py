@@ -88,6 +88,8 @@ async def test_a_good_file_imports_every_student(
         "updated": 0,
         "unchanged": 0,
         "flagged": 0,
+        "same_school_duplicates": 0,
+        "same_school_duplicate_rows": [],
     }
     assert report["done"] == report["total"] == 10
     students = await Student.select().where(Student.school == world.schools["A"])
@@ -150,6 +152,8 @@ async def test_reimporting_the_same_file_changes_nothing(
         "updated": 0,
         "unchanged": 10,
         "flagged": 0,
+        "same_school_duplicates": 0,
+        "same_school_duplicate_rows": [],
     }
     assert await Student.select(Student.id, Student.fields, Student.updated_at) == snapshot
     assert await AuditLog.count().where(AuditLog.entity == "student") == student_audits
@@ -476,3 +480,79 @@ async def test_the_cli_imports_the_same_way(world: World, tmp_path: Path) -> Non
     assert real.returncode == 0, real.stdout + real.stderr
     assert '"created": 4' in real.stdout
     assert await Student.count() == 4
+
+
+async def test_an_id_number_another_student_of_the_school_holds_is_flagged_and_reported(
+    client: httpx.AsyncClient, app: Litestar, settings: Settings, registrar: dict[str, str]
+) -> None:
+    headers = [*HEADERS, "学籍号"]
+    enrolled = [{**row, "学籍号": "G" + row["身份证件号"]} for row in GOOD[:3]]
+    assert (await do_import(client, app, settings, registrar, to_csv(enrolled, headers)))[
+        "summary"
+    ]["created"] == 3
+    held = GOOD[0]["身份证件号"]
+    # Row 3 of the new file is another child typed with GOOD[0]'s ID number.
+    new_file = to_csv(
+        [
+            {**GOOD[5], "学籍号": "G" + GOOD[5]["身份证件号"]},
+            {**GOOD[0], "姓名": "王小明", "学籍号": "J21330106201801010001"},
+        ],
+        headers,
+    )
+    expected = [{"row": 3, "id_number": held[:6] + "*" * 12, "records_in_school": 2}]
+
+    dry = await do_import(client, app, settings, registrar, new_file, dry_run=True)
+
+    assert dry["status"] == "done", dry
+    assert dry["summary"]["same_school_duplicates"] == 1
+    assert dry["summary"]["same_school_duplicate_rows"] == expected
+    assert held not in json.dumps(dry, ensure_ascii=False)
+    assert await ProblemFlag.count() == 0
+
+    real = await do_import(client, app, settings, registrar, new_file)
+
+    assert real["status"] == "done", real
+    assert real["summary"]["created"] == 2
+    assert real["summary"]["same_school_duplicates"] == 1
+    assert real["summary"]["same_school_duplicate_rows"] == expected
+    assert held not in json.dumps(real, ensure_ascii=False)
+    holders = await Student.select(Student.id).where(Student.id_number == held)
+    flags = await ProblemFlag.select(ProblemFlag.student, ProblemFlag.kind, ProblemFlag.detail)
+    assert sorted((f["student"], f["kind"]) for f in flags) == sorted(
+        (h["id"], "duplicate_id_in_school") for h in holders
+    )
+    assert len(holders) == 2
+    assert all("本校" in f["detail"] for f in flags)
+    # The registrar finds them among the school's problem records.
+    listed = await client.get("/students?problem=duplicate_id_in_school", headers=registrar)
+    assert listed.status_code == 200, listed.text
+    assert sorted(s["id"] for s in listed.json()["items"]) == sorted(h["id"] for h in holders)
+
+
+async def test_two_rows_of_one_file_with_one_id_number_are_both_reported(
+    client: httpx.AsyncClient, app: Litestar, settings: Settings, registrar: dict[str, str]
+) -> None:
+    headers = [*HEADERS, "学籍号"]
+    rows = [
+        {**GOOD[0], "学籍号": "G" + GOOD[0]["身份证件号"]},
+        {**GOOD[1], "学籍号": "G" + GOOD[1]["身份证件号"]},
+        {**GOOD[0], "姓名": "王小明", "学籍号": "J21330106201801010001"},
+    ]
+
+    report = await do_import(client, app, settings, registrar, to_csv(rows, headers))
+
+    assert report["summary"]["same_school_duplicates"] == 2
+    assert [r["row"] for r in report["summary"]["same_school_duplicate_rows"]] == [2, 4]
+    assert report["summary"]["flagged"] == 2
+
+
+async def test_the_same_id_at_two_schools_is_not_a_same_school_duplicate(
+    client: httpx.AsyncClient, app: Litestar, settings: Settings, world: World
+) -> None:
+    sysadmin = bearer(await login(client, world.phones[Role.sysadmin]))
+    rows = [{**GOOD[0], "学校标识码": "2133010600"}, {**GOOD[0], "学校标识码": "2133010801"}]
+    report = await do_import(
+        client, app, settings, sysadmin, to_csv(rows, [*HEADERS, "学校标识码"])
+    )
+    assert report["summary"]["same_school_duplicates"] == 0
+    assert report["summary"]["same_school_duplicate_rows"] == []
