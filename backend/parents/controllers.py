@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from litestar import Controller, Response, get, post
 from litestar.datastructures import UploadFile
-from litestar.params import FromPath, FromQuery, JSONBody, MultipartBody
+from litestar.params import FromPath, FromQuery, JSONBody, MultipartBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from backend.accounts.roles import Role
@@ -26,12 +26,13 @@ from backend.deps import (
 )
 from backend.errors import Forbidden
 from backend.http import NO_STORE, requires_staff
-from backend.parents import links, signup, uploads, views
+from backend.parents import drafts, links, signup, uploads, views
 from backend.parents.schemas import (
     ChildLink,
     ChildLinked,
     ChildStatus,
-    CorrectionRead,
+    CorrectionDraftRead,
+    DraftAction,
     FamilyStatus,
     LinkRead,
     SignupConfirm,
@@ -40,6 +41,7 @@ from backend.parents.schemas import (
     UploadDetail,
     UploadRead,
 )
+from backend.parents.tables import DraftState
 from backend.parents.tasks import enqueue_check_later_if_down
 from backend.records import reads
 from backend.records.schemas import StudentDetail
@@ -207,21 +209,75 @@ class UploadController(Controller):
         """The upload and its check, for the parent to poll after uploading."""
         return await uploads.upload_detail(principal, actor, upload_id)
 
-    @post("/uploads/{upload_id:int}/legible", status_code=HTTP_200_OK, guards=[requires_staff])
-    async def legible(
-        self, upload_id: FromPath[int], principal: PrincipalDep, actor: ActorDep
-    ) -> UploadDetail:
-        """The homeroom teacher confirms the handwritten corrections are legible."""
-        return await uploads.confirm_legible(principal, actor, upload_id)
 
-    @get("/correction-drafts", guards=[requires_staff])
-    async def drafts(
-        self, principal: PrincipalDep, class_id: IdFilter = None
-    ) -> list[CorrectionRead]:
-        """Corrections written on paper, waiting to be transcribed."""
-        return await uploads.list_drafts(principal, class_id)
+class CorrectionDraftController(Controller):
+    path = "/correction-drafts"
+    tags = ["teachers"]
+    guards = [requires_staff]
 
-    @get("/correction-drafts/{draft_id:int}/crop", media_type="image/png", guards=[requires_staff])
+    @get(
+        "/",
+        summary="List corrections written on paper forms",
+        operation_id="listCorrectionDrafts",
+    )
+    async def list_drafts(
+        self,
+        principal: PrincipalDep,
+        class_id: IdFilter = None,
+        # `state` is a name Litestar keeps for the app's state: the query key is mapped.
+        draft_state: Annotated[DraftState | None, QueryParameter(name="state")] = None,
+        page: PageNumber = 1,
+        page_size: PageSize = 50,
+    ) -> Page[CorrectionDraftRead]:
+        """Corrections that parents wrote on the paper form, one per field of an upload,
+        oldest first: each names its child (`student_id`), its upload, its field (catalog
+        code and Chinese label), what the check read in the printed cell (masked where
+        sensitive), the crop of the handwriting and its `state`.
+
+        **Who may call**: staff; each sees the drafts of its scope (a teacher its class, a
+        registrar its school, a reviewer its region).
+
+        Filter by `class_id` and by `state` (`draft` for those waiting to be read).
+
+        **Errors**: `bad_request` (400) for a `state` that is not one of the enum's values.
+        """
+        return await drafts.list_drafts(principal, class_id, draft_state, page, page_size)
+
+    @post(
+        "/{draft_id:int}/{action:str}",
+        status_code=HTTP_200_OK,
+        summary="Mark a handwritten correction legible or illegible",
+        operation_id="decideCorrectionDraft",
+    )
+    async def decide(
+        self,
+        draft_id: FromPath[int],
+        action: FromPath[DraftAction],
+        principal: PrincipalDep,
+        actor: ActorDep,
+    ) -> CorrectionDraftRead:
+        """The teacher has read the crop: `legible` (ready to be transcribed) or `illegible`
+        (the family is asked to write it again and upload a new photo: the child's form
+        status becomes `retake`, with a message saying which fields could not be read).
+        Only a `draft` is decided; the same answer again returns the draft unchanged.
+        Audited.
+
+        **Who may call**: the homeroom teacher of the child's class, or a registrar of its
+        school.
+
+        **Errors**: `teachers_only` (403) for any other role; `not_found` (404) for a draft
+        that does not exist or is outside the caller's scope; `draft_already_decided` (409)
+        when the draft was already given the other answer; `bad_request` (400) for an
+        action other than `legible` or `illegible`.
+        """
+        return await drafts.decide(principal, actor, draft_id, action)
+
+    @get(
+        "/{draft_id:int}/crop",
+        media_type="image/png",
+        summary="Get the crop of a handwritten correction",
+        operation_id="getCorrectionDraftCrop",
+    )
     async def crop(
         self,
         draft_id: FromPath[int],
@@ -229,12 +285,21 @@ class UploadController(Controller):
         actor: ActorDep,
         storage: StorageDep,
     ) -> Response[bytes]:
-        data = await uploads.draft_crop(principal, actor, storage, draft_id)
+        """The PNG of the correction cell as photographed (the handwriting, in full; the
+        read is audited).
+
+        **Who may call**: staff with the draft in scope.
+
+        **Errors**: `not_found` (404) for a draft that does not exist or is outside the
+        caller's scope.
+        """
+        data = await drafts.draft_crop(principal, actor, storage, draft_id)
         return Response(data, media_type="image/png", headers=NO_STORE)
 
 
 ROUTES: list[Any] = [
     UploadController,
+    CorrectionDraftController,
     SignupController,
     MyChildrenController,
     FamiliesController,

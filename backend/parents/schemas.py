@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Annotated
 
 import msgspec
 
 from backend.accounts.schemas import Phone
+from backend.parents.tables import DraftState
 
 
 class UploadRead(msgspec.Struct):
@@ -110,13 +112,29 @@ class FieldCheck(msgspec.Struct):
     masked: bool = False
 
 
-class CorrectionRead(msgspec.Struct):
+class DraftAction(StrEnum):
+    """What the teacher answers on reading a handwritten correction."""
+
+    legible = "legible"
+    illegible = "illegible"
+
+
+class CorrectionDraftRead(msgspec.Struct):
+    """A correction written on the paper form: one field of one upload of one child."""
+
     id: int
-    field_code: str
-    label: str
-    crop_url: str
-    status: str
-    legible_confirmed: bool
+    student_id: int
+    upload_id: int
+    class_id: int
+    field: Annotated[str, msgspec.Meta(examples=["current_address"])]  # field catalog code
+    field_label: Annotated[str, msgspec.Meta(examples=["现住址"])]
+    # What the photo check read in the field's printed cell (masked where sensitive); the
+    # handwriting itself is not read by OCR: its crop is at `crop_url`.
+    printed_read: Annotated[str | None, msgspec.Meta(examples=["浙江省杭州市****"])]
+    crop_url: Annotated[str, msgspec.Meta(examples=["/correction-drafts/17/crop"])]
+    state: DraftState
+    decided_at: datetime | None
+    created_at: datetime
 
 
 class UploadDetail(msgspec.Struct):
@@ -126,5 +144,5 @@ class UploadDetail(msgspec.Struct):
     retake_reason: str | None
     signed: bool | None
     fields: list[FieldCheck]
-    corrections: list[CorrectionRead]
+    corrections: list[CorrectionDraftRead]
     seconds: float | None
