@@ -47,7 +47,9 @@ class FormStatus(msgspec.Struct):
     campaign_name: str | None
     form_issued: bool
     form_id: str | None
-    status: str  # no_campaign, not_issued, not_uploaded, uploaded (later: the check's verdict)
+    # no_campaign, not_issued, not_uploaded, uploaded, checking, check_failed, or the check's
+    # verdict; retake also once the teacher marks a handwritten correction illegible
+    status: str
     upload_id: int | None
     uploaded_at: datetime | None
     uploaded_on_behalf: bool | None
