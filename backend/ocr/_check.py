@@ -257,9 +257,7 @@ def check_photo(
     dated = shares["date"] >= t.date_ink
     clock.lap("ink")
 
-    verdict, message = _verdict(
-        layout, readings, corrections, signed, dated, foreign, token_error
-    )
+    verdict, message = _verdict(layout, readings, corrections, signed, dated, foreign, token_error)
     unclear = [code for code, r in readings.items() if r.method == "unsure"]
     retake_reason = RetakeReason.unclear_fields if unclear else None
     # Could the faintest pencil mark in each correction box be told from the grain around
