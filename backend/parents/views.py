@@ -15,7 +15,6 @@ from backend.accounts.tables import SchoolClass
 from backend.db import json_value
 from backend.parents import drafts
 from backend.parents.checks import CHECK_FAILED_MESSAGE, ServerVerdict
-from backend.parents.drafts import illegible_message
 from backend.parents.schemas import ChildStatus, FamilyStatus, FieldCheck, FormStatus
 from backend.parents.tables import Upload, UploadCheck
 from backend.records.campaigns import active_campaign
@@ -71,7 +70,9 @@ async def form_statuses(students: list[dict[str, Any]]) -> dict[int, FormStatus]
             uploaded_at=upload["created_at"] if upload else None,
             uploaded_on_behalf=upload["on_behalf"] if upload else None,
             photo_url=f"/photos/{upload['id']}" if upload else None,
-            message=illegible_message(unreadable) if unreadable else _message(status, report),
+            message=(
+                drafts.illegible_message(unreadable) if unreadable else _message(status, report)
+            ),
             differing=_labels(report, "differing"),
             corrections=_labels(report, "corrections"),
         )
