@@ -170,6 +170,10 @@ async def test_only_the_class_staff_decide_a_draft(
 
     as_parent = await client.post(url, headers=parent)
     assert as_parent.status_code == 403
+    leader = bearer(await login(client, world.phones[Role.school_leader]))
+    as_leader = await client.post(url, headers=leader)
+    assert as_leader.status_code == 403
+    assert as_leader.json()["code"] == "teachers_only"
     await make_account(
         settings,
         Role.teacher,
@@ -184,6 +188,10 @@ async def test_only_the_class_staff_decide_a_draft(
     unknown = await client.post(f"/correction-drafts/{draft['id']}/smudged", headers=teacher)
     assert unknown.status_code in (400, 404)
     assert await CorrectionDraft.count().where(CorrectionDraft.state != "draft") == 0
+    # the school's registrar may, as the class teacher may
+    as_registrar = await client.post(url, headers=await registrar(client, world))
+    assert as_registrar.status_code == 200
+    assert as_registrar.json()["state"] == "legible"
 
 
 async def test_the_upload_wide_legible_path_is_gone(
