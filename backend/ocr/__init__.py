@@ -10,7 +10,8 @@ No web and no database here; everything is synchronous. Typical use::
     pdf = render_pdf([page, ...])
 
     report = check_photo(photo_bytes, layout, printed, key, expected_form_id=form_id)
-    report.verdict  # retake, not_this_form, differs, corrections_written, unsigned, matches
+    report.verdict  # retake, not_this_form, differs, corrections_written, unsigned, undated,
+    #               matches
 
 `backend.ocr.synth` makes synthetic phone photos for tests.
 """

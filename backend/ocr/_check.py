@@ -252,9 +252,12 @@ def check_photo(
     shares["signature"] = share(layout.signature_box, level)
     shares["date"] = share(layout.date_box, level)
     signed = shares["signature"] >= t.signature_ink
+    # The date box is measured like the signature box: the same handwriting level, its
+    # printed rules found and left out. A date is a few digits, so less ink than a name.
+    dated = shares["date"] >= t.date_ink
     clock.lap("ink")
 
-    verdict, message = _verdict(layout, readings, corrections, signed, foreign, token_error)
+    verdict, message = _verdict(layout, readings, corrections, signed, dated, foreign, token_error)
     unclear = [code for code, r in readings.items() if r.method == "unsure"]
     retake_reason = RetakeReason.unclear_fields if unclear else None
     # Could the faintest pencil mark in each correction box be told from the grain around
@@ -290,7 +293,7 @@ def check_photo(
         corrections=corrections,
         ink=shares,
         signed=signed,
-        date_written=shares["date"] >= t.date_ink,
+        date_written=dated,
         timings=clock.stages,
         cpu_timings=clock.cpu,
         seconds=clock.total,
@@ -315,6 +318,7 @@ def _verdict(
     readings: Mapping[str, FieldReading],
     corrections: Mapping[str, bytes],
     signed: bool,
+    dated: bool,
     foreign: bool,
     token_error: TokenError | None,
 ) -> tuple[Verdict, str]:
@@ -337,4 +341,9 @@ def _verdict(
         )
     if not signed:
         return Verdict.unsigned, "表格还没有签名，请在“家长签名”处签名后重新拍照上传。"
+    if not dated:
+        return (
+            Verdict.undated,
+            "表格已签名，但还没有填写日期，请在“日期”栏写上签字日期后重新拍照上传。",
+        )
     return Verdict.matches, "表上信息与学籍记录一致，已签名，核对完成。"

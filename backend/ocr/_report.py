@@ -11,13 +11,22 @@ TokenError = Literal["malformed", "forged"]
 
 
 class Verdict(StrEnum):
-    """One answer for the parent, by precedence: the first that applies wins."""
+    """One answer for the parent, by precedence: the first that applies wins.
+
+    `undated` (signed, the date box empty) ranks just above `matches`: it is the only thing
+    between the form and done, so it must not hide anything that asks more of the family or
+    the school. A form with no signature is `unsigned`, whose message already asks for the
+    signature and the date; printed values that differ, or corrections written, are answered
+    first because they change what happens to the record (the school acts on them whether
+    or not the date is there).
+    """
 
     retake = "retake"
     not_this_form = "not_this_form"
     differs = "differs"
     corrections_written = "corrections_written"
     unsigned = "unsigned"
+    undated = "undated"
     matches = "matches"
 
 

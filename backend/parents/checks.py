@@ -24,7 +24,7 @@ from backend.accounts.audit import Actor
 from backend.config import Settings
 from backend.db import transaction
 from backend.ocr import CheckReport, Verdict, check_photo, matches, warm_up
-from backend.parents.tables import CorrectionDraft, Upload, UploadCheck
+from backend.parents.tables import CorrectionDraft, DraftState, Upload, UploadCheck
 from backend.records.catalog import BY_CODE
 from backend.records.printing import form_layout, printed_field, printed_values
 from backend.records.service import load_fields
@@ -52,15 +52,28 @@ WAITING = ("uploaded", "checking")
 
 
 class ServerVerdict(StrEnum):
-    """The reader's verdicts, and `outdated_form`, which only the records can tell."""
+    """The reader's verdicts (`backend.ocr.Verdict`, same precedence), and two that only the
+    records can tell, both asking for the newest sheet: `record_changed`, the record changed
+    after the photographed sheet was printed (the report lists what changed), and
+    `form_superseded`, the class was printed again since that sheet and nothing on it is
+    wrong. A changed record outranks a newer printing: it is what the family must know."""
 
     retake = "retake"
     not_this_form = "not_this_form"
-    outdated_form = "outdated_form"
+    record_changed = "record_changed"
+    form_superseded = "form_superseded"
     differs = "differs"
     corrections_written = "corrections_written"
     unsigned = "unsigned"
+    undated = "undated"
     matches = "matches"
+
+
+_ORDER = {code: i for i, code in enumerate(BY_CODE)}
+
+
+def _catalog_order(code: str) -> int:
+    return _ORDER.get(code, len(_ORDER))
 
 
 def _labels(codes: list[str]) -> str:
@@ -71,8 +84,12 @@ MESSAGES = {
     ServerVerdict.not_this_form: (
         "照片中的确认表不是该学生本次核查的确认表，请拍摄学校发给该学生的确认表。"
     ),
-    ServerVerdict.outdated_form: (
-        "这是一张旧的确认表（学籍信息在打印后已更新），请向班主任领取新的确认表，"
+    ServerVerdict.record_changed: (
+        "学籍信息在打印这张确认表后已更新：{outdated}。请使用最新打印的确认表"
+        "（还没有收到的，请向班主任领取），核对签字后重新拍照上传。"
+    ),
+    ServerVerdict.form_superseded: (
+        "学校已为孩子重新打印了确认表，这张是较早打印的。请使用最新打印的确认表，"
         "签字后重新拍照上传。"
     ),
     ServerVerdict.differs: (
@@ -83,16 +100,25 @@ MESSAGES = {
         "已识别到您在这些项目填写了更正：{corrections}。班主任核对字迹后，学校会按规定办理变更。"
     ),
     ServerVerdict.unsigned: "确认表还没有签字，请监护人签字并写上日期后重新拍照上传。",
+    ServerVerdict.undated: "确认表已签字，但还没有写日期。请在“日期”栏写上签字日期后重新拍照上传。",
     ServerVerdict.matches: "确认表与学籍信息一致，已签字，无需其他操作。谢谢！",
 }
 
 
 def message_for(
-    verdict: ServerVerdict, differing: list[str], corrections: list[str], retake_message: str
+    verdict: ServerVerdict,
+    differing: list[str],
+    corrections: list[str],
+    outdated: list[str],
+    retake_message: str,
 ) -> str:
     if verdict is ServerVerdict.retake:
         return retake_message
-    return MESSAGES[verdict].format(differing=_labels(differing), corrections=_labels(corrections))
+    return MESSAGES[verdict].format(
+        differing=_labels(differing),
+        corrections=_labels(corrections),
+        outdated=_labels(outdated),
+    )
 
 
 CHECK_FAILED_MESSAGE = "照片暂时无法自动检查，学校会人工核对；您也可以稍后重新上传。"
@@ -137,9 +163,24 @@ def _verdict(
         or photo_form["campaign"] != upload["campaign"]
     ):
         return ServerVerdict.not_this_form
-    if photo_form["superseded_at"] is not None or outdated:
-        return ServerVerdict.outdated_form
+    if outdated:
+        return ServerVerdict.record_changed
+    if photo_form["superseded_at"] is not None:
+        return ServerVerdict.form_superseded
     return ServerVerdict(report.verdict.value)
+
+
+def _earlier_printing(
+    photo_form: dict[str, Any] | None, form: dict[str, Any], upload: dict[str, Any]
+) -> bool:
+    """The photo shows another printing of this child's form in this campaign (the class
+    was issued again after this sheet went home)."""
+    return (
+        photo_form is not None
+        and photo_form["id"] != form["id"]
+        and photo_form["student"] == upload["student"]
+        and photo_form["campaign"] == upload["campaign"]
+    )
 
 
 async def run_check(
@@ -153,23 +194,32 @@ async def run_check(
     if form is None or student is None:
         return await fail(upload_id, "the form or the student is gone")
     photo = await storage.get(upload["storage_key"])
-    printed = printed_values(load_fields(form["snapshot"]))
     current = printed_values(load_fields(student["fields"]))
     key = settings.form_token_key.encode()
     loop = asyncio.get_running_loop()
-    report = await asyncio.wait_for(
-        loop.run_in_executor(
-            ocr_executor(),
-            functools.partial(
-                check_photo, photo, form_layout(), printed, key, expected_form_id=form["form_id"]
-            ),
-        ),
-        time_limit,
-    )
+
+    async def check(sheet: dict[str, Any]) -> tuple[CheckReport, dict[str, str]]:
+        printed = printed_values(load_fields(sheet["snapshot"]))
+        check = functools.partial(
+            check_photo, photo, form_layout(), printed, key, expected_form_id=sheet["form_id"]
+        )
+        report = await asyncio.wait_for(loop.run_in_executor(ocr_executor(), check), time_limit)
+        return report, printed
+
+    report, printed = await check(form)
     photo_form = None
     if report.form_id is not None:
         photo_form = await IssuedForm.select().where(IssuedForm.form_id == report.form_id).first()
-    outdated = [code for code in printed if printed[code] != current.get(code, "")]
+    if _earlier_printing(photo_form, form, upload):
+        # Read the sheet against what it printed, not against the newer printing: only
+        # then do its fields say what really differs (rare: one more read, about 0.2 s).
+        assert photo_form is not None
+        report, printed = await check(photo_form)
+    outdated = [
+        code
+        for code in sorted(set(printed) | set(current), key=_catalog_order)
+        if printed.get(code, "") != current.get(code, "")
+    ]
     verdict = _verdict(report, photo_form, upload, outdated)
     await _store(storage, upload, report, verdict, printed, current, outdated)
     return verdict.value
@@ -196,9 +246,17 @@ async def _store(
         }
         for code, r in report.fields.items()
     }
-    differing = list(report.differing)
+    # Only values that were read and differ: a field of another student's sheet ("unread")
+    # or one that could not be made out ("unsure") differs from nothing.
+    differing = [
+        code
+        for code, r in report.fields.items()
+        if not r.match and r.method not in ("unread", "unsure")
+    ]
+    if verdict is ServerVerdict.record_changed:
+        differing = outdated  # what the record now says otherwise than the sheet
     corrections = sorted(report.corrections)
-    message = message_for(verdict, differing, corrections, report.message)
+    message = message_for(verdict, differing, corrections, outdated, report.message)
     crop_keys = {}
     if verdict is ServerVerdict.corrections_written:
         for code, png in report.corrections.items():
@@ -237,7 +295,7 @@ async def _store(
                     region_code=upload["region_code"],
                     field_code=code,
                     crop_key=crop_key,
-                    status="draft",
+                    state=DraftState.draft.value,
                     created_at=now,
                 )
             )

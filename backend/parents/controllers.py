@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from litestar import Controller, Response, get, post
 from litestar.datastructures import UploadFile
-from litestar.params import FromPath, FromQuery, JSONBody, MultipartBody
+from litestar.params import FromPath, FromQuery, JSONBody, MultipartBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from backend.accounts.roles import Role
@@ -27,13 +27,14 @@ from backend.deps import (
 from backend.errors import Forbidden
 from backend.http import NO_STORE, requires_staff
 from backend.openapi import BY_ID, JSON_BODY, QUERY, REDIS, SIGNED_IN, STAFF, UPLOAD, errors
-from backend.parents import links, signup, uploads, views
+from backend.parents import drafts, links, signup, uploads, views
 from backend.parents.pages import open_form_link
 from backend.parents.schemas import (
     ChildLink,
     ChildLinked,
     ChildStatus,
-    CorrectionRead,
+    CorrectionDraftRead,
+    DraftAction,
     FamilyStatus,
     FormState,
     LinkRead,
@@ -43,6 +44,7 @@ from backend.parents.schemas import (
     UploadDetail,
     UploadRead,
 )
+from backend.parents.tables import DraftState
 from backend.parents.tasks import enqueue_check_later_if_down
 from backend.records import reads
 from backend.records.schemas import StudentDetail
@@ -414,48 +416,78 @@ class UploadController(Controller):
         **Errors**: `not_found` (404) no such upload in scope."""
         return await uploads.upload_detail(principal, actor, upload_id)
 
-    @post(
-        "/uploads/{upload_id:int}/legible",
-        status_code=HTTP_200_OK,
-        guards=[requires_staff],
-        summary="Confirm an upload's handwritten corrections are legible",
-        operation_id="confirmLegible",
-        responses=errors(SIGNED_IN, STAFF, BY_ID, {403: "teachers_only", 409: "no_corrections"}),
-    )
-    async def legible(
-        self, upload_id: FromPath[int], principal: PrincipalDep, actor: ActorDep
-    ) -> UploadDetail:
-        """**Who may call**: the class's homeroom teacher or a registrar.
 
-        Confirms the handwritten corrections on the photo are legible, so the school can
-        transcribe them.
-
-        **Errors**: `teachers_only`, `forbidden` (403); `not_found` (404) no such upload in
-        scope; `no_corrections` (409) the photo has none."""
-        return await uploads.confirm_legible(principal, actor, upload_id)
+class CorrectionDraftController(Controller):
+    path = "/correction-drafts"
+    tags = ["teachers"]
+    guards = [requires_staff]
 
     @get(
-        "/correction-drafts",
-        guards=[requires_staff],
-        summary="List handwritten corrections waiting to be transcribed",
+        "/",
+        summary="List corrections written on paper forms",
         operation_id="listCorrectionDrafts",
         responses=errors(SIGNED_IN, STAFF, QUERY),
     )
-    async def drafts(
-        self, principal: PrincipalDep, class_id: IdFilter = None
-    ) -> list[CorrectionRead]:
-        """**Who may call**: staff; each sees the drafts of its scope.
+    async def list_drafts(
+        self,
+        principal: PrincipalDep,
+        class_id: IdFilter = None,
+        # `state` is a name Litestar keeps for the app's state: the query key is mapped.
+        draft_state: Annotated[DraftState | None, QueryParameter(name="state")] = None,
+        page: PageNumber = 1,
+        page_size: PageSize = 50,
+    ) -> Page[CorrectionDraftRead]:
+        """Corrections that parents wrote on the paper form, one per field of an upload,
+        oldest first: each names its child (`student_id`), its upload, its field (catalog
+        code and Chinese label), what the check read in the printed cell (masked where
+        sensitive), the crop of the handwriting and its `state`.
 
-        Corrections parents wrote on the paper form, waiting to be transcribed.
+        **Who may call**: staff; each sees the drafts of its scope (a teacher its class, a
+        registrar its school, a reviewer its region).
 
-        **Errors**: `forbidden` (403) a parent; `validation_error` (400)."""
-        return await uploads.list_drafts(principal, class_id)
+        Filter by `class_id` and by `state` (`draft` for those waiting to be read).
+
+        **Errors**: `validation_error` (400) for a `state` that is not one of the enum's
+        values.
+        """
+        return await drafts.list_drafts(principal, class_id, draft_state, page, page_size)
+
+    @post(
+        "/{draft_id:int}/{action:str}",
+        status_code=HTTP_200_OK,
+        summary="Mark a handwritten correction legible or illegible",
+        operation_id="decideCorrectionDraft",
+        responses=errors(
+            SIGNED_IN, STAFF, QUERY, BY_ID, {403: "teachers_only", 409: "draft_already_decided"}
+        ),
+    )
+    async def decide(
+        self,
+        draft_id: FromPath[int],
+        action: FromPath[DraftAction],
+        principal: PrincipalDep,
+        actor: ActorDep,
+    ) -> CorrectionDraftRead:
+        """The teacher has read the crop: `legible` (ready to be transcribed) or `illegible`
+        (the family is asked to write it again and upload a new photo: the child's form
+        status becomes `retake`, with a message saying which fields could not be read).
+        Only a `draft` is decided; the same answer again returns the draft unchanged.
+        Audited.
+
+        **Who may call**: the homeroom teacher of the child's class, or a registrar of its
+        school.
+
+        **Errors**: `teachers_only` (403) for any other role; `not_found` (404) for a draft
+        that does not exist or is outside the caller's scope; `draft_already_decided` (409)
+        when the draft was already given the other answer; `validation_error` (400) for an
+        action other than `legible` or `illegible`.
+        """
+        return await drafts.decide(principal, actor, draft_id, action)
 
     @get(
-        "/correction-drafts/{draft_id:int}/crop",
+        "/{draft_id:int}/crop",
         media_type="image/png",
-        guards=[requires_staff],
-        summary="Download the picture of a handwritten correction",
+        summary="Get the crop of a handwritten correction",
         operation_id="getCorrectionDraftCrop",
         responses=errors(SIGNED_IN, STAFF, BY_ID),
     )
@@ -466,18 +498,22 @@ class UploadController(Controller):
         actor: ActorDep,
         storage: StorageDep,
     ) -> Response[bytes]:
-        """**Who may call**: staff whose scope holds the draft.
+        """The PNG of the correction cell as photographed (the handwriting, in full; the
+        read is audited).
 
-        The correction's box cut from the photo (PNG), never cached.
+        **Who may call**: staff with the draft in scope.
 
-        **Errors**: `not_found` (404) no such draft in scope; `forbidden` (403) a parent."""
-        data = await uploads.draft_crop(principal, actor, storage, draft_id)
+        **Errors**: `not_found` (404) for a draft that does not exist or is outside the
+        caller's scope.
+        """
+        data = await drafts.draft_crop(principal, actor, storage, draft_id)
         return Response(data, media_type="image/png", headers=NO_STORE)
 
 
 ROUTES: list[Any] = [
     open_form_link,
     UploadController,
+    CorrectionDraftController,
     SignupController,
     MyChildrenController,
     FamiliesController,

@@ -11,6 +11,7 @@ import msgspec
 from backend.accounts.schemas import Phone
 from backend.ocr import RetakeReason
 from backend.parents.checks import ServerVerdict
+from backend.parents.tables import DraftState
 from backend.records.tables import LinkStatus
 
 
@@ -22,10 +23,12 @@ class UploadStatus(StrEnum):
     checking = "checking"
     retake = "retake"
     not_this_form = "not_this_form"
-    outdated_form = "outdated_form"
+    record_changed = "record_changed"
+    form_superseded = "form_superseded"
     differs = "differs"
     corrections_written = "corrections_written"
     unsigned = "unsigned"
+    undated = "undated"
     matches = "matches"
     check_failed = "check_failed"
 
@@ -41,16 +44,14 @@ class FormState(StrEnum):
     checking = "checking"
     retake = "retake"
     not_this_form = "not_this_form"
-    outdated_form = "outdated_form"
+    record_changed = "record_changed"
+    form_superseded = "form_superseded"
     differs = "differs"
     corrections_written = "corrections_written"
     unsigned = "unsigned"
+    undated = "undated"
     matches = "matches"
     check_failed = "check_failed"
-
-
-class CorrectionStatus(StrEnum):
-    draft = "draft"  # written on paper, waiting to be transcribed
 
 
 RegistrationCode = Annotated[
@@ -188,13 +189,29 @@ class FieldCheck(msgspec.Struct):
     masked: bool = False
 
 
-class CorrectionRead(msgspec.Struct):
+class DraftAction(StrEnum):
+    """What the teacher answers on reading a handwritten correction."""
+
+    legible = "legible"
+    illegible = "illegible"
+
+
+class CorrectionDraftRead(msgspec.Struct):
+    """A correction written on the paper form: one field of one upload of one child."""
+
     id: int
-    field_code: str
-    label: str
-    crop_url: str
-    status: CorrectionStatus
-    legible_confirmed: bool
+    student_id: int
+    upload_id: int
+    class_id: int
+    field: Annotated[str, msgspec.Meta(examples=["current_address"])]  # field catalog code
+    field_label: Annotated[str, msgspec.Meta(examples=["现住址"])]
+    # What the photo check read in the field's printed cell (masked where sensitive); the
+    # handwriting itself is not read by OCR: its crop is at `crop_url`.
+    printed_read: Annotated[str | None, msgspec.Meta(examples=["浙江省杭州市****"])]
+    crop_url: Annotated[str, msgspec.Meta(examples=["/correction-drafts/17/crop"])]
+    state: DraftState
+    decided_at: datetime | None
+    created_at: datetime
 
 
 class UploadDetail(msgspec.Struct):
@@ -204,5 +221,5 @@ class UploadDetail(msgspec.Struct):
     retake_reason: RetakeReason | None
     signed: bool | None
     fields: list[FieldCheck]
-    corrections: list[CorrectionRead]
+    corrections: list[CorrectionDraftRead]
     seconds: float | None

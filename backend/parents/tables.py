@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from piccolo.columns import (
     JSONB,
     Boolean,
@@ -64,9 +66,17 @@ class UploadCheck(Table, tablename="upload_check"):
     created_at = Timestamptz()
 
 
+class DraftState(StrEnum):
+    """Where a correction written on paper stands (`backend.parents.drafts.TRANSITIONS`)."""
+
+    draft = "draft"  # found by the photo check, waiting for the teacher to read it
+    legible = "legible"  # the teacher can read it: ready to be transcribed
+    illegible = "illegible"  # the teacher cannot: the family is asked for a new photo
+
+
 class CorrectionDraft(Table, tablename="correction_draft"):
-    """A correction a parent wrote on paper: the crop of the cell, waiting to be transcribed
-    by the teacher or registrar (the correction flow itself builds on these)."""
+    """A correction a parent wrote on paper: the crop of the cell, read by the teacher or
+    registrar (legible or not), then transcribed (the correction flow builds on these)."""
 
     id = Serial(primary_key=True)
     upload = ForeignKey(references=Upload, index=True, on_delete=OnDelete.cascade)
@@ -76,9 +86,9 @@ class CorrectionDraft(Table, tablename="correction_draft"):
     region_code = Varchar(length=6, index=True)
     field_code = Varchar(length=40)
     crop_key = Varchar(length=200)
-    status = Varchar(length=16, default="draft")
-    legible_confirmed_by = ForeignKey(
+    state = Varchar(length=16, default=DraftState.draft.value, index=True)  # DraftState
+    decided_by = ForeignKey(
         references=Account, null=True, default=None, on_delete=OnDelete.restrict
     )
-    legible_confirmed_at = Timestamptz(null=True, default=None)
+    decided_at = Timestamptz(null=True, default=None)
     created_at = Timestamptz()

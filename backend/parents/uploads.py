@@ -18,16 +18,16 @@ from backend.accounts import audit
 from backend.accounts.audit import Actor
 from backend.accounts.principal import Principal
 from backend.accounts.roles import STAFF_ROLES, Role
-from backend.accounts.scope import ScopedColumns, get_scoped, register_scoped, scoped
+from backend.accounts.scope import ScopedColumns, get_scoped, register_scoped
 from backend.config import Settings
 from backend.db import json_value, transaction
 from backend.errors import Conflict, DomainError, Forbidden, OutsideWindow, TooManyAttempts
+from backend.parents import drafts
 from backend.parents.photos import PhotoRejected, clean_photo, content_hash, strip_metadata
-from backend.parents.schemas import CorrectionRead, UploadDetail, UploadRead
-from backend.parents.tables import CorrectionDraft, Upload, UploadCheck
+from backend.parents.schemas import UploadDetail, UploadRead
+from backend.parents.tables import Upload, UploadCheck
 from backend.parents.views import report_fields
 from backend.records.campaigns import active_campaign
-from backend.records.catalog import BY_CODE
 from backend.records.service import confirmed_children
 from backend.records.tables import IssuedForm, Student
 from backend.storage import Storage
@@ -36,14 +36,6 @@ log = logging.getLogger("registry.uploads")
 
 UPLOADERS = frozenset({Role.parent, Role.teacher, Role.registrar})
 
-register_scoped(
-    CorrectionDraft,
-    ScopedColumns(
-        region=CorrectionDraft.region_code,
-        school=CorrectionDraft.school,
-        school_class=CorrectionDraft.school_class,
-    ),
-)
 register_scoped(
     Upload,
     ScopedColumns(
@@ -206,31 +198,17 @@ async def photo_bytes(
     return strip_metadata(await storage.get(row["storage_key"]))
 
 
-def correction_read(draft: dict[str, Any]) -> CorrectionRead:
-    return CorrectionRead(
-        draft["id"],
-        draft["field_code"],
-        BY_CODE[draft["field_code"]].label,
-        f"/correction-drafts/{draft['id']}/crop",
-        draft["status"],
-        draft["legible_confirmed_at"] is not None,
-    )
-
-
 async def upload_detail(principal: Principal, actor: Actor, upload_id: int) -> UploadDetail:
     """The upload and its check: every field read, every correction cell with its crop."""
     row = await get_scoped(
         actor, principal.scope, Upload, Upload.id == upload_id, "upload", upload_id
     )
     report = await UploadCheck.select().where(UploadCheck.upload == upload_id).first()
-    drafts = (
-        await CorrectionDraft.select()
-        .where(CorrectionDraft.upload == upload_id)
-        .order_by(CorrectionDraft.id)
-    )
+    readings = json_value(report["fields"]) if report is not None else {}
+    corrections = await drafts.drafts_of_upload(upload_id, readings)
     if principal.role in STAFF_ROLES:
         await audit.record(actor, "read", "upload", upload_id)
-    fields = report_fields(json_value(report["fields"])) if report is not None else []
+    fields = report_fields(readings)
     return UploadDetail(
         upload=upload_read(row),
         verdict=report["verdict"] if report else None,
@@ -238,57 +216,6 @@ async def upload_detail(principal: Principal, actor: Actor, upload_id: int) -> U
         retake_reason=report["retake_reason"] if report else None,
         signed=report["signed"] if report else None,
         fields=fields,
-        corrections=[correction_read(d) for d in drafts],
+        corrections=corrections,
         seconds=report["seconds"] if report else None,
     )
-
-
-async def confirm_legible(principal: Principal, actor: Actor, upload_id: int) -> UploadDetail:
-    """The homeroom teacher (or registrar) confirms the handwriting on the form is legible."""
-    if principal.role not in (Role.teacher, Role.registrar):
-        raise Forbidden("只有班主任或学籍管理员可以确认字迹", code="teachers_only")
-    await get_scoped(actor, principal.scope, Upload, Upload.id == upload_id, "upload", upload_id)
-    drafts = await CorrectionDraft.select(CorrectionDraft.id).where(
-        CorrectionDraft.upload == upload_id
-    )
-    if not drafts:
-        raise Conflict("这张照片上没有识别到手写更正", code="no_corrections")
-    async with transaction():
-        await CorrectionDraft.update(
-            {
-                CorrectionDraft.legible_confirmed_by: principal.account_id,
-                CorrectionDraft.legible_confirmed_at: datetime.now(UTC),
-            }
-        ).where(CorrectionDraft.upload == upload_id)
-        await audit.record(
-            actor,
-            "confirm_legible",
-            "upload",
-            upload_id,
-            after={"drafts": [d["id"] for d in drafts]},
-        )
-    return await upload_detail(principal, actor, upload_id)
-
-
-async def list_drafts(principal: Principal, class_id: int | None) -> list[CorrectionRead]:
-    """Written corrections waiting to be transcribed, in the caller's scope."""
-    query = scoped(CorrectionDraft.select(), principal.scope, CorrectionDraft).order_by(
-        CorrectionDraft.id
-    )
-    if class_id is not None:
-        query = query.where(CorrectionDraft.school_class == class_id)
-    return [correction_read(d) for d in await query.limit(500)]
-
-
-async def draft_crop(principal: Principal, actor: Actor, storage: Storage, draft_id: int) -> bytes:
-    row = await get_scoped(
-        actor,
-        principal.scope,
-        CorrectionDraft,
-        CorrectionDraft.id == draft_id,
-        "correction_draft",
-        draft_id,
-    )
-    # the crop of a handwritten ID number or phone is that value in full
-    await audit.record(actor, "read", "correction_draft", draft_id)
-    return await storage.get(row["crop_key"])

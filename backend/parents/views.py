@@ -13,7 +13,8 @@ from backend.accounts.schemas import Page
 from backend.accounts.scope import get_scoped, scoped
 from backend.accounts.tables import SchoolClass
 from backend.db import json_value
-from backend.parents.checks import CHECK_FAILED_MESSAGE
+from backend.parents import drafts
+from backend.parents.checks import CHECK_FAILED_MESSAGE, ServerVerdict
 from backend.parents.schemas import ChildStatus, FamilyStatus, FieldCheck, FormState, FormStatus
 from backend.parents.tables import Upload, UploadCheck
 from backend.records.campaigns import active_campaign
@@ -37,6 +38,10 @@ async def form_statuses(students: list[dict[str, Any]]) -> dict[int, FormStatus]
         for upload in await Upload.select().where(Upload.student.is_in(ids)).order_by(Upload.id):
             uploads[(upload["student"], upload["campaign"])] = upload  # type: ignore[index]
     reports = await _reports([u["id"] for u in uploads.values()])
+    # A teacher who cannot read a correction sends the family back to the camera.
+    illegible = await drafts.illegible_fields(
+        [u["id"] for u in uploads.values() if u["status"] == ServerVerdict.retake]
+    )
     result: dict[int, FormStatus] = {}
     for student in students:
         campaign = campaigns[student["region_code"]]
@@ -54,6 +59,7 @@ async def form_statuses(students: list[dict[str, Any]]) -> dict[int, FormStatus]
             else ("not_uploaded" if upload is None else upload["status"])
         )
         report = reports.get(upload["id"]) if upload else None
+        unreadable = illegible.get(upload["id"]) if upload else None
         result[student["id"]] = FormStatus(
             campaign_id=campaign["id"],
             campaign_name=campaign["name"],
@@ -64,7 +70,9 @@ async def form_statuses(students: list[dict[str, Any]]) -> dict[int, FormStatus]
             uploaded_at=upload["created_at"] if upload else None,
             uploaded_on_behalf=upload["on_behalf"] if upload else None,
             photo_url=f"/photos/{upload['id']}" if upload else None,
-            message=_message(status, report),
+            message=(
+                drafts.illegible_message(unreadable) if unreadable else _message(status, report)
+            ),
             differing=_labels(report, "differing"),
             corrections=_labels(report, "corrections"),
         )

@@ -157,6 +157,39 @@ def test_unsigned(page: Image.Image, layout: Layout, values: dict[str, str]) -> 
     assert report.ink["signature"] == 0.0
 
 
+def test_signed_without_a_date_is_undated(
+    page: Image.Image, layout: Layout, values: dict[str, str]
+) -> None:
+    """The form asks for a signature and a date: a signature alone is not done yet."""
+    undated = sign(page, layout, np.random.default_rng(7), date=False)
+    report = _check(_photo(undated, 20, rotation=4.0, blur=1.0, exposure=0.6), layout, values)
+    assert report.verdict is Verdict.undated, report.summary()
+    assert report.signed
+    assert not report.date_written
+    assert "日期" in report.message
+
+
+@pytest.mark.parametrize("ink", ["black", "blue", "pencil"])
+def test_signed_and_dated_in_any_ink_is_not_undated(
+    page: Image.Image, layout: Layout, values: dict[str, str], ink: str
+) -> None:
+    dated = sign(page, layout, np.random.default_rng(8), ink=ink)  # type: ignore[arg-type]
+    report = _check(_photo(dated, 21, blur=1.5, exposure=0.4, noise=3.0), layout, values)
+    assert report.date_written, report.ink
+    assert report.verdict is Verdict.matches, report.summary()
+
+
+def test_a_date_without_a_signature_is_unsigned(
+    page: Image.Image, layout: Layout, values: dict[str, str]
+) -> None:
+    dated = sign(page, layout, np.random.default_rng(9))
+    x0, y0, x1, y1 = layout.signature_box
+    ImageDraw.Draw(dated).rectangle((x0 + 4, y0 + 4, x1 - 4, y1 - 4), fill=255)
+    report = _check(_photo(dated, 22), layout, values)
+    assert report.verdict is Verdict.unsigned, report.summary()
+    assert report.date_written
+
+
 @pytest.mark.parametrize(
     ("kwargs", "reason"),
     [

@@ -22,7 +22,7 @@ from PIL import Image
 from backend.accounts.roles import Role
 from backend.accounts.tables import AuditLog
 from backend.config import Settings
-from backend.db import transaction
+from backend.db import json_value, transaction
 from backend.ocr import FormHeader, render_form, sign_form_token
 from backend.ocr.synth import photograph, sign, write_corrections
 from backend.parents.tables import CorrectionDraft, Upload, UploadCheck
@@ -90,13 +90,14 @@ def phone_photo(
     *,
     corrections: tuple[str, ...] = (),
     signed: bool = True,
+    dated: bool = True,
     **degrade: Any,
 ) -> bytes:
     rng = np.random.default_rng(seed)
     if corrections:
         page = write_corrections(page, form_layout(), corrections, rng)
     if signed:
-        page = sign(page, form_layout(), rng)
+        page = sign(page, form_layout(), rng, date=dated)
     return photograph(page, rng, **degrade)
 
 
@@ -164,20 +165,18 @@ async def test_written_corrections_become_drafts_for_the_teacher(
     )
 
     assert result["verdict"] == "corrections_written", result
-    assert {c["field_code"] for c in result["corrections"]} == {
-        "current_address",
-        "guardian1_phone",
-    }
+    assert {c["field"] for c in result["corrections"]} == {"current_address", "guardian1_phone"}
     assert "现住址" in result["message"]
     teacher = bearer(await login(client, world.phones[Role.teacher]))
-    drafts = (await client.get("/correction-drafts", headers=teacher)).json()
+    drafts = (await client.get("/correction-drafts", headers=teacher)).json()["items"]
     assert len(drafts) == 2
     crop = await client.get(drafts[0]["crop_url"], headers=teacher)
     assert crop.status_code == 200
     assert Image.open(io.BytesIO(crop.content)).format == "PNG"
-    confirmed = await client.post(f"/uploads/{result['upload']['id']}/legible", headers=teacher)
-    assert confirmed.status_code == 200
-    assert all(c["legible_confirmed"] for c in confirmed.json()["corrections"])
+    for draft in drafts:
+        decided = await client.post(f"/correction-drafts/{draft['id']}/legible", headers=teacher)
+        assert decided.status_code == 200, decided.text
+        assert decided.json()["state"] == "legible"
     families = (
         await client.get("/families", headers=teacher, params={"status": "corrections_written"})
     ).json()
@@ -278,7 +277,7 @@ async def test_a_printed_value_unlike_the_record_differs(
     assert "姓名" in result["message"]
 
 
-async def test_a_form_printed_before_the_record_changed_is_outdated(
+async def test_a_form_printed_before_the_record_changed_says_what_changed(
     client: httpx.AsyncClient,
     app: Litestar,
     settings: Settings,
@@ -309,8 +308,99 @@ async def test_a_form_printed_before_the_record_changed_is_outdated(
         client, app, settings, parent, world.students[2], phone_photo(page, 7)
     )
 
-    assert result["verdict"] == "outdated_form", result
-    assert "旧的确认表" in result["message"]
+    assert result["verdict"] == "record_changed", result
+    assert "已更新：现住址" in result["message"]
+    children = (await client.get("/my/children", headers=parent)).json()
+    mine = next(c for c in children if c["id"] == world.students[2])
+    assert mine["form"]["status"] == "record_changed"
+    assert mine["form"]["differing"] == ["现住址"]
+
+
+async def test_a_form_of_an_earlier_printing_asks_for_the_newest_and_lists_nothing(
+    client: httpx.AsyncClient,
+    app: Litestar,
+    settings: Settings,
+    world: World,
+    parent: dict[str, str],
+) -> None:
+    """The class was issued again with the record unchanged: the old sheet's values are all
+    still right; the family only has to use the new sheet."""
+    old_page = await printed_page(client, await registrar(client, world), world.students[1])
+    await issue_forms(client, world)
+
+    result = await upload_and_check(
+        client, app, settings, parent, world.students[1], phone_photo(old_page, 8)
+    )
+
+    assert result["verdict"] == "form_superseded", result
+    assert "请使用最新打印的确认表" in result["message"]
+    assert all(f["match"] for f in result["fields"]), result["fields"]
+    children = (await client.get("/my/children", headers=parent)).json()
+    mine = next(c for c in children if c["id"] == world.students[1])
+    assert mine["form"]["status"] == "form_superseded"
+    assert mine["form"]["differing"] == []
+    check = await UploadCheck.select().where(UploadCheck.upload == result["upload"]["id"]).first()
+    assert check is not None
+    assert json_value(check["differing"]) == []
+
+
+async def test_an_earlier_printing_whose_record_changed_says_what_changed(
+    client: httpx.AsyncClient,
+    app: Litestar,
+    settings: Settings,
+    world: World,
+    parent: dict[str, str],
+) -> None:
+    old_page = await printed_page(client, await registrar(client, world), world.students[1])
+    student = await Student.select().where(Student.id == world.students[1]).first()
+    assert student is not None
+    async with transaction():
+        await write_records(
+            SYSTEM,
+            [
+                RecordIn(
+                    student["registry_number"],
+                    student["school"],
+                    student["school_class"],
+                    student["region_code"],
+                    {**load_fields(student["fields"]), "phone": "13912345678"},
+                )
+            ],
+        )
+    await issue_forms(client, world)
+
+    result = await upload_and_check(
+        client, app, settings, parent, world.students[1], phone_photo(old_page, 9)
+    )
+
+    assert result["verdict"] == "record_changed", result
+    assert "联系电话" in result["message"]
+    assert "请使用最新打印的确认表" in result["message"]
+    children = (await client.get("/my/children", headers=parent)).json()
+    mine = next(c for c in children if c["id"] == world.students[1])
+    assert mine["form"]["differing"] == ["联系电话"]
+
+
+async def test_a_signature_without_a_date_asks_for_the_date(
+    client: httpx.AsyncClient,
+    app: Litestar,
+    settings: Settings,
+    world: World,
+    parent: dict[str, str],
+) -> None:
+    page = await printed_page(client, await registrar(client, world), world.students[0])
+
+    result = await upload_and_check(
+        client, app, settings, parent, world.students[0], phone_photo(page, 10, dated=False)
+    )
+
+    assert result["verdict"] == "undated", result
+    assert result["signed"] is True
+    assert "日期" in result["message"]
+    children = (await client.get("/my/children", headers=parent)).json()
+    mine = next(c for c in children if c["id"] == world.students[0])
+    assert mine["form"]["status"] == "undated"
+    assert "日期" in mine["form"]["message"]
 
 
 async def test_checking_twice_gives_one_report_and_one_audit_row(

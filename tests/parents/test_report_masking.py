@@ -75,8 +75,9 @@ async def test_the_report_is_masked_for_the_teacher_and_the_parent(
     )
     assert [(r["actor_role"], r["entity_id"]) for r in reads] == [("teacher", str(upload_id))]
     # the crop of a handwritten phone is that phone in full: reading it is audited too
-    drafts = (await client.get("/correction-drafts", headers=teacher)).json()
-    assert [d["field_code"] for d in drafts] == ["guardian1_phone"]
+    drafts = (await client.get("/correction-drafts", headers=teacher)).json()["items"]
+    assert [d["field"] for d in drafts] == ["guardian1_phone"]
+    assert "*" in drafts[0]["printed_read"]  # the printed phone, as read, leaves masked
     crop = await client.get(drafts[0]["crop_url"], headers=teacher)
     assert crop.status_code == 200
     assert (
