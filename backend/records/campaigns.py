@@ -17,6 +17,7 @@ from backend.accounts.scope import Scope, get_scoped
 from backend.accounts.tables import Region
 from backend.db import transaction
 from backend.errors import BadRequest, Forbidden, NotFound, OutsideWindow
+from backend.records import open_campaigns
 from backend.records.schemas import CampaignCreate, CampaignRead, CampaignUpdate
 from backend.records.tables import Campaign
 
@@ -129,6 +130,7 @@ async def create_campaign(principal: Principal, actor: Actor, data: CampaignCrea
         await audit.record(
             actor, "create", "campaign", rows[0]["id"], after=msgspec.to_builtins(data)
         )
+    open_campaigns.forget()
     return await get_campaign(principal, actor, rows[0]["id"])
 
 
@@ -183,4 +185,5 @@ async def update_campaign(
             before=before,
             after=msgspec.to_builtins(changes),
         )
+    open_campaigns.forget()
     return await get_campaign(principal, actor, campaign_id)
