@@ -5,6 +5,7 @@ in scope, not over the first few thousand."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import pytest
@@ -18,7 +19,6 @@ from tests.factories import World, bearer, build_world, login, make_students, op
 from tests.parents import images
 from tests.parents.helpers import issue_forms
 
-
 CHUNK = 1_000  # rows per insert (a statement takes at most 32,767 parameters)
 
 
@@ -30,12 +30,14 @@ async def world(settings: Settings) -> World:
     return world
 
 
-async def _upload(client: httpx.AsyncClient, headers: dict[str, str], student: int, data: bytes):  # type: ignore[no-untyped-def]
+async def _upload(
+    client: httpx.AsyncClient, headers: dict[str, str], student: int, data: bytes
+) -> dict[str, Any]:
     response = await client.post(
         f"/students/{student}/photos", headers=headers, files={"file": ("photo.jpg", data)}
     )
     assert response.status_code == 201, response.text
-    return response.json()
+    return response.json()  # type: ignore[no-any-return]
 
 
 async def test_the_state_follows_the_photo_sent_last_even_when_it_was_sent_before(
@@ -60,7 +62,8 @@ async def test_the_state_follows_the_photo_sent_last_even_when_it_was_sent_befor
     second = await _upload(client, parent, child, blurred)
     await Upload.update({Upload.status: "retake"}).where(Upload.id == second["id"])
     again = await _upload(client, parent, child, good)  # the good photo, sent once more
-    assert again["duplicate"] is True and again["id"] == first["id"]
+    assert again["duplicate"] is True
+    assert again["id"] == first["id"]
 
     mine = (await client.get("/my/children", headers=parent)).json()
     assert mine[0]["form"]["upload_id"] == first["id"]
