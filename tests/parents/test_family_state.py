@@ -4,7 +4,7 @@ in scope, not over the first few thousand."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -162,3 +162,22 @@ async def test_a_county_filtered_by_state_gets_every_family_and_the_right_total(
     assert sorted(f["student_id"] for f in not_issued.json()["items"]) == sorted(others)
     everyone = await client.get("/families", headers=county)
     assert everyone.json()["total"] == 5_060
+
+
+async def test_a_campaign_closed_early_shows_at_once_in_the_lists(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    """The lists remember the open campaign for a moment; a change through the campaign
+    service is seen by the next read all the same."""
+    teacher = bearer(await login(client, world.phones[Role.teacher]))
+    province = bearer(await login(client, world.phones[Role.province_admin]))
+    before = (await client.get("/families", headers=teacher)).json()["items"]
+    assert {f["form"]["status"] for f in before} == {"not_issued"}
+    campaign = before[0]["form"]["campaign_id"]
+
+    ended = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
+    closed = await client.patch(f"/campaigns/{campaign}", headers=province, json={"ends_at": ended})
+    assert closed.status_code == 200, closed.text
+
+    after = (await client.get("/families", headers=teacher)).json()["items"]
+    assert {f["form"]["status"] for f in after} == {"no_campaign"}
