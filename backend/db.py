@@ -1,11 +1,11 @@
 """The database engine: SQLite under var/ by default, PostgreSQL when DATABASE_URL says so.
 
 Piccolo is the data layer everywhere. Three things here exist for speed, measured in
-bench/http_auth.py: `fetch_row` sends a hand-written query straight to the driver (Piccolo
-spends ≈170 µs building each query's SQL); the PostgreSQL pool skips asyncpg's per-release
-reset query (a second round trip per request) since this code never sets session state,
-listens or takes session-level advisory locks; and on PostgreSQL `fetch_row` runs on a
-`ReadLane` of its own (see there) instead of borrowing from the pool.
+bench/http_auth.py: `fetch_row` (and `fetch_rows`) sends a hand-written query straight to the
+driver (Piccolo spends ≈170 µs building each query's SQL); the PostgreSQL pool skips
+asyncpg's per-release reset query (a second round trip per request) since this code never
+sets session state, listens or takes session-level advisory locks; and on PostgreSQL
+`fetch_row` runs on a `ReadLane` of its own (see there) instead of borrowing from the pool.
 """
 
 from __future__ import annotations
@@ -76,22 +76,29 @@ class ReadLane:
         self._idle: list[Any] = []
 
     async def fetchrow(self, sql: str, args: tuple[Any, ...]) -> Any:
+        return await self._query("fetchrow", sql, args)
+
+    async def fetch(self, sql: str, args: tuple[Any, ...]) -> list[Any]:
+        records: list[Any] = await self._query("fetch", sql, args)
+        return records
+
+    async def _query(self, method: str, sql: str, args: tuple[Any, ...]) -> Any:
         async with self._slots:
             while self._idle:
                 connection = self._idle.pop()
                 if connection.is_closed():
                     continue
                 try:
-                    return await self._run(connection, sql, args)
+                    return await self._run(connection, method, sql, args)
                 except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
                     if not connection.is_closed():
                         raise
                     break  # the server dropped it while idle: a read is safe to send again
-            return await self._run(await self._connect(), sql, args)
+            return await self._run(await self._connect(), method, sql, args)
 
-    async def _run(self, connection: Any, sql: str, args: tuple[Any, ...]) -> Any:
+    async def _run(self, connection: Any, method: str, sql: str, args: tuple[Any, ...]) -> Any:
         try:
-            record = await connection.fetchrow(sql, *args)
+            result = await getattr(connection, method)(sql, *args)
         except asyncpg.PostgresError:
             if not connection.is_closed():
                 self._idle.append(connection)  # the server refused the query; the link is fine
@@ -100,7 +107,7 @@ class ReadLane:
             connection.terminate()  # cancelled mid-query or broken: never reuse it
             raise
         self._idle.append(connection)
-        return record
+        return result
 
     async def close(self) -> None:
         idle, self._idle = self._idle, []
@@ -148,6 +155,15 @@ async def fetch_row(sql: str, *args: Any) -> dict[str, Any] | None:
     db = engine()
     rows = await db.run_querystring(QueryString(sql, *args))
     return dict(rows[0]) if rows else None
+
+
+async def fetch_rows(sql: str, *args: Any) -> list[dict[str, Any]]:
+    """Every row of a hand-written query with `{}` placeholders, outside any transaction
+    (`fetch_row`'s lane on PostgreSQL). Write it in SQL both engines read alike."""
+    if _lane is not None:
+        return [dict(record) for record in await _lane.fetch(_numbered(sql), args)]
+    rows = await engine().run_querystring(QueryString(sql, *args))
+    return [dict(row) for row in rows]
 
 
 def json_value(raw: Any) -> Any:

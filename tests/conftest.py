@@ -46,6 +46,7 @@ from redis.asyncio import Redis  # noqa: E402
 
 from backend.config import Settings, get_settings  # noqa: E402
 from backend.db import engine, is_postgres  # noqa: E402
+from backend.records import open_campaigns  # noqa: E402
 
 
 async def _recreate_postgres_database(url: str) -> None:
@@ -128,6 +129,7 @@ async def redis(app: Litestar) -> Redis:
 async def clean(app: Litestar) -> None:
     await _empty_tables()
     await app.state.redis.flushdb()
+    open_campaigns.forget()  # the campaigns it remembered were emptied with the tables
 
 
 @pytest.fixture

@@ -91,6 +91,33 @@ def in_scope(scope: Scope, table: type[Table], columns: ScopedColumns) -> Any:
     return _never(table)
 
 
+def in_scope_sql(scope: Scope, alias: str, student: str = "student") -> tuple[str, tuple[Any, ...]]:
+    """`in_scope` as SQL text (`{}` placeholders) for a hand-written query over a table that
+    keeps the usual columns `region_code`, `school`, `school_class` and a student id
+    (`student`, or `id` for the student table itself) under `alias`. The same rule, tested
+    against `scoped` for every kind (`tests/accounts/test_scope_sql.py`)."""
+    if scope.kind is ScopeKind.national:
+        return "1 = 1", ()
+    if scope.kind is ScopeKind.region:
+        prefix = scope.region_prefix
+        return (
+            f"{alias}.region_code >= {{}} AND {alias}.region_code <= {{}}",
+            (prefix.ljust(6, "0"), prefix.ljust(6, "9")),
+        )
+    if scope.kind is ScopeKind.school:
+        return f"{alias}.school = {{}}", (scope.school_id,)
+    if scope.kind is ScopeKind.school_class:
+        return f"{alias}.school_class = {{}}", (scope.class_id,)
+    if scope.kind is ScopeKind.guardian and scope.account_id is not None:
+        # records.service.confirmed_children: confirmed links only
+        return (
+            f"{alias}.{student} IN (SELECT student FROM guardian_link "
+            "WHERE account = {} AND status = 'confirmed')",
+            (scope.account_id,),
+        )
+    return "1 = 0", ()
+
+
 SCOPED: dict[type[Table], ScopedColumns] = {}
 # Rows a domain above puts in a scope besides the table's own columns: a parent's account
 # lies in the scope of the schools of its children (see `records.service`).

@@ -226,19 +226,7 @@ async def link_child(
 async def my_children(principal: Principal) -> list[ChildStatus]:
     """The confirmed children with their records' state, then the links waiting for the
     class (or refused by it): only the link's state, none of the record's data."""
-    children = await views.my_children(principal)
-    others = await (
-        GuardianLink.select(GuardianLink.student, GuardianLink.status)
-        .where(
-            (GuardianLink.account == principal.account_id)
-            & (GuardianLink.status != LinkStatus.confirmed.value)
-        )
-        .order_by(GuardianLink.id)
-    )
-    return children + [
-        ChildStatus(r["student"], None, None, None, None, None, link_status=r["status"])
-        for r in others
-    ]
+    return await views.my_children(principal)
 
 
 def _students_in_scope(principal: Principal) -> Any:

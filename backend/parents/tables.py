@@ -43,6 +43,9 @@ class Upload(Table, tablename="upload"):
     check_attempts = Integer(default=0)
     check_started_at = Timestamptz(null=True, default=None)
     created_at = Timestamptz()
+    # The same photo sent again: the family's state follows the photo sent last, by
+    # COALESCE(last_sent_at, created_at) (`parents.states`).
+    last_sent_at = Timestamptz(null=True, default=None)
 
 
 class UploadCheck(Table, tablename="upload_check"):

@@ -18,14 +18,21 @@ from backend.accounts import audit
 from backend.accounts.audit import Actor
 from backend.accounts.principal import Principal
 from backend.accounts.roles import STAFF_ROLES, Role
-from backend.accounts.scope import ScopedColumns, get_scoped, register_scoped
+from backend.accounts.scope import ScopedColumns, get_scoped, in_scope_sql, register_scoped
 from backend.config import Settings
-from backend.db import json_value, transaction
-from backend.errors import Conflict, DomainError, Forbidden, OutsideWindow, TooManyAttempts
+from backend.db import fetch_row, json_value, transaction
+from backend.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    NotFound,
+    OutsideWindow,
+    TooManyAttempts,
+)
 from backend.parents import drafts
 from backend.parents.photos import PhotoRejected, clean_photo, content_hash, strip_metadata
 from backend.parents.schemas import UploadDetail, UploadRead
-from backend.parents.tables import Upload, UploadCheck
+from backend.parents.tables import Upload
 from backend.parents.views import report_fields
 from backend.records.campaigns import active_campaign
 from backend.records.service import confirmed_children
@@ -56,7 +63,7 @@ def upload_read(row: dict[str, Any], duplicate: bool = False) -> UploadRead:
         id=row["id"],
         student_id=row["student"],
         status=row["status"],
-        on_behalf=row["on_behalf"],
+        on_behalf=bool(row["on_behalf"]),
         width=row["width"],
         height=row["height"],
         created_at=row["created_at"],
@@ -143,6 +150,12 @@ async def upload_photo(
         .first()
     )
     if same is not None:
+        # Stored once, but it is the family's latest word: their state follows it again.
+        async with transaction():
+            await Upload.update({Upload.last_sent_at: datetime.now(UTC)}).where(
+                Upload.id == same["id"]
+            )
+            await audit.record(actor, "resend", "upload", same["id"], after={"student": student_id})
         return upload_read(same, duplicate=True)
     await _take_upload_quota(redis, settings, principal, student_id)
     try:
@@ -198,24 +211,40 @@ async def photo_bytes(
     return strip_metadata(await storage.get(row["storage_key"]))
 
 
+_DETAIL_SQL = """
+SELECT u.*, c.verdict AS check_verdict, c.message AS check_message,
+       c.retake_reason AS check_retake_reason, c.signed AS check_signed,
+       c.fields AS check_fields, c.seconds AS check_seconds,
+       EXISTS (SELECT 1 FROM correction_draft d WHERE d.upload = u.id) AS has_drafts
+FROM upload u LEFT JOIN upload_check c ON c.upload = u.id
+WHERE u.id = {{}} AND {scope}
+"""
+
+
 async def upload_detail(principal: Principal, actor: Actor, upload_id: int) -> UploadDetail:
-    """The upload and its check: every field read, every correction cell with its crop."""
-    row = await get_scoped(
-        actor, principal.scope, Upload, Upload.id == upload_id, "upload", upload_id
-    )
-    report = await UploadCheck.select().where(UploadCheck.upload == upload_id).first()
-    readings = json_value(report["fields"]) if report is not None else {}
-    corrections = await drafts.drafts_of_upload(upload_id, readings)
+    """The upload and its check: every field read, every correction cell with its crop. One
+    query unless the photo has written corrections (the parent polls this after uploading)."""
+    scope_sql, scope_args = in_scope_sql(principal.scope, "u")
+    row = await fetch_row(_DETAIL_SQL.format(scope=scope_sql), upload_id, *scope_args)
+    if row is None:
+        # 404 either way; `get_scoped` audits the attempt when the upload exists elsewhere.
+        await get_scoped(
+            actor, principal.scope, Upload, Upload.id == upload_id, "upload", upload_id
+        )
+        raise NotFound()
+    checked = row["check_verdict"] is not None
+    readings = json_value(row["check_fields"]) if checked else {}
+    corrections = await drafts.drafts_of_upload(upload_id, readings) if row["has_drafts"] else []
     if principal.role in STAFF_ROLES:
         await audit.record(actor, "read", "upload", upload_id)
     fields = report_fields(readings)
     return UploadDetail(
         upload=upload_read(row),
-        verdict=report["verdict"] if report else None,
-        message=report["message"] if report else None,
-        retake_reason=report["retake_reason"] if report else None,
-        signed=report["signed"] if report else None,
+        verdict=row["check_verdict"],
+        message=row["check_message"],
+        retake_reason=row["check_retake_reason"],
+        signed=bool(row["check_signed"]) if checked else None,
         fields=fields,
         corrections=corrections,
-        seconds=report["seconds"] if report else None,
+        seconds=row["check_seconds"],
     )

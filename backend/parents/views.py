@@ -3,107 +3,18 @@ family with the state of its confirmation form in the current campaign."""
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 from backend import masking
 from backend.accounts.audit import Actor
-from backend.accounts.org import MAX_PAGE_SIZE, paginate
+from backend.accounts.org import MAX_PAGE_SIZE
 from backend.accounts.principal import Principal
 from backend.accounts.schemas import Page
-from backend.accounts.scope import get_scoped, scoped
+from backend.accounts.scope import get_scoped
 from backend.accounts.tables import SchoolClass
-from backend.db import json_value
-from backend.parents import drafts
-from backend.parents.checks import CHECK_FAILED_MESSAGE, ServerVerdict
-from backend.parents.schemas import ChildStatus, FamilyStatus, FieldCheck, FormState, FormStatus
-from backend.parents.tables import Upload, UploadCheck
-from backend.records.campaigns import active_campaign
+from backend.parents import states
+from backend.parents.schemas import ChildStatus, FamilyStatus, FieldCheck
 from backend.records.catalog import BY_CODE
-from backend.records.tables import IssuedForm, Student
-
-
-async def form_statuses(students: list[dict[str, Any]]) -> dict[int, FormStatus]:
-    """Each student's form and latest upload in the campaign now open for its region."""
-    campaigns: dict[str, dict[str, Any] | None] = {}
-    for region in {s["region_code"] for s in students}:
-        campaigns[region] = await active_campaign(region)
-    ids = [s["id"] for s in students]
-    forms: dict[int, dict[str, Any]] = {}
-    uploads: dict[int, dict[str, Any]] = {}
-    if ids:
-        for form in await IssuedForm.select(
-            IssuedForm.student, IssuedForm.campaign, IssuedForm.form_id
-        ).where(IssuedForm.student.is_in(ids) & IssuedForm.superseded_at.is_null()):
-            forms[(form["student"], form["campaign"])] = form  # type: ignore[index]
-        for upload in await Upload.select().where(Upload.student.is_in(ids)).order_by(Upload.id):
-            uploads[(upload["student"], upload["campaign"])] = upload  # type: ignore[index]
-    reports = await _reports([u["id"] for u in uploads.values()])
-    # A teacher who cannot read a correction sends the family back to the camera.
-    illegible = await drafts.illegible_fields(
-        [u["id"] for u in uploads.values() if u["status"] == ServerVerdict.retake]
-    )
-    result: dict[int, FormStatus] = {}
-    for student in students:
-        campaign = campaigns[student["region_code"]]
-        if campaign is None:
-            result[student["id"]] = FormStatus(
-                None, None, False, None, FormState.no_campaign, None, None, None, None
-            )
-            continue
-        key = (student["id"], campaign["id"])
-        form = forms.get(key)  # type: ignore[call-overload]
-        upload = uploads.get(key)  # type: ignore[call-overload]
-        status = (
-            "not_issued"
-            if form is None
-            else ("not_uploaded" if upload is None else upload["status"])
-        )
-        report = reports.get(upload["id"]) if upload else None
-        unreadable = illegible.get(upload["id"]) if upload else None
-        result[student["id"]] = FormStatus(
-            campaign_id=campaign["id"],
-            campaign_name=campaign["name"],
-            form_issued=form is not None,
-            form_id=form["form_id"] if form else None,
-            status=cast(FormState, status),  # an upload's status is a FormState value
-            upload_id=upload["id"] if upload else None,
-            uploaded_at=upload["created_at"] if upload else None,
-            uploaded_on_behalf=upload["on_behalf"] if upload else None,
-            photo_url=f"/photos/{upload['id']}" if upload else None,
-            message=(
-                drafts.illegible_message(unreadable) if unreadable else _message(status, report)
-            ),
-            differing=_labels(report, "differing"),
-            corrections=_labels(report, "corrections"),
-        )
-    return result
-
-
-STATUS_MESSAGES = {
-    "uploaded": "照片已收到，正在检查，通常几秒钟就有结果。",
-    "checking": "照片已收到，正在检查，通常几秒钟就有结果。",
-    "check_failed": CHECK_FAILED_MESSAGE,
-}
-
-
-async def _reports(upload_ids: list[int]) -> dict[int, dict[str, Any]]:
-    if not upload_ids:
-        return {}
-    rows = await UploadCheck.select().where(UploadCheck.upload.is_in(upload_ids))
-    return {row["upload"]: row for row in rows}
-
-
-def _message(status: str, report: dict[str, Any] | None) -> str | None:
-    if report is not None:
-        return str(report["message"])
-    return STATUS_MESSAGES.get(status)
-
-
-def _labels(report: dict[str, Any] | None, key: str) -> list[str]:
-    if report is None:
-        return []
-    codes = json_value(report[key])
-    return [BY_CODE[c].label if c in BY_CODE else c for c in codes]
 
 
 def report_fields(readings: dict[str, Any]) -> list[FieldCheck]:
@@ -130,31 +41,28 @@ def report_fields(readings: dict[str, Any]) -> list[FieldCheck]:
     return checks
 
 
-COLUMNS = (
-    Student.id,
-    Student.name,
-    Student.registry_number,
-    Student.school,
-    Student.school_class,
-    Student.region_code,
-)
-
-
 async def my_children(principal: Principal) -> list[ChildStatus]:
-    query = scoped(Student.select(*COLUMNS), principal.scope, Student).order_by(Student.id)
-    rows = await query.limit(MAX_PAGE_SIZE)
-    statuses = await form_statuses(rows)
-    return [
-        ChildStatus(
-            r["id"],
-            r["name"],
-            masking.mask_registry_number(r["registry_number"]),
-            r["school"],
-            r["school_class"],
-            statuses[r["id"]],
+    """The confirmed children with their records' state, then the links waiting for the
+    class (or refused by it): only the link's state, none of the record's data. One query:
+    the guardian scope is the account's confirmed links (`records.service.confirmed_children`)."""
+    children = []
+    for row, form in await states.children_of(principal.account_id):
+        if form is None:
+            children.append(
+                ChildStatus(row["id"], None, None, None, None, None, link_status=row["link_status"])
+            )
+            continue
+        children.append(
+            ChildStatus(
+                row["id"],
+                row["name"],
+                masking.mask_registry_number(row["registry_number"]),
+                row["school"],
+                row["school_class"],
+                form,
+            )
         )
-        for r in rows
-    ]
+    return children
 
 
 async def families(
@@ -165,7 +73,8 @@ async def families(
     page: int,
     page_size: int,
 ) -> Page[FamilyStatus]:
-    """The teacher's class or the registrar's school (optionally one class of it)."""
+    """The teacher's class or the registrar's school (optionally one class of it), filtered
+    by state in the database, so the total counts every family in scope."""
     if class_id is not None:
         await get_scoped(
             actor,
@@ -175,24 +84,9 @@ async def families(
             "school_class",
             class_id,
         )
-    where = [Student.status == "enrolled"]
-    if class_id is not None:
-        where.append(Student.school_class == class_id)
-    query = scoped(Student.select(*COLUMNS), principal.scope, Student)
-    query = query.order_by(Student.school_class).order_by(Student.name)
-    count = scoped(Student.count(), principal.scope, Student)
-    for clause in where:
-        query, count = query.where(clause), count.where(clause)
-    if status is None:
-        rows, total = await paginate(query, count, page, page_size)
-        statuses = await form_statuses(rows)
-    else:  # the status is derived, so filter after computing it (a class is small)
-        everything = await query.limit(5000)
-        all_statuses = await form_statuses(everything)
-        matching = [r for r in everything if all_statuses[r["id"]].status == status]
-        total = len(matching)
-        size = min(page_size, MAX_PAGE_SIZE)
-        rows = matching[(page - 1) * size : page * size]
-        statuses = all_statuses
-    items = [FamilyStatus(r["id"], r["name"], r["school_class"], statuses[r["id"]]) for r in rows]
-    return Page(items, page, min(page_size, MAX_PAGE_SIZE), total)
+    page, size = max(page, 1), min(page_size, MAX_PAGE_SIZE)
+    rows, total = await states.families_page(
+        principal.scope, class_id, status, size, (page - 1) * size
+    )
+    items = [FamilyStatus(r["id"], r["name"], r["school_class"], form) for r, form in rows]
+    return Page(items, page, size, total)

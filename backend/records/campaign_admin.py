@@ -18,6 +18,7 @@ from backend.accounts.scope import get_scoped
 from backend.accounts.tables import Region
 from backend.db import is_postgres, transaction
 from backend.errors import BadRequest, Conflict, Forbidden
+from backend.records import open_campaigns
 from backend.records.campaign_reads import get_campaign, load_campaign, region_names
 from backend.records.campaigns import ancestors, china_date, region_prefix
 from backend.records.schemas import CampaignCreate, CampaignRead, CampaignUpdate
@@ -120,6 +121,7 @@ async def insert_campaign(actor: Actor, account_id: int, data: CampaignCreate) -
         await audit.record(
             actor, "create", "campaign", campaign_id, after=msgspec.to_builtins(data)
         )
+    open_campaigns.forget()
     return campaign_id
 
 
@@ -168,6 +170,7 @@ async def update_campaign(
             before=before,
             after=msgspec.to_builtins(changes),
         )
+    open_campaigns.forget()
     return await get_campaign(principal, actor, campaign_id)
 
 
@@ -196,6 +199,7 @@ async def close_campaign(principal: Principal, actor: Actor, campaign_id: int) -
             before={"ends_at": msgspec.to_builtins(campaign["ends_at"])},
             after={"ends_at": msgspec.to_builtins(now), "closed_at": msgspec.to_builtins(now)},
         )
+    open_campaigns.forget()
     return await get_campaign(principal, actor, campaign_id)
 
 
@@ -222,3 +226,4 @@ async def delete_campaign(principal: Principal, actor: Actor, campaign_id: int) 
             campaign_id,
             before={k: msgspec.to_builtins(campaign[k]) for k in fields},
         )
+    open_campaigns.forget()

@@ -17,6 +17,7 @@ from backend.accounts.scope import get_scoped
 from backend.accounts.tables import Region
 from backend.db import transaction
 from backend.errors import Conflict, Forbidden, NotFound
+from backend.records import open_campaigns
 from backend.records.campaign_admin import check_window, lock_province, refuse_if_closed
 from backend.records.campaign_reads import load_campaign, region_names, setting_read
 from backend.records.campaigns import (
@@ -126,6 +127,7 @@ async def set_region(
             before=_setting_audit(previous),
             after={"region_code": region_code, "set_by": level.value, **to_plain(values)},
         )
+    open_campaigns.forget()
     settings = await CampaignSetting.select().where(CampaignSetting.campaign == campaign_id)
     [row] = [s for s in settings if (s["region_code"], s["set_by"]) == (region_code, level)]
     names = await region_names({region_code})
@@ -150,6 +152,7 @@ async def clear_region(
         await audit.record(
             actor, "clear_region", "campaign", campaign_id, before=_setting_audit(previous)
         )
+    open_campaigns.forget()
 
 
 def to_plain(values: dict[str, Any]) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from litestar import Litestar
 from PIL import Image
 
 from backend.accounts.roles import Role
+from backend.accounts.tables import Account, AuditLog
 from backend.config import Settings
 from backend.parents.photos import PhotoRejected, clean_photo
 from backend.parents.tables import Upload
@@ -187,6 +188,53 @@ async def test_photos_are_served_only_inside_scope(
     assert (await client.get(photo["photo_url"], headers=other_parent)).status_code == 404
     assert (await client.get(photo["photo_url"], headers=other_registrar)).status_code == 404
     assert (await client.get(photo["photo_url"])).status_code == 401
+
+
+async def test_an_upload_and_its_check_are_read_only_inside_scope_and_refusals_audited(
+    client: httpx.AsyncClient, settings: Settings, world: World, parent: dict[str, str]
+) -> None:
+    photo = (
+        await upload(client, parent, world.students[0], images.jpeg_with_orientation(1))
+    ).json()
+    detail = f"/uploads/{photo['id']}"
+    await make_account(settings, Role.parent, "13700009999")
+    other_parent = bearer(await login(client, "13700009999"))
+    pending = await Account.select(Account.id).where(Account.phone == "13700009999").first()
+    assert pending is not None
+    await GuardianLink.insert(  # a link the class has not confirmed opens nothing
+        GuardianLink(
+            account=pending["id"],
+            student=world.students[0],
+            guardian_slot=2,
+            status="pending",
+            created_at=datetime.now(UTC),
+        )
+    )
+    teacher = bearer(await login(client, world.phones[Role.teacher]))
+    await make_account(
+        settings, Role.registrar, "13700008888", region_code="330108", school=world.schools["B"]
+    )
+    other_registrar = bearer(await login(client, "13700008888"))
+
+    mine = await client.get(detail, headers=parent)
+    assert mine.status_code == 200
+    assert mine.json()["upload"]["id"] == photo["id"]
+    assert mine.json()["upload"]["on_behalf"] is False
+    assert (await client.get(detail, headers=teacher)).status_code == 200
+    for outsider in (other_parent, other_registrar):
+        refused = await client.get(detail, headers=outsider)
+        assert refused.status_code == 404
+        assert refused.json()["code"] == "not_found"
+    denied = await AuditLog.select().where(
+        (AuditLog.action == "access_denied") & (AuditLog.entity == "upload")
+    )
+    assert len(denied) == 2
+    missing = await client.get(f"/uploads/{photo['id'] + 1000}", headers=parent)
+    assert missing.status_code == 404
+    reads = await AuditLog.count().where(
+        (AuditLog.action == "read") & (AuditLog.entity == "upload")
+    )
+    assert reads == 1  # the teacher's read is audited, the parent's own is not
 
 
 async def test_nobody_uploads_for_a_child_outside_scope(

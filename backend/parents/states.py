@@ -1,0 +1,178 @@
+"""A family's state of its form in the campaign open for its region, read with hand-written SQL
+(one query for a parent's children, two for a page of families: `bench/http_auth.py`).
+
+The state is `no_campaign` (none open for the region), `not_issued` (no form printed in it),
+`not_uploaded`, or the status of the photo the family sent last (`uploaded`, `checking`, a
+verdict, `check_failed`): the upload of the form's campaign with the latest
+COALESCE(last_sent_at, created_at). The same photo sent again is stored once, yet it is the
+family's latest word (`uploads.upload_photo` sets its `last_sent_at`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from backend.accounts.scope import Scope, in_scope_sql
+from backend.db import fetch_rows, json_value
+from backend.parents import drafts
+from backend.parents.checks import CHECK_FAILED_MESSAGE
+from backend.parents.schemas import FormState, FormStatus
+from backend.records.catalog import BY_CODE
+from backend.records.open_campaigns import current
+
+STATUS_MESSAGES = {
+    "uploaded": "照片已收到，正在检查，通常几秒钟就有结果。",
+    "checking": "照片已收到，正在检查，通常几秒钟就有结果。",
+    "check_failed": CHECK_FAILED_MESSAGE,
+}
+
+# `f` is the student's issued form; `u` the photo sent last for it, `c` that photo's check.
+_STATE_COLUMNS = """f.campaign AS form_campaign, f.form_id,
+       u.id AS upload_id, u.status AS upload_status, u.created_at AS uploaded_at,
+       u.on_behalf AS uploaded_on_behalf,
+       c.message AS check_message, c.differing AS check_differing,
+       c.corrections AS check_corrections,
+       (u.status = 'retake' AND EXISTS (SELECT 1 FROM correction_draft d
+            WHERE d.upload = u.id AND d.state = 'illegible')) AS has_illegible"""
+_STATE_JOINS = """LEFT JOIN upload u ON u.id = (
+    SELECT l.id FROM upload l WHERE l.student = f.student AND l.campaign = f.campaign
+    ORDER BY COALESCE(l.last_sent_at, l.created_at) DESC, l.id DESC LIMIT 1)
+LEFT JOIN upload_check c ON c.upload = u.id"""
+
+
+def _labels(raw: Any) -> list[str]:
+    if raw is None or raw == "[]":  # most checks: skip the JSON decoder
+        return []
+    return [BY_CODE[c].label if c in BY_CODE else c for c in json_value(raw)]
+
+
+async def _illegible(rows: list[dict[str, Any]]) -> dict[int, list[str]]:
+    """The fields the teacher could not read, for the few photos sent back for that."""
+    return await drafts.illegible_fields([r["upload_id"] for r in rows if r.get("has_illegible")])
+
+
+def form_status(
+    row: dict[str, Any] | None,
+    campaign: dict[str, Any] | None,
+    illegible: dict[int, list[str]] | None = None,
+) -> FormStatus:
+    """The state from a row of `_STATE_COLUMNS` for the campaign's form (None: no form);
+    `illegible` the fields a teacher could not read, by upload (`_illegible`)."""
+    if campaign is None:
+        return FormStatus(None, None, False, None, FormState.no_campaign, None, None, None, None)
+    if row is None or row["form_id"] is None:
+        status, row = "not_issued", None
+    elif row["upload_id"] is None:
+        status = "not_uploaded"
+    else:
+        status = row["upload_status"]
+    upload = row if row is not None and row["upload_id"] is not None else None
+    upload_id = upload["upload_id"] if upload else None
+    message = row["check_message"] if row else None
+    # A teacher who cannot read a correction sends the family back to the camera.
+    unreadable = (illegible or {}).get(upload_id) if upload_id else None
+    if unreadable:
+        message = drafts.illegible_message(unreadable)
+    return FormStatus(
+        campaign_id=campaign["id"],
+        campaign_name=campaign["name"],
+        form_issued=row is not None,
+        form_id=row["form_id"] if row else None,
+        status=cast(FormState, status),  # an upload's status is a FormState value
+        upload_id=upload_id,
+        uploaded_at=upload["uploaded_at"] if upload else None,
+        uploaded_on_behalf=bool(upload["uploaded_on_behalf"]) if upload else None,
+        photo_url=f"/photos/{upload_id}" if upload_id else None,
+        message=message if message is not None else STATUS_MESSAGES.get(status),
+        differing=_labels(row["check_differing"]) if row else [],
+        corrections=_labels(row["check_corrections"]) if row else [],
+    )
+
+
+_CHILDREN_SQL = f"""
+SELECT gl.student AS id, gl.status AS link_status, s.name, s.registry_number, s.school,
+       s.school_class, s.region_code, {_STATE_COLUMNS}
+FROM guardian_link gl
+LEFT JOIN student s ON s.id = gl.student AND gl.status = 'confirmed'
+LEFT JOIN issued_form f ON f.student = s.id AND f.superseded_at IS NULL
+{_STATE_JOINS}
+WHERE gl.account = {{}}
+ORDER BY CASE WHEN gl.status = 'confirmed' THEN 0 ELSE 1 END,
+         CASE WHEN gl.status = 'confirmed' THEN gl.student ELSE gl.id END
+"""
+
+
+async def children_of(account_id: int) -> list[tuple[dict[str, Any], FormStatus | None]]:
+    """A parent's links, confirmed ones first (by child), each confirmed child's record
+    columns with its state; a pending or rejected link carries only its `link_status`."""
+    rows = await fetch_rows(_CHILDREN_SQL, account_id)
+    illegible = await _illegible(rows)
+    found: dict[int, tuple[dict[str, Any], FormStatus | None]] = {}
+    chosen: set[int] = set()  # children whose row is the open campaign's form
+    for row in rows:
+        if row["link_status"] != "confirmed":
+            found.setdefault(row["id"], (row, None))
+            continue
+        campaign = await current(row["region_code"])
+        here = campaign is not None and row["form_campaign"] == campaign["id"]
+        if row["id"] not in found or (here and row["id"] not in chosen):
+            found[row["id"]] = (row, form_status(row if here else None, campaign, illegible))
+        if here:
+            chosen.add(row["id"])
+    return list(found.values())
+
+
+async def _campaign_case(regions: list[str]) -> tuple[str, list[Any], dict[str, Any]]:
+    """SQL for the id of the campaign open for `s.region_code`, and the campaigns by region."""
+    open_in = {r: c for r in regions if (c := await current(r)) is not None}
+    if not open_in:
+        return "CAST(NULL AS INTEGER)", [], open_in
+    whens = " ".join("WHEN {} THEN CAST({} AS INTEGER)" for _ in open_in)
+    args: list[Any] = []
+    for region, campaign in open_in.items():
+        args += [region, campaign["id"]]
+    return f"CASE s.region_code {whens} END", args, open_in
+
+
+async def families_page(
+    scope: Scope, class_id: int | None, status: str | None, limit: int, offset: int
+) -> tuple[list[tuple[dict[str, Any], FormStatus]], int]:
+    """Enrolled students in scope (of one class), by class and name, with their states;
+    filtered by state in SQL, so the total counts every family in scope."""
+    where, where_args = in_scope_sql(scope, "s", student="id")
+    where = f"s.status = 'enrolled' AND {where}"
+    args: list[Any] = list(where_args)
+    if class_id is not None:
+        where += " AND s.school_class = {}"
+        args.append(class_id)
+    regions = await fetch_rows(f"SELECT DISTINCT s.region_code FROM student s WHERE {where}", *args)
+    case, case_args, open_in = await _campaign_case([r["region_code"] for r in regions])
+    joins = f"""LEFT JOIN issued_form f ON f.student = s.id AND f.superseded_at IS NULL
+    AND f.campaign = ({case})
+{_STATE_JOINS}"""
+    query_args = [*case_args, *args]
+    if status is not None:
+        where += f""" AND (CASE WHEN ({case}) IS NULL THEN 'no_campaign'
+            WHEN f.id IS NULL THEN 'not_issued' WHEN u.id IS NULL THEN 'not_uploaded'
+            ELSE u.status END) = {{}}"""
+        query_args += [*case_args, status]
+    sql = f"""
+SELECT s.id, s.name, s.school_class, s.region_code, {_STATE_COLUMNS},
+       COUNT(*) OVER () AS total
+FROM student s
+{joins}
+WHERE {where}
+ORDER BY s.school_class, s.name, s.id
+LIMIT {{}} OFFSET {{}}"""
+    rows = await fetch_rows(sql, *query_args, limit, offset)
+    if rows:
+        total = int(rows[0]["total"])
+    else:  # past the last page: count on its own
+        counted = await fetch_rows(
+            f"SELECT COUNT(*) AS total FROM student s {joins} WHERE {where}", *query_args
+        )
+        total = int(counted[0]["total"])
+    illegible = await _illegible(rows)
+    return [
+        (row, form_status(row, open_in.get(row["region_code"]), illegible)) for row in rows
+    ], total
