@@ -25,14 +25,17 @@ from backend.deps import (
     StorageDep,
 )
 from backend.errors import Forbidden
-from backend.http import NO_STORE, requires_staff
+from backend.http import NO_STORE, PayloadTooLarge, requires_staff
 from backend.parents import links, signup, uploads, views
+from backend.parents.photos import MAX_BYTES as MAX_PHOTO_BYTES
+from backend.parents.photos import PHOTO_TOO_LARGE
 from backend.parents.schemas import (
     ChildLink,
     ChildLinked,
     ChildStatus,
     CorrectionRead,
     FamilyStatus,
+    FormState,
     LinkRead,
     SignupConfirm,
     SignupStart,
@@ -109,18 +112,24 @@ class FamiliesController(Controller):
     tags = ["teachers"]
     guards = [requires_staff]
 
-    @get("/")
+    @get("/", summary="List families and their forms' state", operation_id="listFamilies")
     async def families(
         self,
         principal: PrincipalDep,
         actor: ActorDep,
         class_id: IdFilter = None,
-        status: FromQuery[str | None] = None,
+        status: FromQuery[FormState | None] = None,
         page: PageNumber = 1,
         page_size: PageSize = 50,
     ) -> Page[FamilyStatus]:
-        """Each family of the caller's class or school with its form's state (filter by
-        class, or by state: not_issued, not_uploaded, uploaded, …)."""
+        """Each enrolled child of the caller's class (teacher) or school (registrar, leader)
+        with its confirmation form's state in the current campaign; filter by class, or by
+        state (`status=not_uploaded` for the families still to chase).
+
+        **Who may call**: staff; each sees its own scope.
+
+        **Errors**: `validation_error` (400) for a `status` outside the listed values (the
+        message names them); `not_found` (404) for a `class_id` outside the caller's scope."""
         return await views.families(principal, actor, class_id, status, page, page_size)
 
 
@@ -158,10 +167,25 @@ class PhotoUpload:
     file: UploadFile
 
 
+# Past this a request is refused before it is read: the photo's own limit plus the multipart
+# envelope. Its 413 says the limit, as the check of a smaller oversized photo does.
+PHOTO_REQUEST_MAX_BYTES = MAX_PHOTO_BYTES + 64 * 1024
+
+
 class PhotoController(Controller):
     tags = ["parents"]
 
-    @post("/students/{student_id:int}/photos", status_code=HTTP_201_CREATED)
+    @post(
+        "/students/{student_id:int}/uploads",
+        status_code=HTTP_201_CREATED,
+        summary="Upload a photo of a signed form",
+        operation_id="createUpload",
+        request_max_body_size=PHOTO_REQUEST_MAX_BYTES,
+        opt={
+            "upload_noun": "照片",
+            "too_large": PayloadTooLarge(PHOTO_TOO_LARGE, code="photo_too_large"),
+        },
+    )
     async def upload(
         self,
         student_id: FromPath[int],
@@ -173,10 +197,23 @@ class PhotoController(Controller):
         redis: RedisDep,
         settings: SettingsDep,
     ) -> UploadRead:
-        """A photo of the signed form: by a parent, or a teacher on the family's behalf.
+        """A photo of the child's signed confirmation form, as `multipart/form-data` with the
+        photo in the `file` part (JPEG, PNG, WebP or HEIC, at most 15 MB).
 
-        Stored is accepted: if the queue (Redis) is down, the upload stays `uploaded` and the
-        sweeper enqueues its check once Redis is back, so the parent need not upload again."""
+        **Who may call**: a parent linked to the child (link confirmed), or the child's homeroom
+        teacher or school registrar on the family's behalf (recorded as such).
+
+        Stored is accepted: the check runs in the background (poll `GET /uploads/{upload_id}`).
+        The same photo sent again answers the earlier upload with `duplicate: true`. If the
+        queue (Redis) is down, the upload stays `uploaded` and is checked once Redis is back.
+
+        **Errors**: `multipart_expected` (415) for any other kind of body; `photo_too_large`
+        (413); `photo_empty`, `photo_unsupported`, `photo_damaged`, `photo_truncated`,
+        `photo_too_many_pixels` (400) for a
+        file that is not a usable photo; `form_not_issued` (409) before the school printed
+        this campaign's form; `outside_window` (409) outside the campaign; `too_many_uploads`
+        (429) with `Retry-After`; `uploaders_only` (403); `not_found` (404) for a child outside
+        the caller's scope."""
         content = await data.file.read()
         upload = await uploads.upload_photo(
             principal, actor, storage, redis, settings, student_id, content
@@ -185,7 +222,12 @@ class PhotoController(Controller):
             await enqueue_check_later_if_down(arq, upload.id)
         return upload
 
-    @get("/photos/{upload_id:int}", media_type="image/jpeg")
+    @get(
+        "/uploads/{upload_id:int}/photo",
+        media_type="image/jpeg",
+        summary="Download an upload's photo",
+        operation_id="getUploadPhoto",
+    )
     async def photo(
         self,
         upload_id: FromPath[int],
@@ -193,6 +235,12 @@ class PhotoController(Controller):
         actor: ActorDep,
         storage: StorageDep,
     ) -> Response[bytes]:
+        """The stored photo (upright JPEG, no EXIF); never cached.
+
+        **Who may call**: the parent linked to the child, and staff whose scope holds the
+        child's class (staff reads are audited).
+
+        **Errors**: `not_found` (404) for an upload missing or outside the caller's scope."""
         data = await uploads.photo_bytes(principal, actor, storage, upload_id)
         return Response(data, media_type="image/jpeg", headers=NO_STORE)
 

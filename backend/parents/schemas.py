@@ -3,11 +3,31 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Annotated
 
 import msgspec
 
 from backend.accounts.schemas import Phone
+
+
+class FormState(StrEnum):
+    """Where a child's confirmation form stands in the campaign now open for its region: before
+    the photo, while it is checked, then the check's verdict (`ServerVerdict`)."""
+
+    no_campaign = "no_campaign"
+    not_issued = "not_issued"
+    not_uploaded = "not_uploaded"
+    uploaded = "uploaded"
+    checking = "checking"
+    check_failed = "check_failed"
+    retake = "retake"
+    not_this_form = "not_this_form"
+    outdated_form = "outdated_form"
+    differs = "differs"
+    corrections_written = "corrections_written"
+    unsigned = "unsigned"
+    matches = "matches"
 
 
 class UploadRead(msgspec.Struct):
@@ -45,7 +65,7 @@ class FormStatus(msgspec.Struct):
     campaign_name: str | None
     form_issued: bool
     form_id: str | None
-    status: str  # no_campaign, not_issued, not_uploaded, uploaded (later: the check's verdict)
+    status: FormState
     upload_id: int | None
     uploaded_at: datetime | None
     uploaded_on_behalf: bool | None

@@ -69,7 +69,7 @@ def upload_read(row: dict[str, Any], duplicate: bool = False) -> UploadRead:
         height=row["height"],
         created_at=row["created_at"],
         duplicate=duplicate,
-        photo_url=f"/photos/{row['id']}",
+        photo_url=f"/uploads/{row['id']}/photo",
     )
 
 

@@ -14,7 +14,7 @@ from backend.accounts.scope import get_scoped, scoped
 from backend.accounts.tables import SchoolClass
 from backend.db import json_value
 from backend.parents.checks import CHECK_FAILED_MESSAGE
-from backend.parents.schemas import ChildStatus, FamilyStatus, FieldCheck, FormStatus
+from backend.parents.schemas import ChildStatus, FamilyStatus, FieldCheck, FormState, FormStatus
 from backend.parents.tables import Upload, UploadCheck
 from backend.records.campaigns import active_campaign
 from backend.records.catalog import BY_CODE
@@ -42,7 +42,7 @@ async def form_statuses(students: list[dict[str, Any]]) -> dict[int, FormStatus]
         campaign = campaigns[student["region_code"]]
         if campaign is None:
             result[student["id"]] = FormStatus(
-                None, None, False, None, "no_campaign", None, None, None, None
+                None, None, False, None, FormState.no_campaign, None, None, None, None
             )
             continue
         key = (student["id"], campaign["id"])
@@ -59,11 +59,11 @@ async def form_statuses(students: list[dict[str, Any]]) -> dict[int, FormStatus]
             campaign_name=campaign["name"],
             form_issued=form is not None,
             form_id=form["form_id"] if form else None,
-            status=status,
+            status=FormState(status),
             upload_id=upload["id"] if upload else None,
             uploaded_at=upload["created_at"] if upload else None,
             uploaded_on_behalf=upload["on_behalf"] if upload else None,
-            photo_url=f"/photos/{upload['id']}" if upload else None,
+            photo_url=f"/uploads/{upload['id']}/photo" if upload else None,
             message=_message(status, report),
             differing=_labels(report, "differing"),
             corrections=_labels(report, "corrections"),
@@ -153,7 +153,7 @@ async def families(
     principal: Principal,
     actor: Actor,
     class_id: int | None,
-    status: str | None,
+    status: FormState | None,
     page: int,
     page_size: int,
 ) -> Page[FamilyStatus]:

@@ -23,14 +23,17 @@ from backend.deps import (
     SettingsDep,
     StorageDep,
 )
-from backend.http import NO_STORE, requires_staff
+from backend.http import NO_STORE, requires_staff, too_large
 from backend.records import campaigns, forms, imports, reads
 from backend.records.ids import ProblemKind
+from backend.records.importer import MAX_BYTES as MAX_IMPORT_BYTES
 from backend.records.schemas import (
     CampaignCreate,
     CampaignRead,
     CampaignUpdate,
+    FormBatchCreate,
     FormBatchRead,
+    FormBatchSummary,
     ImportRead,
     ImportStarted,
     Revealed,
@@ -38,6 +41,7 @@ from backend.records.schemas import (
     StudentDetail,
     StudentSummary,
 )
+from backend.records.tables import StudentStatus
 
 
 class StudentController(Controller):
@@ -45,7 +49,7 @@ class StudentController(Controller):
     tags = ["records"]
     guards = [requires_staff]
 
-    @get("/")
+    @get("/", summary="Search students", operation_id="listStudents")
     async def list_students(
         self,
         principal: PrincipalDep,
@@ -53,13 +57,20 @@ class StudentController(Controller):
         q: FromQuery[str | None] = None,
         class_id: IdFilter = None,
         school_id: IdFilter = None,
-        status: FromQuery[str | None] = None,
+        status: FromQuery[StudentStatus | None] = None,
         problem: FromQuery[ProblemKind | None] = None,
         page: PageNumber = 1,
         page_size: PageSize = 50,
     ) -> Page[StudentSummary]:
-        """Search students in scope by name, class, status, problem; by a full registry
-        number, ID number or phone only for a registrar and up (audited)."""
+        """Students in the caller's scope, by name (`q`), class, school, status or problem;
+        `q` may be a full registry number, ID number or phone only for a registrar and up
+        (audited).
+
+        **Who may call**: staff; each sees its own scope.
+
+        **Errors**: `validation_error` (400) for a `status` or `problem` outside the listed
+        values (the message names them); `identifier_search_forbidden` (403) for an
+        identifier search below registrar."""
         return await reads.list_students(
             principal,
             actor,
@@ -103,7 +114,17 @@ class ImportController(Controller):
     tags = ["records"]
     guards = [requires_staff]
 
-    @post("/", status_code=HTTP_202_ACCEPTED)
+    @post(
+        "/",
+        status_code=HTTP_202_ACCEPTED,
+        summary="Import students from a spreadsheet",
+        operation_id="createImport",
+        request_max_body_size=MAX_IMPORT_BYTES + 64 * 1024,
+        opt={
+            "upload_noun": "文件",
+            "too_large": too_large("文件", MAX_IMPORT_BYTES, "file_too_large"),
+        },
+    )
     async def start(
         self,
         data: MultipartBody[ImportUpload],
@@ -113,8 +134,14 @@ class ImportController(Controller):
         redis: RedisDep,
         settings: SettingsDep,
     ) -> ImportStarted:
-        """Upload a CSV or XLSX of students; a background job reads it. Poll its progress.
-        A dry run checks the file and changes nothing (limited per hour, audited)."""
+        """A CSV or XLSX of students, as `multipart/form-data` with the file in the `file`
+        part; a background job reads it (poll `GET /imports/{job_id}`). A dry run
+        (`dry_run=true`) checks the file and changes nothing (limited per hour, audited).
+
+        **Who may call**: a school registrar (for its school) and the levels above.
+
+        **Errors**: `multipart_expected` (415) for any other kind of body; `file_too_large`
+        (413); `empty_file` (400); `too_many_dry_runs` (429); `forbidden` (403) for other roles."""
         content = await data.file.read()
         job_id = await imports.start_import(
             principal,
@@ -174,20 +201,50 @@ class FormController(Controller):
     tags = ["forms"]
     guards = [requires_staff]
 
-    @post("/classes/{class_id:int}/forms", status_code=HTTP_202_ACCEPTED)
+    @post(
+        "/form-batches",
+        status_code=HTTP_202_ACCEPTED,
+        summary="Issue a class's forms",
+        operation_id="createFormBatch",
+    )
     async def issue(
         self,
-        class_id: FromPath[int],
+        data: JSONBody[FormBatchCreate],
         settings: SettingsDep,
         principal: PrincipalDep,
         actor: ActorDep,
         arq: ArqDep,
         redis: RedisDep,
     ) -> FormBatchRead:
-        """Issue this campaign's forms for a class; a job renders the printable PDF."""
-        batch_id = await forms.issue_class_forms(settings, principal, actor, class_id)
+        """Issue this campaign's confirmation forms for every enrolled student of a class; a
+        job renders the printable PDF (poll `GET /form-batches/{batch_id}` until `pdf_ready`).
+        Forms issued earlier in the campaign are superseded: their codes stop working.
+
+        **Who may call**: the class's school registrar.
+
+        **Errors**: `registrar_only` (403); `not_found` (404) for a class outside the caller's
+        scope; `outside_window` (409) when the campaign is closed or forbids issuing forms;
+        `class_empty` (409) for a class with no enrolled student."""
+        batch_id = await forms.issue_class_forms(settings, principal, actor, data.class_id)
         await arq.enqueue_job("render_form_batch_job", batch_id, _job_id=f"forms:{batch_id}")
         return await forms.get_batch(principal.scope, actor, redis, batch_id)
+
+    @get("/form-batches", summary="List a class's form batches", operation_id="listFormBatches")
+    async def list_batches(
+        self,
+        principal: PrincipalDep,
+        actor: ActorDep,
+        class_id: IdFilter = None,
+        page: PageNumber = 1,
+        page_size: PageSize = 50,
+    ) -> Page[FormBatchSummary]:
+        """The form batches issued in the caller's scope, newest first; `class_id` for one
+        class's batches.
+
+        **Who may call**: staff; each sees its own scope.
+
+        **Errors**: `not_found` (404) for a `class_id` outside the caller's scope."""
+        return await forms.list_batches(principal, actor, class_id, page, page_size)
 
     @get("/form-batches/{batch_id:int}")
     async def batch(

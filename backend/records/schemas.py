@@ -7,6 +7,9 @@ from typing import Annotated, Any
 
 import msgspec
 
+from backend.accounts.schemas import DbId
+from backend.records.tables import FormBatchStatus
+
 
 class Problem(msgspec.Struct):
     kind: str
@@ -129,11 +132,30 @@ class CampaignRead(msgspec.Struct):
     active: bool
 
 
+class FormBatchCreate(msgspec.Struct, forbid_unknown_fields=True):
+    """Issue this campaign's forms for a class."""
+
+    class_id: DbId
+
+
+class FormBatchSummary(msgspec.Struct):
+    """A batch as a class's list of batches shows it (`GET /form-batches/{id}` has its forms)."""
+
+    id: int
+    class_id: int
+    campaign_id: int
+    status: FormBatchStatus
+    total: int
+    pdf_ready: bool
+    created_at: datetime
+    finished_at: datetime | None
+
+
 class FormBatchRead(msgspec.Struct):
     id: int
     class_id: int
     campaign_id: int
-    status: str
+    status: FormBatchStatus
     done: int
     total: int
     pdf_ready: bool

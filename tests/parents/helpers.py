@@ -18,7 +18,9 @@ async def issue_forms(
     client: httpx.AsyncClient, world: World, class_key: str = "A1"
 ) -> list[dict[str, Any]]:
     registrar = bearer(await login(client, world.phones[Role.registrar]))
-    response = await client.post(f"/classes/{world.classes[class_key]}/forms", headers=registrar)
+    response = await client.post(
+        "/form-batches", json={"class_id": world.classes[class_key]}, headers=registrar
+    )
     assert response.status_code == 202, response.text
     return response.json()["forms"]  # type: ignore[no-any-return]
 

@@ -109,7 +109,7 @@ async def upload_and_check(
     photo: bytes,
 ) -> dict[str, Any]:
     response = await client.post(
-        f"/students/{student_id}/photos", headers=headers, files={"file": ("form.jpg", photo)}
+        f"/students/{student_id}/uploads", headers=headers, files={"file": ("form.jpg", photo)}
     )
     assert response.status_code == 201, response.text
     await run_jobs(app, settings)
@@ -372,7 +372,7 @@ async def test_a_worker_killed_mid_check_leaves_an_upload_the_sweeper_finishes(
     caught = None
     for seed in range(20, 23):  # a try can miss the moment; three are plenty
         response = await client.post(
-            f"/students/{world.students[0]}/photos",
+            f"/students/{world.students[0]}/uploads",
             headers=parent,
             files={"file": ("form.jpg", phone_photo(page, seed))},
         )
@@ -426,7 +426,7 @@ async def test_after_the_last_try_the_upload_shows_check_failed(
 ) -> None:
     page = await printed_page(client, await registrar(client, world), world.students[0])
     response = await client.post(
-        f"/students/{world.students[0]}/photos",
+        f"/students/{world.students[0]}/uploads",
         headers=parent,
         files={"file": ("form.jpg", phone_photo(page, 9))},
     )

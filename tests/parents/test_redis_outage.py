@@ -123,7 +123,7 @@ async def upload(
     client: httpx.AsyncClient, headers: dict[str, str], student_id: int, photo: bytes
 ) -> httpx.Response:
     return await client.post(
-        f"/students/{student_id}/photos", headers=headers, files={"file": ("form.jpg", photo)}
+        f"/students/{student_id}/uploads", headers=headers, files={"file": ("form.jpg", photo)}
     )
 
 

@@ -387,7 +387,7 @@ async def photo(client: httpx.AsyncClient, headers: dict[str, str], student_id: 
     from tests.parents.images import jpeg_with_orientation
 
     response = await client.post(
-        f"/students/{student_id}/photos",
+        f"/students/{student_id}/uploads",
         headers=headers,
         files={"file": ("form.jpg", jpeg_with_orientation(1), "image/jpeg")},
     )

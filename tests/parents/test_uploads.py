@@ -62,7 +62,7 @@ async def upload(
     name: str = "photo.jpg",
 ) -> httpx.Response:
     return await client.post(
-        f"/students/{student_id}/photos", headers=headers, files={"file": (name, data)}
+        f"/students/{student_id}/uploads", headers=headers, files={"file": (name, data)}
     )
 
 

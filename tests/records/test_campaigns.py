@@ -83,13 +83,13 @@ async def test_forms_switch_and_window_close_issuing(
     registrar = await as_role(client, world, Role.registrar)
     class_id = world.classes["A1"]
 
-    none_yet = await client.post(f"/classes/{class_id}/forms", headers=registrar)
+    none_yet = await client.post("/form-batches", json={"class_id": class_id}, headers=registrar)
     assert none_yet.status_code == 409
     assert none_yet.json()["code"] == "outside_window"
     assert none_yet.json()["message"] == "当前不在数据质量核查工作时间内"
 
     campaign = (await client.post("/campaigns", headers=county, json=body(forms_open=False))).json()
-    closed = await client.post(f"/classes/{class_id}/forms", headers=registrar)
+    closed = await client.post("/form-batches", json={"class_id": class_id}, headers=registrar)
     assert closed.status_code == 409
     assert closed.json()["message"] == "当前核查工作未开放打印确认表"
 
@@ -97,7 +97,7 @@ async def test_forms_switch_and_window_close_issuing(
         f"/campaigns/{campaign['id']}", headers=county, json={"forms_open": True}
     )
     assert opened.json()["forms_open"] is True
-    issued = await client.post(f"/classes/{class_id}/forms", headers=registrar)
+    issued = await client.post("/form-batches", json={"class_id": class_id}, headers=registrar)
     assert issued.status_code == 202, issued.text
 
     ended = await client.patch(
@@ -109,7 +109,7 @@ async def test_forms_switch_and_window_close_issuing(
         },
     )
     assert ended.json()["active"] is False
-    after = await client.post(f"/classes/{class_id}/forms", headers=registrar)
+    after = await client.post("/form-batches", json={"class_id": class_id}, headers=registrar)
     assert after.json()["code"] == "outside_window"
 
 
