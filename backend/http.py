@@ -52,7 +52,7 @@ from backend.errors import (
     ServiceUnavailable,
     Unauthorized,
 )
-from backend.validation import field_errors
+from backend.validation import field_errors, required_error
 
 log = logging.getLogger("registry.http")
 
@@ -422,7 +422,11 @@ def validation_error_handler(request: Request[Any, Any, Any], exc: Exception) ->
         multipart = _expected_media(request.scope) == RequestEncodingType.MULTI_PART
         message = f"请求缺少内容，请以 {'multipart/form-data' if multipart else 'JSON'} 格式提交"
         return _error(request, 400, "body_missing", message)
-    fields = field_errors(items, request.scope.get("route_handler"))
+    handler = request.scope.get("route_handler")
+    if explained := required_error(items, handler):
+        field, code, message = explained
+        return _error(request, 400, code, message, {field: message})
+    fields = field_errors(items, handler)
     return _error(request, 400, "validation_error", "提交的数据不符合要求，请检查后重试", fields)
 
 

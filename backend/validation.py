@@ -115,15 +115,38 @@ def _field_type(kind: Any, path: str) -> Any:
 
 
 def declared_type(handler: BaseRouteHandler | None, source: str, key: str) -> Any:
-    """The type the handler declared for a query/path parameter or a body field."""
+    """The type the handler declared for a query/path parameter or a body field (`key` ""
+    or `body`: the body's own type)."""
     if handler is None:
         return None
     parameters = handler.parsed_fn_signature.parameters
     if source == "body":
         data = parameters.get("data")
-        return _field_type(data.annotation, key) if data is not None else None
+        if data is None:
+            return None
+        return data.annotation if key in ("", BODY) else _field_type(data.annotation, key)
     parameter = parameters.get(key)
     return parameter.annotation if parameter is not None else None
+
+
+def required_error(items: Any, handler: BaseRouteHandler | None) -> tuple[str, str, str] | None:
+    """(field, code, message) when the body lacks a field its type names in `REQUIRED` (a
+    ClassVar of `{field: (code, message)}`): a missing field that deserves its own words,
+    such as the password a first sign-up sets."""
+    for item in items if isinstance(items, list) else []:
+        if not isinstance(item, dict) or item.get("source") != "body":
+            continue
+        match = _MISSING.match(str(item.get("message", "")))
+        if match is None:
+            continue
+        parent = str(item.get("key") or BODY)
+        kind = declared_type(handler, "body", "" if parent == "data" else parent)
+        cls = getattr(kind, "cls", kind)
+        explained = getattr(cls, "REQUIRED", {}).get(match.group("name"))
+        if explained is not None:
+            code, message = explained
+            return _join(parent, match.group("name")), code, message
+    return None
 
 
 def _enum_message(values: list[str]) -> str:

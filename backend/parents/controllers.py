@@ -53,15 +53,35 @@ class SignupController(Controller):
     path = "/signup"
     tags = ["parents"]
 
-    @post("/start", exclude_from_auth=True, status_code=HTTP_200_OK)
+    @post(
+        "/start",
+        exclude_from_auth=True,
+        status_code=HTTP_200_OK,
+        summary="Start a parent's sign-up",
+        operation_id="startSignup",
+    )
     async def start(
         self, data: JSONBody[SignupStart], redis: RedisDep, sms: SmsDep, actor: ActorDep
     ) -> SignupTicket:
-        """Registration code + birth date (or the ID number's last 6) + phone: an SMS code
-        is sent to the phone."""
-        return await signup.start(redis, sms, actor, data.registration_code, data.fact, data.phone)
+        """The code printed on the child's form, one second fact about the child (`birth_date`
+        as a person types it, or `id_last6`, the ID number's last 6 characters) and the
+        parent's phone: an SMS code is sent to the phone, and the ticket names this sign-up.
 
-    @post("/confirm", exclude_from_auth=True, status_code=HTTP_200_OK)
+        **Who may call**: anyone (no token).
+
+        **Errors**: `one_fact_required` (400) unless exactly one of `birth_date` and `id_last6`
+        is given; `validation_error` (400) for a date that is not one; `signup_refused` (400)
+        for a wrong code or fact (alike, so codes cannot be probed); `code_expired`,
+        `code_used_up`, `sms_failed` (409); `too_many_attempts` (429)."""
+        return await signup.start(redis, sms, actor, data, data.phone)
+
+    @post(
+        "/confirm",
+        exclude_from_auth=True,
+        status_code=HTTP_200_OK,
+        summary="Finish a parent's sign-up",
+        operation_id="confirmSignup",
+    )
     async def confirm(
         self,
         data: JSONBody[SignupConfirm],
@@ -69,10 +89,19 @@ class SignupController(Controller):
         redis: RedisDep,
         actor: ActorDep,
     ) -> TokenPair:
-        """The SMS code and a password: a new account, linked to the child, logged in. A phone
-        that already has an account gets 409 `account_exists`: log in, then
-        `POST /my/children/link`."""
-        return await signup.confirm(settings, redis, actor, data.ticket, data.code, data.password)
+        """The ticket, the SMS code (`sms_code`) and the new account's password: a new parent
+        account, linked to the child, logged in.
+
+        **Who may call**: anyone holding a ticket from `POST /signup/start`.
+
+        **Errors**: `password_required` (400) without a password; `weak_password` (400);
+        `otp_mismatch` (400); `ticket_expired` (400); `too_many_attempts` (429) after 5 wrong
+        codes; `account_exists` (409) for a phone that already has a parent account (log in,
+        then `POST /my/children`); `phone_taken`, `account_inactive`, `code_used_up`,
+        `already_linked`, `link_rejected` (409)."""
+        return await signup.confirm(
+            settings, redis, actor, data.ticket, data.sms_code, data.password
+        )
 
 
 def _parents_only(role: Role) -> None:
@@ -91,13 +120,25 @@ class MyChildrenController(Controller):
         _parents_only(principal.role)
         return await links.my_children(principal)
 
-    @post("/link", status_code=HTTP_201_CREATED)
+    @post(
+        "/",
+        status_code=HTTP_201_CREATED,
+        summary="Add a child to my account",
+        operation_id="linkChild",
+    )
     async def link(
         self, data: JSONBody[ChildLink], redis: RedisDep, principal: PrincipalDep, actor: ActorDep
     ) -> ChildLinked:
-        """Add a child with its form's registration code and the second fact: linked at once
-        when my phone is a guardian's phone on the record, else pending the class's check."""
-        return await links.link_child(redis, principal, actor, data.registration_code, data.fact)
+        """Add a child with its form's registration code and one second fact (`birth_date`
+        or `id_last6`, as at sign-up): linked at once when my phone is a guardian's phone on
+        the record, else pending until the class teacher confirms.
+
+        **Who may call**: a parent.
+
+        **Errors**: `parents_only` (403); `one_fact_required` (400); `signup_refused` (400)
+        for a wrong code or fact; `code_expired`, `code_used_up`, `already_linked`,
+        `link_rejected` (409); `too_many_attempts` (429)."""
+        return await links.link_child(redis, principal, actor, data)
 
     @get("/{student_id:int}")
     async def get_child(

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 import msgspec
 
 from backend.accounts.schemas import Phone
+from backend.dates import DateNotUnderstood, parse_date
 
 
 class FormState(StrEnum):
@@ -42,9 +43,52 @@ class UploadRead(msgspec.Struct):
     photo_url: str
 
 
-class SignupStart(msgspec.Struct, forbid_unknown_fields=True):
-    registration_code: Annotated[str, msgspec.Meta(min_length=4, max_length=20)]
-    fact: Annotated[str, msgspec.Meta(min_length=4, max_length=20)]  # birth date or ID tail
+RegistrationCode = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=4,
+        max_length=20,
+        description="The code printed on the child's confirmation form (case and dashes free).",
+        examples=["K7QM-2WXD"],
+    ),
+]
+BirthDate = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=6,
+        max_length=20,
+        description="The child's birth date, as a person types it: 2020-05-15, 2020年5月15日, "
+        "2020/5/15, 2020.5.15 or 20200515 (answered back as 2020-05-15).",
+        examples=["2020-05-15", "2020年5月15日"],
+    ),
+]
+IdLast6 = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^[0-9A-Za-z]{6}$",
+        description="The last 6 characters of the child's ID number.",
+        examples=["15002X"],
+    ),
+]
+
+
+class ChildFact(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """The printed form's code and a second fact about the child: exactly one of
+    `birth_date` and `id_last6` (400 `one_fact_required` otherwise)."""
+
+    registration_code: RegistrationCode
+    birth_date: BirthDate | None = None
+    id_last6: IdLast6 | None = None
+
+    def __post_init__(self) -> None:
+        if self.birth_date is not None:
+            try:
+                self.birth_date = parse_date(self.birth_date).isoformat()
+            except DateNotUnderstood as exc:
+                raise ValueError(f"{exc} - at `$.birth_date`") from None
+
+
+class SignupStart(ChildFact, kw_only=True):
     phone: Phone
 
 
@@ -55,9 +99,26 @@ class SignupTicket(msgspec.Struct):
 
 
 class SignupConfirm(msgspec.Struct, forbid_unknown_fields=True):
+    """Every sign-up makes a new account (a phone that has one is sent to log in), so the
+    password it will log in with is always required."""
+
+    # A missing password is told in its own words and code (backend/validation.py).
+    REQUIRED: ClassVar[dict[str, tuple[str, str]]] = {
+        "password": ("password_required", "首次注册请设置登录密码"),
+    }
+
     ticket: Annotated[str, msgspec.Meta(min_length=10, max_length=64)]
-    code: Annotated[str, msgspec.Meta(pattern=r"^\d{6}$")]
-    password: Annotated[str, msgspec.Meta(max_length=128)] | None = None
+    sms_code: Annotated[
+        str, msgspec.Meta(pattern=r"^\d{6}$", description="The code sent by SMS to the phone.")
+    ]
+    password: Annotated[
+        str,
+        msgspec.Meta(
+            min_length=1,
+            max_length=128,
+            description="The new account's password: at least 8 characters, not easy to guess.",
+        ),
+    ]
 
 
 class FormStatus(msgspec.Struct):
@@ -88,11 +149,8 @@ class ChildStatus(msgspec.Struct):
     link_status: str = "confirmed"  # LinkStatus: confirmed, pending, rejected
 
 
-class ChildLink(msgspec.Struct, forbid_unknown_fields=True):
+class ChildLink(ChildFact, kw_only=True):
     """A signed-in parent adds a child: the form's code and the same second fact."""
-
-    registration_code: Annotated[str, msgspec.Meta(min_length=4, max_length=20)]
-    fact: Annotated[str, msgspec.Meta(min_length=4, max_length=20)]  # birth date or ID tail
 
 
 class ChildLinked(msgspec.Struct):

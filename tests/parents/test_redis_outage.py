@@ -297,7 +297,11 @@ async def test_endpoints_that_need_redis_answer_503_with_retry_after(
         ),
         await client.post(
             "/signup/start",
-            json={"registration_code": "ABCD-EFGH", "fact": "20150101", "phone": "13912345678"},
+            json={
+                "registration_code": "ABCD-EFGH",
+                "birth_date": "20150101",
+                "phone": "13912345678",
+            },
         ),
     ]
     for answer in answers:
