@@ -117,11 +117,16 @@ class OrgController(Controller):
     ) -> list[RegionRead]:
         return await org.list_regions(principal.scope, parent_code)
 
-    @get("/regions/{code:str}")
+    @get("/regions/{region_code:str}", summary="Get a region", operation_id="getRegion")
     async def get_region(
-        self, code: FromPath[str], principal: PrincipalDep, actor: ActorDep
+        self, region_code: FromPath[str], principal: PrincipalDep, actor: ActorDep
     ) -> RegionRead:
-        return await org.get_region(actor, principal.scope, code)
+        """One region by its 6-digit GB/T 2260 code (`330106`).
+
+        **Who may call**: staff whose scope holds the region (or lies inside it).
+
+        **Errors**: `not_found` (404) for a region missing or outside the caller's scope."""
+        return await org.get_region(actor, principal.scope, region_code)
 
     @get("/schools")
     async def list_schools(

@@ -7,7 +7,7 @@ from typing import Annotated, Generic, TypeVar
 
 import msgspec
 
-from backend.accounts.roles import Role
+from backend.accounts.roles import RegionLevel, Role
 
 T = TypeVar("T")
 
@@ -89,15 +89,15 @@ class AccountCreate(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class RegionRead(msgspec.Struct):
-    code: str
+    region_code: str  # GB/T 2260, 6 digits
     name: str
-    level: str
+    level: RegionLevel
     parent_code: str | None
 
 
 class SchoolRead(msgspec.Struct):
     id: int
-    code: str
+    school_code: str  # the school's identifier in the registry
     name: str
     region_code: str
 

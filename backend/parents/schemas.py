@@ -180,8 +180,8 @@ class FamilyStatus(msgspec.Struct):
 
 
 class FieldCheck(msgspec.Struct):
-    code: str
-    label: str
+    field: str  # the catalog's name for the field (`birth_date`)
+    field_label: str  # its Chinese label (出生日期)
     read: str | None  # masked where sensitive (backend.masking)
     match: bool  # with what the form printed
     current_match: bool  # with the record now

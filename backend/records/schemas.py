@@ -18,8 +18,8 @@ class Problem(msgspec.Struct):
 
 
 class FieldValue(msgspec.Struct):
-    code: str
-    label: str
+    field: str  # the catalog's name for the field (`birth_date`)
+    field_label: str  # its Chinese label (出生日期)
     value: str | None  # stored value (masked where sensitive)
     display: str | None  # what the form prints (choice labels; masked where sensitive)
     key: bool

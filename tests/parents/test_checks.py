@@ -273,7 +273,8 @@ async def test_a_printed_value_unlike_the_record_differs(
     )
 
     assert result["verdict"] == "differs", result
-    name = next(f for f in result["fields"] if f["code"] == "name")
+    name = next(f for f in result["fields"] if f["field"] == "name")
+    assert name["field_label"] == "姓名"
     assert name["match"] is False
     assert "姓名" in result["message"]
 
