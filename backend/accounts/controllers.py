@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from litestar import Controller, Request, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
@@ -185,15 +185,78 @@ class AccountController(Controller):
     ) -> AccountRead:
         return await admin.get_account(principal, actor, account_id)
 
-    @post("/{account_id:int}/{action:str}", status_code=HTTP_200_OK)
-    async def change_status(
-        self,
-        account_id: FromPath[int],
-        action: FromPath[Literal["seal", "unseal", "disable", "enable"]],
-        principal: PrincipalDep,
-        actor: ActorDep,
+    @post(
+        "/{account_id:int}/seal",
+        status_code=HTTP_200_OK,
+        summary="Seal a staff account",
+        operation_id="sealAccount",
+    )
+    async def seal(
+        self, account_id: FromPath[int], principal: PrincipalDep, actor: ActorDep
     ) -> AccountRead:
-        return await admin.change_status(principal, actor, account_id, action)
+        """An active staff account is sealed: it cannot log in until unsealed (audited).
+
+        **Who may call**: an account admin above the account (in scope, higher rank).
+
+        **Errors**: `forbidden`, `rank_too_high` (403); `not_found` (404) for an account
+        missing or outside the caller's scope; `invalid_status` (409) when the account's
+        state does not allow it."""
+        return await admin.change_status(principal, actor, account_id, "seal")
+
+    @post(
+        "/{account_id:int}/unseal",
+        status_code=HTTP_200_OK,
+        summary="Unseal a staff account",
+        operation_id="unsealAccount",
+    )
+    async def unseal(
+        self, account_id: FromPath[int], principal: PrincipalDep, actor: ActorDep
+    ) -> AccountRead:
+        """A sealed staff account is active again (audited).
+
+        **Who may call**: an account admin above the account (in scope, higher rank).
+
+        **Errors**: `forbidden`, `rank_too_high` (403); `not_found` (404) for an account
+        missing or outside the caller's scope; `invalid_status` (409) when the account's
+        state does not allow it."""
+        return await admin.change_status(principal, actor, account_id, "unseal")
+
+    @post(
+        "/{account_id:int}/disable",
+        status_code=HTTP_200_OK,
+        summary="Disable an account",
+        operation_id="disableAccount",
+    )
+    async def disable(
+        self, account_id: FromPath[int], principal: PrincipalDep, actor: ActorDep
+    ) -> AccountRead:
+        """An account (staff, or a parent of a child in scope) is disabled: it cannot log in
+        (audited).
+
+        **Who may call**: an account admin above the account (in scope, higher rank).
+
+        **Errors**: `forbidden`, `rank_too_high` (403); `not_found` (404) for an account
+        missing or outside the caller's scope; `invalid_status` (409) when the account's
+        state does not allow it."""
+        return await admin.change_status(principal, actor, account_id, "disable")
+
+    @post(
+        "/{account_id:int}/enable",
+        status_code=HTTP_200_OK,
+        summary="Enable an account",
+        operation_id="enableAccount",
+    )
+    async def enable(
+        self, account_id: FromPath[int], principal: PrincipalDep, actor: ActorDep
+    ) -> AccountRead:
+        """A disabled account is active again (audited).
+
+        **Who may call**: an account admin above the account (in scope, higher rank).
+
+        **Errors**: `forbidden`, `rank_too_high` (403); `not_found` (404) for an account
+        missing or outside the caller's scope; `invalid_status` (409) when the account's
+        state does not allow it."""
+        return await admin.change_status(principal, actor, account_id, "enable")
 
 
 ROUTES: list[Any] = [AuthController, me, OrgController, AccountController]

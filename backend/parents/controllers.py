@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from litestar import Controller, Response, get, post
 from litestar.datastructures import UploadFile
@@ -191,16 +191,40 @@ class GuardianLinkController(Controller):
         `status=pending` for those waiting on me."""
         return await links.list_links(principal, status, page, page_size)
 
-    @post("/{link_id:int}/{action:str}", status_code=HTTP_200_OK)
-    async def decide(
-        self,
-        link_id: FromPath[int],
-        action: FromPath[Literal["confirm", "reject"]],
-        principal: PrincipalDep,
-        actor: ActorDep,
+    @post(
+        "/{link_id:int}/confirm",
+        status_code=HTTP_200_OK,
+        summary="Confirm a parent's link to a child",
+        operation_id="confirmGuardianLink",
+    )
+    async def confirm(
+        self, link_id: FromPath[int], principal: PrincipalDep, actor: ActorDep
     ) -> LinkRead:
-        """Confirm or reject a pending link (a rejected one gives the code's use back)."""
-        return await links.decide(principal, actor, link_id, action)
+        """A pending link becomes `confirmed`: the parent sees the child's record (audited).
+
+        **Who may call**: the child's homeroom teacher or school registrar.
+
+        **Errors**: `link_deciders_only` (403); `not_found` (404) for a link missing or outside
+        the caller's scope; `invalid_status` (409) for a link that is not pending."""
+        return await links.decide(principal, actor, link_id, "confirm")
+
+    @post(
+        "/{link_id:int}/reject",
+        status_code=HTTP_200_OK,
+        summary="Reject a parent's link to a child",
+        operation_id="rejectGuardianLink",
+    )
+    async def reject(
+        self, link_id: FromPath[int], principal: PrincipalDep, actor: ActorDep
+    ) -> LinkRead:
+        """A pending link becomes `rejected`: the parent sees only that, and the form's code
+        gets this use back (audited).
+
+        **Who may call**: the child's homeroom teacher or school registrar.
+
+        **Errors**: `link_deciders_only` (403); `not_found` (404) for a link missing or outside
+        the caller's scope; `invalid_status` (409) for a link that is not pending."""
+        return await links.decide(principal, actor, link_id, "reject")
 
 
 @dataclass
