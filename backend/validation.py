@@ -1,5 +1,5 @@
 """A request the schema refused, told to a person in Chinese: one message per field, keyed by
-the field's path as the client sent it (`phone`, `guardian.name`, `page_size`), never the
+the field's path as the client sent it (`phone`, `page_size`, `outer.inner`), never the
 library's English (`Object contains unknown field ...`) nor its internal names (`data`).
 
 Litestar reports each failure as `{"key", "message", "source"}` with msgspec's message; the
