@@ -443,6 +443,10 @@ def http_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Respo
         code, message = "no_such_path", "请求的地址不存在，请检查路径"
     elif status == 400 and str(exc.detail).startswith("JSON is malformed"):
         code, message = "malformed_json", "提交的内容不是有效的 JSON"
+    elif status == 400 and exc.detail == "Invalid multipart/form-data":
+        code, message = "malformed_multipart", "上传的内容不是有效的 multipart/form-data"
+    elif status == 400 and exc.detail == "Request Entity Too Large":  # too many multipart parts
+        code, message = "too_many_parts", "上传的内容分段过多"
     elif status == 413:
         # Past the operation's `request_max_body_size`: its own words for the limit, if any.
         handler = request.scope.get("route_handler")

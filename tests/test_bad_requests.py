@@ -192,3 +192,52 @@ async def test_a_closed_set_query_parameter_names_its_allowed_values(
     assert answer["field_errors"][parameter].startswith("可选值：")
     assert allowed in answer["field_errors"][parameter]
     assert_chinese(answer["field_errors"])
+
+
+async def test_an_upload_without_its_file_part_names_the_part(
+    client: httpx.AsyncClient, settings: Settings, world: World
+) -> None:
+    tokens = await login(client, world.phones[Role.registrar])
+
+    response = await client.post(
+        f"/students/{world.students[0]}/uploads",
+        files={"photo": ("form.jpg", b"\xff\xd8\xff", "image/jpeg")},
+        headers=bearer(tokens),
+    )
+
+    assert response.status_code == 400
+    assert response.json()["field_errors"] == {"file": "缺少必填项"}
+
+
+async def test_an_enum_in_a_body_names_its_allowed_values(
+    client: httpx.AsyncClient, settings: Settings, world: World
+) -> None:
+    tokens = await login(client, world.phones[Role.sysadmin])
+
+    response = await client.post(
+        "/accounts",
+        json={"phone": "13900000001", "name": "某", "role": "boss", "initial_password": "x"},
+        headers=bearer(tokens),
+    )
+
+    assert response.status_code == 400
+    errors = response.json()["field_errors"]
+    assert list(errors) == ["role"]
+    assert errors["role"].startswith("可选值：")
+    assert "registrar" in errors["role"]
+
+
+async def test_a_multipart_body_that_is_not_one_is_named(
+    client: httpx.AsyncClient, settings: Settings, world: World
+) -> None:
+    tokens = await login(client, world.phones[Role.registrar])
+
+    response = await client.post(
+        f"/students/{world.students[0]}/uploads",
+        content=b"\xff\xd8\xff\xe0 a photo",
+        headers={**bearer(tokens), "content-type": "multipart/form-data; boundary=x"},
+    )
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "malformed_multipart"
+    assert response.json()["message"] == "上传的内容不是有效的 multipart/form-data"
