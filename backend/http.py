@@ -473,7 +473,7 @@ def redis_down_handler(request: Request[Any, Any, Any], exc: Exception) -> Respo
 
 # Every operation may answer with any of these, always in the one error shape.
 DOCUMENTED_ERRORS = {
-    **{status: STATUS_MESSAGES[status] for status in (400, 401, 403, 404, 413, 429)},
+    **{status: STATUS_MESSAGES[status] for status in (400, 401, 403, 404, 413, 415, 429)},
     409: ("conflict", "当前状态不允许此操作"),
     503: ("service_unavailable", "服务暂时不可用，请稍后再试"),
 }
