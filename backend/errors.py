@@ -11,6 +11,9 @@
     ├── TooManyAttempts       429  throttled
     └── ServiceUnavailable    503  a service it needs (Redis) is down; with Retry-After
 
+Bodies refused before any handler reads them (`backend/http.py`): `PayloadTooLarge` 413 (the
+message says the limit) and `UnsupportedMediaType` 415 (`json_expected`, `multipart_expected`).
+
 Every error reaches the client as one JSON shape:
 `{"code", "message", "field_errors"?, "request_id"}`.
 """

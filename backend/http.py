@@ -175,9 +175,14 @@ class UnsupportedMediaType(DomainError):
     message = "不支持的内容类型"
 
 
-JSON_EXPECTED = UnsupportedMediaType(
-    "请以 JSON 格式提交（Content-Type: application/json）", code="json_expected"
-)
+class JsonExpected(UnsupportedMediaType):
+    code = "json_expected"
+    message = "请以 JSON 格式提交（Content-Type: application/json）"
+
+
+class MultipartExpected(UnsupportedMediaType):
+    code = "multipart_expected"
+    message = "请以 multipart/form-data 格式上传，文件放在 file 字段中"
 
 
 def _megabytes(size: int) -> str:
@@ -210,15 +215,12 @@ def _check_media_type(scope: Scope) -> None:
     if content_type is None or expected is None:
         return
     if expected == RequestEncodingType.JSON and not _is_json(content_type):
-        raise JSON_EXPECTED
+        raise JsonExpected()
     if expected == RequestEncodingType.MULTI_PART and not content_type.lower().startswith(
         b"multipart/form-data"
     ):
-        opt = scope["route_handler"].opt
-        raise UnsupportedMediaType(
-            f"请以 multipart/form-data 格式上传，{opt.get('upload_noun', '文件')}放在 file 字段中",
-            code="multipart_expected",
-        )
+        noun = scope["route_handler"].opt.get("upload_noun", "文件")
+        raise MultipartExpected(f"请以 multipart/form-data 格式上传，{noun}放在 file 字段中")
 
 
 def json_hazard(body: bytes, max_depth: int) -> str | None:
