@@ -49,8 +49,10 @@ from backend.errors import (
     Forbidden,
     InvalidCharacters,
     NotFound,
+    PayloadTooLarge,
     ServiceUnavailable,
     Unauthorized,
+    UnsupportedMediaType,
 )
 from backend.validation import field_errors, required_error
 
@@ -163,18 +165,6 @@ BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 _JSON_SPECIAL = re.compile(rb'["\\\[\]{}]')
 
 
-class PayloadTooLarge(DomainError):
-    status = 413
-    code = "payload_too_large"
-    message = "提交的内容过大"
-
-
-class UnsupportedMediaType(DomainError):
-    status = 415
-    code = "unsupported_media_type"
-    message = "不支持的内容类型"
-
-
 class JsonExpected(UnsupportedMediaType):
     code = "json_expected"
     message = "请以 JSON 格式提交（Content-Type: application/json）"
@@ -183,15 +173,6 @@ class JsonExpected(UnsupportedMediaType):
 class MultipartExpected(UnsupportedMediaType):
     code = "multipart_expected"
     message = "请以 multipart/form-data 格式上传，文件放在 file 字段中"
-
-
-def _megabytes(size: int) -> str:
-    return f"{size / 1024 / 1024:g} MB"
-
-
-def too_large(what: str, limit: int, code: str = "payload_too_large") -> PayloadTooLarge:
-    """413 saying the limit: "照片不能超过 15 MB"."""
-    return PayloadTooLarge(f"{what}不能超过 {_megabytes(limit)}", code=code)
 
 
 def _is_json(content_type: bytes) -> bool:
@@ -290,7 +271,7 @@ async def _checked_body(scope: Scope, receive: Receive) -> Receive:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > settings.max_json_bytes:
-            raise too_large("提交的内容", settings.max_json_bytes)
+            raise PayloadTooLarge.limit("提交的内容", settings.max_json_bytes)
         chunks.append(chunk)
         more = message.get("more_body", False)
     body = b"".join(chunks)

@@ -25,10 +25,9 @@ from backend.deps import (
     StorageDep,
 )
 from backend.errors import Forbidden
-from backend.http import NO_STORE, PayloadTooLarge, requires_staff
+from backend.http import NO_STORE, requires_staff
 from backend.parents import links, signup, uploads, views
 from backend.parents.photos import MAX_BYTES as MAX_PHOTO_BYTES
-from backend.parents.photos import PHOTO_TOO_LARGE
 from backend.parents.schemas import (
     ChildLink,
     ChildLinked,
@@ -248,7 +247,7 @@ class PhotoController(Controller):
         request_max_body_size=PHOTO_REQUEST_MAX_BYTES,
         opt={
             "upload_noun": "照片",
-            "too_large": PayloadTooLarge(PHOTO_TOO_LARGE, code="photo_too_large"),
+            "too_large": uploads.PhotoTooLarge,
         },
     )
     async def upload(

@@ -21,8 +21,21 @@ from backend.accounts.roles import STAFF_ROLES, Role
 from backend.accounts.scope import ScopedColumns, get_scoped, register_scoped, scoped
 from backend.config import Settings
 from backend.db import json_value, transaction
-from backend.errors import Conflict, DomainError, Forbidden, OutsideWindow, TooManyAttempts
-from backend.parents.photos import PhotoRejected, clean_photo, content_hash, strip_metadata
+from backend.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    OutsideWindow,
+    PayloadTooLarge,
+    TooManyAttempts,
+)
+from backend.parents.photos import (
+    PHOTO_TOO_LARGE,
+    PhotoRejected,
+    clean_photo,
+    content_hash,
+    strip_metadata,
+)
 from backend.parents.schemas import CorrectionRead, UploadDetail, UploadRead
 from backend.parents.tables import CorrectionDraft, Upload, UploadCheck
 from backend.parents.views import report_fields
@@ -53,6 +66,13 @@ register_scoped(
         guardian=lambda account_id: Upload.student.is_in(confirmed_children(account_id)),
     ),
 )
+
+
+class PhotoTooLarge(PayloadTooLarge):
+    """Refused before it is read (the request's size limit), in the check's own words."""
+
+    code = "photo_too_large"
+    message = PHOTO_TOO_LARGE
 
 
 class PhotoError(DomainError):

@@ -23,7 +23,7 @@ from backend.deps import (
     SettingsDep,
     StorageDep,
 )
-from backend.http import NO_STORE, requires_staff, too_large
+from backend.http import NO_STORE, requires_staff
 from backend.records import campaigns, forms, imports, reads
 from backend.records.ids import ProblemKind
 from backend.records.importer import MAX_BYTES as MAX_IMPORT_BYTES
@@ -122,7 +122,7 @@ class ImportController(Controller):
         request_max_body_size=MAX_IMPORT_BYTES + 64 * 1024,
         opt={
             "upload_noun": "文件",
-            "too_large": too_large("文件", MAX_IMPORT_BYTES, "file_too_large"),
+            "too_large": imports.FileTooLarge,
         },
     )
     async def start(
