@@ -7,6 +7,8 @@
     ├── Forbidden             403  the role may never do this
     ├── NotFound              404  absent, or outside the caller's scope: the same answer
     ├── Conflict              409  the state does not allow it
+    ├── PayloadTooLarge       413  a body or file past its limit; the message says the limit
+    ├── UnsupportedMediaType  415  a body of another kind than the operation reads
     ├── OutsideWindow         409  the campaign's window or switch is closed
     ├── TooManyAttempts       429  throttled
     └── ServiceUnavailable    503  a service it needs (Redis) is down; with Retry-After
@@ -71,6 +73,23 @@ class Conflict(DomainError):
     status = 409
     code = "conflict"
     message = "当前状态不允许此操作"
+
+
+class PayloadTooLarge(DomainError):
+    status = 413
+    code = "payload_too_large"
+    message = "提交的内容过大"
+
+    @classmethod
+    def limit(cls, what: str, size: int, code: str | None = None) -> PayloadTooLarge:
+        """The 413 that says the limit: `limit("照片", 15 * 2**20)` → 照片不能超过 15 MB."""
+        return cls(f"{what}不能超过 {size / 1024 / 1024:g} MB", code=code)
+
+
+class UnsupportedMediaType(DomainError):
+    status = 415
+    code = "unsupported_media_type"
+    message = "不支持的内容类型"
 
 
 class OutsideWindow(DomainError):

@@ -15,6 +15,7 @@ from typing import Any
 
 from litestar import Request, Response
 from litestar.connection import ASGIConnection
+from litestar.enums import RequestEncodingType
 from litestar.exceptions import (
     HTTPException,
     NotAuthorizedException,
@@ -39,9 +40,12 @@ from backend.errors import (
     Forbidden,
     InvalidCharacters,
     NotFound,
+    PayloadTooLarge,
     ServiceUnavailable,
     Unauthorized,
+    UnsupportedMediaType,
 )
+from backend.validation import field_errors, required_error
 
 log = logging.getLogger("registry.http")
 
@@ -154,10 +158,43 @@ BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 _JSON_SPECIAL = re.compile(rb'["\\\[\]{}]')
 
 
-class PayloadTooLarge(DomainError):
-    status = 413
-    code = "payload_too_large"
-    message = "提交的内容过大"
+class JsonExpected(UnsupportedMediaType):
+    code = "json_expected"
+    message = "请以 JSON 格式提交（Content-Type: application/json）"
+
+
+class MultipartExpected(UnsupportedMediaType):
+    code = "multipart_expected"
+    message = "请以 multipart/form-data 格式上传，文件放在 file 字段中"
+
+
+def _is_json(content_type: bytes) -> bool:
+    media = content_type.split(b";", 1)[0].strip().lower()
+    return media == b"application/json" or media.endswith(b"+json")
+
+
+def _expected_media(scope: Scope) -> RequestEncodingType | str | None:
+    handler = scope.get("route_handler")
+    field = getattr(handler, "parsed_data_field", None)
+    if field is None:
+        return None
+    return getattr(field.kwarg_definition, "media_type", None) or RequestEncodingType.JSON
+
+
+def _check_media_type(scope: Scope) -> None:
+    """A body of the kind the operation reads, or 415 saying which kind: JSON for the JSON
+    operations (a form post or a raw photo is not), multipart with its file part for uploads."""
+    content_type = dict(scope["headers"]).get(b"content-type")
+    expected = _expected_media(scope)
+    if content_type is None or expected is None:
+        return
+    if expected == RequestEncodingType.JSON and not _is_json(content_type):
+        raise JsonExpected()
+    if expected == RequestEncodingType.MULTI_PART and not content_type.lower().startswith(
+        b"multipart/form-data"
+    ):
+        noun = scope["route_handler"].opt.get("upload_noun", "文件")
+        raise MultipartExpected(f"请以 multipart/form-data 格式上传，{noun}放在 file 字段中")
 
 
 def json_hazard(body: bytes, max_depth: int) -> str | None:
@@ -204,6 +241,7 @@ def hostile_input_middleware(app: ASGIApp) -> ASGIApp:
             if isinstance(value, int) and not 1 <= value <= DB_ID_MAX:
                 raise NotFound()
         if scope.get("method") in BODY_METHODS:
+            _check_media_type(scope)
             receive = await _checked_body(scope, receive)
         await app(scope, receive, send)
 
@@ -226,7 +264,7 @@ async def _checked_body(scope: Scope, receive: Receive) -> Receive:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > settings.max_json_bytes:
-            raise PayloadTooLarge()
+            raise PayloadTooLarge.limit("提交的内容", settings.max_json_bytes)
         chunks.append(chunk)
         more = message.get("more_body", False)
     body = b"".join(chunks)
@@ -355,11 +393,16 @@ def domain_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Res
 
 def validation_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     assert isinstance(exc, ValidationException)
-    fields: dict[str, str] = {}
-    for item in exc.extra if isinstance(exc.extra, list) else []:
-        if isinstance(item, dict):
-            key = str(item.get("key") or item.get("source") or "body")
-            fields[key] = f"取值无效：{item.get('message', '')}"
+    items = exc.extra if isinstance(exc.extra, list) else []
+    if any(isinstance(i, dict) and i.get("message") == "'data'" for i in items):
+        multipart = _expected_media(request.scope) == RequestEncodingType.MULTI_PART
+        message = f"请求缺少内容，请以 {'multipart/form-data' if multipart else 'JSON'} 格式提交"
+        return _error(request, 400, "body_missing", message)
+    handler = request.scope.get("route_handler")
+    if explained := required_error(items, handler):
+        field, code, message = explained
+        return _error(request, 400, code, message, {field: message})
+    fields = field_errors(items, handler)
     return _error(request, 400, "validation_error", "提交的数据不符合要求，请检查后重试", fields)
 
 
@@ -374,6 +417,18 @@ def http_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Respo
     if isinstance(exc, NotFoundException):
         # Litestar's own 404 means no route matched; a missing record is a DomainError NotFound.
         code, message = "no_such_path", "请求的地址不存在，请检查路径"
+    elif status == 400 and str(exc.detail).startswith("JSON is malformed"):
+        code, message = "malformed_json", "提交的内容不是有效的 JSON"
+    elif status == 400 and exc.detail == "Invalid multipart/form-data":
+        code, message = "malformed_multipart", "上传的内容不是有效的 multipart/form-data"
+    elif status == 400 and exc.detail == "Request Entity Too Large":  # too many multipart parts
+        code, message = "too_many_parts", "上传的内容分段过多"
+    elif status == 413:
+        # Past the operation's `request_max_body_size`: its own words for the limit, if any.
+        handler = request.scope.get("route_handler")
+        limit = getattr(handler, "opt", {}).get("too_large")
+        if limit is not None:
+            code, message = limit.code, limit.message
     if status >= 500:
         log.error("request %s failed: %r", request_id_of(request), exc, exc_info=exc)
     return _error(request, status, code, message)

@@ -48,11 +48,16 @@ STAFF: ErrorCodes = {403: "forbidden"}
 QUERY: ErrorCodes = {400: "validation_error invalid_characters"}
 # A JSON body: the schema's checks, the hostile-input middleware's, and its size.
 JSON_BODY: ErrorCodes = {
-    400: "validation_error invalid_characters too_deeply_nested",
+    400: "validation_error invalid_characters too_deeply_nested body_missing malformed_json",
     413: "payload_too_large",
+    415: "json_expected",
 }
 # A multipart upload: a missing or malformed file part, or past the request size limit.
-UPLOAD: ErrorCodes = {400: "validation_error", 413: "payload_too_large"}
+UPLOAD: ErrorCodes = {
+    400: "validation_error body_missing malformed_multipart too_many_parts",
+    413: "payload_too_large",
+    415: "multipart_expected",
+}
 # A row named in the path that is missing or outside the caller's scope (the same answer).
 BY_ID: ErrorCodes = {404: "not_found"}
 # Uses Redis (throttles, codes, the queue): while Redis is unreachable, 503 with Retry-After.

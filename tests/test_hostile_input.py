@@ -54,7 +54,7 @@ ATTACKS = [
     Attack("school id past int4", Role.sysadmin, "GET", "/org/schools/2147483648", 404, NOT_FOUND),
     Attack("account id past int8", Role.sysadmin, "GET", "/accounts/" + "9" * 20, 404, NOT_FOUND),
     Attack("upload id past int4", Role.parent, "GET", "/uploads/4294967296", 404, NOT_FOUND),
-    Attack("photo id past int4", Role.parent, "GET", "/photos/2147483648", 404, NOT_FOUND),
+    Attack("photo id past int4", Role.parent, "GET", "/uploads/2147483648/photo", 404, NOT_FOUND),
     Attack(
         "campaign id past int4", Role.province_admin, "GET", "/campaigns/2147483648", 404, NOT_FOUND
     ),
@@ -62,9 +62,10 @@ ATTACKS = [
         "class id past int4 on issue",
         Role.registrar,
         "POST",
-        "/classes/2147483648/forms",
-        404,
-        NOT_FOUND,
+        "/form-batches",
+        400,
+        INVALID,
+        body={"class_id": 2147483648},
     ),
     Attack("child id past int4", Role.parent, "GET", "/my/children/2147483648", 404, NOT_FOUND),
     # pages and filters beyond range: refused as invalid input

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from litestar import Controller, Request, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
@@ -222,21 +222,20 @@ class OrgController(Controller):
         return await org.list_regions(principal.scope, parent_code)
 
     @get(
-        "/regions/{code:str}",
-        summary="Read a region",
+        "/regions/{region_code:str}",
+        summary="Get a region",
         operation_id="getRegion",
         responses=errors(SIGNED_IN, STAFF, BY_ID),
     )
     async def get_region(
-        self, code: FromPath[str], principal: PrincipalDep, actor: ActorDep
+        self, region_code: FromPath[str], principal: PrincipalDep, actor: ActorDep
     ) -> RegionRead:
-        """**Who may call**: staff whose scope holds the region.
+        """One region by its 6-digit GB/T 2260 code (`330106`).
 
-        One region by its six-digit code (e.g. `330106`).
+        **Who may call**: staff whose scope holds the region (or lies inside it).
 
-        **Errors**: `not_found` (404) no such region, or outside the caller's scope (the same
-        answer, audited); `forbidden` (403) a parent."""
-        return await org.get_region(actor, principal.scope, code)
+        **Errors**: `not_found` (404) for a region missing or outside the caller's scope."""
+        return await org.get_region(actor, principal.scope, region_code)
 
     @get(
         "/schools",
@@ -379,33 +378,81 @@ class AccountController(Controller):
         return await admin.get_account(principal, actor, account_id)
 
     @post(
-        "/{account_id:int}/{action:str}",
+        "/{account_id:int}/seal",
         status_code=HTTP_200_OK,
-        summary="Seal, unseal, disable or enable an account",
-        operation_id="changeAccountStatus",
-        responses=errors(
-            SIGNED_IN,
-            STAFF,
-            BY_ID,
-            {400: "validation_error", 403: "rank_too_high", 409: "invalid_status"},
-        ),
+        summary="Seal a staff account",
+        operation_id="sealAccount",
+        responses=errors(SIGNED_IN, STAFF, BY_ID, {403: "rank_too_high", 409: "invalid_status"}),
     )
-    async def change_status(
-        self,
-        account_id: FromPath[int],
-        action: FromPath[Literal["seal", "unseal", "disable", "enable"]],
-        principal: PrincipalDep,
-        actor: ActorDep,
+    async def seal(
+        self, account_id: FromPath[int], principal: PrincipalDep, actor: ActorDep
     ) -> AccountRead:
-        """**Who may call**: an administrator over a lower rank, inside its scope.
+        """An active staff account is sealed: it cannot log in until unsealed (audited).
 
-        Moves the account along its state machine (`active` ⇄ `sealed`, `active` ⇄
-        `disabled`); a parent's account can only be disabled or enabled.
+        **Who may call**: an account admin above the account (in scope, higher rank).
 
-        **Errors**: `invalid_status` (409) the action does not apply to the current state;
-        `rank_too_high`, `forbidden` (403); `not_found` (404) the account; `validation_error`
-        (400) an unknown action."""
-        return await admin.change_status(principal, actor, account_id, action)
+        **Errors**: `forbidden`, `rank_too_high` (403); `not_found` (404) for an account
+        missing or outside the caller's scope; `invalid_status` (409) when the account's
+        state does not allow it."""
+        return await admin.change_status(principal, actor, account_id, "seal")
+
+    @post(
+        "/{account_id:int}/unseal",
+        status_code=HTTP_200_OK,
+        summary="Unseal a staff account",
+        operation_id="unsealAccount",
+        responses=errors(SIGNED_IN, STAFF, BY_ID, {403: "rank_too_high", 409: "invalid_status"}),
+    )
+    async def unseal(
+        self, account_id: FromPath[int], principal: PrincipalDep, actor: ActorDep
+    ) -> AccountRead:
+        """A sealed staff account is active again (audited).
+
+        **Who may call**: an account admin above the account (in scope, higher rank).
+
+        **Errors**: `forbidden`, `rank_too_high` (403); `not_found` (404) for an account
+        missing or outside the caller's scope; `invalid_status` (409) when the account's
+        state does not allow it."""
+        return await admin.change_status(principal, actor, account_id, "unseal")
+
+    @post(
+        "/{account_id:int}/disable",
+        status_code=HTTP_200_OK,
+        summary="Disable an account",
+        operation_id="disableAccount",
+        responses=errors(SIGNED_IN, STAFF, BY_ID, {403: "rank_too_high", 409: "invalid_status"}),
+    )
+    async def disable(
+        self, account_id: FromPath[int], principal: PrincipalDep, actor: ActorDep
+    ) -> AccountRead:
+        """An account (staff, or a parent of a child in scope) is disabled: it cannot log in
+        (audited).
+
+        **Who may call**: an account admin above the account (in scope, higher rank).
+
+        **Errors**: `forbidden`, `rank_too_high` (403); `not_found` (404) for an account
+        missing or outside the caller's scope; `invalid_status` (409) when the account's
+        state does not allow it."""
+        return await admin.change_status(principal, actor, account_id, "disable")
+
+    @post(
+        "/{account_id:int}/enable",
+        status_code=HTTP_200_OK,
+        summary="Enable an account",
+        operation_id="enableAccount",
+        responses=errors(SIGNED_IN, STAFF, BY_ID, {403: "rank_too_high", 409: "invalid_status"}),
+    )
+    async def enable(
+        self, account_id: FromPath[int], principal: PrincipalDep, actor: ActorDep
+    ) -> AccountRead:
+        """A disabled account is active again (audited).
+
+        **Who may call**: an account admin above the account (in scope, higher rank).
+
+        **Errors**: `forbidden`, `rank_too_high` (403); `not_found` (404) for an account
+        missing or outside the caller's scope; `invalid_status` (409) when the account's
+        state does not allow it."""
+        return await admin.change_status(principal, actor, account_id, "enable")
 
 
 ROUTES: list[Any] = [AuthController, me, OrgController, AccountController]

@@ -51,7 +51,7 @@ async def paginate(
 
 
 def region_read(row: dict[str, Any]) -> RegionRead:
-    return RegionRead(row["code"], row["name"], row["level"], row["parent_code"])
+    return RegionRead(row["code"], row["name"], RegionLevel(row["level"]), row["parent_code"])
 
 
 def school_read(row: dict[str, Any]) -> SchoolRead:

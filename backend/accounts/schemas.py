@@ -116,7 +116,7 @@ class AccountCreate(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class RegionRead(msgspec.Struct):
-    code: str
+    region_code: str  # GB/T 2260, 6 digits
     name: str
     level: RegionLevel
     parent_code: str | None
@@ -124,7 +124,7 @@ class RegionRead(msgspec.Struct):
 
 class SchoolRead(msgspec.Struct):
     id: int
-    code: str
+    school_code: str  # the school's identifier in the registry
     name: str
     region_code: str
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from litestar import Controller, Response, get, post
 from litestar.datastructures import UploadFile
@@ -29,6 +29,7 @@ from backend.http import NO_STORE, requires_staff
 from backend.openapi import BY_ID, JSON_BODY, QUERY, REDIS, SIGNED_IN, STAFF, UPLOAD, errors
 from backend.parents import drafts, links, signup, uploads, views
 from backend.parents.pages import open_form_link
+from backend.parents.photos import MAX_BYTES as MAX_PHOTO_BYTES
 from backend.parents.schemas import (
     ChildLink,
     ChildLinked,
@@ -59,13 +60,13 @@ class SignupController(Controller):
         "/start",
         exclude_from_auth=True,
         status_code=HTTP_200_OK,
-        summary="Start a parent's sign-up with the form's code",
+        summary="Start a parent's sign-up",
         operation_id="startSignup",
         responses=errors(
             JSON_BODY,
             REDIS,
             {
-                400: "signup_refused",
+                400: "signup_refused one_fact_required",
                 409: "code_expired code_used_up sms_failed",
                 429: "too_many_attempts",
             },
@@ -79,31 +80,24 @@ class SignupController(Controller):
         sms: SmsDep,
         actor: ActorDep,
     ) -> SignupTicket:
-        """The form's registration code, a second fact about the child (the birth date, or the
-        ID number's last 6) and the parent's phone: an SMS code goes to the phone, and the
-        ticket answered is confirmed with it at `POST /signup/confirm`. `registration_code`
-        may also be what the form's QR code holds (the link
-        `https://…/m/f/F1.…` or its bare token, from any address: the token is signed).
+        """The code printed on the child's form, one second fact about the child (`birth_date`
+        as a person types it, or `id_last6`, the ID number's last 6 characters) and the
+        parent's phone: an SMS code is sent to the phone, and the ticket names this sign-up.
 
-        **Who may call**: anyone, without logging in.
+        **Who may call**: anyone (no token).
 
-        **Errors**: `signup_refused` (400) when the code or the fact is wrong (alike, so the
-        answer never tells which codes exist); `code_expired` (409) when the form's campaign
-        has ended; `code_used_up` (409) when two guardians already used the code;
-        `sms_failed` (409) when the SMS gateway failed; `too_many_attempts` (429, with
-        `Retry-After`) past the hourly guesses per address, phone or code, or the SMS
-        allowance; `validation_error` (400); `service_unavailable` (503) without Redis.
-        """
+        **Errors**: `one_fact_required` (400) unless exactly one of `birth_date` and `id_last6`
+        is given; `validation_error` (400) for a date that is not one; `signup_refused` (400)
+        for a wrong code or fact (alike, so codes cannot be probed); `code_expired`,
+        `code_used_up`, `sms_failed` (409); `too_many_attempts` (429)."""
         key = settings.form_token_key.encode()
-        return await signup.start(
-            redis, sms, actor, key, data.registration_code, data.fact, data.phone
-        )
+        return await signup.start(redis, sms, actor, key, data, data.phone)
 
     @post(
         "/confirm",
         exclude_from_auth=True,
         status_code=HTTP_200_OK,
-        summary="Finish sign-up with the SMS code",
+        summary="Finish a parent's sign-up",
         operation_id="confirmSignup",
         responses=errors(
             JSON_BODY,
@@ -123,18 +117,19 @@ class SignupController(Controller):
         redis: RedisDep,
         actor: ActorDep,
     ) -> TokenPair:
-        """**Who may call**: anyone holding a sign-up ticket.
+        """The ticket, the SMS code (`sms_code`) and the new account's password: a new parent
+        account, linked to the child, logged in.
 
-        The ticket, the SMS code and a password (required for a new account): a new parent
-        account, linked to the child, logged in (the answer is a token pair, as from login).
+        **Who may call**: anyone holding a ticket from `POST /signup/start`.
 
-        **Errors**: `otp_mismatch` (400) wrong SMS code; `ticket_expired` (400) start again;
-        `password_required`, `weak_password` (400); `account_exists` (409) the phone already
-        has an account: log in, then `POST /my/children/link`; `phone_taken` (409) a staff
-        phone; `account_inactive` (409); `code_used_up`, `already_linked`, `link_rejected`
-        (409); `too_many_attempts` (429) too many wrong SMS codes; `validation_error` (400);
-        `service_unavailable` (503)."""
-        return await signup.confirm(settings, redis, actor, data.ticket, data.code, data.password)
+        **Errors**: `password_required` (400) without a password; `weak_password` (400);
+        `otp_mismatch` (400); `ticket_expired` (400); `too_many_attempts` (429) after 5 wrong
+        codes; `account_exists` (409) for a phone that already has a parent account (log in,
+        then `POST /my/children`); `phone_taken`, `account_inactive`, `code_used_up`,
+        `already_linked`, `link_rejected` (409)."""
+        return await signup.confirm(
+            settings, redis, actor, data.ticket, data.sms_code, data.password
+        )
 
 
 def _parents_only(role: Role) -> None:
@@ -164,16 +159,16 @@ class MyChildrenController(Controller):
         return await links.my_children(principal)
 
     @post(
-        "/link",
+        "/",
         status_code=HTTP_201_CREATED,
-        summary="Add a child to my account with its form's code",
+        summary="Add a child to my account",
         operation_id="linkChild",
         responses=errors(
             SIGNED_IN,
             JSON_BODY,
             REDIS,
             {
-                400: "signup_refused",
+                400: "signup_refused one_fact_required",
                 403: "parents_only",
                 409: "code_expired code_used_up already_linked link_rejected",
                 429: "too_many_attempts",
@@ -188,23 +183,17 @@ class MyChildrenController(Controller):
         principal: PrincipalDep,
         actor: ActorDep,
     ) -> ChildLinked:
-        """Add a child with its form's registration code (or what its QR code holds: the link
-        or the bare token) and the second fact: linked at once when my phone is a guardian's
-        phone on the record, else `pending` until the class teacher or the registrar decides.
+        """Add a child with its form's registration code and one second fact (`birth_date`
+        or `id_last6`, as at sign-up): linked at once when my phone is a guardian's phone on
+        the record, else pending until the class teacher confirms.
 
-        **Who may call**: a logged-in parent.
+        **Who may call**: a parent.
 
-        **Errors**: `parents_only` (403) for any other role; `signup_refused` (400) when the
-        code or the fact is wrong; `code_expired` (409) when the form's campaign has ended;
-        `code_used_up` (409) when two guardians already used the code; `already_linked`
-        (409) when the child is already mine; `link_rejected` (409) when the school rejected
-        my earlier request; `too_many_attempts` (429, with `Retry-After`) past the hourly
-        guesses; `validation_error` (400); `service_unavailable` (503) without Redis.
-        """
+        **Errors**: `parents_only` (403); `one_fact_required` (400); `signup_refused` (400)
+        for a wrong code or fact; `code_expired`, `code_used_up`, `already_linked`,
+        `link_rejected` (409); `too_many_attempts` (429)."""
         key = settings.form_token_key.encode()
-        return await links.link_child(
-            redis, principal, actor, key, data.registration_code, data.fact
-        )
+        return await links.link_child(redis, principal, actor, key, data)
 
     @get(
         "/{student_id:int}",
@@ -232,7 +221,7 @@ class FamiliesController(Controller):
 
     @get(
         "/",
-        summary="List families of my class or school with their forms' state",
+        summary="List families and their forms' state",
         operation_id="listFamilies",
         responses=errors(SIGNED_IN, STAFF, QUERY, BY_ID),
     )
@@ -245,13 +234,14 @@ class FamiliesController(Controller):
         page: PageNumber = 1,
         page_size: PageSize = 50,
     ) -> Page[FamilyStatus]:
-        """**Who may call**: staff; a teacher sees the class, a registrar the school.
+        """Each enrolled child of the caller's class (teacher) or school (registrar, leader)
+        with its confirmation form's state in the current campaign; filter by class, or by
+        state (`status=not_uploaded` for the families still to chase).
 
-        Each family of the caller's class or school with its form's state, a page at a time;
-        filter by `class_id`, or by `status` (the form's state).
+        **Who may call**: staff; each sees its own scope.
 
-        **Errors**: `not_found` (404) the `class_id` is missing or outside the caller's scope;
-        `forbidden` (403) a parent; `validation_error` (400)."""
+        **Errors**: `validation_error` (400) for a `status` outside the listed values (the
+        message names them); `not_found` (404) for a `class_id` outside the caller's scope."""
         return await views.families(principal, actor, class_id, status, page, page_size)
 
 
@@ -282,32 +272,45 @@ class GuardianLinkController(Controller):
         return await links.list_links(principal, status, page, page_size)
 
     @post(
-        "/{link_id:int}/{action:str}",
+        "/{link_id:int}/confirm",
         status_code=HTTP_200_OK,
-        summary="Confirm or reject a parent's pending link",
-        operation_id="decideGuardianLink",
+        summary="Confirm a parent's link to a child",
+        operation_id="confirmGuardianLink",
         responses=errors(
-            SIGNED_IN,
-            STAFF,
-            BY_ID,
-            {400: "validation_error", 403: "link_deciders_only", 409: "invalid_status"},
+            SIGNED_IN, STAFF, BY_ID, {403: "link_deciders_only", 409: "invalid_status"}
         ),
     )
-    async def decide(
-        self,
-        link_id: FromPath[int],
-        action: FromPath[Literal["confirm", "reject"]],
-        principal: PrincipalDep,
-        actor: ActorDep,
+    async def confirm(
+        self, link_id: FromPath[int], principal: PrincipalDep, actor: ActorDep
     ) -> LinkRead:
-        """**Who may call**: the class's homeroom teacher, or a registrar of the school.
+        """A pending link becomes `confirmed`: the parent sees the child's record (audited).
 
-        Confirm or reject a pending link (a rejected one gives the code's use back).
+        **Who may call**: the child's homeroom teacher or school registrar.
 
-        **Errors**: `link_deciders_only` (403) another role; `not_found` (404) no such link in
-        scope; `invalid_status` (409) the link is not pending; `validation_error` (400) an
-        unknown action."""
-        return await links.decide(principal, actor, link_id, action)
+        **Errors**: `link_deciders_only` (403); `not_found` (404) for a link missing or outside
+        the caller's scope; `invalid_status` (409) for a link that is not pending."""
+        return await links.decide(principal, actor, link_id, "confirm")
+
+    @post(
+        "/{link_id:int}/reject",
+        status_code=HTTP_200_OK,
+        summary="Reject a parent's link to a child",
+        operation_id="rejectGuardianLink",
+        responses=errors(
+            SIGNED_IN, STAFF, BY_ID, {403: "link_deciders_only", 409: "invalid_status"}
+        ),
+    )
+    async def reject(
+        self, link_id: FromPath[int], principal: PrincipalDep, actor: ActorDep
+    ) -> LinkRead:
+        """A pending link becomes `rejected`: the parent sees only that, and the form's code
+        gets this use back (audited).
+
+        **Who may call**: the child's homeroom teacher or school registrar.
+
+        **Errors**: `link_deciders_only` (403); `not_found` (404) for a link missing or outside
+        the caller's scope; `invalid_status` (409) for a link that is not pending."""
+        return await links.decide(principal, actor, link_id, "reject")
 
 
 @dataclass
@@ -315,14 +318,24 @@ class PhotoUpload:
     file: UploadFile
 
 
+# Past this a request is refused before it is read: the photo's own limit plus the multipart
+# envelope. Its 413 says the limit, as the check of a smaller oversized photo does.
+PHOTO_REQUEST_MAX_BYTES = MAX_PHOTO_BYTES + 64 * 1024
+
+
 class PhotoController(Controller):
     tags = ["parents"]
 
     @post(
-        "/students/{student_id:int}/photos",
+        "/students/{student_id:int}/uploads",
         status_code=HTTP_201_CREATED,
-        summary="Upload a photo of the signed form",
-        operation_id="uploadFormPhoto",
+        summary="Upload a photo of a signed form",
+        operation_id="createUpload",
+        request_max_body_size=PHOTO_REQUEST_MAX_BYTES,
+        opt={
+            "upload_noun": "照片",
+            "too_large": uploads.PhotoTooLarge,
+        },
         responses=errors(
             SIGNED_IN,
             UPLOAD,
@@ -349,21 +362,23 @@ class PhotoController(Controller):
         redis: RedisDep,
         settings: SettingsDep,
     ) -> UploadRead:
-        """**Who may call**: a parent of the child, or the class's teacher or a registrar on
-        the family's behalf.
+        """A photo of the child's signed confirmation form, as `multipart/form-data` with the
+        photo in the `file` part (JPEG, PNG, WebP or HEIC, at most 15 MB).
 
-        A photo (JPEG, PNG, WebP or HEIC, multipart field `file`) of the signed form. The
-        answer's `status` is `uploaded`; a worker checks it within seconds: poll
-        `GET /uploads/{id}` until `verdict` is set. The same photo sent again answers the
-        earlier upload with `duplicate: true`. Stored is accepted: if the queue (Redis) is
-        down, the check runs once Redis is back, so the parent need not upload again.
+        **Who may call**: a parent linked to the child (link confirmed), or the child's homeroom
+        teacher or school registrar on the family's behalf (recorded as such).
 
-        **Errors**: `photo_empty`, `photo_unsupported`, `photo_damaged`, `photo_truncated`,
-        `photo_too_many_pixels` (400); `photo_too_large`, `payload_too_large` (413);
-        `uploaders_only` (403); `not_found` (404) not my child / not in scope;
-        `outside_window` (409) no campaign open; `form_not_issued` (409) the school has not
-        printed this campaign's form; `too_many_uploads` (429, `Retry-After`);
-        `validation_error` (400) no `file` part; `service_unavailable` (503)."""
+        Stored is accepted: the check runs in the background (poll `GET /uploads/{upload_id}`).
+        The same photo sent again answers the earlier upload with `duplicate: true`. If the
+        queue (Redis) is down, the upload stays `uploaded` and is checked once Redis is back.
+
+        **Errors**: `multipart_expected` (415) for any other kind of body; `photo_too_large`
+        (413); `photo_empty`, `photo_unsupported`, `photo_damaged`, `photo_truncated`,
+        `photo_too_many_pixels` (400) for a
+        file that is not a usable photo; `form_not_issued` (409) before the school printed
+        this campaign's form; `outside_window` (409) outside the campaign; `too_many_uploads`
+        (429) with `Retry-After`; `uploaders_only` (403); `not_found` (404) for a child outside
+        the caller's scope."""
         content = await data.file.read()
         upload = await uploads.upload_photo(
             principal, actor, storage, redis, settings, student_id, content
@@ -373,9 +388,9 @@ class PhotoController(Controller):
         return upload
 
     @get(
-        "/photos/{upload_id:int}",
+        "/uploads/{upload_id:int}/photo",
         media_type="image/jpeg",
-        summary="Download an uploaded photo",
+        summary="Download an upload's photo",
         operation_id="getUploadPhoto",
         responses=errors(SIGNED_IN, BY_ID),
     )
@@ -386,11 +401,12 @@ class PhotoController(Controller):
         actor: ActorDep,
         storage: StorageDep,
     ) -> Response[bytes]:
-        """**Who may call**: whoever may read the upload (its family, its class's staff).
+        """The stored photo (upright JPEG, no EXIF); never cached.
 
-        The stored photo (JPEG, metadata stripped), never cached.
+        **Who may call**: the parent linked to the child, and staff whose scope holds the
+        child's class (staff reads are audited).
 
-        **Errors**: `not_found` (404) no such upload in scope."""
+        **Errors**: `not_found` (404) for an upload missing or outside the caller's scope."""
         data = await uploads.photo_bytes(principal, actor, storage, upload_id)
         return Response(data, media_type="image/jpeg", headers=NO_STORE)
 

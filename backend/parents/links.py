@@ -16,7 +16,6 @@ most two guardians, and the link is
 from __future__ import annotations
 
 import hashlib
-import re
 import secrets
 from datetime import UTC, datetime
 from typing import Any
@@ -33,7 +32,7 @@ from backend.accounts.scope import get_scoped, scoped
 from backend.db import transaction
 from backend.errors import BadRequest, Conflict, Forbidden, NotFound, TooManyAttempts
 from backend.parents import views
-from backend.parents.schemas import ChildLinked, ChildStatus, LinkRead
+from backend.parents.schemas import ChildFact, ChildLinked, ChildStatus, LinkRead
 from backend.records.campaigns import active_campaign
 from backend.records.ids import mask_phone
 from backend.records.printing import code_hash, registration_code_of
@@ -88,30 +87,35 @@ async def _release(redis: Redis, names: list[str]) -> None:
         await pipe.execute()
 
 
-def _fact_matches(fact: str, fields: dict[str, str]) -> bool:
-    """The child's birth date (2015-03-07 or 20150307), or the last 6 characters of the
-    child's ID number."""
-    fact = fact.strip().upper().replace("/", "-").replace(".", "-")
-    digits = re.sub(r"\D", "", fact)
-    birth = fields.get("birth_date", "")
-    if birth and len(digits) == 8 and digits == birth.replace("-", ""):
-        return True
-    id_number = fields.get("id_number", "")
-    return (
-        len(fact) == 6
-        and len(id_number) >= 6
-        and secrets.compare_digest(fact, id_number[-6:].upper())
-    )
+class OneFactRequired(BadRequest):
+    code = "one_fact_required"
+    message = "请填写孩子的出生日期或身份证件号后 6 位，二者只填一项"
+
+    def __init__(self) -> None:
+        message = type(self).message
+        super().__init__(field_errors={"birth_date": message, "id_last6": message})
+
+
+def _fact_matches(given: ChildFact, fields: dict[str, str]) -> bool:
+    """The child's birth date (already read as ISO, `backend.dates`), or the last 6 characters
+    of the child's ID number."""
+    if given.birth_date is not None:
+        return secrets.compare_digest(given.birth_date, fields.get("birth_date") or "")
+    id_number = (fields.get("id_number") or "").upper()
+    tail = (given.id_last6 or "").upper()
+    return len(id_number) >= 6 and secrets.compare_digest(tail, id_number[-6:])
 
 
 async def check_code(
-    redis: Redis, actor: Actor, key: bytes, registration_code: str, fact: str, phone: str
+    redis: Redis, actor: Actor, key: bytes, given: ChildFact, phone: str
 ) -> dict[str, Any]:
     """The issued form the code and fact open, throttled per address, phone and code
     (failures allowed per hour: `LIMITS`); a wrong code and a wrong fact answer alike, so
     the answer never tells which codes exist. The code may also be what the form's QR code
     holds (`registration_code_of`; `key` is the form token key)."""
-    digest = code_hash(registration_code_of(registration_code, key))
+    if (given.birth_date is None) == (given.id_last6 is None):
+        raise OneFactRequired()
+    digest = code_hash(registration_code_of(given.registration_code, key))
     keys = {"addr": actor.client_addr or "-", "phone": phone_key(phone), "code": digest[:16]}
     reserved = await _reserve(redis, keys)
     form = (
@@ -126,7 +130,7 @@ async def check_code(
             .where(Student.id == form["student"])
             .first()
         )
-    if form is None or student is None or not _fact_matches(fact, load_fields(student["fields"])):
+    if form is None or student is None or not _fact_matches(given, load_fields(student["fields"])):
         await audit.record(
             actor,
             "signup_failed",
@@ -210,12 +214,12 @@ LINKED_MESSAGES = {
 
 
 async def link_child(
-    redis: Redis, principal: Principal, actor: Actor, key: bytes, registration_code: str, fact: str
+    redis: Redis, principal: Principal, actor: Actor, key: bytes, given: ChildFact
 ) -> ChildLinked:
     """A signed-in parent adds a child with its form's code and a second fact."""
     if principal.role is not Role.parent:
         raise Forbidden("仅家长账号可用", code="parents_only")
-    form = await check_code(redis, actor, key, registration_code, fact, principal.phone)
+    form = await check_code(redis, actor, key, given, principal.phone)
     async with transaction():
         status = await attach(
             actor, principal.account_id, principal.phone, form["id"], form["student"]

@@ -77,7 +77,7 @@ async def open_form_link(token: FromPath[str], settings: SettingsDep) -> Respons
     """The page a phone opens from the QR code printed on a confirmation form
     (`{PUBLIC_BASE_URL}/m/f/{token}`): a short Chinese page saying what the code is for and
     how to sign up and upload. It shows nothing of the form or the child. The phone app reads
-    the same code: sign-up and `POST /my/children/link` take it as `registration_code`.
+    the same code: sign-up and `POST /my/children` take it as `registration_code`.
 
     **Who may call**: anyone, without logging in.
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 MAX_BYTES = 15 * 1024 * 1024
+PHOTO_TOO_LARGE = f"照片不能超过 {MAX_BYTES // 1024 // 1024} MB，请压缩后再上传"
 MAX_PIXELS = 50_000_000
 FORMATS = ("JPEG", "PNG", "WEBP", "HEIF")
 JPEG_QUALITY = 90
@@ -81,7 +82,7 @@ def clean_photo(data: bytes) -> CleanPhoto:
     pillow-heif's decoders raise `DECODER_ERRORS` for damaged data (a chunk that inflates past
     Pillow's limit, garbage after a valid header, a file cut inside its header, …)."""
     if len(data) > MAX_BYTES:
-        raise PhotoRejected("photo_too_large", "照片不能超过 15 MB，请压缩后再上传", 413)
+        raise PhotoRejected("photo_too_large", PHOTO_TOO_LARGE, 413)
     if not data:
         raise PhotoRejected("photo_empty", "没有收到照片内容")
     _register_heif()

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 import msgspec
 
 from backend.accounts.schemas import Phone
+from backend.dates import DateNotUnderstood, parse_date
 from backend.ocr import RetakeReason
 from backend.parents.checks import ServerVerdict
 from backend.parents.tables import DraftState
@@ -64,15 +65,6 @@ RegistrationCode = Annotated[
         examples=["K7QM-3XPA", "https://xj.example.edu.cn/m/f/F1.ABCDEFGHJKMN.ABCDEFGHIJKLMNOP"],
     ),
 ]
-ChildFact = Annotated[
-    str,
-    msgspec.Meta(
-        min_length=4,
-        max_length=20,
-        description="The child's birth date (YYYY-MM-DD) or the ID number's last 6 characters",
-        examples=["2018-05-15", "12345X"],
-    ),
-]
 
 
 class UploadRead(msgspec.Struct):
@@ -87,9 +79,43 @@ class UploadRead(msgspec.Struct):
     photo_url: str
 
 
-class SignupStart(msgspec.Struct, forbid_unknown_fields=True):
+BirthDate = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=6,
+        max_length=20,
+        description="The child's birth date, as a person types it: 2020-05-15, 2020年5月15日, "
+        "2020/5/15, 2020.5.15 or 20200515 (answered back as 2020-05-15).",
+        examples=["2020-05-15", "2020年5月15日"],
+    ),
+]
+IdLast6 = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^[0-9A-Za-z]{6}$",
+        description="The last 6 characters of the child's ID number.",
+        examples=["15002X"],
+    ),
+]
+
+
+class ChildFact(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """The printed form's code and a second fact about the child: exactly one of
+    `birth_date` and `id_last6` (400 `one_fact_required` otherwise)."""
+
     registration_code: RegistrationCode
-    fact: ChildFact
+    birth_date: BirthDate | None = None
+    id_last6: IdLast6 | None = None
+
+    def __post_init__(self) -> None:
+        if self.birth_date is not None:
+            try:
+                self.birth_date = parse_date(self.birth_date).isoformat()
+            except DateNotUnderstood as exc:
+                raise ValueError(f"{exc} - at `$.birth_date`") from None
+
+
+class SignupStart(ChildFact, kw_only=True):
     phone: Phone
 
 
@@ -100,23 +126,31 @@ class SignupTicket(msgspec.Struct):
 
 
 class SignupConfirm(msgspec.Struct, forbid_unknown_fields=True):
+    """Every sign-up makes a new account (a phone that has one is sent to log in), so the
+    password it will log in with is always required."""
+
+    # A missing password is told in its own words and code (backend/validation.py).
+    REQUIRED: ClassVar[dict[str, tuple[str, str]]] = {
+        "password": ("password_required", "首次注册请设置登录密码"),
+    }
+
     ticket: Annotated[str, msgspec.Meta(min_length=10, max_length=64)]
-    code: Annotated[
+    sms_code: Annotated[
         str,
         msgspec.Meta(
-            pattern=r"^\d{6}$", description="The 6 digits from the SMS", examples=["123456"]
+            pattern=r"^\d{6}$",
+            description="The code sent by SMS to the phone.",
+            examples=["123456"],
         ),
     ]
-    password: (
-        Annotated[
-            str,
-            msgspec.Meta(
-                max_length=128,
-                description="Required when the phone has no account yet (a new account)",
-            ),
-        ]
-        | None
-    ) = None
+    password: Annotated[
+        str,
+        msgspec.Meta(
+            min_length=1,
+            max_length=128,
+            description="The new account's password: at least 8 characters, not easy to guess.",
+        ),
+    ]
 
 
 class FormStatus(msgspec.Struct):
@@ -147,11 +181,8 @@ class ChildStatus(msgspec.Struct):
     link_status: LinkStatus = LinkStatus.confirmed
 
 
-class ChildLink(msgspec.Struct, forbid_unknown_fields=True):
+class ChildLink(ChildFact, kw_only=True):
     """A signed-in parent adds a child: the form's code and the same second fact."""
-
-    registration_code: RegistrationCode
-    fact: ChildFact
 
 
 class ChildLinked(msgspec.Struct):
@@ -181,8 +212,8 @@ class FamilyStatus(msgspec.Struct):
 
 
 class FieldCheck(msgspec.Struct):
-    code: str
-    label: str
+    field: str  # the catalog's name for the field (`birth_date`)
+    field_label: str  # its Chinese label (出生日期)
     read: str | None  # masked where sensitive (backend.masking)
     match: bool  # with what the form printed
     current_match: bool  # with the record now

@@ -26,7 +26,7 @@ from backend.db import transaction
 from backend.errors import BadRequest, Conflict, TooManyAttempts
 from backend.notify.sms import SmsError, SmsSender
 from backend.parents import links
-from backend.parents.schemas import SignupTicket
+from backend.parents.schemas import ChildFact, SignupTicket
 from backend.quota import Quota, take
 from backend.records.ids import mask_phone
 
@@ -60,15 +60,9 @@ def _key(ticket: str) -> str:
 
 
 async def start(
-    redis: Redis,
-    sms: SmsSender,
-    actor: Actor,
-    key: bytes,
-    registration_code: str,
-    fact: str,
-    phone: str,
+    redis: Redis, sms: SmsSender, actor: Actor, key: bytes, given: ChildFact, phone: str
 ) -> SignupTicket:
-    form = await links.check_code(redis, actor, key, registration_code, fact, phone)
+    form = await links.check_code(redis, actor, key, given, phone)
     sms_quota = Quota(f"signup-sms:{links.phone_key(phone)}", SMS_PER_PHONE_PER_HOUR, links.WINDOW)
     refused = await take(redis, [sms_quota])  # one atomic step: never a counter without expiry
     if refused is not None:
@@ -108,12 +102,14 @@ async def _check_code(redis: Redis, ticket: str, code: str) -> tuple[int, int, s
     if not secrets.compare_digest(otp.decode(), _otp_hash(ticket, code)):
         if attempts >= OTP_ATTEMPTS:
             raise TooManyAttempts("验证码错误次数过多，请重新开始注册", retry_after=60)
-        raise BadRequest("验证码不正确", code="otp_mismatch", field_errors={"code": "验证码不正确"})
+        raise BadRequest(
+            "验证码不正确", code="otp_mismatch", field_errors={"sms_code": "验证码不正确"}
+        )
     return int(form), int(student), phone.decode()
 
 
 async def confirm(
-    settings: Settings, redis: Redis, actor: Actor, ticket: str, code: str, password: str | None
+    settings: Settings, redis: Redis, actor: Actor, ticket: str, code: str, password: str
 ) -> TokenPair:
     form_id, student_id, phone = await _check_code(redis, ticket, code)
     account = (
@@ -134,12 +130,6 @@ async def confirm(
         if account["status"] != AccountStatus.active:
             raise Conflict("该账号已被停用，请联系学校", code="account_inactive")
         raise AccountExists()
-    if not password:
-        raise BadRequest(
-            "首次注册请设置登录密码",
-            code="password_required",
-            field_errors={"password": "请设置登录密码"},
-        )
     check_password_rules(password, user_inputs=[phone], field="password")
     # The right code spends the ticket once: of two requests carrying it, one goes on.
     if not await redis.delete(_key(ticket)):

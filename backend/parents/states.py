@@ -82,7 +82,7 @@ def form_status(
         upload_id=upload_id,
         uploaded_at=upload["uploaded_at"] if upload else None,
         uploaded_on_behalf=bool(upload["uploaded_on_behalf"]) if upload else None,
-        photo_url=f"/photos/{upload_id}" if upload_id else None,
+        photo_url=f"/uploads/{upload_id}/photo" if upload_id else None,
         message=message if message is not None else STATUS_MESSAGES.get(status),
         differing=_labels(row["check_differing"]) if row else [],
         corrections=_labels(row["check_corrections"]) if row else [],

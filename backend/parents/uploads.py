@@ -27,10 +27,17 @@ from backend.errors import (
     Forbidden,
     NotFound,
     OutsideWindow,
+    PayloadTooLarge,
     TooManyAttempts,
 )
 from backend.parents import drafts
-from backend.parents.photos import PhotoRejected, clean_photo, content_hash, strip_metadata
+from backend.parents.photos import (
+    PHOTO_TOO_LARGE,
+    PhotoRejected,
+    clean_photo,
+    content_hash,
+    strip_metadata,
+)
 from backend.parents.schemas import UploadDetail, UploadRead
 from backend.parents.tables import Upload
 from backend.parents.views import report_fields
@@ -54,6 +61,13 @@ register_scoped(
 )
 
 
+class PhotoTooLarge(PayloadTooLarge):
+    """Refused before it is read (the request's size limit), in the check's own words."""
+
+    code = "photo_too_large"
+    message = PHOTO_TOO_LARGE
+
+
 class PhotoError(DomainError):
     """A rejected photo, with the status the check chose (400, or 413 when too large)."""
 
@@ -68,7 +82,7 @@ def upload_read(row: dict[str, Any], duplicate: bool = False) -> UploadRead:
         height=row["height"],
         created_at=row["created_at"],
         duplicate=duplicate,
-        photo_url=f"/photos/{row['id']}",
+        photo_url=f"/uploads/{row['id']}/photo",
     )
 
 

@@ -13,7 +13,7 @@ from backend.accounts.schemas import Page
 from backend.accounts.scope import get_scoped
 from backend.accounts.tables import SchoolClass
 from backend.parents import states
-from backend.parents.schemas import ChildStatus, FamilyStatus, FieldCheck
+from backend.parents.schemas import ChildStatus, FamilyStatus, FieldCheck, FormState
 from backend.records.catalog import BY_CODE
 
 
@@ -69,7 +69,7 @@ async def families(
     principal: Principal,
     actor: Actor,
     class_id: int | None,
-    status: str | None,
+    status: FormState | None,
     page: int,
     page_size: int,
 ) -> Page[FamilyStatus]:

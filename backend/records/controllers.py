@@ -28,11 +28,14 @@ from backend.http import NO_STORE, requires_staff
 from backend.openapi import BY_ID, JSON_BODY, QUERY, REDIS, SIGNED_IN, STAFF, UPLOAD, errors
 from backend.records import campaign_admin, campaign_reads, campaign_regions, forms, imports, reads
 from backend.records.ids import ProblemKind
+from backend.records.importer import MAX_BYTES as MAX_IMPORT_BYTES
 from backend.records.schemas import (
     CampaignCreate,
     CampaignRead,
     CampaignUpdate,
+    FormBatchCreate,
     FormBatchRead,
+    FormBatchSummary,
     ImportRead,
     ImportStarted,
     JobStatus,
@@ -41,9 +44,9 @@ from backend.records.schemas import (
     Revealed,
     RevealRequest,
     StudentDetail,
-    StudentStatus,
     StudentSummary,
 )
+from backend.records.tables import StudentStatus
 
 
 class StudentController(Controller):
@@ -53,7 +56,7 @@ class StudentController(Controller):
 
     @get(
         "/",
-        summary="Search students in my scope",
+        summary="Search students",
         operation_id="listStudents",
         responses=errors(SIGNED_IN, STAFF, QUERY, {403: "identifier_search_forbidden"}),
     )
@@ -69,14 +72,15 @@ class StudentController(Controller):
         page: PageNumber = 1,
         page_size: PageSize = 50,
     ) -> Page[StudentSummary]:
-        """**Who may call**: staff; each sees the students of its scope.
+        """Students in the caller's scope, by name (`q`), class, school, status or problem;
+        `q` may be a full registry number, ID number or phone only for a registrar and up
+        (audited).
 
-        Search students by name, class, school, status or problem, a page at a time, ID
-        numbers masked; `q` may be a full registry number, ID number or phone only for a
-        registrar and up (audited).
+        **Who may call**: staff; each sees its own scope.
 
-        **Errors**: `identifier_search_forbidden` (403) an identifier search by a teacher;
-        `forbidden` (403) a parent; `validation_error` (400)."""
+        **Errors**: `validation_error` (400) for a `status` or `problem` outside the listed
+        values (the message names them); `identifier_search_forbidden` (403) for an
+        identifier search below registrar."""
         return await reads.list_students(
             principal,
             actor,
@@ -147,15 +151,21 @@ class ImportController(Controller):
     @post(
         "/",
         status_code=HTTP_202_ACCEPTED,
-        summary="Import students from a CSV or XLSX file",
-        operation_id="startImport",
+        summary="Import students from a spreadsheet",
+        operation_id="createImport",
+        request_max_body_size=MAX_IMPORT_BYTES + 64 * 1024,
+        opt={
+            "upload_noun": "文件",
+            "too_large": imports.FileTooLarge,
+        },
         responses=errors(
             SIGNED_IN,
             STAFF,
             UPLOAD,
             REDIS,
             {
-                400: "invalid_characters file_too_large empty_file",
+                400: "invalid_characters empty_file",
+                413: "file_too_large",
                 429: "too_many_dry_runs",
             },
         ),
@@ -169,15 +179,14 @@ class ImportController(Controller):
         redis: RedisDep,
         settings: SettingsDep,
     ) -> ImportStarted:
-        """**Who may call**: a registrar or above.
+        """A CSV or XLSX of students, as `multipart/form-data` with the file in the `file`
+        part; a background job reads it (poll `GET /imports/{job_id}`). A dry run
+        (`dry_run=true`) checks the file and changes nothing (limited per hour, audited).
 
-        Upload a CSV or XLSX of students (multipart `file`, `dry_run`); a background job reads
-        it: poll `GET /imports/{id}`. A dry run checks the file and changes nothing (limited
-        per hour, audited).
+        **Who may call**: a school registrar (for its school) and the levels above.
 
-        **Errors**: `file_too_large`, `empty_file`, `invalid_characters` (400);
-        `too_many_dry_runs` (429); `forbidden` (403); `payload_too_large` (413);
-        `validation_error` (400); `service_unavailable` (503)."""
+        **Errors**: `multipart_expected` (415) for any other kind of body; `file_too_large`
+        (413); `empty_file` (400); `too_many_dry_runs` (429); `forbidden` (403) for other roles."""
         content = await data.file.read()
         job_id = await imports.start_import(
             principal,
@@ -442,13 +451,14 @@ class FormController(Controller):
     guards = [requires_staff]
 
     @post(
-        "/classes/{class_id:int}/forms",
+        "/form-batches",
         status_code=HTTP_202_ACCEPTED,
-        summary="Issue a class's confirmation forms",
-        operation_id="issueClassForms",
+        summary="Issue a class's forms",
+        operation_id="createFormBatch",
         responses=errors(
             SIGNED_IN,
             STAFF,
+            JSON_BODY,
             BY_ID,
             REDIS,
             {403: "registrar_only", 409: "outside_window class_empty"},
@@ -456,25 +466,47 @@ class FormController(Controller):
     )
     async def issue(
         self,
-        class_id: FromPath[int],
+        data: JSONBody[FormBatchCreate],
         settings: SettingsDep,
         principal: PrincipalDep,
         actor: ActorDep,
         arq: ArqDep,
         redis: RedisDep,
     ) -> FormBatchRead:
-        """**Who may call**: a registrar of the class's school.
+        """Issue this campaign's confirmation forms for every enrolled student of a class; a
+        job renders the printable PDF (poll `GET /form-batches/{batch_id}` until `pdf_ready`).
+        Forms issued earlier in the campaign are superseded: their codes stop working.
 
-        Issues this campaign's forms for every enrolled student of the class (earlier forms
-        of the campaign are superseded); a job renders the printable PDF: poll
-        `GET /form-batches/{id}` until `pdf_ready`.
+        **Who may call**: the class's school registrar.
 
-        **Errors**: `registrar_only` (403); `not_found` (404) no such class in scope;
-        `outside_window` (409) no campaign open or forms switched off; `class_empty` (409);
-        `service_unavailable` (503)."""
-        batch_id = await forms.issue_class_forms(settings, principal, actor, class_id)
+        **Errors**: `registrar_only` (403); `not_found` (404) for a class outside the caller's
+        scope; `outside_window` (409) when the campaign is closed or forbids issuing forms;
+        `class_empty` (409) for a class with no enrolled student."""
+        batch_id = await forms.issue_class_forms(settings, principal, actor, data.class_id)
         await arq.enqueue_job("render_form_batch_job", batch_id, _job_id=f"forms:{batch_id}")
         return await forms.get_batch(principal.scope, actor, redis, batch_id)
+
+    @get(
+        "/form-batches",
+        summary="List a class's form batches",
+        operation_id="listFormBatches",
+        responses=errors(SIGNED_IN, STAFF, QUERY, BY_ID),
+    )
+    async def list_batches(
+        self,
+        principal: PrincipalDep,
+        actor: ActorDep,
+        class_id: IdFilter = None,
+        page: PageNumber = 1,
+        page_size: PageSize = 50,
+    ) -> Page[FormBatchSummary]:
+        """The form batches issued in the caller's scope, newest first; `class_id` for one
+        class's batches.
+
+        **Who may call**: staff; each sees its own scope.
+
+        **Errors**: `not_found` (404) for a `class_id` outside the caller's scope."""
+        return await forms.list_batches(principal, actor, class_id, page, page_size)
 
     @get(
         "/form-batches/{batch_id:int}",

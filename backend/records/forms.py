@@ -24,9 +24,11 @@ from redis.exceptions import RedisError
 from backend import progress
 from backend.accounts import audit
 from backend.accounts.audit import Actor
+from backend.accounts.org import MAX_PAGE_SIZE, paginate
 from backend.accounts.principal import Principal
 from backend.accounts.roles import Role
-from backend.accounts.scope import Scope, ScopedColumns, get_scoped, register_scoped
+from backend.accounts.schemas import Page
+from backend.accounts.scope import Scope, ScopedColumns, get_scoped, register_scoped, scoped
 from backend.accounts.tables import School, SchoolClass
 from backend.config import Settings
 from backend.db import json_value, transaction
@@ -43,9 +45,9 @@ from backend.records.printing import (
     registration_code,
     snapshot_of,
 )
-from backend.records.schemas import FormBatchRead
+from backend.records.schemas import FormBatchRead, FormBatchSummary
 from backend.records.service import load_fields
-from backend.records.tables import FormBatch, IssuedForm, Student
+from backend.records.tables import FormBatch, FormBatchStatus, IssuedForm, Student
 from backend.storage import Storage
 
 log = logging.getLogger("registry.forms")
@@ -297,13 +299,50 @@ async def get_batch(scope: Scope, actor: Actor, redis: Redis, batch_id: int) -> 
         id=batch_id,
         class_id=batch["school_class"],
         campaign_id=batch["campaign"],
-        status=batch["status"],
+        status=FormBatchStatus(batch["status"]),
         done=done,
         total=len(ids),
         pdf_ready=batch["pdf_key"] is not None,
         message=BATCH_FAILED_MESSAGE if batch["status"] == "failed" else None,
         forms=[{"form_id": f["form_id"], "student_id": f["student"]} for f in forms],
     )
+
+
+async def list_batches(
+    principal: Principal, actor: Actor, class_id: int | None, page: int, page_size: int
+) -> Page[FormBatchSummary]:
+    """The batches in the caller's scope, newest first; of one class if `class_id` is given
+    (a class outside the scope answers 404, audited, like any other)."""
+    query = scoped(FormBatch.select(), principal.scope, FormBatch).order_by(
+        FormBatch.id, ascending=False
+    )
+    count = scoped(FormBatch.count(), principal.scope, FormBatch)
+    if class_id is not None:
+        await get_scoped(
+            actor,
+            principal.scope,
+            SchoolClass,
+            SchoolClass.id == class_id,
+            "school_class",
+            class_id,
+        )
+        query = query.where(FormBatch.school_class == class_id)
+        count = count.where(FormBatch.school_class == class_id)
+    rows, total = await paginate(query, count, page, page_size)
+    items = [
+        FormBatchSummary(
+            id=row["id"],
+            class_id=row["school_class"],
+            campaign_id=row["campaign"],
+            status=FormBatchStatus(row["status"]),
+            total=len(json_value(row["form_ids"])),
+            pdf_ready=row["pdf_key"] is not None,
+            created_at=row["created_at"],
+            finished_at=row["finished_at"],
+        )
+        for row in rows
+    ]
+    return Page(items, max(page, 1), min(page_size, MAX_PAGE_SIZE), total)
 
 
 async def batch_pdf(scope: Scope, actor: Actor, storage: Storage, batch_id: int) -> bytes:

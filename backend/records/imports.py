@@ -31,7 +31,13 @@ from backend.accounts.scope import Scope, ScopedColumns, get_scoped, register_sc
 from backend.accounts.tables import Account, School, SchoolClass
 from backend.config import Settings
 from backend.db import json_value, transaction
-from backend.errors import BadRequest, Forbidden, InvalidCharacters, TooManyAttempts
+from backend.errors import (
+    BadRequest,
+    Forbidden,
+    InvalidCharacters,
+    PayloadTooLarge,
+    TooManyAttempts,
+)
 from backend.masking import mask_id_number
 from backend.records.ids import registry_number_for
 from backend.records.importer import MAX_BYTES, ImportFileError, ParsedFile, RowError, parse
@@ -50,6 +56,11 @@ IMPORTERS = frozenset(
     {Role.registrar, Role.county_reviewer, Role.city_admin, Role.province_admin, Role.sysadmin}
 )
 MAX_STORED_ERRORS = 1000
+
+
+class FileTooLarge(PayloadTooLarge):
+    code = "file_too_large"
+    message = f"文件不能超过 {MAX_BYTES // 1024 // 1024} MB，请拆分后再导入"
 
 
 class DryRunDone(Exception):
@@ -84,9 +95,7 @@ async def start_import(
     if "\x00" in filename:  # multipart bodies pass the input check unread: the name is checked here
         raise InvalidCharacters()
     if len(content) > MAX_BYTES:
-        raise BadRequest(
-            f"文件超过 {MAX_BYTES // 1024 // 1024} MB，请拆分后再导入", code="file_too_large"
-        )
+        raise FileTooLarge()
     if not content:
         raise BadRequest("文件是空的", code="empty_file")
     if dry_run:

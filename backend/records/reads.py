@@ -202,8 +202,8 @@ async def get_student(principal: Principal, actor: Actor, student_id: int) -> St
     values = load_fields(row["fields"])
     fields = [
         FieldValue(
-            code=f.code,
-            label=f.label,
+            field=f.code,
+            field_label=f.label,
             value=masking.mask(f, values.get(f.code)),
             display=masking.mask(f, f.label_of(values.get(f.code))) or None,
             key=f.key,

@@ -8,17 +8,14 @@ from typing import Annotated, Any
 
 import msgspec
 
-from backend.accounts.schemas import RegionCode
+from backend.accounts.schemas import DbId, RegionCode
 from backend.records.ids import ProblemKind
+from backend.records.tables import FormBatchStatus, StudentStatus
 
 
 class ImportPhase(StrEnum):
     reading = "reading"
     writing = "writing"
-
-
-class StudentStatus(StrEnum):
-    enrolled = "enrolled"
 
 
 class JobStatus(StrEnum):
@@ -37,8 +34,8 @@ class Problem(msgspec.Struct):
 
 
 class FieldValue(msgspec.Struct):
-    code: str
-    label: str
+    field: str  # the catalog's name for the field (`birth_date`)
+    field_label: str  # its Chinese label (出生日期)
     value: str | None  # stored value (masked where sensitive)
     display: str | None  # what the form prints (choice labels; masked where sensitive)
     key: bool
@@ -229,11 +226,30 @@ class CampaignRead(msgspec.Struct):
     effective: EffectiveWindow | None
 
 
+class FormBatchCreate(msgspec.Struct, forbid_unknown_fields=True):
+    """Issue this campaign's forms for a class."""
+
+    class_id: DbId
+
+
+class FormBatchSummary(msgspec.Struct):
+    """A batch as a class's list of batches shows it (`GET /form-batches/{id}` has its forms)."""
+
+    id: int
+    class_id: int
+    campaign_id: int
+    status: FormBatchStatus
+    total: int
+    pdf_ready: bool
+    created_at: datetime
+    finished_at: datetime | None
+
+
 class FormBatchRead(msgspec.Struct):
     id: int
     class_id: int
     campaign_id: int
-    status: JobStatus
+    status: FormBatchStatus
     done: int
     total: int
     pdf_ready: bool

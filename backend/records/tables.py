@@ -36,7 +36,7 @@ class Student(Table, tablename="student"):
     school = ForeignKey(references=School, index=True, on_delete=OnDelete.restrict)
     school_class = ForeignKey(references=SchoolClass, index=True, on_delete=OnDelete.restrict)
     region_code = Varchar(length=6, index=True)
-    status = Varchar(length=12, default="enrolled", index=True)
+    status = Varchar(length=12, default="enrolled", index=True)  # StudentStatus
     name = Varchar(length=50, index=True)
     id_number = Varchar(length=30, null=True, default=None, index=True)
     fields = JSONB()
@@ -52,6 +52,19 @@ class ProblemFlag(Table, tablename="problem_flag"):
     kind = Varchar(length=24, index=True)  # ProblemKind
     detail = Text(default="")
     created_at = Timestamptz()
+
+
+class StudentStatus(StrEnum):
+    """A student's standing in the school (transfers and suspensions will add theirs)."""
+
+    enrolled = "enrolled"
+
+
+class FormBatchStatus(StrEnum):
+    queued = "queued"
+    running = "running"
+    done = "done"  # the printable PDF is ready
+    failed = "failed"
 
 
 class LinkStatus(StrEnum):
@@ -166,7 +179,7 @@ class FormBatch(Table, tablename="form_batch"):
     school_class = ForeignKey(references=SchoolClass, index=True, on_delete=OnDelete.restrict)
     region_code = Varchar(length=6, index=True)
     form_ids = JSONB(default=[])  # IssuedForm ids, in print order
-    status = Varchar(length=12, default="queued")  # queued, running, done, failed
+    status = Varchar(length=12, default="queued")  # FormBatchStatus
     pdf_key = Varchar(length=200, null=True, default=None)
     issued_by = ForeignKey(references=Account, on_delete=OnDelete.restrict)
     created_at = Timestamptz()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, timedelta
 
+from backend import dates
 from backend.records.catalog import Field, FieldType
 from backend.records.ids import normalise_id_number
 
@@ -12,13 +13,6 @@ MOBILE = re.compile(r"^1[3-9]\d{9}$")
 LANDLINE = re.compile(r"^0\d{2,3}-?\d{7,8}$")
 YES = {"1", "是", "y", "yes", "true", "t"}
 NO = {"0", "否", "n", "no", "false", "f"}
-_DATE_PATTERNS = (
-    re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$"),
-    re.compile(r"^(\d{4})/(\d{1,2})/(\d{1,2})$"),
-    re.compile(r"^(\d{4})\.(\d{1,2})\.(\d{1,2})$"),
-    re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日?$"),
-    re.compile(r"^(\d{4})(\d{2})(\d{2})$"),
-)
 _MONTH_PATTERNS = (
     re.compile(r"^(\d{4})[-/.](\d{1,2})$"),
     re.compile(r"^(\d{4})年(\d{1,2})月?$"),
@@ -45,17 +39,13 @@ def to_text(raw: object) -> str:
 
 
 def parse_date(text: str) -> date:
-    for pattern in _DATE_PATTERNS:
-        match = pattern.match(text)
-        if match:
-            year, month, day = (int(g) for g in match.groups())
-            try:
-                return date(year, month, day)
-            except ValueError:
-                break
-    if re.fullmatch(r"\d{5}(\.0+)?", text):  # an Excel serial day number
+    """A date as people type it (`backend.dates`), or as Excel stores it (a serial day)."""
+    if re.fullmatch(r"\d{5}(\.0+)?", text):
         return _EXCEL_EPOCH + timedelta(days=int(float(text)))
-    raise InvalidValue("日期格式无法识别，请写成 2015-03-07")
+    try:
+        return dates.parse_date(text)
+    except dates.DateNotUnderstood as exc:
+        raise InvalidValue(str(exc)) from None
 
 
 def clean(field: Field, raw: object) -> str | None:

@@ -122,7 +122,7 @@ async def test_random_forwarded_for_values_do_not_dodge_the_signup_throttle(
             "/signup/start",
             json={
                 "registration_code": secrets.token_hex(4).upper(),
-                "fact": "20150307",
+                "birth_date": "20150307",
                 "phone": f"139{i:08d}",
             },
             headers={"X-Forwarded-For": f"{random_ip()}, {ATTACKER}"},

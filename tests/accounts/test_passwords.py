@@ -114,7 +114,7 @@ async def test_a_parent_cannot_sign_up_with_a_common_password(
         "/signup/start",
         json={
             "registration_code": await code_of(settings, kids[0]),
-            "fact": student,
+            "birth_date": student,
             "phone": PARENT_PHONE,
         },
     )
@@ -124,7 +124,7 @@ async def test_a_parent_cannot_sign_up_with_a_common_password(
         "/signup/confirm",
         json={
             "ticket": started.json()["ticket"],
-            "code": otp_from(app.state.sms.sent, PARENT_PHONE),
+            "sms_code": otp_from(app.state.sms.sent, PARENT_PHONE),
             "password": password,
         },
     )

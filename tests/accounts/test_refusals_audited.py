@@ -103,8 +103,8 @@ async def test_rank_too_high_on_an_account_names_it(
     assert (row["entity"], row["entity_id"]) == ("account", str(other))
     assert json.loads(row["after"]) == {
         "code": "rank_too_high",
-        "route": "POST /accounts/{account_id}/{action}",
-        "params": {"account_id": other, "action": "seal"},
+        "route": "POST /accounts/{account_id}/seal",
+        "params": {"account_id": other},
     }
 
 

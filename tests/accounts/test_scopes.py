@@ -116,7 +116,7 @@ async def test_each_role_reads_exactly_its_regions(
     headers = bearer(await login(client, world.phones[role]))
 
     listed = await client.get("/org/regions", headers=headers)
-    assert {r["code"] for r in listed.json()} == REGIONS_SEEN[role]
+    assert {r["region_code"] for r in listed.json()} == REGIONS_SEEN[role]
     for code in ("330106", "320102"):
         response = await client.get(f"/org/regions/{code}", headers=headers)
         assert response.status_code == (200 if code in REGIONS_SEEN[role] else 404)

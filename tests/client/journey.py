@@ -18,11 +18,11 @@ from registry_client import AuthenticatedClient, Client
 from registry_client.api.auth import login
 from registry_client.api.parents import (
     confirm_signup,
+    create_upload,
     get_my_child,
     get_upload,
     list_my_children,
     start_signup,
-    upload_form_photo,
 )
 from registry_client.models import (
     ChildStatus,
@@ -79,12 +79,15 @@ async def journey(
     async with Client(base_url=base_url) as public:
         started = await start_signup.asyncio(
             client=public,
-            body=SignupStart(registration_code=registration_code, fact=birth_date, phone=phone),
+            body=SignupStart(
+                registration_code=registration_code, birth_date=birth_date, phone=phone
+            ),
         )
         ticket = expect(started, SignupTicket)
         code = await sms_code_for(phone)
         confirmed = await confirm_signup.asyncio(
-            client=public, body=SignupConfirm(ticket=ticket.ticket, code=code, password=password)
+            client=public,
+            body=SignupConfirm(ticket=ticket.ticket, sms_code=code, password=password),
         )
         expect(confirmed, TokenPair)
         tokens = expect(
@@ -99,7 +102,7 @@ async def journey(
         child = children[0]
 
         upload = expect(
-            await upload_form_photo.asyncio(
+            await create_upload.asyncio(
                 child.id,
                 client=client,
                 body=PhotoUpload(

@@ -18,7 +18,9 @@ async def issue_forms(
     client: httpx.AsyncClient, world: World, class_key: str = "A1"
 ) -> list[dict[str, Any]]:
     registrar = bearer(await login(client, world.phones[Role.registrar]))
-    response = await client.post(f"/classes/{world.classes[class_key]}/forms", headers=registrar)
+    response = await client.post(
+        "/form-batches", json={"class_id": world.classes[class_key]}, headers=registrar
+    )
     assert response.status_code == 202, response.text
     return response.json()["forms"]  # type: ignore[no-any-return]
 
@@ -38,3 +40,9 @@ def otp_from(sms_log: list[tuple[str, str]], phone: str) -> str:
     match = re.search(r"\d{6}", text)
     assert match is not None
     return match.group(0)
+
+
+def second_fact(value: str) -> dict[str, str]:
+    """A second fact about the child as the field it is: 6 characters are an ID number's tail,
+    anything longer a birth date."""
+    return {"id_last6": value} if len(value) == 6 else {"birth_date": value}

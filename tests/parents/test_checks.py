@@ -110,7 +110,7 @@ async def upload_and_check(
     photo: bytes,
 ) -> dict[str, Any]:
     response = await client.post(
-        f"/students/{student_id}/photos", headers=headers, files={"file": ("form.jpg", photo)}
+        f"/students/{student_id}/uploads", headers=headers, files={"file": ("form.jpg", photo)}
     )
     assert response.status_code == 201, response.text
     await run_jobs(app, settings)
@@ -272,7 +272,8 @@ async def test_a_printed_value_unlike_the_record_differs(
     )
 
     assert result["verdict"] == "differs", result
-    name = next(f for f in result["fields"] if f["code"] == "name")
+    name = next(f for f in result["fields"] if f["field"] == "name")
+    assert name["field_label"] == "姓名"
     assert name["match"] is False
     assert "姓名" in result["message"]
 
@@ -462,7 +463,7 @@ async def test_a_worker_killed_mid_check_leaves_an_upload_the_sweeper_finishes(
     caught = None
     for seed in range(20, 23):  # a try can miss the moment; three are plenty
         response = await client.post(
-            f"/students/{world.students[0]}/photos",
+            f"/students/{world.students[0]}/uploads",
             headers=parent,
             files={"file": ("form.jpg", phone_photo(page, seed))},
         )
@@ -516,7 +517,7 @@ async def test_after_the_last_try_the_upload_shows_check_failed(
 ) -> None:
     page = await printed_page(client, await registrar(client, world), world.students[0])
     response = await client.post(
-        f"/students/{world.students[0]}/photos",
+        f"/students/{world.students[0]}/uploads",
         headers=parent,
         files={"file": ("form.jpg", phone_photo(page, 9))},
     )

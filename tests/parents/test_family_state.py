@@ -34,7 +34,7 @@ async def _upload(
     client: httpx.AsyncClient, headers: dict[str, str], student: int, data: bytes
 ) -> dict[str, Any]:
     response = await client.post(
-        f"/students/{student}/photos", headers=headers, files={"file": ("photo.jpg", data)}
+        f"/students/{student}/uploads", headers=headers, files={"file": ("photo.jpg", data)}
     )
     assert response.status_code == 201, response.text
     return response.json()  # type: ignore[no-any-return]

@@ -70,7 +70,7 @@ async def test_a_parent_signs_up_with_what_the_camera_read(
         "/signup/start",
         json={
             "registration_code": text + "/?from=singlemessage",
-            "fact": fields["birth_date"],
+            "birth_date": fields["birth_date"],
             "phone": phone,
         },
     )
@@ -79,7 +79,7 @@ async def test_a_parent_signs_up_with_what_the_camera_read(
         "/signup/confirm",
         json={
             "ticket": started.json()["ticket"],
-            "code": otp_from(app.state.sms.sent, phone),
+            "sms_code": otp_from(app.state.sms.sent, phone),
             "password": "Parent2026pw",
         },
     )
@@ -95,7 +95,7 @@ async def test_a_forged_link_is_refused_like_a_wrong_code(
     forged = text[:-1] + ("A" if text[-1] != "A" else "B")
     response = await client.post(
         "/signup/start",
-        json={"registration_code": forged, "fact": "2015-01-01", "phone": "13512345678"},
+        json={"registration_code": forged, "birth_date": "2015-01-01", "phone": "13512345678"},
     )
     assert response.status_code == 400, response.text
     assert response.json()["code"] == "signup_refused"

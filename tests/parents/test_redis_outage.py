@@ -123,7 +123,7 @@ async def upload(
     client: httpx.AsyncClient, headers: dict[str, str], student_id: int, photo: bytes
 ) -> httpx.Response:
     return await client.post(
-        f"/students/{student_id}/photos", headers=headers, files={"file": ("form.jpg", photo)}
+        f"/students/{student_id}/uploads", headers=headers, files={"file": ("form.jpg", photo)}
     )
 
 
@@ -297,7 +297,11 @@ async def test_endpoints_that_need_redis_answer_503_with_retry_after(
         ),
         await client.post(
             "/signup/start",
-            json={"registration_code": "ABCD-EFGH", "fact": "20150101", "phone": "13912345678"},
+            json={
+                "registration_code": "ABCD-EFGH",
+                "birth_date": "20150101",
+                "phone": "13912345678",
+            },
         ),
     ]
     for answer in answers:

@@ -59,7 +59,7 @@ async def test_the_report_is_masked_for_the_teacher_and_the_parent(
     secrets = {code: values[code] for code in SENSITIVE if values.get(code)}
     assert len(secrets) == 8  # ID, phone, 2 addresses, both guardians' phones and ID numbers
     for response in (as_teacher, as_parent):
-        fields = {f["code"]: f for f in response.json()["fields"]}
+        fields = {f["field"]: f for f in response.json()["fields"]}
         read = [code for code in secrets if fields.get(code, {}).get("read")]
         assert len(read) >= 5, fields  # the reader did read them …
         for code, value in secrets.items():

@@ -13,7 +13,7 @@ from backend.accounts.tables import Account, AuditLog
 from backend.config import Settings
 from backend.records.tables import GuardianLink, Student
 from tests.factories import World, bearer, build_world, login, make_students, open_campaign
-from tests.parents.helpers import code_of, issue_forms, otp_from
+from tests.parents.helpers import code_of, issue_forms, otp_from, second_fact
 
 PHONE = "13512345678"
 
@@ -45,7 +45,7 @@ async def start(
     client: httpx.AsyncClient, code: str, fact: str, phone: str = PHONE
 ) -> httpx.Response:
     return await client.post(
-        "/signup/start", json={"registration_code": code, "fact": fact, "phone": phone}
+        "/signup/start", json={"registration_code": code, **second_fact(fact), "phone": phone}
     )
 
 
@@ -58,7 +58,7 @@ async def sign_up(
         "/signup/confirm",
         json={
             "ticket": started.json()["ticket"],
-            "code": otp_from(sms, phone),
+            "sms_code": otp_from(sms, phone),
             "password": "Parent2026pw",
         },
     )
@@ -81,7 +81,7 @@ async def test_parent_signs_up_and_sees_the_child(
         "/signup/confirm",
         json={
             "ticket": started.json()["ticket"],
-            "code": otp_from(sms, phone),
+            "sms_code": otp_from(sms, phone),
             "password": "Parent2026pw",
         },
     )
@@ -122,11 +122,11 @@ async def test_a_signed_in_parent_links_a_second_child(
     )
 
     linked = await client.post(
-        "/my/children/link",
+        "/my/children",
         headers=bearer(signed_up.json()),
         json={
             "registration_code": await code_of(settings, second["id"]),
-            "fact": second["fields"]["birth_date"],
+            "birth_date": second["fields"]["birth_date"],
         },
     )
 
@@ -182,13 +182,16 @@ async def test_a_wrong_sms_code_is_refused_and_limited(
     wrong = "000000" if right != "000000" else "111111"
     for _ in range(4):
         response = await client.post(
-            "/signup/confirm", json={"ticket": ticket, "code": wrong, "password": "Parent2026pw"}
+            "/signup/confirm",
+            json={"ticket": ticket, "sms_code": wrong, "password": "Parent2026pw"},
         )
         assert response.json()["code"] == "otp_mismatch"
-    last = await client.post("/signup/confirm", json={"ticket": ticket, "code": wrong})
+    last = await client.post(
+        "/signup/confirm", json={"ticket": ticket, "sms_code": wrong, "password": "Parent2026pw"}
+    )
     assert last.status_code == 429
     too_late = await client.post(
-        "/signup/confirm", json={"ticket": ticket, "code": right, "password": "Parent2026pw"}
+        "/signup/confirm", json={"ticket": ticket, "sms_code": right, "password": "Parent2026pw"}
     )
     assert too_late.status_code == 429
     assert too_late.json()["code"] == "too_many_attempts"
@@ -304,7 +307,8 @@ async def test_sixty_concurrent_guesses_on_one_ticket_get_five_tries(
     answers = await asyncio.gather(
         *(
             client.post(
-                "/signup/confirm", json={"ticket": ticket, "code": c, "password": "Parent2026pw"}
+                "/signup/confirm",
+                json={"ticket": ticket, "sms_code": c, "password": "Parent2026pw"},
             )
             for c in wrong
         )
@@ -316,7 +320,7 @@ async def test_sixty_concurrent_guesses_on_one_ticket_get_five_tries(
     assert codes.count("too_many_attempts") == 60 - (OTP_ATTEMPTS - 1), codes
     assert {a.status_code for a in answers} == {400, 429}
     late = await client.post(
-        "/signup/confirm", json={"ticket": ticket, "code": right, "password": "Parent2026pw"}
+        "/signup/confirm", json={"ticket": ticket, "sms_code": right, "password": "Parent2026pw"}
     )
     assert late.status_code == 429
     assert late.json()["code"] == "too_many_attempts"
@@ -344,7 +348,11 @@ async def test_sign_up_never_enters_an_existing_account(
     )
     attack = await client.post(
         "/signup/confirm",
-        json={"ticket": started.json()["ticket"], "code": otp_from(sms, victim)},
+        json={
+            "ticket": started.json()["ticket"],
+            "sms_code": otp_from(sms, victim),
+            "password": "Attacker2026pw",
+        },
     )
 
     assert attack.status_code == 409, attack.text
@@ -360,7 +368,11 @@ async def test_sign_up_never_enters_an_existing_account(
     # The ticket is spent: sending the same code again does not get in either.
     again = await client.post(
         "/signup/confirm",
-        json={"ticket": started.json()["ticket"], "code": otp_from(sms, victim)},
+        json={
+            "ticket": started.json()["ticket"],
+            "sms_code": otp_from(sms, victim),
+            "password": "Attacker2026pw",
+        },
     )
     assert again.status_code == 400
     assert again.json()["code"] == "ticket_expired"
@@ -387,7 +399,7 @@ async def photo(client: httpx.AsyncClient, headers: dict[str, str], student_id: 
     from tests.parents.images import jpeg_with_orientation
 
     response = await client.post(
-        f"/students/{student_id}/photos",
+        f"/students/{student_id}/uploads",
         headers=headers,
         files={"file": ("form.jpg", jpeg_with_orientation(1), "image/jpeg")},
     )
@@ -464,11 +476,11 @@ async def test_a_rejected_link_opens_nothing_and_gives_the_code_use_back(
     )
     assert (await client.get(f"/my/children/{kid['id']}", headers=parent)).status_code == 404
     retry = await client.post(
-        "/my/children/link",
+        "/my/children",
         headers=parent,
         json={
             "registration_code": await code_of(settings, kid["id"]),
-            "fact": kid["fields"]["birth_date"],
+            "birth_date": kid["fields"]["birth_date"],
         },
     )
     assert retry.status_code == 409
@@ -526,13 +538,13 @@ async def test_linking_from_the_account_is_throttled_like_sign_up(
     code = await code_of(settings, second["id"])
 
     def body(fact: str) -> dict[str, str]:
-        return {"registration_code": code, "fact": fact}
+        return {"registration_code": code, "birth_date": fact}
 
     for i in range(5):
-        wrong = await client.post("/my/children/link", headers=headers, json=body(f"2001-01-0{i}"))
+        wrong = await client.post("/my/children", headers=headers, json=body(f"2001-01-0{i + 1}"))
         assert wrong.json()["code"] == "signup_refused"
     blocked = await client.post(
-        "/my/children/link", headers=headers, json=body(second["fields"]["birth_date"])
+        "/my/children", headers=headers, json=body(second["fields"]["birth_date"])
     )
 
     assert blocked.status_code == 429
@@ -557,11 +569,11 @@ async def test_linking_from_the_account_respects_the_two_guardian_limit(
     )
 
     response = await client.post(
-        "/my/children/link",
+        "/my/children",
         headers=bearer(signed_up.json()),
         json={
             "registration_code": await code_of(settings, second["id"]),
-            "fact": second["fields"]["birth_date"],
+            "birth_date": second["fields"]["birth_date"],
         },
     )
 
@@ -589,7 +601,8 @@ async def test_the_right_code_among_sixty_wrong_ones_is_one_of_five_tries(
     answers = await asyncio.gather(
         *(
             client.post(
-                "/signup/confirm", json={"ticket": ticket, "code": c, "password": "Parent2026pw"}
+                "/signup/confirm",
+                json={"ticket": ticket, "sms_code": c, "password": "Parent2026pw"},
             )
             for c in guesses
         )
@@ -617,7 +630,7 @@ async def test_two_confirms_with_the_right_code_make_one_account(
     started = await start(client, await code_of(settings, kid["id"]), kid["fields"]["birth_date"])
     body = {
         "ticket": started.json()["ticket"],
-        "code": otp_from(sms, PHONE),
+        "sms_code": otp_from(sms, PHONE),
         "password": "Parent2026pw",
     }
 
@@ -635,7 +648,7 @@ async def test_a_missing_password_keeps_the_ticket(
     await issue_forms(client, world)
     kid = await child()
     started = await start(client, await code_of(settings, kid["id"]), kid["fields"]["birth_date"])
-    body = {"ticket": started.json()["ticket"], "code": otp_from(sms, PHONE)}
+    body = {"ticket": started.json()["ticket"], "sms_code": otp_from(sms, PHONE)}
 
     missing = await client.post("/signup/confirm", json=body)
     weak = await client.post("/signup/confirm", json={**body, "password": "short"})
@@ -643,7 +656,8 @@ async def test_a_missing_password_keeps_the_ticket(
 
     assert missing.status_code == 400
     assert missing.json()["code"] == "password_required"
-    assert missing.json()["field_errors"] == {"password": "请设置登录密码"}
+    assert missing.json()["message"] == "首次注册请设置登录密码"
+    assert missing.json()["field_errors"] == {"password": "首次注册请设置登录密码"}
     assert weak.status_code == 400
     assert done.status_code == 200, done.text
 
@@ -694,3 +708,88 @@ async def test_sign_up_leaves_no_phone_number_in_redis_and_no_counter_without_ex
     for key in keys:
         if key.startswith("signup-"):
             assert await redis.ttl(key) > 0, key
+
+
+def typed_forms(iso: str) -> list[str]:
+    """The ways a parent types a birth date on the phone."""
+    year, month, day = (int(part) for part in iso.split("-"))
+    return [
+        f"{year}年{month}月{day}日",
+        f"{year}-{month:02d}-{day:02d}",
+        f"{year}/{month}/{day}",
+        f"{year}.{month}.{day}",
+        f"{year}{month:02d}{day:02d}",
+    ]
+
+
+async def test_the_birth_date_is_accepted_as_a_parent_types_it(
+    client: httpx.AsyncClient, settings: Settings, world: World, sms: list[tuple[str, str]]
+) -> None:
+    await issue_forms(client, world)
+    kid = await child()
+    code = await code_of(settings, kid["id"])
+
+    for typed in typed_forms(kid["fields"]["birth_date"]):
+        response = await client.post(
+            "/signup/start",
+            json={"registration_code": code, "birth_date": typed, "phone": PHONE},
+        )
+        assert response.status_code == 200, (typed, response.text)
+
+
+@pytest.mark.parametrize(
+    "facts",
+    [{}, {"birth_date": "2015-03-07", "id_last6": "12345X"}],
+    ids=["neither", "both"],
+)
+async def test_exactly_one_second_fact_is_asked_for(
+    client: httpx.AsyncClient, settings: Settings, world: World, facts: dict[str, str]
+) -> None:
+    await issue_forms(client, world)
+    code = await code_of(settings, (await child())["id"])
+
+    response = await client.post(
+        "/signup/start", json={"registration_code": code, **facts, "phone": PHONE}
+    )
+
+    assert response.status_code == 400
+    answer = response.json()
+    assert answer["code"] == "one_fact_required"
+    assert answer["message"] == "请填写孩子的出生日期或身份证件号后 6 位，二者只填一项"
+    assert set(answer["field_errors"]) == {"birth_date", "id_last6"}
+    assert await AuditLog.count().where(AuditLog.action == "signup_failed") == 0
+
+
+async def test_a_date_that_is_not_a_date_is_refused_on_its_field(
+    client: httpx.AsyncClient, settings: Settings, world: World
+) -> None:
+    response = await client.post(
+        "/signup/start",
+        json={"registration_code": "ABCD-EFGH", "birth_date": "15/3/2015", "phone": PHONE},
+    )
+
+    assert response.status_code == 400
+    assert response.json()["field_errors"] == {
+        "birth_date": "日期无法识别，请写成 2020-05-15 或 2020年5月15日"
+    }
+
+
+async def test_the_schema_names_both_facts_and_requires_the_password(
+    client: httpx.AsyncClient,
+) -> None:
+    schema = (await client.get("/schema/openapi.json")).json()
+    operations = {
+        op["operationId"]: op for path in schema["paths"].values() for op in path.values()
+    }
+
+    def body(operation_id: str) -> dict[str, Any]:
+        ref = operations[operation_id]["requestBody"]["content"]["application/json"]["schema"]
+        return schema["components"]["schemas"][ref["$ref"].rsplit("/", 1)[1]]  # type: ignore[no-any-return]
+
+    start_body, confirm_body = body("startSignup"), body("confirmSignup")
+    assert {"birth_date", "id_last6"} <= set(start_body["properties"])
+    assert "fact" not in start_body["properties"]
+    assert "2020年5月15日" in start_body["properties"]["birth_date"]["examples"]
+    assert "password" in confirm_body["required"]
+    assert "sms_code" in confirm_body["required"]
+    assert "code" not in confirm_body["properties"]

@@ -63,7 +63,7 @@ async def upload(
     name: str = "photo.jpg",
 ) -> httpx.Response:
     return await client.post(
-        f"/students/{student_id}/photos", headers=headers, files={"file": (name, data)}
+        f"/students/{student_id}/uploads", headers=headers, files={"file": (name, data)}
     )
 
 
@@ -426,3 +426,12 @@ async def test_an_uploader_has_a_daily_cap_across_children(
     assert (
         await upload(client, parent, world.students[0], images.distinct_jpeg(8))
     ).status_code == 201
+
+
+def test_every_verdict_is_a_state_a_family_can_be_filtered_by() -> None:
+    """`/families?status=` is checked against `FormState`: a verdict the check learns must be
+    added there too, or families with it could not be listed."""
+    from backend.parents.checks import WAITING, ServerVerdict
+    from backend.parents.schemas import FormState
+
+    assert {*ServerVerdict, *WAITING, "check_failed"} <= {state.value for state in FormState}

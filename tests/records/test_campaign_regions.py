@@ -63,7 +63,7 @@ async def open_province(client: httpx.AsyncClient, world: World, **changes: obje
 async def issue(
     client: httpx.AsyncClient, headers: dict[str, str], class_id: int
 ) -> httpx.Response:
-    return await client.post(f"/classes/{class_id}/forms", headers=headers)
+    return await client.post("/form-batches", json={"class_id": class_id}, headers=headers)
 
 
 async def effective_for(
@@ -253,7 +253,7 @@ async def test_effective_settings_reach_uploads_and_the_family_views(
     families = (await client.get("/families", headers=teacher)).json()["items"]
     assert {f["form"]["status"] for f in families} == {"no_campaign"}
     photo = await client.post(
-        f"/students/{world.students[0]}/photos",
+        f"/students/{world.students[0]}/uploads",
         headers=teacher,
         files={"file": ("photo.jpg", images.jpeg_with_orientation(1))},
     )

@@ -213,7 +213,9 @@ async def test_a_second_campaign_does_not_reset_the_families(
     registrar = await as_role(client, world, Role.registrar)
     teacher = await as_role(client, world, Role.teacher)
     await client.post("/campaigns", headers=province, json=body())
-    issued = await client.post(f"/classes/{world.classes['A1']}/forms", headers=registrar)
+    issued = await client.post(
+        "/form-batches", json={"class_id": world.classes["A1"]}, headers=registrar
+    )
     assert issued.status_code == 202, issued.text
 
     again = await client.post(
@@ -234,7 +236,7 @@ async def test_closing_ends_the_campaign_now_and_keeps_its_forms(
     registrar = await as_role(client, world, Role.registrar)
     teacher = await as_role(client, world, Role.teacher)
     campaign = (await client.post("/campaigns", headers=province, json=body())).json()
-    await client.post(f"/classes/{world.classes['A1']}/forms", headers=registrar)
+    await client.post("/form-batches", json={"class_id": world.classes["A1"]}, headers=registrar)
 
     closed = await client.post(f"/campaigns/{campaign['id']}/close", headers=province)
 
@@ -249,10 +251,12 @@ async def test_closing_ends_the_campaign_now_and_keeps_its_forms(
     assert await IssuedForm.count() == 3
     families = (await client.get("/families", headers=teacher)).json()["items"]
     assert {f["form"]["status"] for f in families} == {"no_campaign"}
-    reissue = await client.post(f"/classes/{world.classes['A1']}/forms", headers=registrar)
+    reissue = await client.post(
+        "/form-batches", json={"class_id": world.classes["A1"]}, headers=registrar
+    )
     assert reissue.json()["code"] == "outside_window"
     photo = await client.post(
-        f"/students/{world.students[0]}/photos",
+        f"/students/{world.students[0]}/uploads",
         headers=teacher,
         files={"file": ("photo.jpg", images.jpeg_with_orientation(1))},
     )
@@ -328,7 +332,7 @@ async def test_a_campaign_with_forms_is_closed_not_deleted(
     province = await as_role(client, world, Role.province_admin)
     registrar = await as_role(client, world, Role.registrar)
     campaign = (await client.post("/campaigns", headers=province, json=body())).json()
-    await client.post(f"/classes/{world.classes['A1']}/forms", headers=registrar)
+    await client.post("/form-batches", json={"class_id": world.classes["A1"]}, headers=registrar)
 
     refused = await client.delete(f"/campaigns/{campaign['id']}", headers=province)
 
@@ -364,7 +368,7 @@ async def test_forms_switch_and_window_close_issuing(
     registrar = await as_role(client, world, Role.registrar)
     class_id = world.classes["A1"]
 
-    none_yet = await client.post(f"/classes/{class_id}/forms", headers=registrar)
+    none_yet = await client.post("/form-batches", json={"class_id": class_id}, headers=registrar)
     assert none_yet.status_code == 409
     assert none_yet.json()["code"] == "outside_window"
     assert none_yet.json()["message"] == "当前不在数据质量核查工作时间内"
@@ -372,7 +376,7 @@ async def test_forms_switch_and_window_close_issuing(
     campaign = (
         await client.post("/campaigns", headers=province, json=body(forms_open=False))
     ).json()
-    closed = await client.post(f"/classes/{class_id}/forms", headers=registrar)
+    closed = await client.post("/form-batches", json={"class_id": class_id}, headers=registrar)
     assert closed.status_code == 409
     assert closed.json()["message"] == "当前核查工作未开放打印确认表"
 
@@ -380,7 +384,7 @@ async def test_forms_switch_and_window_close_issuing(
         f"/campaigns/{campaign['id']}", headers=province, json={"forms_open": True}
     )
     assert opened.json()["forms_open"] is True
-    issued = await client.post(f"/classes/{class_id}/forms", headers=registrar)
+    issued = await client.post("/form-batches", json={"class_id": class_id}, headers=registrar)
     assert issued.status_code == 202, issued.text
 
     ended = await client.patch(
@@ -393,5 +397,5 @@ async def test_forms_switch_and_window_close_issuing(
     )
     assert ended.json()["active"] is False
     assert ended.json()["state"] == "ended"
-    after = await client.post(f"/classes/{class_id}/forms", headers=registrar)
+    after = await client.post("/form-batches", json={"class_id": class_id}, headers=registrar)
     assert after.json()["code"] == "outside_window"

@@ -20,7 +20,9 @@ async def test_a_teacher_may_not_download_forms_and_a_registrars_download_is_aud
     await make_students(world, "A1", 2)
     await open_campaign()
     registrar = bearer(await login(client, world.phones[Role.registrar]))
-    issued = await client.post(f"/classes/{world.classes['A1']}/forms", headers=registrar)
+    issued = await client.post(
+        "/form-batches", json={"class_id": world.classes["A1"]}, headers=registrar
+    )
     batch = issued.json()
     await run_jobs(app, settings)
     form_id = batch["forms"][0]["form_id"]

@@ -47,7 +47,9 @@ async def test_issuing_a_class_renders_a_pdf_page_per_student_with_its_token(
 ) -> None:
     registrar = bearer(await login(client, world.phones[Role.registrar]))
 
-    issued = await client.post(f"/classes/{world.classes['A1']}/forms", headers=registrar)
+    issued = await client.post(
+        "/form-batches", json={"class_id": world.classes["A1"]}, headers=registrar
+    )
     assert issued.status_code == 202
     batch = issued.json()
     assert batch["total"] == 3
@@ -75,7 +77,11 @@ async def test_each_form_keeps_a_snapshot_and_a_png(
     client: httpx.AsyncClient, app: Litestar, settings: Settings, world: World
 ) -> None:
     registrar = bearer(await login(client, world.phones[Role.registrar]))
-    batch = (await client.post(f"/classes/{world.classes['A1']}/forms", headers=registrar)).json()
+    batch = (
+        await client.post(
+            "/form-batches", json={"class_id": world.classes["A1"]}, headers=registrar
+        )
+    ).json()
     form = (
         await IssuedForm.select().where(IssuedForm.form_id == batch["forms"][0]["form_id"]).first()
     )
@@ -103,8 +109,16 @@ async def test_reissuing_supersedes_the_earlier_forms(
     client: httpx.AsyncClient, world: World
 ) -> None:
     registrar = bearer(await login(client, world.phones[Role.registrar]))
-    first = (await client.post(f"/classes/{world.classes['A1']}/forms", headers=registrar)).json()
-    second = (await client.post(f"/classes/{world.classes['A1']}/forms", headers=registrar)).json()
+    first = (
+        await client.post(
+            "/form-batches", json={"class_id": world.classes["A1"]}, headers=registrar
+        )
+    ).json()
+    second = (
+        await client.post(
+            "/form-batches", json={"class_id": world.classes["A1"]}, headers=registrar
+        )
+    ).json()
 
     live = await IssuedForm.select(IssuedForm.form_id).where(IssuedForm.superseded_at.is_null())
     assert {f["form_id"] for f in live} == {f["form_id"] for f in second["forms"]}
@@ -120,12 +134,14 @@ async def test_only_a_registrar_of_the_school_issues(
     registrar = bearer(await login(client, world.phones[Role.registrar]))
 
     assert (
-        await client.post(f"/classes/{world.classes['A1']}/forms", headers=teacher)
+        await client.post("/form-batches", json={"class_id": world.classes["A1"]}, headers=teacher)
     ).status_code == 403
     assert (
-        await client.post(f"/classes/{world.classes['A1']}/forms", headers=county)
+        await client.post("/form-batches", json={"class_id": world.classes["A1"]}, headers=county)
     ).status_code == 403
-    other = await client.post(f"/classes/{world.classes['B1']}/forms", headers=registrar)
+    other = await client.post(
+        "/form-batches", json={"class_id": world.classes["B1"]}, headers=registrar
+    )
     assert other.status_code == 404
 
 
@@ -133,7 +149,11 @@ async def test_a_batch_that_cannot_be_rendered_ends_failed_with_a_message(
     client: httpx.AsyncClient, app: Litestar, settings: Settings, world: World
 ) -> None:
     registrar = bearer(await login(client, world.phones[Role.registrar]))
-    batch = (await client.post(f"/classes/{world.classes['A1']}/forms", headers=registrar)).json()
+    batch = (
+        await client.post(
+            "/form-batches", json={"class_id": world.classes["A1"]}, headers=registrar
+        )
+    ).json()
     # One of its forms is gone before the job runs: the job cannot finish the PDF.
     await IssuedForm.delete().where(IssuedForm.form_id == batch["forms"][1]["form_id"])
 
@@ -158,7 +178,11 @@ async def test_a_batch_whose_job_was_lost_is_swept_and_rendered(
     from backend.records.tasks import sweep_form_batches
 
     registrar = bearer(await login(client, world.phones[Role.registrar]))
-    batch = (await client.post(f"/classes/{world.classes['A1']}/forms", headers=registrar)).json()
+    batch = (
+        await client.post(
+            "/form-batches", json={"class_id": world.classes["A1"]}, headers=registrar
+        )
+    ).json()
     await app.state.redis.flushdb()  # the queue is lost
 
     swept = await sweep_form_batches({"redis": app.state.arq}, 0)
@@ -168,3 +192,38 @@ async def test_a_batch_whose_job_was_lost_is_swept_and_rendered(
     read = (await client.get(f"/form-batches/{batch['id']}", headers=registrar)).json()
     assert read["status"] == "done"
     assert read["pdf_ready"] is True
+
+
+async def test_a_class_s_form_batches_are_listed_newest_first_within_scope(
+    client: httpx.AsyncClient, app: Litestar, settings: Settings, world: World
+) -> None:
+    """The registrar who issued a class twice finds both batches again; the class teacher sees
+    its own class's; a class outside the scope answers like a missing one."""
+    registrar = bearer(await login(client, world.phones[Role.registrar]))
+    teacher = bearer(await login(client, world.phones[Role.teacher]))
+    class_id = world.classes["A1"]
+    first = await client.post("/form-batches", json={"class_id": class_id}, headers=registrar)
+    second = await client.post("/form-batches", json={"class_id": class_id}, headers=registrar)
+    await run_jobs(app, settings)
+
+    listed = await client.get(
+        f"/form-batches?class_id={class_id}&page=1&page_size=1", headers=registrar
+    )
+
+    assert listed.status_code == 200, listed.text
+    page = listed.json()
+    assert page["total"] == 2
+    assert page["page_size"] == 1
+    assert [b["id"] for b in page["items"]] == [second.json()["id"]]
+    assert page["items"][0]["status"] == "done"
+    assert page["items"][0]["pdf_ready"] is True
+    assert page["items"][0]["total"] == 3
+    older = await client.get(
+        f"/form-batches?class_id={class_id}&page=2&page_size=1", headers=registrar
+    )
+    assert [b["id"] for b in older.json()["items"]] == [first.json()["id"]]
+    mine = await client.get("/form-batches", headers=teacher)
+    assert mine.json()["total"] == 2
+    outside = await client.get(f"/form-batches?class_id={world.classes['B1']}", headers=registrar)
+    assert outside.status_code == 404
+    assert outside.json()["code"] == "not_found"

@@ -132,7 +132,7 @@ def test_dates_in_five_formats_and_excel_serials(raw: object) -> None:
 
 
 def test_values_that_are_refused_say_so_in_chinese() -> None:
-    with pytest.raises(InvalidValue, match="日期格式无法识别"):
+    with pytest.raises(InvalidValue, match="日期无法识别"):
         clean(BY_CODE["birth_date"], "七岁")
     with pytest.raises(InvalidValue, match="不在可选项中"):
         clean(BY_CODE["ethnicity"], "火星族")

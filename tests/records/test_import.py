@@ -433,7 +433,8 @@ async def test_a_file_over_the_limit_is_refused_with_a_chinese_message(
     huge = b"x" * (100 * 1024 * 1024)
     response = await client.post("/imports", headers=registrar, files={"file": ("大.csv", huge)})
     assert response.status_code == 413
-    assert response.json()["message"] == "上传内容过大"
+    assert response.json()["code"] == "file_too_large"
+    assert response.json()["message"] == "文件不能超过 20 MB，请拆分后再导入"
     assert await ImportJob.count() == 0
 
 

@@ -78,7 +78,7 @@ async def test_a_teachers_class_list_does_not_rebuild_id_numbers(
     candidates: dict[int, set[str]] = {}
     for item in items:
         detail = (await client.get(f"/students/{item['id']}", headers=teacher)).json()
-        fields = {f["code"]: f for f in detail["fields"]}
+        fields = {f["field"]: f for f in detail["fields"]}
         if fields["id_type"]["value"] != "1":
             continue
         masks = [
@@ -118,7 +118,7 @@ async def test_the_detail_masks_every_sensitive_field_and_addresses(
 
     detail = await client.get(f"/students/{item['id']}", headers=teacher)
 
-    fields = {f["code"]: f for f in detail.json()["fields"]}
+    fields = {f["field"]: f for f in detail.json()["fields"]}
     from backend.records.service import load_fields
 
     values = load_fields(stored["fields"])

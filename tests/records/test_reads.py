@@ -116,7 +116,9 @@ async def test_values_are_masked_everywhere_and_the_read_is_audited(
 
     detail = await client.get(f"/students/{listed['id']}", headers=headers)
 
-    fields = {f["code"]: f for f in detail.json()["fields"]}
+    fields = {f["field"]: f for f in detail.json()["fields"]}
+    assert fields["birth_date"]["field_label"] == "出生日期"
+    assert "code" not in fields["birth_date"]
     for code in (
         "id_number",
         "phone",
@@ -202,7 +204,7 @@ async def test_parent_sees_only_linked_children(
     assert children[0]["form"]["status"] == "not_issued"  # the demo's check is open
     detail = await client.get(f"/my/children/{child['id']}", headers=parent)
     assert detail.status_code == 200
-    assert "*" in {f["code"]: f for f in detail.json()["fields"]}["id_number"]["value"]
+    assert "*" in {f["field"]: f for f in detail.json()["fields"]}["id_number"]["value"]
     other = await client.get(f"/my/children/{stranger['id']}", headers=parent)
     assert other.status_code == 404
     assert (
@@ -224,7 +226,9 @@ async def test_the_demo_county_can_start_the_journey_at_once(
     county = await as_role(client, logins, Role.county_reviewer)
     [first_class] = (await client.get("/org/classes", headers=registrar)).json()["items"][:1]
 
-    issued = await client.post(f"/classes/{first_class['id']}/forms", headers=registrar)
+    issued = await client.post(
+        "/form-batches", json={"class_id": first_class["id"]}, headers=registrar
+    )
     [campaign] = (await client.get("/campaigns", headers=county)).json()
 
     assert issued.status_code == 202, issued.text
