@@ -25,13 +25,12 @@ from redis.asyncio import Redis
 
 from backend.accounts import audit
 from backend.accounts.audit import Actor
-from backend.accounts.org import MAX_PAGE_SIZE, paginate
 from backend.accounts.principal import Principal
 from backend.accounts.roles import Role
-from backend.accounts.schemas import Page
 from backend.accounts.scope import get_scoped, scoped
 from backend.db import transaction
 from backend.errors import BadRequest, Conflict, Forbidden, NotFound, TooManyAttempts
+from backend.pages import Page, window
 from backend.parents import views
 from backend.parents.schemas import ChildLinked, ChildStatus, LinkRead
 from backend.records.campaigns import active_campaign
@@ -247,8 +246,9 @@ async def list_links(
     if status is not None:
         where = where & (GuardianLink.status == status.value)
     query = _link_query().where(where).order_by(GuardianLink.id)
-    rows, total = await paginate(query, GuardianLink.count().where(where), page, page_size)
-    return Page([_link_read(r) for r in rows], max(page, 1), min(page_size, MAX_PAGE_SIZE), total)
+    w = window(page, page_size)
+    rows, total = await w.fetch(query, GuardianLink.count().where(where))
+    return w.page([_link_read(r) for r in rows], total)
 
 
 def _link_query() -> Any:
