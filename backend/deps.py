@@ -11,7 +11,6 @@ from litestar.params import QueryParameter
 from redis.asyncio import Redis
 
 from backend.accounts.audit import Actor
-from backend.accounts.org import MAX_PAGE_SIZE
 from backend.accounts.principal import Principal
 from backend.accounts.schemas import DB_ID_MAX
 from backend.config import Settings
@@ -71,10 +70,5 @@ SmsDep = NamedDependency[SmsSender]
 ActorDep = NamedDependency[Actor]
 PrincipalDep = NamedDependency[Principal]
 
-# Every list is paginated the same way, with a ceiling on the page size and on the page number
-# (past it the offset would leave the database's integer range; no list is that long).
-MAX_PAGE = 100_000
-PageNumber = Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)]
-PageSize = Annotated[int, QueryParameter(ge=1, le=MAX_PAGE_SIZE)]
 # A row id as a query filter (`?class_id=`): inside the id column's range, else 400.
 IdFilter = Annotated[int | None, QueryParameter(ge=1, le=DB_ID_MAX)]

@@ -13,7 +13,8 @@ def key(kind: str, job_id: int) -> str:
 
 
 async def report(redis: Redis, kind: str, job_id: int, **fields: str | int) -> None:
-    async with redis.pipeline(transaction=False) as pipe:
+    # One MULTI: the hash is never left without its expiry.
+    async with redis.pipeline(transaction=True) as pipe:
         pipe.hset(key(kind, job_id), mapping=fields)
         pipe.expire(key(kind, job_id), TTL)
         await pipe.execute()

@@ -20,6 +20,8 @@ data (two schools, a registrar with phone 13900000005, 120 students) and then:
    (the per-record path an import takes), median of `--runs` runs each.
 
 Only 127.0.0.1 is touched; Redis database 5 holds the progress keys (removed at the end).
+`BENCH_DB_NAME` and `BENCH_REDIS_URL` choose another database and Redis (when several people
+share the machine).
 Files go under bench/out/ (git-ignored). `--profile` also writes a cProfile of the real import.
 """
 
@@ -48,9 +50,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-DB_NAME = "registry_bench_records"
+DB_NAME = os.environ.get("BENCH_DB_NAME", "registry_bench_records")
 DB_URL = f"postgresql://postgres@127.0.0.1:5432/{DB_NAME}"
-REDIS_URL = "redis://127.0.0.1:6379/5"
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/5")
 REGISTRAR_PHONE = "13900000005"  # the demo registrar (school 2133010601)
 IMPORT_CLASSES = 40
 IMPORT_REGION = "330108"  # ID numbers of another county than the demo students' (330106)

@@ -9,7 +9,7 @@ from typing import Any
 
 from backend.accounts import audit
 from backend.accounts.audit import Actor
-from backend.accounts.org import MAX_PAGE_SIZE, paginate, region_level
+from backend.accounts.org import region_level
 from backend.accounts.passwords import check_password_rules, hash_password
 from backend.accounts.principal import Principal
 from backend.accounts.roles import (
@@ -21,13 +21,14 @@ from backend.accounts.roles import (
     Role,
     ScopeKind,
 )
-from backend.accounts.schemas import AccountCreate, AccountRead, Page, ScopeRead
+from backend.accounts.schemas import AccountCreate, AccountRead, ScopeRead
 from backend.accounts.scope import get_scoped, scoped
 from backend.accounts.tables import Account, Region, School, SchoolClass
 from backend.config import Settings
 from backend.db import transaction
 from backend.errors import BadRequest, Conflict, Forbidden
 from backend.masking import mask_phone
+from backend.pages import Page, window
 
 
 def account_read(row: dict[str, Any]) -> AccountRead:
@@ -168,8 +169,9 @@ async def get_account(principal: Principal, actor: Actor, account_id: int) -> Ac
 async def list_accounts(principal: Principal, page: int, page_size: int) -> Page[AccountRead]:
     query = scoped(Account.select(), principal.scope, Account).order_by(Account.id)
     count = scoped(Account.count(), principal.scope, Account)
-    rows, total = await paginate(query, count, page, page_size)
-    return Page([account_read(r) for r in rows], max(page, 1), min(page_size, MAX_PAGE_SIZE), total)
+    w = window(page, page_size)
+    rows, total = await w.fetch(query, count)
+    return w.page([account_read(r) for r in rows], total)
 
 
 # action → (the status it requires, the status it sets)

@@ -17,7 +17,6 @@ from backend.accounts.schemas import (
     ClassRead,
     LoginRequest,
     Me,
-    Page,
     PasswordChange,
     RefreshRequest,
     RegionRead,
@@ -28,8 +27,6 @@ from backend.accounts.schemas import (
 from backend.deps import (
     ActorDep,
     IdFilter,
-    PageNumber,
-    PageSize,
     PrincipalDep,
     RedisDep,
     SettingsDep,
@@ -46,6 +43,7 @@ from backend.openapi import (
     STAFF,
     errors,
 )
+from backend.pages import DEFAULT_PAGE_SIZE, Page, PageNumber, PageSize
 
 
 class AuthController(Controller):
@@ -244,7 +242,7 @@ class OrgController(Controller):
         responses=errors(SIGNED_IN, STAFF, QUERY),
     )
     async def list_schools(
-        self, principal: PrincipalDep, page: PageNumber = 1, page_size: PageSize = 50
+        self, principal: PrincipalDep, page: PageNumber = 1, page_size: PageSize = DEFAULT_PAGE_SIZE
     ) -> Page[SchoolRead]:
         """**Who may call**: staff (any role but parent).
 
@@ -278,7 +276,7 @@ class OrgController(Controller):
         self,
         principal: PrincipalDep,
         page: PageNumber = 1,
-        page_size: PageSize = 50,
+        page_size: PageSize = DEFAULT_PAGE_SIZE,
         school_id: IdFilter = None,
     ) -> Page[ClassRead]:
         """**Who may call**: staff (any role but parent).
@@ -317,7 +315,7 @@ class AccountController(Controller):
         responses=errors(SIGNED_IN, STAFF, QUERY),
     )
     async def list_accounts(
-        self, principal: PrincipalDep, page: PageNumber = 1, page_size: PageSize = 50
+        self, principal: PrincipalDep, page: PageNumber = 1, page_size: PageSize = DEFAULT_PAGE_SIZE
     ) -> Page[AccountRead]:
         """**Who may call**: staff (any role but parent).
 

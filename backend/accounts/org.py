@@ -8,11 +8,12 @@ from typing import Any
 from backend.accounts import audit
 from backend.accounts.audit import Actor
 from backend.accounts.roles import RegionLevel, ScopeKind
-from backend.accounts.schemas import ClassRead, Page, RegionRead, SchoolRead
+from backend.accounts.schemas import ClassRead, RegionRead, SchoolRead
 from backend.accounts.scope import Scope, ScopedColumns, get_scoped, register_scoped, scoped
 from backend.accounts.tables import Account, Region, School, SchoolClass
 from backend.db import transaction
 from backend.errors import BadRequest, Conflict
+from backend.pages import MAX_PAGE_SIZE, Page, window
 
 register_scoped(Region, ScopedColumns(region=Region.code))
 register_scoped(School, ScopedColumns(region=School.region_code, school=School.id))
@@ -29,8 +30,6 @@ register_scoped(
     ),
 )
 
-MAX_PAGE_SIZE = 200
-
 
 def region_level(code: str) -> RegionLevel:
     if code.endswith("0000"):
@@ -38,16 +37,6 @@ def region_level(code: str) -> RegionLevel:
     if code.endswith("00"):
         return RegionLevel.city
     return RegionLevel.county
-
-
-async def paginate(
-    query: Any, count_query: Any, page: int, page_size: int
-) -> tuple[list[dict[str, Any]], int]:
-    page = max(page, 1)
-    page_size = min(max(page_size, 1), MAX_PAGE_SIZE)
-    rows = await query.limit(page_size).offset((page - 1) * page_size)
-    total = await count_query
-    return rows, int(total)
 
 
 def region_read(row: dict[str, Any]) -> RegionRead:
@@ -76,13 +65,12 @@ async def get_school(actor: Actor, scope: Scope, school_id: int) -> SchoolRead:
 
 
 async def list_schools(scope: Scope, page: int, page_size: int) -> Page[SchoolRead]:
-    rows, total = await paginate(
+    w = window(page, page_size)
+    rows, total = await w.fetch(
         scoped(School.select(), scope, School).order_by(School.code),
         scoped(School.count(), scope, School),
-        page,
-        page_size,
     )
-    return Page([school_read(r) for r in rows], max(page, 1), min(page_size, MAX_PAGE_SIZE), total)
+    return w.page([school_read(r) for r in rows], total)
 
 
 async def _class_reads(rows: list[dict[str, Any]]) -> list[ClassRead]:
@@ -116,8 +104,9 @@ async def list_classes(
     if school_id is not None:
         query = query.where(SchoolClass.school == school_id)
         count = count.where(SchoolClass.school == school_id)
-    rows, total = await paginate(query, count, page, page_size)
-    return Page(await _class_reads(rows), max(page, 1), min(page_size, MAX_PAGE_SIZE), total)
+    w = window(page, page_size)
+    rows, total = await w.fetch(query, count)
+    return w.page(await _class_reads(rows), total)
 
 
 async def create_region(actor: Actor, code: str, name: str) -> None:

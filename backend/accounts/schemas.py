@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Generic, Literal, TypeVar
+from typing import Annotated, Literal
 
 import msgspec
 
 from backend.accounts.roles import AccountStatus, RegionLevel, Role, ScopeKind
-
-T = TypeVar("T")
 
 Phone = Annotated[
     str,
@@ -34,13 +32,6 @@ Password = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 # driver fail, so it never gets past the schema.
 DB_ID_MAX = 2**31 - 1
 DbId = Annotated[int, msgspec.Meta(ge=1, le=DB_ID_MAX)]
-
-
-class Page(msgspec.Struct, Generic[T]):
-    items: list[T]
-    page: int
-    page_size: int
-    total: int
 
 
 class LoginRequest(msgspec.Struct, forbid_unknown_fields=True):

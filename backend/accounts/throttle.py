@@ -14,6 +14,9 @@ Every count is one atomic Redis step (a Lua script): the attempt is counted when
 before the password is checked, so sixty guesses sent at once are counted as sixty, never
 read as "under the limit" sixty times. A success gives its reservation back.
 
+The SMS codes sent per phone and per address each hour are quotas of `backend/quota.py`, the
+service's one limiter.
+
 Keys carry a hash of the phone number, never the number.
 """
 
@@ -28,6 +31,7 @@ from redis.asyncio import Redis
 
 from backend.config import Settings
 from backend.errors import TooManyAttempts
+from backend.quota import Quota, take
 
 # KEYS: pair count, pair wait, address count, the account's failing addresses
 # ARGV: address, free failures, max delay ms, pair memory s, window s, address limit,
@@ -65,22 +69,12 @@ redis.call('SREM', KEYS[4], ARGV[1])
 return 1
 """
 
-# KEYS: code, sent to this phone this hour, sent from this address this hour
-# ARGV: code hash, code life s, per phone, per address
-# Returns {1, 0}: send it; {0, 0}: a code is still alive, send nothing; {-1, ttl}: limit.
-_ISSUE_CODE = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return {0, 0} end
-local by_phone = tonumber(redis.call('GET', KEYS[2]) or '0')
-local by_addr = tonumber(redis.call('GET', KEYS[3]) or '0')
-if by_phone >= tonumber(ARGV[3]) then return {-1, redis.call('TTL', KEYS[2])} end
-if by_addr >= tonumber(ARGV[4]) then return {-1, redis.call('TTL', KEYS[3])} end
-for i = 2, 3 do
-  redis.call('INCR', KEYS[i])
-  if redis.call('TTL', KEYS[i]) < 0 then redis.call('EXPIRE', KEYS[i], 3600) end
-end
+# KEYS: code; ARGV: code hash, code life s. 1: stored; 0: a code is still alive.
+_STORE_CODE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'hash', ARGV[1], 'tries', 0)
 redis.call('EXPIRE', KEYS[1], ARGV[2])
-return {1, 0}
+return 1
 """
 
 # KEYS: code; ARGV: hash offered, tries allowed. 1: right (and spent); 0: wrong; -1: none.
@@ -98,6 +92,7 @@ return 0
 """
 
 SMS_CODE_TRIES = 5
+SMS_CODE_WINDOW = 3600  # the per-phone and per-address limits count codes per hour
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,19 +167,23 @@ async def issue_sms_code(
 ) -> bool:
     """Store `code` as the account's login code unless one is still alive. True: send it.
     Raises `TooManyAttempts` when this phone or address has had its codes for the hour."""
-    script = redis.register_script(_ISSUE_CODE)
-    outcome, ttl = await script(
-        keys=[keys.code, keys.sms_by_phone, keys.sms_by_address],
-        args=[
-            _code_hash(settings, phone, code),
-            settings.login_sms_code_seconds,
-            settings.login_sms_per_phone_per_hour,
-            settings.login_sms_per_address_per_hour,
+    if await redis.exists(keys.code):
+        return False
+    refused = await take(
+        redis,
+        [
+            Quota(keys.sms_by_phone, settings.login_sms_per_phone_per_hour, SMS_CODE_WINDOW),
+            Quota(keys.sms_by_address, settings.login_sms_per_address_per_hour, SMS_CODE_WINDOW),
         ],
     )
-    if int(outcome) == -1:
-        raise TooManyAttempts("短信验证码发送过于频繁，请稍后再试", retry_after=max(int(ttl), 1))
-    return int(outcome) == 1
+    if refused is not None:
+        raise TooManyAttempts("短信验证码发送过于频繁，请稍后再试", retry_after=refused.retry_after)
+    # Two requests that both found no code have both been counted; only one stores and sends.
+    script = redis.register_script(_STORE_CODE)
+    stored = await script(
+        keys=[keys.code], args=[_code_hash(settings, phone, code), settings.login_sms_code_seconds]
+    )
+    return int(stored) == 1
 
 
 async def forget_sms_code(redis: Redis, keys: LoginKeys) -> None:

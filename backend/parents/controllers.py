@@ -11,13 +11,11 @@ from litestar.params import FromPath, FromQuery, JSONBody, MultipartBody, QueryP
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from backend.accounts.roles import Role
-from backend.accounts.schemas import Page, TokenPair
+from backend.accounts.schemas import TokenPair
 from backend.deps import (
     ActorDep,
     ArqDep,
     IdFilter,
-    PageNumber,
-    PageSize,
     PrincipalDep,
     RedisDep,
     SettingsDep,
@@ -27,6 +25,7 @@ from backend.deps import (
 from backend.errors import Forbidden
 from backend.http import NO_STORE, requires_staff
 from backend.openapi import BY_ID, JSON_BODY, QUERY, REDIS, SIGNED_IN, STAFF, UPLOAD, errors
+from backend.pages import DEFAULT_PAGE_SIZE, Page, PageNumber, PageSize
 from backend.parents import drafts, links, signup, uploads, views
 from backend.parents.pages import open_form_link
 from backend.parents.photos import MAX_BYTES as MAX_PHOTO_BYTES
@@ -232,7 +231,7 @@ class FamiliesController(Controller):
         class_id: IdFilter = None,
         status: FromQuery[FormState | None] = None,
         page: PageNumber = 1,
-        page_size: PageSize = 50,
+        page_size: PageSize = DEFAULT_PAGE_SIZE,
     ) -> Page[FamilyStatus]:
         """Each enrolled child of the caller's class (teacher) or school (registrar, leader)
         with its confirmation form's state in the current campaign; filter by class, or by
@@ -261,7 +260,7 @@ class GuardianLinkController(Controller):
         principal: PrincipalDep,
         status: FromQuery[LinkStatus | None] = None,
         page: PageNumber = 1,
-        page_size: PageSize = 50,
+        page_size: PageSize = DEFAULT_PAGE_SIZE,
     ) -> Page[LinkRead]:
         """**Who may call**: staff; a teacher sees the class, a registrar the school.
 
@@ -451,7 +450,7 @@ class CorrectionDraftController(Controller):
         # `state` is a name Litestar keeps for the app's state: the query key is mapped.
         draft_state: Annotated[DraftState | None, QueryParameter(name="state")] = None,
         page: PageNumber = 1,
-        page_size: PageSize = 50,
+        page_size: PageSize = DEFAULT_PAGE_SIZE,
     ) -> Page[CorrectionDraftRead]:
         """Corrections that parents wrote on the paper form, one per field of an upload,
         oldest first: each names its child (`student_id`), its upload, its field (catalog

@@ -11,13 +11,12 @@ from typing import Any
 from backend import masking
 from backend.accounts import audit
 from backend.accounts.audit import Actor
-from backend.accounts.org import MAX_PAGE_SIZE, paginate
 from backend.accounts.principal import Principal
 from backend.accounts.roles import Role
-from backend.accounts.schemas import Page
 from backend.accounts.scope import ScopedColumns, get_scoped, register_scoped, scoped
 from backend.db import json_value, transaction
 from backend.errors import Conflict, Forbidden
+from backend.pages import Page, window
 from backend.parents.checks import ServerVerdict
 from backend.parents.schemas import CorrectionDraftRead, DraftAction
 from backend.parents.tables import CorrectionDraft, DraftState, Upload, UploadCheck
@@ -117,10 +116,11 @@ async def list_drafts(
         where.append(CorrectionDraft.state == state.value)
     for clause in where:
         query, count = query.where(clause), count.where(clause)
-    rows, total = await paginate(query.order_by(CorrectionDraft.id), count, page, page_size)
+    w = window(page, page_size)
+    rows, total = await w.fetch(query.order_by(CorrectionDraft.id), count)
     readings = await _readings({r["upload"] for r in rows})
     items = [draft_read(r, readings.get(r["upload"])) for r in rows]
-    return Page(items, page, min(page_size, MAX_PAGE_SIZE), total)
+    return w.page(items, total)
 
 
 async def decide(

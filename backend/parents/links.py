@@ -22,15 +22,15 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from backend import quota
 from backend.accounts import audit
 from backend.accounts.audit import Actor
-from backend.accounts.org import MAX_PAGE_SIZE, paginate
 from backend.accounts.principal import Principal
 from backend.accounts.roles import Role
-from backend.accounts.schemas import Page
 from backend.accounts.scope import get_scoped, scoped
 from backend.db import transaction
 from backend.errors import BadRequest, Conflict, Forbidden, NotFound, TooManyAttempts
+from backend.pages import Page, window
 from backend.parents import views
 from backend.parents.schemas import ChildFact, ChildLinked, ChildStatus, LinkRead
 from backend.records.campaigns import active_campaign
@@ -40,7 +40,7 @@ from backend.records.service import load_fields
 from backend.records.tables import GuardianLink, IssuedForm, LinkStatus, Student
 
 GUARDIANS_PER_FORM = 2
-# (key prefix, failures allowed, window seconds)
+# Failed tries allowed per `WINDOW`, by client address, by phone and by registration code.
 LIMITS = {"addr": 20, "phone": 10, "code": 5}
 
 
@@ -64,27 +64,22 @@ class CodeRefused(BadRequest):
     message = "注册码或孩子信息不正确，请核对确认表后重试"
 
 
-async def _reserve(redis: Redis, keys: dict[str, str]) -> list[str]:
-    """Count this try on every throttle key before the code is checked (one atomic INCR
-    each), so tries sent at once cannot all pass a check made before any was counted. A
-    try over a limit gives its counts back and is refused; one that fails keeps them."""
-    names = [f"signup-fail:{kind}:{value}" for kind, value in keys.items()]
-    async with redis.pipeline(transaction=True) as pipe:
-        for name in names:
-            pipe.incr(name)
-            pipe.expire(name, WINDOW, nx=True)
-        counts = (await pipe.execute())[::2]
-    if any(count > LIMITS[kind] for kind, count in zip(keys, counts, strict=True)):
-        await _release(redis, names)
-        raise TooManyAttempts("尝试次数过多，请一小时后再试", retry_after=WINDOW)
-    return names
+def _tries(keys: dict[str, str]) -> list[quota.Quota]:
+    return [
+        quota.Quota(f"signup-fail:{kind}:{value}", LIMITS[kind], WINDOW)
+        for kind, value in keys.items()
+    ]
 
 
-async def _release(redis: Redis, names: list[str]) -> None:
-    async with redis.pipeline(transaction=False) as pipe:
-        for name in names:
-            pipe.decr(name)
-        await pipe.execute()
+async def _reserve(redis: Redis, keys: dict[str, str]) -> list[quota.Quota]:
+    """Count this try on every throttle before the code is checked (`quota.take`, one atomic
+    step), so tries sent at once cannot all pass a check made before any was counted. A try
+    over a limit is refused and counts nothing; one that fails keeps its counts."""
+    tries = _tries(keys)
+    refused = await quota.take(redis, tries)
+    if refused is not None:
+        raise TooManyAttempts("尝试次数过多，请一小时后再试", retry_after=refused.retry_after)
+    return tries
 
 
 class OneFactRequired(BadRequest):
@@ -139,7 +134,7 @@ async def check_code(
             after={"phone": mask_phone(phone)},
         )
         raise CodeRefused()
-    await _release(redis, reserved)  # a right code and fact is no failure
+    await quota.give_back(redis, reserved)  # a right code and fact is no failure
     campaign = await active_campaign(student["region_code"])
     if campaign is None or campaign["id"] != form["campaign"]:
         raise Conflict("该确认表所属的核查工作已结束，注册码已失效", code="code_expired")
@@ -251,8 +246,9 @@ async def list_links(
     if status is not None:
         where = where & (GuardianLink.status == status.value)
     query = _link_query().where(where).order_by(GuardianLink.id)
-    rows, total = await paginate(query, GuardianLink.count().where(where), page, page_size)
-    return Page([_link_read(r) for r in rows], max(page, 1), min(page_size, MAX_PAGE_SIZE), total)
+    w = window(page, page_size)
+    rows, total = await w.fetch(query, GuardianLink.count().where(where))
+    return w.page([_link_read(r) for r in rows], total)
 
 
 def _link_query() -> Any:

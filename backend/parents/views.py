@@ -7,11 +7,10 @@ from typing import Any
 
 from backend import masking
 from backend.accounts.audit import Actor
-from backend.accounts.org import MAX_PAGE_SIZE
 from backend.accounts.principal import Principal
-from backend.accounts.schemas import Page
 from backend.accounts.scope import get_scoped
 from backend.accounts.tables import SchoolClass
+from backend.pages import Page, window
 from backend.parents import states
 from backend.parents.schemas import ChildStatus, FamilyStatus, FieldCheck, FormState
 from backend.records.catalog import BY_CODE
@@ -84,9 +83,7 @@ async def families(
             "school_class",
             class_id,
         )
-    page, size = max(page, 1), min(page_size, MAX_PAGE_SIZE)
-    rows, total = await states.families_page(
-        principal.scope, class_id, status, size, (page - 1) * size
-    )
+    w = window(page, page_size)
+    rows, total = await states.families_page(principal.scope, class_id, status, w.size, w.offset)
     items = [FamilyStatus(r["id"], r["name"], r["school_class"], form) for r, form in rows]
-    return Page(items, page, size, total)
+    return w.page(items, total)

@@ -12,13 +12,10 @@ from litestar.openapi.spec import Example
 from litestar.params import FromPath, FromQuery, JSONBody, MultipartBody, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
-from backend.accounts.schemas import Page
 from backend.deps import (
     ActorDep,
     ArqDep,
     IdFilter,
-    PageNumber,
-    PageSize,
     PrincipalDep,
     RedisDep,
     SettingsDep,
@@ -26,6 +23,7 @@ from backend.deps import (
 )
 from backend.http import NO_STORE, requires_staff
 from backend.openapi import BY_ID, JSON_BODY, QUERY, REDIS, SIGNED_IN, STAFF, UPLOAD, errors
+from backend.pages import DEFAULT_PAGE_SIZE, Page, PageNumber, PageSize
 from backend.records import campaign_admin, campaign_reads, campaign_regions, forms, imports, reads
 from backend.records.ids import ProblemKind
 from backend.records.importer import MAX_BYTES as MAX_IMPORT_BYTES
@@ -70,7 +68,7 @@ class StudentController(Controller):
         status: FromQuery[StudentStatus | None] = None,
         problem: FromQuery[ProblemKind | None] = None,
         page: PageNumber = 1,
-        page_size: PageSize = 50,
+        page_size: PageSize = DEFAULT_PAGE_SIZE,
     ) -> Page[StudentSummary]:
         """Students in the caller's scope, by name (`q`), class, school, status or problem;
         `q` may be a full registry number, ID number or phone only for a registrar and up

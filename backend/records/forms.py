@@ -24,16 +24,15 @@ from redis.exceptions import RedisError
 from backend import progress
 from backend.accounts import audit
 from backend.accounts.audit import Actor
-from backend.accounts.org import MAX_PAGE_SIZE, paginate
 from backend.accounts.principal import Principal
 from backend.accounts.roles import Role
-from backend.accounts.schemas import Page
 from backend.accounts.scope import Scope, ScopedColumns, get_scoped, register_scoped, scoped
 from backend.accounts.tables import School, SchoolClass
 from backend.config import Settings
 from backend.db import json_value, transaction
 from backend.errors import Conflict, Forbidden
 from backend.ocr import FormHeader, append_pdf_page, render_form, sign_form_token
+from backend.pages import Page, window
 from backend.records.campaigns import Switch, require_open
 from backend.records.printing import (
     PRINT_DPI,
@@ -328,7 +327,8 @@ async def list_batches(
         )
         query = query.where(FormBatch.school_class == class_id)
         count = count.where(FormBatch.school_class == class_id)
-    rows, total = await paginate(query, count, page, page_size)
+    w = window(page, page_size)
+    rows, total = await w.fetch(query, count)
     items = [
         FormBatchSummary(
             id=row["id"],
@@ -342,7 +342,7 @@ async def list_batches(
         )
         for row in rows
     ]
-    return Page(items, max(page, 1), min(page_size, MAX_PAGE_SIZE), total)
+    return w.page(items, total)
 
 
 async def batch_pdf(scope: Scope, actor: Actor, storage: Storage, batch_id: int) -> bytes:

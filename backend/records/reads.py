@@ -11,14 +11,13 @@ from piccolo.columns.combination import WhereRaw
 from backend import masking
 from backend.accounts import audit
 from backend.accounts.audit import Actor
-from backend.accounts.org import MAX_PAGE_SIZE, paginate
 from backend.accounts.principal import Principal
 from backend.accounts.roles import RANK, STAFF_ROLES, Role
-from backend.accounts.schemas import Page
 from backend.accounts.scope import get_scoped, in_scope_sql, scoped
 from backend.db import fetch_rows, is_postgres
 from backend.errors import BadRequest, Forbidden, NotFound
 from backend.masking import mask_id_number, mask_registry_number
+from backend.pages import Page, window
 from backend.records.catalog import BY_CODE, FIELDS, FieldType
 from backend.records.ids import PROBLEM_LABEL, ProblemKind, normalise_id_number
 from backend.records.schemas import FieldValue, Problem, StudentDetail, StudentSummary
@@ -163,7 +162,8 @@ async def list_students(
     count = scoped(Student.count(), scope, Student)
     for clause in where:
         query, count = query.where(clause), count.where(clause)
-    rows, total = await paginate(query, count, page, page_size)
+    w = window(page, page_size)
+    rows, total = await w.fetch(query, count)
     if kind is not None:
         await audit.record(
             actor,
@@ -173,7 +173,7 @@ async def list_students(
         )
     problems = await _problems_of([r["id"] for r in rows])
     items = [_summary(r, problems.get(r["id"], [])) for r in rows]
-    return Page(items, max(page, 1), min(page_size, MAX_PAGE_SIZE), total)
+    return w.page(items, total)
 
 
 _STUDENT_SQL = """

@@ -1,5 +1,10 @@
-"""Writing student records (create or update by registry number, flags recomputed, audited in
-the same transaction) and finding duplicate ID numbers."""
+"""Writing student records and finding duplicate ID numbers.
+
+A write is planned, then applied: `plan_changes` reads what each record would do (create,
+update with each field's before and after, or nothing), `apply_changes` writes planned
+changes, recomputes their problem flags and audits them, in the caller's transaction. An
+import does both a chunk at a time (`write_records`); an approval can apply one change it
+planned earlier through the same path."""
 
 from __future__ import annotations
 
@@ -7,8 +12,9 @@ import asyncio
 import json
 from collections import Counter
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from backend.accounts import audit
@@ -92,6 +98,26 @@ class WriteSummary:
     student_ids: list[int] = field(default_factory=list)
 
 
+class ChangeKind(StrEnum):
+    create = "create"
+    update = "update"
+    unchanged = "unchanged"
+
+
+@dataclass(frozen=True, slots=True)
+class RecordChange:
+    """What writing one record would do, worked out before anything is written: the record as
+    it will be (an update's fields laid over the stored ones) and, for an update, the value
+    before and after of each field that changes (`class_id` too when the class does)."""
+
+    kind: ChangeKind
+    record: RecordIn
+    student_id: int | None = None  # the stored record (None: a create)
+    before: Mapping[str, str] = field(default_factory=dict)
+    after: Mapping[str, str] = field(default_factory=dict)
+    stored_id_number: str | None = None  # its duplicates are looked at again once it changes
+
+
 def _columns(record: RecordIn) -> dict[str, Any]:
     return {
         "name": record.fields.get("name", ""),
@@ -110,24 +136,13 @@ def _diff(
     return ({k: before.get(k, "") for k in changed}, {k: after.get(k, "") for k in changed})
 
 
-async def write_records(
-    actor: Actor,
-    records: Sequence[RecordIn],
-    progress: Callable[[int], Awaitable[None]] | None = None,
-    *,
-    flag_duplicates: bool = True,
-) -> WriteSummary:
-    """Create or update each record (matched by school and registry number). Must run inside
-    the caller's transaction; unchanged records are not touched and not audited. Without
-    `flag_duplicates` (a dry run), ID numbers are not compared with other schools' records,
-    only with those of the records' own schools."""
-    summary = WriteSummary()
-    now = datetime.now(UTC)
-    entries: list[audit.Entry] = []
-    touched_ids: set[str] = set()
+async def plan_changes(records: Sequence[RecordIn]) -> list[RecordChange]:
+    """For each record (matched by school and registry number), whether writing it would
+    create, update or leave a stored record, and what would change. Reads only."""
+    changes: list[RecordChange] = []
     for start in range(0, len(records), CHUNK):
         chunk = records[start : start + CHUNK]
-        existing = {
+        stored = {
             (row["school"], row["registry_number"]): row
             for row in await Student.select(
                 Student.id,
@@ -138,77 +153,130 @@ async def write_records(
                 Student.id_number,
             ).where(Student.registry_number.is_in([r.registry_number for r in chunk]))
         }
-        new_rows: list[dict[str, Any]] = []
-        new_records: list[RecordIn] = []
-        for record in chunk:
-            old = existing.get((record.school_id, record.registry_number))
-            if old is None:
-                new_rows.append(
-                    {
-                        "registry_number": record.registry_number,
-                        "fields": dict(record.fields),
-                        "created_at": now,
-                        "updated_at": now,
-                        **_columns(record),
-                    }
-                )
-                new_records.append(record)
-                if record.fields.get("id_number"):
-                    touched_ids.add(record.fields["id_number"])
-                continue
-            old_fields = load_fields(old["fields"])
-            merged = {**old_fields, **record.fields}
-            if merged == old_fields and old["school_class"] == record.class_id:
-                summary.unchanged += 1
-                summary.student_ids.append(old["id"])
-                continue
-            merged_record = RecordIn(
-                record.registry_number,
-                record.school_id,
-                record.class_id,
-                record.region_code,
-                merged,
-            )
-            await Student.update(
-                {
-                    Student.fields: merged,
-                    Student.updated_at: now,
-                    **{getattr(Student, k): v for k, v in _columns(merged_record).items()},
-                }
-            ).where(Student.id == old["id"])
-            before, after = _diff(old_fields, merged)
-            if old["school_class"] != record.class_id:
-                before["class_id"], after["class_id"] = (
-                    str(old["school_class"]),
-                    str(record.class_id),
-                )
-            entries.append(audit.Entry("update", "student", old["id"], before, after))
-            summary.updated += 1
-            summary.student_ids.append(old["id"])
-            for number in (old["id_number"], merged.get("id_number")):
-                if number:
-                    touched_ids.add(number)
-        if new_rows:
-            inserted = await _insert_students(new_rows)
-            for student_id, new in zip(inserted, new_records, strict=True):
-                entries.append(
-                    audit.Entry(
-                        "create",
-                        "student",
-                        student_id,
-                        None,
-                        {"registry_number": new.registry_number, **new.fields},
-                    )
-                )
-                summary.student_ids.append(student_id)
-            summary.created += len(new_rows)
+        changes += [_change(r, stored.get((r.school_id, r.registry_number))) for r in chunk]
+    return changes
+
+
+def _change(record: RecordIn, old: dict[str, Any] | None) -> RecordChange:
+    if old is None:
+        return RecordChange(ChangeKind.create, record)
+    old_fields = load_fields(old["fields"])
+    merged = {**old_fields, **record.fields}
+    merged_record = replace(record, fields=merged)
+    if merged == old_fields and old["school_class"] == record.class_id:
+        return RecordChange(ChangeKind.unchanged, merged_record, old["id"])
+    before, after = _diff(old_fields, merged)
+    if old["school_class"] != record.class_id:
+        before["class_id"], after["class_id"] = str(old["school_class"]), str(record.class_id)
+    return RecordChange(
+        ChangeKind.update, merged_record, old["id"], before, after, old["id_number"]
+    )
+
+
+@dataclass
+class _Applied:
+    """What applying changes has written so far, for the flags and the audit at the end."""
+
+    summary: WriteSummary = field(default_factory=WriteSummary)
+    entries: list[audit.Entry] = field(default_factory=list)
+    touched_ids: set[str] = field(default_factory=set)
+
+
+async def apply_changes(
+    actor: Actor, changes: Sequence[RecordChange], *, schools: Collection[int] | None = None
+) -> WriteSummary:
+    """Write planned changes (`plan_changes`), recompute the problem flags of what changed
+    and audit each change with its before and after: the one path every record write takes,
+    an import's rows and a single approved change alike. Must run inside the caller's
+    transaction. With `schools`, ID numbers are compared only with those schools' records."""
+    applied = _Applied()
+    for start in range(0, len(changes), CHUNK):
+        await _write(changes[start : start + CHUNK], applied)
+    return await _flag_and_audit(actor, applied, schools)
+
+
+async def write_records(
+    actor: Actor,
+    records: Sequence[RecordIn],
+    progress: Callable[[int], Awaitable[None]] | None = None,
+    *,
+    flag_duplicates: bool = True,
+) -> WriteSummary:
+    """Create or update each record (matched by school and registry number): planned and
+    applied a chunk at a time, through `apply_changes`'s path. Must run inside the caller's
+    transaction; unchanged records are not touched and not audited. Without
+    `flag_duplicates` (a dry run), ID numbers are not compared with other schools' records,
+    only with those of the records' own schools."""
+    applied = _Applied()
+    for start in range(0, len(records), CHUNK):
+        chunk = records[start : start + CHUNK]
+        await _write(await plan_changes(chunk), applied)
         if progress is not None:
             await progress(start + len(chunk))
-    changed = [int(str(e.entity_id)) for e in entries]
     own_schools = None if flag_duplicates else {r.school_id for r in records}
-    summary.flagged = len(await recompute_flags(changed, touched_ids, schools=own_schools))
-    await audit.record_many(actor, entries)
-    return summary
+    return await _flag_and_audit(actor, applied, own_schools)
+
+
+async def _write(changes: Sequence[RecordChange], applied: _Applied) -> None:
+    """The rows of these changes (updates one by one, creates in one insert)."""
+    now = datetime.now(UTC)
+    summary = applied.summary
+    creates: list[RecordChange] = []
+    for change in changes:
+        record = change.record
+        if change.kind is ChangeKind.create:
+            creates.append(change)
+            if record.fields.get("id_number"):
+                applied.touched_ids.add(record.fields["id_number"])
+            continue
+        assert change.student_id is not None
+        summary.student_ids.append(change.student_id)
+        if change.kind is ChangeKind.unchanged:
+            summary.unchanged += 1
+            continue
+        await Student.update(
+            {
+                Student.fields: dict(record.fields),
+                Student.updated_at: now,
+                **{getattr(Student, k): v for k, v in _columns(record).items()},
+            }
+        ).where(Student.id == change.student_id)
+        applied.entries.append(
+            audit.Entry(
+                "update", "student", change.student_id, dict(change.before), dict(change.after)
+            )
+        )
+        summary.updated += 1
+        for number in (change.stored_id_number, record.fields.get("id_number")):
+            if number:
+                applied.touched_ids.add(number)
+    if not creates:
+        return
+    rows = [
+        {
+            "registry_number": c.record.registry_number,
+            "fields": dict(c.record.fields),
+            "created_at": now,
+            "updated_at": now,
+            **_columns(c.record),
+        }
+        for c in creates
+    ]
+    for student_id, change in zip(await _insert_students(rows), creates, strict=True):
+        after = {"registry_number": change.record.registry_number, **change.record.fields}
+        applied.entries.append(audit.Entry("create", "student", student_id, None, after))
+        summary.student_ids.append(student_id)
+    summary.created += len(creates)
+
+
+async def _flag_and_audit(
+    actor: Actor, applied: _Applied, schools: Collection[int] | None
+) -> WriteSummary:
+    changed = [int(str(e.entity_id)) for e in applied.entries]
+    flagged = await recompute_flags(changed, applied.touched_ids, schools=schools)
+    applied.summary.flagged = len(flagged)
+    await audit.record_many(actor, applied.entries)
+    return applied.summary
 
 
 # The same rows as `Student.insert(*rows)` as one statement with one array parameter per

@@ -793,3 +793,29 @@ async def test_the_schema_names_both_facts_and_requires_the_password(
     assert "password" in confirm_body["required"]
     assert "sms_code" in confirm_body["required"]
     assert "code" not in confirm_body["properties"]
+
+
+async def test_sign_up_sms_per_phone_holds_under_concurrent_requests(
+    client: httpx.AsyncClient, settings: Settings, world: World, sms: list[tuple[str, str]]
+) -> None:
+    """Right codes for three children, all for one phone, at once: the phone gets its hour's
+    SMS and not one more (the refused ones took nothing)."""
+    import asyncio
+
+    from backend.parents.signup import SMS_PER_PHONE_PER_HOUR
+
+    await issue_forms(client, world)
+    kids = [await child(n) for n in range(3)]
+    codes = {kid["id"]: await code_of(settings, kid["id"]) for kid in kids}
+
+    answers = await asyncio.gather(
+        *(
+            start(client, codes[kid["id"]], kid["fields"]["birth_date"])
+            for kid in kids * 3  # 9 requests, at most 3 per code: only the SMS limit binds
+        )
+    )
+
+    statuses = sorted(a.status_code for a in answers)
+    assert statuses == [200] * SMS_PER_PHONE_PER_HOUR + [429] * (9 - SMS_PER_PHONE_PER_HOUR)
+    assert {a.json()["code"] for a in answers if a.status_code == 429} == {"too_many_attempts"}
+    assert len([to for to, _ in sms if to == PHONE]) == SMS_PER_PHONE_PER_HOUR

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
@@ -557,3 +558,29 @@ async def test_the_same_id_at_two_schools_is_not_a_same_school_duplicate(
     )
     assert report["summary"]["same_school_duplicates"] == 0
     assert report["summary"]["same_school_duplicate_rows"] == []
+
+
+async def test_dry_runs_hold_their_limit_under_concurrent_requests(
+    client: httpx.AsyncClient,
+    app: Litestar,
+    settings: Settings,
+    registrar: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(app.state, "settings", settings.with_(import_dry_runs_per_hour=2))
+
+    answers = await asyncio.gather(
+        *(
+            client.post(
+                "/imports",
+                headers=registrar,
+                files={"file": ("学生.csv", to_csv([GOOD[n]]))},
+                data={"dry_run": "true"},
+            )
+            for n in range(6)
+        )
+    )
+
+    assert sorted(a.status_code for a in answers) == [202, 202, 429, 429, 429, 429]
+    assert {a.json()["code"] for a in answers if a.status_code == 429} == {"too_many_dry_runs"}
+    assert await ImportJob.count() == 2
