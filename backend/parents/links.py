@@ -26,12 +26,12 @@ from redis.asyncio import Redis
 from backend.accounts import audit
 from backend.accounts.audit import Actor
 from backend.accounts.org import MAX_PAGE_SIZE, paginate
+from backend.accounts.permissions import Action, require
 from backend.accounts.principal import Principal
-from backend.accounts.roles import Role
 from backend.accounts.schemas import Page
 from backend.accounts.scope import get_scoped, scoped
 from backend.db import transaction
-from backend.errors import BadRequest, Conflict, Forbidden, NotFound, TooManyAttempts
+from backend.errors import BadRequest, Conflict, NotFound, TooManyAttempts
 from backend.parents import views
 from backend.parents.schemas import ChildLinked, ChildStatus, LinkRead
 from backend.records.campaigns import active_campaign
@@ -51,8 +51,6 @@ def phone_key(phone: str) -> str:
 
 
 WINDOW = 3600
-# Who confirms or rejects a pending link: the class's homeroom teacher, the school's registrar.
-DECIDERS = frozenset({Role.teacher, Role.registrar})
 # action → (the status it requires, the status it sets)
 TRANSITIONS = {
     "confirm": ({LinkStatus.pending}, LinkStatus.confirmed),
@@ -213,8 +211,7 @@ async def link_child(
     redis: Redis, principal: Principal, actor: Actor, key: bytes, registration_code: str, fact: str
 ) -> ChildLinked:
     """A signed-in parent adds a child with its form's code and a second fact."""
-    if principal.role is not Role.parent:
-        raise Forbidden("仅家长账号可用", code="parents_only")
+    require(principal, Action.link_child)
     form = await check_code(redis, actor, key, registration_code, fact, principal.phone)
     async with transaction():
         status = await attach(
@@ -233,16 +230,11 @@ def _students_in_scope(principal: Principal) -> Any:
     return scoped(Student.select(Student.id), principal.scope, Student)
 
 
-def _require_decider(principal: Principal) -> None:
-    if principal.role not in DECIDERS:
-        raise Forbidden("仅班主任或学籍管理员可以处理绑定申请", code="link_deciders_only")
-
-
 async def list_links(
     principal: Principal, status: LinkStatus | None, page: int, page_size: int
 ) -> Page[LinkRead]:
     """Links to children of the caller's class (teacher) or school (registrar)."""
-    _require_decider(principal)
+    require(principal, Action.list_guardian_links)
     where: Any = GuardianLink.student.is_in(_students_in_scope(principal))
     if status is not None:
         where = where & (GuardianLink.status == status.value)
@@ -276,7 +268,7 @@ def _link_read(row: dict[str, Any]) -> LinkRead:
 async def decide(principal: Principal, actor: Actor, link_id: int, action: str) -> LinkRead:
     """The teacher or registrar confirms or rejects a pending link, in scope, audited; two
     deciders can never both decide the same link."""
-    _require_decider(principal)
+    require(principal, Action.decide_guardian_link)
     allowed_from, to = TRANSITIONS[action]
     link = await GuardianLink.select().where(GuardianLink.id == link_id).first()
     if link is None:
