@@ -65,15 +65,13 @@ def _rows() -> dict[str, tuple[dict[Role, bool], str]]:
 ROWS = _rows()
 
 
-def principal(
-    role: Role, region_code: str | None = None, kind: ScopeKind | None = None
-) -> Principal:
+def principal(role: Role, region_code: str | None = None) -> Principal:
     return Principal(
         account_id=1,
         role=role,
         name=role.value,
         phone="13800000000",
-        scope=Scope(kind or SCOPE_OF_ROLE[role][0], region_code=region_code),
+        scope=Scope(SCOPE_OF_ROLE[role][0], region_code=region_code),
         session_id=uuid.uuid4(),
         password_change_required=False,
     )
@@ -278,3 +276,15 @@ async def test_an_identifier_search_is_refused_and_audited_by_the_search(
     audited = await AuditLog.select(AuditLog.action).where(AuditLog.entity == "student")
     assert [r["action"] for r in audited] == ["search_denied"]
     assert not await AuditLog.exists().where(AuditLog.action == "forbidden")
+
+
+async def test_a_guard_refuses_before_the_body_is_read(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    """A staff account posting to a parent's endpoint is told it is not a parent, whatever
+    it sent (before the guard, a body the schema refused answered 400 first)."""
+    tokens = await login(client, world.phones[Role.teacher])
+
+    response = await client.post("/my/children/link", headers=bearer(tokens), json={})
+
+    assert (response.status_code, response.json()["code"]) == (403, "parents_only")
