@@ -11,6 +11,7 @@ import ipaddress
 import logging
 import re
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from litestar import Request, Response
@@ -30,8 +31,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from backend.accounts.audit import Actor
+from backend.accounts.permissions import RULES, Action, require
 from backend.accounts.principal import Principal, load_principal
-from backend.accounts.roles import STAFF_ROLES
 from backend.accounts.schemas import DB_ID_MAX
 from backend.config import Settings
 from backend.errors import (
@@ -349,12 +350,24 @@ async def requires_current_password(
         raise Forbidden("密码已过期或为初始密码，请先修改密码", code="password_change_required")
 
 
-async def requires_staff(
-    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
-) -> None:
-    user = connection.scope.get("user")
-    if not isinstance(user, Principal) or user.role not in STAFF_ROLES:
-        raise Forbidden()
+Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], Awaitable[None]]
+
+
+def allowed(action: Action) -> Guard:
+    """A guard refusing, before the request's body is read, whoever may not take `action`
+    (`backend/accounts/permissions.py`), with the action's own code. For checks that need
+    no row; a check on a row is the service's `require_over`, or the scope's 404."""
+
+    async def guard(
+        connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
+    ) -> None:
+        user = connection.scope.get("user")
+        if not isinstance(user, Principal):
+            raise RULES[action].refusal.error()
+        require(user, action)
+
+    guard.__name__ = guard.__qualname__ = f"allowed_{action.value}"
+    return guard
 
 
 def _error(

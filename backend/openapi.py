@@ -42,7 +42,7 @@ SIGNED_IN: ErrorCodes = {
 }
 # The same, for the few operations an expired password may still call.
 SIGNED_IN_ANY_PASSWORD: ErrorCodes = {401: SIGNED_IN[401]}
-# `requires_staff`: a parent's token is refused.
+# The staff endpoints (`allowed(Action.use_staff_api)`): a parent's token is refused.
 STAFF: ErrorCodes = {403: "forbidden"}
 # Query parameters out of their range or of the wrong type.
 QUERY: ErrorCodes = {400: "validation_error invalid_characters"}

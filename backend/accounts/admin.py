@@ -11,12 +11,10 @@ from backend.accounts import audit
 from backend.accounts.audit import Actor
 from backend.accounts.org import region_level
 from backend.accounts.passwords import check_password_rules, hash_password
+from backend.accounts.permissions import Action, require_over
 from backend.accounts.principal import Principal
 from backend.accounts.roles import (
-    ACCOUNT_ADMINS,
-    RANK,
     SCOPE_OF_ROLE,
-    STAFF_ROLES,
     AccountStatus,
     Role,
     ScopeKind,
@@ -46,16 +44,6 @@ def account_read(row: dict[str, Any]) -> AccountRead:
         created_at=row["created_at"],
         last_active_at=row["last_active_at"],
     )
-
-
-def _require_admin_over(principal: Principal, role: Role, *, parents: bool = False) -> None:
-    """An account admin of a higher rank; parents only where `parents` (status changes:
-    their accounts are made by sign-up, never by an admin)."""
-    if principal.role not in ACCOUNT_ADMINS:
-        raise Forbidden()
-    manageable = (STAFF_ROLES | {Role.parent}) if parents else STAFF_ROLES
-    if RANK[role] >= RANK[principal.role] or role not in manageable:
-        raise Forbidden("只能管理比自己级别低的账号", code="rank_too_high")
 
 
 async def _target_scope(principal: Principal, actor: Actor, data: AccountCreate) -> dict[str, Any]:
@@ -135,7 +123,7 @@ async def insert_account(
 async def create_account(
     settings: Settings, principal: Principal, actor: Actor, data: AccountCreate
 ) -> AccountRead:
-    _require_admin_over(principal, data.role)
+    require_over(principal, Action.create_account, data.role)
     check_password_rules(
         data.initial_password, user_inputs=[data.phone, data.name], field="initial_password"
     )
@@ -194,7 +182,7 @@ async def change_status(
         actor, principal.scope, Account, Account.id == account_id, "account", account_id
     )
     role = Role(target["role"])
-    _require_admin_over(principal, role, parents=True)
+    require_over(principal, Action.change_account_status, role)
     if role is Role.parent and action not in PARENT_ACTIONS:
         raise Conflict("家长账号只能停用或启用", code="invalid_status")
     if AccountStatus(target["status"]) not in allowed_from:

@@ -9,6 +9,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 
 from backend.accounts import admin, auth_service, org
+from backend.accounts.permissions import Action
 from backend.accounts.principal import Principal
 from backend.accounts.roles import ROLE_LABEL
 from backend.accounts.schemas import (
@@ -32,7 +33,7 @@ from backend.deps import (
     SettingsDep,
     SmsDep,
 )
-from backend.http import requires_staff
+from backend.http import allowed
 from backend.openapi import (
     BY_ID,
     JSON_BODY,
@@ -200,7 +201,7 @@ async def me(request: Request[Principal, Any, Any]) -> Me:
 class OrgController(Controller):
     path = "/org"
     tags = ["organisation"]
-    guards = [requires_staff]
+    guards = [allowed(Action.use_staff_api)]
 
     @get(
         "/regions",
@@ -306,7 +307,7 @@ class OrgController(Controller):
 class AccountController(Controller):
     path = "/accounts"
     tags = ["accounts"]
-    guards = [requires_staff]
+    guards = [allowed(Action.use_staff_api)]
 
     @get(
         "/",
@@ -348,7 +349,8 @@ class AccountController(Controller):
         principal: PrincipalDep,
         actor: ActorDep,
     ) -> AccountRead:
-        """**Who may call**: an administrator (school leader and up) over a lower rank.
+        """**Who may call**: an account admin (a registrar, a county, city or province
+        admin, a sysadmin; not a school leader) for a staff role of a lower rank.
 
         Creates a staff account inside the caller's scope, of a lower rank than the caller's,
         with an initial password it must change at first login.

@@ -62,7 +62,4 @@ SCOPE_OF_ROLE: dict[Role, tuple[ScopeKind, RegionLevel | None]] = {
 }
 
 STAFF_ROLES = frozenset(Role) - {Role.parent}
-# Who may create, seal, unseal and disable accounts of a lower rank inside their scope.
-ACCOUNT_ADMINS = frozenset(
-    {Role.registrar, Role.county_reviewer, Role.city_admin, Role.province_admin, Role.sysadmin}
-)
+# Who may do what by role, rank and scope: `backend/accounts/permissions.py`.

@@ -10,7 +10,7 @@ from litestar.datastructures import UploadFile
 from litestar.params import FromPath, FromQuery, JSONBody, MultipartBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
-from backend.accounts.roles import Role
+from backend.accounts.permissions import Action
 from backend.accounts.schemas import TokenPair
 from backend.deps import (
     ActorDep,
@@ -22,8 +22,7 @@ from backend.deps import (
     SmsDep,
     StorageDep,
 )
-from backend.errors import Forbidden
-from backend.http import NO_STORE, requires_staff
+from backend.http import NO_STORE, allowed
 from backend.openapi import BY_ID, JSON_BODY, QUERY, REDIS, SIGNED_IN, STAFF, UPLOAD, errors
 from backend.pages import DEFAULT_PAGE_SIZE, Page, PageNumber, PageSize
 from backend.parents import drafts, links, signup, uploads, views
@@ -131,14 +130,10 @@ class SignupController(Controller):
         )
 
 
-def _parents_only(role: Role) -> None:
-    if role is not Role.parent:
-        raise Forbidden("仅家长账号可用", code="parents_only")
-
-
 class MyChildrenController(Controller):
     path = "/my/children"
     tags = ["parents"]
+    guards = [allowed(Action.use_parent_api)]
 
     @get(
         "/",
@@ -154,7 +149,6 @@ class MyChildrenController(Controller):
         `message`); a link the class has not confirmed shows only its `link_status`.
 
         **Errors**: `parents_only` (403) a staff account."""
-        _parents_only(principal.role)
         return await links.my_children(principal)
 
     @post(
@@ -209,14 +203,13 @@ class MyChildrenController(Controller):
 
         **Errors**: `not_found` (404) not my child (or not yet confirmed); `parents_only`
         (403) a staff account."""
-        _parents_only(principal.role)
         return await reads.get_student(principal, actor, student_id)
 
 
 class FamiliesController(Controller):
     path = "/families"
     tags = ["teachers"]
-    guards = [requires_staff]
+    guards = [allowed(Action.use_staff_api)]
 
     @get(
         "/",
@@ -247,13 +240,13 @@ class FamiliesController(Controller):
 class GuardianLinkController(Controller):
     path = "/guardian-links"
     tags = ["teachers"]
-    guards = [requires_staff]
+    guards = [allowed(Action.use_staff_api)]
 
     @get(
         "/",
         summary="List parents' links to children of my class or school",
         operation_id="listGuardianLinks",
-        responses=errors(SIGNED_IN, STAFF, QUERY),
+        responses=errors(SIGNED_IN, STAFF, QUERY, {403: "link_deciders_only"}),
     )
     async def list_links(
         self,
@@ -262,12 +255,14 @@ class GuardianLinkController(Controller):
         page: PageNumber = 1,
         page_size: PageSize = DEFAULT_PAGE_SIZE,
     ) -> Page[LinkRead]:
-        """**Who may call**: staff; a teacher sees the class, a registrar the school.
+        """**Who may call**: the homeroom teacher (the class's links) or a registrar (the
+        school's).
 
         Parents' links to children, phones masked; filter `status=pending` for those waiting
         on me.
 
-        **Errors**: `forbidden` (403) a parent; `validation_error` (400)."""
+        **Errors**: `link_deciders_only` (403) any other staff role; `forbidden` (403) a
+        parent; `validation_error` (400)."""
         return await links.list_links(principal, status, page, page_size)
 
     @post(
@@ -435,7 +430,7 @@ class UploadController(Controller):
 class CorrectionDraftController(Controller):
     path = "/correction-drafts"
     tags = ["teachers"]
-    guards = [requires_staff]
+    guards = [allowed(Action.use_staff_api)]
 
     @get(
         "/",

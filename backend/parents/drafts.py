@@ -11,19 +11,17 @@ from typing import Any
 from backend import masking
 from backend.accounts import audit
 from backend.accounts.audit import Actor
+from backend.accounts.permissions import Action, require
 from backend.accounts.principal import Principal
-from backend.accounts.roles import Role
 from backend.accounts.scope import ScopedColumns, get_scoped, register_scoped, scoped
 from backend.db import json_value, transaction
-from backend.errors import Conflict, Forbidden
+from backend.errors import Conflict
 from backend.pages import Page, window
 from backend.parents.checks import ServerVerdict
 from backend.parents.schemas import CorrectionDraftRead, DraftAction
 from backend.parents.tables import CorrectionDraft, DraftState, Upload, UploadCheck
 from backend.records.catalog import BY_CODE
 from backend.storage import Storage
-
-DECIDERS = frozenset({Role.teacher, Role.registrar})
 
 # action → (the states it may leave, the state it gives). A decided draft stays decided: an
 # illegible one has already sent the family back to the camera, and the new photo brings
@@ -129,8 +127,7 @@ async def decide(
     """Mark one draft legible or illegible. The same answer again changes nothing (a phone
     retrying); another answer to a decided draft is refused. Illegible sends the family
     back to the camera: the upload's status becomes `retake`."""
-    if principal.role not in DECIDERS:
-        raise Forbidden("只有班主任或学籍管理员可以核对更正字迹", code="teachers_only")
+    require(principal, Action.decide_correction_draft)
     row = await get_scoped(
         actor,
         principal.scope,

@@ -25,11 +25,11 @@ from redis.asyncio import Redis
 from backend import quota
 from backend.accounts import audit
 from backend.accounts.audit import Actor
+from backend.accounts.permissions import Action, require
 from backend.accounts.principal import Principal
-from backend.accounts.roles import Role
 from backend.accounts.scope import get_scoped, scoped
 from backend.db import transaction
-from backend.errors import BadRequest, Conflict, Forbidden, NotFound, TooManyAttempts
+from backend.errors import BadRequest, Conflict, NotFound, TooManyAttempts
 from backend.pages import Page, window
 from backend.parents import views
 from backend.parents.schemas import ChildFact, ChildLinked, ChildStatus, LinkRead
@@ -50,8 +50,6 @@ def phone_key(phone: str) -> str:
 
 
 WINDOW = 3600
-# Who confirms or rejects a pending link: the class's homeroom teacher, the school's registrar.
-DECIDERS = frozenset({Role.teacher, Role.registrar})
 # action → (the status it requires, the status it sets)
 TRANSITIONS = {
     "confirm": ({LinkStatus.pending}, LinkStatus.confirmed),
@@ -212,8 +210,7 @@ async def link_child(
     redis: Redis, principal: Principal, actor: Actor, key: bytes, given: ChildFact
 ) -> ChildLinked:
     """A signed-in parent adds a child with its form's code and a second fact."""
-    if principal.role is not Role.parent:
-        raise Forbidden("仅家长账号可用", code="parents_only")
+    require(principal, Action.link_child)
     form = await check_code(redis, actor, key, given, principal.phone)
     async with transaction():
         status = await attach(
@@ -232,16 +229,11 @@ def _students_in_scope(principal: Principal) -> Any:
     return scoped(Student.select(Student.id), principal.scope, Student)
 
 
-def _require_decider(principal: Principal) -> None:
-    if principal.role not in DECIDERS:
-        raise Forbidden("仅班主任或学籍管理员可以处理绑定申请", code="link_deciders_only")
-
-
 async def list_links(
     principal: Principal, status: LinkStatus | None, page: int, page_size: int
 ) -> Page[LinkRead]:
     """Links to children of the caller's class (teacher) or school (registrar)."""
-    _require_decider(principal)
+    require(principal, Action.list_guardian_links)
     where: Any = GuardianLink.student.is_in(_students_in_scope(principal))
     if status is not None:
         where = where & (GuardianLink.status == status.value)
@@ -276,7 +268,7 @@ def _link_read(row: dict[str, Any]) -> LinkRead:
 async def decide(principal: Principal, actor: Actor, link_id: int, action: str) -> LinkRead:
     """The teacher or registrar confirms or rejects a pending link, in scope, audited; two
     deciders can never both decide the same link."""
-    _require_decider(principal)
+    require(principal, Action.decide_guardian_link)
     allowed_from, to = TRANSITIONS[action]
     link = await GuardianLink.select().where(GuardianLink.id == link_id).first()
     if link is None:

@@ -16,15 +16,15 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from backend import quota
 from backend.accounts import audit
 from backend.accounts.audit import Actor
+from backend.accounts.permissions import Action, require
 from backend.accounts.principal import Principal
-from backend.accounts.roles import STAFF_ROLES, Role
+from backend.accounts.roles import STAFF_ROLES
 from backend.accounts.scope import ScopedColumns, get_scoped, in_scope_sql, register_scoped
 from backend.config import Settings
 from backend.db import fetch_row, json_value, transaction
 from backend.errors import (
     Conflict,
     DomainError,
-    Forbidden,
     NotFound,
     OutsideWindow,
     PayloadTooLarge,
@@ -48,7 +48,6 @@ from backend.storage import Storage
 
 log = logging.getLogger("registry.uploads")
 
-UPLOADERS = frozenset({Role.parent, Role.teacher, Role.registrar})
 
 register_scoped(
     Upload,
@@ -135,8 +134,7 @@ async def upload_photo(
 ) -> UploadRead:
     """Store a photo of the child's signed form. The same photo sent again answers the earlier
     upload; a new one is counted against the upload limits before it is even decoded."""
-    if principal.role not in UPLOADERS:
-        raise Forbidden("只有家长、班主任和学籍管理员可以上传确认表照片", code="uploaders_only")
+    require(principal, Action.upload_photo)
     student = await get_scoped(
         actor, principal.scope, Student, Student.id == student_id, "student", student_id
     )

@@ -12,35 +12,19 @@ import msgspec
 
 from backend.accounts import audit
 from backend.accounts.audit import Actor
+from backend.accounts.permissions import Action, require, require_over
 from backend.accounts.principal import Principal
-from backend.accounts.roles import Role
 from backend.accounts.scope import get_scoped
 from backend.accounts.tables import Region
 from backend.db import is_postgres, transaction
-from backend.errors import BadRequest, Conflict, Forbidden
+from backend.errors import BadRequest, Conflict
 from backend.records import open_campaigns
 from backend.records.campaign_reads import get_campaign, load_campaign, region_names
 from backend.records.campaigns import ancestors, china_date, region_prefix
 from backend.records.schemas import CampaignCreate, CampaignRead, CampaignUpdate
 from backend.records.tables import Campaign, CampaignSetting, FormBatch, IssuedForm
 
-# Who opens, changes, closes and deletes campaigns: the province (a sysadmin acts for it).
-PROVINCE_LEVEL = frozenset({Role.province_admin, Role.sysadmin})
 _LOCK_NAMESPACE = 0x4341  # pg_advisory_xact_lock(namespace, province): campaign writes queue
-_NOT_PROVINCE = (
-    "核查工作由省级教育行政部门开启和管理；地市可在省级允许的范围内为所辖区县设定时间和开关"
-)
-
-
-def _require_province(principal: Principal) -> None:
-    if principal.role not in PROVINCE_LEVEL:
-        raise Forbidden(_NOT_PROVINCE, code="campaign_province_only")
-
-
-def _require_covers(principal: Principal, campaign: dict[str, Any]) -> None:
-    """Only the province's own admins (or a national sysadmin) change its campaigns."""
-    if not principal.scope.covers_region(campaign["region_code"]):
-        raise Forbidden("只能修改本级或下级的核查工作", code="campaign_above_scope")
 
 
 def refuse_if_closed(campaign: dict[str, Any]) -> None:
@@ -126,7 +110,7 @@ async def insert_campaign(actor: Actor, account_id: int, data: CampaignCreate) -
 
 
 async def create_campaign(principal: Principal, actor: Actor, data: CampaignCreate) -> CampaignRead:
-    _require_province(principal)
+    require(principal, Action.open_campaign)
     await get_scoped(
         actor, principal.scope, Region, Region.code == data.region_code, "region", data.region_code
     )
@@ -137,9 +121,11 @@ async def create_campaign(principal: Principal, actor: Actor, data: CampaignCrea
 async def _province_campaign(
     principal: Principal, actor: Actor, campaign_id: int
 ) -> dict[str, Any]:
-    _require_province(principal)
+    """A campaign the caller may change: only the province's own admins (or a national
+    sysadmin) change its campaigns."""
+    require(principal, Action.change_campaign)
     campaign = await load_campaign(principal, actor, campaign_id)
-    _require_covers(principal, campaign)
+    require_over(principal, Action.change_campaign, campaign["region_code"])
     return campaign
 
 

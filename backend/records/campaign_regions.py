@@ -11,12 +11,13 @@ import msgspec
 
 from backend.accounts import audit
 from backend.accounts.audit import Actor
+from backend.accounts.permissions import Action, require, require_over
 from backend.accounts.principal import Principal
 from backend.accounts.roles import Role
 from backend.accounts.scope import get_scoped
 from backend.accounts.tables import Region
 from backend.db import transaction
-from backend.errors import Conflict, Forbidden, NotFound
+from backend.errors import Conflict, NotFound
 from backend.records import open_campaigns
 from backend.records.campaign_admin import check_window, lock_province, refuse_if_closed
 from backend.records.campaign_reads import load_campaign, region_names, setting_read
@@ -27,28 +28,21 @@ from backend.records.campaigns import (
     allowance,
     china_date,
     region_contains,
-    region_prefix,
 )
 from backend.records.schemas import RegionSettingRead, RegionSettingWrite, SetBy
 from backend.records.tables import CampaignSetting
 
-# Who sets a sub-region's window and switches, and whose word it is.
+# Whose word a setting is, by the role that sets it (who may: `Action.set_campaign_region`).
 SETTERS: dict[Role, SetBy] = {
     Role.province_admin: SetBy.province,
     Role.sysadmin: SetBy.province,
     Role.city_admin: SetBy.city,
 }
 
-_COUNTY_CANNOT_SET = (
-    "区县不能设置核查时间和功能开关：由省级为各地区设定，地市可在省级允许的范围内为所辖区县设定"
-)
-
 
 def _setter_level(principal: Principal) -> SetBy:
-    level = SETTERS.get(principal.role)
-    if level is None:
-        raise Forbidden(_COUNTY_CANNOT_SET, code="campaign_county_cannot_set")
-    return level
+    require(principal, Action.set_campaign_region)
+    return SETTERS[principal.role]
 
 
 async def _setting_target(
@@ -60,11 +54,7 @@ async def _setting_target(
     await get_scoped(
         actor, principal.scope, Region, Region.code == region_code, "region", region_code
     )
-    if region_code == principal.scope.region_code or region_prefix(region_code) == region_code[:2]:
-        raise Forbidden(
-            "只能为下级地区设置核查时间和功能开关；本级的由上级设定（省级请直接修改核查工作）",
-            code="campaign_setting_not_below",
-        )
+    require_over(principal, Action.set_campaign_region, region_code)
     if not region_contains(campaign["region_code"], region_code):
         raise Conflict("该地区不在此核查工作的范围内", code="region_outside_campaign")
     refuse_if_closed(campaign)

@@ -12,6 +12,7 @@ from litestar.openapi.spec import Example
 from litestar.params import FromPath, FromQuery, JSONBody, MultipartBody, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
+from backend.accounts.permissions import Action
 from backend.deps import (
     ActorDep,
     ArqDep,
@@ -21,7 +22,7 @@ from backend.deps import (
     SettingsDep,
     StorageDep,
 )
-from backend.http import NO_STORE, requires_staff
+from backend.http import NO_STORE, allowed
 from backend.openapi import BY_ID, JSON_BODY, QUERY, REDIS, SIGNED_IN, STAFF, UPLOAD, errors
 from backend.pages import DEFAULT_PAGE_SIZE, Page, PageNumber, PageSize
 from backend.records import campaign_admin, campaign_reads, campaign_regions, forms, imports, reads
@@ -50,7 +51,7 @@ from backend.records.tables import StudentStatus
 class StudentController(Controller):
     path = "/students"
     tags = ["records"]
-    guards = [requires_staff]
+    guards = [allowed(Action.use_staff_api)]
 
     @get(
         "/",
@@ -144,7 +145,7 @@ class ImportUpload:
 class ImportController(Controller):
     path = "/imports"
     tags = ["records"]
-    guards = [requires_staff]
+    guards = [allowed(Action.use_staff_api)]
 
     @post(
         "/",
@@ -181,7 +182,8 @@ class ImportController(Controller):
         part; a background job reads it (poll `GET /imports/{job_id}`). A dry run
         (`dry_run=true`) checks the file and changes nothing (limited per hour, audited).
 
-        **Who may call**: a school registrar (for its school) and the levels above.
+        **Who may call**: a registrar (for its school), a county, city or province admin, or a
+        sysadmin (not a school leader).
 
         **Errors**: `multipart_expected` (415) for any other kind of body; `file_too_large`
         (413); `empty_file` (400); `too_many_dry_runs` (429); `forbidden` (403) for other roles."""
@@ -236,7 +238,7 @@ CAMPAIGN_REGION_ERRORS = {
 class CampaignController(Controller):
     path = "/campaigns"
     tags = ["campaigns"]
-    guards = [requires_staff]
+    guards = [allowed(Action.use_staff_api)]
 
     @get(
         "/",
@@ -312,7 +314,7 @@ class CampaignController(Controller):
             BY_ID,
             {
                 400: "bad_window",
-                403: "campaign_province_only",
+                403: "campaign_province_only campaign_above_scope",
                 409: "campaign_closed campaign_overlaps",
             },
         ),
@@ -329,9 +331,11 @@ class CampaignController(Controller):
 
         **Who may call**: a province admin for its province's campaigns; a national sysadmin.
 
-        **Errors**: `campaign_province_only` (403) for any other role; `not_found` (404);
-        `bad_window` (400); `campaign_closed` (409) once closed; `campaign_overlaps` (409)
-        when the new window overlaps another campaign of a related region."""
+        **Errors**: `campaign_province_only` (403) for any other role;
+        `campaign_above_scope` (403) for a campaign of a region above the caller's;
+        `not_found` (404); `bad_window` (400); `campaign_closed` (409) once closed;
+        `campaign_overlaps` (409) when the new window overlaps another campaign of a related
+        region."""
         return await campaign_admin.update_campaign(principal, actor, campaign_id, data)
 
     @post(
@@ -344,7 +348,7 @@ class CampaignController(Controller):
             STAFF,
             BY_ID,
             {
-                403: "campaign_province_only",
+                403: "campaign_province_only campaign_above_scope",
                 409: "campaign_closed campaign_not_started campaign_ended",
             },
         ),
@@ -358,9 +362,11 @@ class CampaignController(Controller):
 
         **Who may call**: a province admin for its province's campaigns; a national sysadmin.
 
-        **Errors**: `campaign_province_only` (403) for any other role; `not_found` (404);
-        `campaign_closed` (409) when already closed; `campaign_not_started` (409) before its
-        window (delete it instead); `campaign_ended` (409) after its window."""
+        **Errors**: `campaign_province_only` (403) for any other role;
+        `campaign_above_scope` (403) for a campaign of a region above the caller's;
+        `not_found` (404); `campaign_closed` (409) when already closed;
+        `campaign_not_started` (409) before its window (delete it instead); `campaign_ended`
+        (409) after its window."""
         return await campaign_admin.close_campaign(principal, actor, campaign_id)
 
     @delete(
@@ -369,7 +375,10 @@ class CampaignController(Controller):
         summary="Delete a mistaken campaign",
         operation_id="deleteCampaign",
         responses=errors(
-            SIGNED_IN, STAFF, BY_ID, {403: "campaign_province_only", 409: "campaign_has_forms"}
+            SIGNED_IN,
+            STAFF,
+            BY_ID,
+            {403: "campaign_province_only campaign_above_scope", 409: "campaign_has_forms"},
         ),
     )
     async def delete_campaign(
@@ -380,8 +389,10 @@ class CampaignController(Controller):
 
         **Who may call**: a province admin for its province's campaigns; a national sysadmin.
 
-        **Errors**: `campaign_province_only` (403) for any other role; `not_found` (404);
-        `campaign_has_forms` (409) once a class's forms were issued: close it instead."""
+        **Errors**: `campaign_province_only` (403) for any other role;
+        `campaign_above_scope` (403) for a campaign of a region above the caller's;
+        `not_found` (404); `campaign_has_forms` (409) once a class's forms were issued:
+        close it instead."""
         await campaign_admin.delete_campaign(principal, actor, campaign_id)
 
     @put(
@@ -446,7 +457,7 @@ class CampaignController(Controller):
 
 class FormController(Controller):
     tags = ["forms"]
-    guards = [requires_staff]
+    guards = [allowed(Action.use_staff_api)]
 
     @post(
         "/form-batches",
@@ -529,6 +540,7 @@ class FormController(Controller):
         summary="Download a form batch's printable PDF",
         operation_id="getFormBatchPdf",
         responses=errors(SIGNED_IN, STAFF, BY_ID, {403: "reveal_forbidden", 409: "pdf_not_ready"}),
+        guards=[allowed(Action.read_printed_form)],
     )
     async def batch_pdf(
         self,
@@ -543,7 +555,6 @@ class FormController(Controller):
 
         **Errors**: `reveal_forbidden` (403) a teacher; `not_found` (404) no such batch in
         scope; `pdf_not_ready` (409) still rendering."""
-        reads.require_reveal(principal)
         pdf = await forms.batch_pdf(principal.scope, actor, storage, batch_id)
         await reads.printed_in_full(actor, "form_batch", batch_id)
         return Response(pdf, media_type="application/pdf", headers=NO_STORE)
@@ -554,6 +565,7 @@ class FormController(Controller):
         summary="Download one printed form as an image",
         operation_id="getFormPng",
         responses=errors(SIGNED_IN, STAFF, BY_ID, {403: "reveal_forbidden"}),
+        guards=[allowed(Action.read_printed_form)],
     )
     async def form_png(
         self,
@@ -568,7 +580,6 @@ class FormController(Controller):
 
         **Errors**: `reveal_forbidden` (403) a teacher; `not_found` (404) no such form in
         scope."""
-        reads.require_reveal(principal)
         png = await forms.form_png(settings, principal.scope, actor, form_id)
         await reads.printed_in_full(actor, "issued_form", form_id)
         return Response(png, media_type="image/png", headers=NO_STORE)

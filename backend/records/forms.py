@@ -24,13 +24,13 @@ from redis.exceptions import RedisError
 from backend import progress
 from backend.accounts import audit
 from backend.accounts.audit import Actor
+from backend.accounts.permissions import Action, require
 from backend.accounts.principal import Principal
-from backend.accounts.roles import Role
 from backend.accounts.scope import Scope, ScopedColumns, get_scoped, register_scoped, scoped
 from backend.accounts.tables import School, SchoolClass
 from backend.config import Settings
 from backend.db import json_value, transaction
-from backend.errors import Conflict, Forbidden
+from backend.errors import Conflict
 from backend.ocr import FormHeader, append_pdf_page, render_form, sign_form_token
 from backend.pages import Page, window
 from backend.records.campaigns import Switch, require_open
@@ -50,8 +50,6 @@ from backend.records.tables import FormBatch, FormBatchStatus, IssuedForm, Stude
 from backend.storage import Storage
 
 log = logging.getLogger("registry.forms")
-
-FORM_ISSUERS = frozenset({Role.registrar})
 
 register_scoped(
     IssuedForm,
@@ -74,8 +72,7 @@ async def issue_class_forms(
 ) -> int:
     """New forms for every enrolled student of the class; earlier forms of the same campaign
     are superseded (their QR codes now read as another form). Returns the batch id."""
-    if principal.role not in FORM_ISSUERS:
-        raise Forbidden("只有学籍管理员可以打印确认表", code="registrar_only")
+    require(principal, Action.issue_forms)
     school_class = await get_scoped(
         actor, principal.scope, SchoolClass, SchoolClass.id == class_id, "school_class", class_id
     )

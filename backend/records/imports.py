@@ -25,15 +25,14 @@ from redis.asyncio import Redis
 from backend import progress, quota
 from backend.accounts import audit, org
 from backend.accounts.audit import Actor
+from backend.accounts.permissions import Action, require
 from backend.accounts.principal import Principal
-from backend.accounts.roles import Role
 from backend.accounts.scope import Scope, ScopedColumns, get_scoped, register_scoped, scoped
 from backend.accounts.tables import Account, School, SchoolClass
 from backend.config import Settings
 from backend.db import json_value, transaction
 from backend.errors import (
     BadRequest,
-    Forbidden,
     InvalidCharacters,
     PayloadTooLarge,
     TooManyAttempts,
@@ -52,9 +51,6 @@ from backend.records.tables import ImportFile, ImportJob, Student
 
 register_scoped(ImportJob, ScopedColumns(region=ImportJob.region_code, school=ImportJob.school))
 
-IMPORTERS = frozenset(
-    {Role.registrar, Role.county_reviewer, Role.city_admin, Role.province_admin, Role.sysadmin}
-)
 MAX_STORED_ERRORS = 1000
 
 
@@ -90,8 +86,7 @@ async def start_import(
     content: bytes,
     dry_run: bool,
 ) -> int:
-    if principal.role not in IMPORTERS:
-        raise Forbidden()
+    require(principal, Action.import_records)
     if "\x00" in filename:  # multipart bodies pass the input check unread: the name is checked here
         raise InvalidCharacters()
     if len(content) > MAX_BYTES:

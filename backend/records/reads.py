@@ -11,11 +11,12 @@ from piccolo.columns.combination import WhereRaw
 from backend import masking
 from backend.accounts import audit
 from backend.accounts.audit import Actor
+from backend.accounts.permissions import Action, may, refusal, require
 from backend.accounts.principal import Principal
-from backend.accounts.roles import RANK, STAFF_ROLES, Role
+from backend.accounts.roles import STAFF_ROLES
 from backend.accounts.scope import get_scoped, in_scope_sql, scoped
 from backend.db import fetch_rows, is_postgres
-from backend.errors import BadRequest, Forbidden, NotFound
+from backend.errors import BadRequest, NotFound
 from backend.masking import mask_id_number, mask_registry_number
 from backend.pages import Page, window
 from backend.records.catalog import BY_CODE, FIELDS, FieldType
@@ -30,19 +31,9 @@ LIKE_ESCAPE = str.maketrans({"%": r"\%", "_": r"\_", "\\": r"\\"})
 PHONE_FIELDS = tuple(f.code for f in FIELDS if f.type is FieldType.phone)
 
 
-def may_reveal(principal: Principal) -> bool:
-    """Who may see a sensitive value in full, or find a record by one: registrars and up."""
-    return principal.role in STAFF_ROLES and RANK[principal.role] >= RANK[Role.registrar]
-
-
-def require_reveal(principal: Principal) -> None:
-    if not may_reveal(principal):
-        raise Forbidden("只有学籍管理员及以上角色可以查看完整信息", code="reveal_forbidden")
-
-
 async def printed_in_full(actor: Actor, entity: str, entity_id: object) -> None:
     """A printed form (a PNG, a class's PDF) shows every value in full, as a reveal does: the
-    caller checked `require_reveal` before serving it, and this audits it."""
+    caller was allowed `Action.read_printed_form` before it was served, and this audits it."""
     await audit.record(actor, "read", entity, entity_id)
 
 
@@ -134,13 +125,9 @@ async def list_students(
     if q:
         q = q.strip()
         kind = identifier_kind(q)
-        if kind is not None and not may_reveal(principal):
+        if kind is not None and not may(principal, Action.search_by_identifier):
             await audit.record(actor, "search_denied", "student", after={"by": kind.value})
-            raise Forbidden(
-                "只有学籍管理员及以上角色可以按学籍号、身份证件号或手机号查找学生，请按姓名查找",
-                code="identifier_search_forbidden",
-                audited=True,
-            )
+            raise refusal(Action.search_by_identifier, audited=True)
         if kind is not None:
             where.append(_identifier_clause(kind, q))
         else:
@@ -232,7 +219,7 @@ async def get_student(principal: Principal, actor: Actor, student_id: int) -> St
 
 async def reveal(principal: Principal, actor: Actor, student_id: int, code: str) -> str | None:
     """A registrar or above sees one sensitive value in full; the request is audited."""
-    require_reveal(principal)
+    require(principal, Action.reveal_student)
     field = BY_CODE.get(code)
     if field is None or not field.sensitive:
         raise BadRequest(

@@ -1,0 +1,199 @@
+"""Who may do what: every action a role may or may not take, in one table.
+
+Each `Action` has one `Rule`: the roles that may take it (by name, or by rank: `from_rank`),
+the refusal everyone else gets (a `Forbidden` with its own stable `code` and Chinese message),
+and, where the answer depends on what is acted on rather than only on who acts, a `Relation`
+between the caller and its target (with a refusal of its own).
+
+    require(principal, Action.issue_forms)                       # in a service
+    require_over(principal, Action.change_campaign, region_code) # once the target is known
+    guards=[allowed(Action.use_staff_api)]                       # in a controller (backend/http.py)
+
+Which rows an allowed caller reaches is the scope's business (`accounts/scope.py`: a row
+outside it answers 404, like a missing one), not this module's. To add an action: a member of
+`Action`, its `Rule` in `RULES`, its row in `tests/accounts/test_permissions.py`, and a
+`require(...)` (or a guard) where it is taken (docs/architecture.md, "Permissions").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from backend.accounts.org import region_level
+from backend.accounts.principal import Principal
+from backend.accounts.roles import RANK, STAFF_ROLES, RegionLevel, Role
+from backend.errors import Forbidden
+
+
+class Action(StrEnum):
+    # Areas: a whole group of endpoints, refused before anything is read.
+    use_staff_api = "use_staff_api"  # the staff endpoints: reads of one's scope
+    use_parent_api = "use_parent_api"  # /my/children: a parent's own children
+    # Records
+    import_records = "import_records"
+    issue_forms = "issue_forms"
+    read_printed_form = "read_printed_form"  # a class's PDF, one form's PNG: every value in full
+    reveal_student = "reveal_student"  # one sensitive value in full
+    search_by_identifier = "search_by_identifier"  # by registry number, ID number or phone
+    # Campaigns
+    open_campaign = "open_campaign"
+    change_campaign = "change_campaign"  # change, close, delete
+    set_campaign_region = "set_campaign_region"  # a sub-region's window and switches
+    # Families
+    link_child = "link_child"
+    upload_photo = "upload_photo"
+    decide_correction_draft = "decide_correction_draft"
+    list_guardian_links = "list_guardian_links"
+    decide_guardian_link = "decide_guardian_link"
+    # Accounts
+    create_account = "create_account"
+    change_account_status = "change_account_status"  # seal, unseal, disable, enable
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    code: str
+    message: str = Forbidden.message
+
+    def error(self, *, audited: bool = False) -> Forbidden:
+        return Forbidden(self.message, code=self.code, audited=audited)
+
+
+@dataclass(frozen=True, slots=True)
+class Relation:
+    """What must hold between the caller and the target of the action (a region code, a
+    role), checked once the target is known."""
+
+    description: str
+    holds: Callable[[Principal, Any], bool]
+    refusal: Refusal
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    roles: frozenset[Role]
+    refusal: Refusal
+    relation: Relation | None = None
+
+
+def from_rank(lowest: Role) -> frozenset[Role]:
+    """Staff of `lowest`'s rank and above."""
+    return frozenset(role for role in STAFF_ROLES if RANK[role] >= RANK[lowest])
+
+
+def roles(*names: Role) -> frozenset[Role]:
+    return frozenset(names)
+
+
+PROVINCE_LEVEL = roles(Role.province_admin, Role.sysadmin)  # a sysadmin acts for the province
+FAMILY_DESK = roles(Role.teacher, Role.registrar)  # the class's teacher, the school's registrar
+IMPORTERS = roles(
+    Role.registrar, Role.county_reviewer, Role.city_admin, Role.province_admin, Role.sysadmin
+)
+# Who creates, seals, unseals and disables accounts of a lower rank in their scope.
+ACCOUNT_ADMINS = roles(
+    Role.registrar, Role.county_reviewer, Role.city_admin, Role.province_admin, Role.sysadmin
+)
+
+_PARENTS_ONLY = Refusal("parents_only", "仅家长账号可用")
+_REVEAL = Refusal("reveal_forbidden", "只有学籍管理员及以上角色可以查看完整信息")
+_PROVINCE_ONLY = Refusal(
+    "campaign_province_only",
+    "核查工作由省级教育行政部门开启和管理；地市可在省级允许的范围内为所辖区县设定时间和开关",
+)
+_LINK_DECIDERS = Refusal("link_deciders_only", "仅班主任或学籍管理员可以处理绑定申请")
+_RANK_TOO_HIGH = Refusal("rank_too_high", "只能管理比自己级别低的账号")
+
+COVERS_REGION = Relation(
+    "the target region is the caller's or lies inside it",
+    lambda principal, region_code: principal.scope.covers_region(region_code),
+    Refusal("campaign_above_scope", "只能修改本级或下级的核查工作"),
+)
+BELOW_OWN_REGION = Relation(
+    "the target region lies below the caller's own, and is not a province",
+    lambda principal, region_code: (
+        region_code != principal.scope.region_code
+        and region_level(region_code) is not RegionLevel.province
+    ),
+    Refusal(
+        "campaign_setting_not_below",
+        "只能为下级地区设置核查时间和功能开关；本级的由上级设定（省级请直接修改核查工作）",
+    ),
+)
+LOWER_RANK_STAFF = Relation(
+    "the target role is a staff role of a lower rank than the caller's",
+    lambda principal, role: role in STAFF_ROLES and RANK[role] < RANK[principal.role],
+    _RANK_TOO_HIGH,
+)
+LOWER_RANK = Relation(
+    "the target role (a parent's included) ranks lower than the caller's",
+    lambda principal, role: RANK[role] < RANK[principal.role],
+    _RANK_TOO_HIGH,
+)
+
+RULES: dict[Action, Rule] = {
+    Action.use_staff_api: Rule(STAFF_ROLES, Refusal("forbidden")),
+    Action.use_parent_api: Rule(roles(Role.parent), _PARENTS_ONLY),
+    Action.import_records: Rule(IMPORTERS, Refusal("forbidden")),
+    Action.issue_forms: Rule(
+        roles(Role.registrar), Refusal("registrar_only", "只有学籍管理员可以打印确认表")
+    ),
+    Action.read_printed_form: Rule(from_rank(Role.registrar), _REVEAL),
+    Action.reveal_student: Rule(from_rank(Role.registrar), _REVEAL),
+    Action.search_by_identifier: Rule(
+        from_rank(Role.registrar),
+        Refusal(
+            "identifier_search_forbidden",
+            "只有学籍管理员及以上角色可以按学籍号、身份证件号或手机号查找学生，请按姓名查找",
+        ),
+    ),
+    Action.open_campaign: Rule(PROVINCE_LEVEL, _PROVINCE_ONLY),
+    Action.change_campaign: Rule(PROVINCE_LEVEL, _PROVINCE_ONLY, COVERS_REGION),
+    Action.set_campaign_region: Rule(
+        PROVINCE_LEVEL | {Role.city_admin},
+        Refusal(
+            "campaign_county_cannot_set",
+            "区县不能设置核查时间和功能开关：由省级为各地区设定，地市可在省级允许的范围内为所辖区县设定",
+        ),
+        BELOW_OWN_REGION,
+    ),
+    Action.link_child: Rule(roles(Role.parent), _PARENTS_ONLY),
+    Action.upload_photo: Rule(
+        FAMILY_DESK | {Role.parent},
+        Refusal("uploaders_only", "只有家长、班主任和学籍管理员可以上传确认表照片"),
+    ),
+    Action.decide_correction_draft: Rule(
+        FAMILY_DESK, Refusal("teachers_only", "只有班主任或学籍管理员可以核对更正字迹")
+    ),
+    Action.list_guardian_links: Rule(FAMILY_DESK, _LINK_DECIDERS),
+    Action.decide_guardian_link: Rule(FAMILY_DESK, _LINK_DECIDERS),
+    Action.create_account: Rule(ACCOUNT_ADMINS, Refusal("forbidden"), LOWER_RANK_STAFF),
+    Action.change_account_status: Rule(ACCOUNT_ADMINS, Refusal("forbidden"), LOWER_RANK),
+}
+
+
+def may(principal: Principal, action: Action) -> bool:
+    return principal.role in RULES[action].roles
+
+
+def require(principal: Principal, action: Action) -> None:
+    """Refuse (403, the action's own code) a caller whose role may not take the action."""
+    if not may(principal, action):
+        raise RULES[action].refusal.error()
+
+
+def require_over(principal: Principal, action: Action, target: object) -> None:
+    """`require`, then the action's relation to its target (a region code, a role)."""
+    require(principal, action)
+    relation = RULES[action].relation
+    assert relation is not None, f"{action} has no relation to check"
+    if not relation.holds(principal, target):
+        raise relation.refusal.error()
+
+
+def refusal(action: Action, *, audited: bool = False) -> Forbidden:
+    """The action's refusal, for a service that audits the attempt itself first."""
+    return RULES[action].refusal.error(audited=audited)
