@@ -35,15 +35,14 @@ from backend.records.schemas import (
     FormBatchRead,
     ImportRead,
     ImportStarted,
-    JobStatus,
     RegionSettingRead,
     RegionSettingWrite,
     Revealed,
     RevealRequest,
     StudentDetail,
-    StudentStatus,
     StudentSummary,
 )
+from backend.records.tables import ImportStatus, StudentStatus
 
 
 class StudentController(Controller):
@@ -189,7 +188,7 @@ class ImportController(Controller):
             data.dry_run,
         )
         await arq.enqueue_job("run_import_job", job_id, _job_id=f"import:{job_id}")
-        return ImportStarted(job_id, JobStatus.queued)
+        return ImportStarted(job_id, ImportStatus.queued)
 
     @get(
         "/{job_id:int}",

@@ -10,24 +10,12 @@ import msgspec
 
 from backend.accounts.schemas import RegionCode
 from backend.records.ids import ProblemKind
+from backend.records.tables import BatchStatus, ImportStatus, StudentStatus
 
 
 class ImportPhase(StrEnum):
     reading = "reading"
     writing = "writing"
-
-
-class StudentStatus(StrEnum):
-    enrolled = "enrolled"
-
-
-class JobStatus(StrEnum):
-    """An import's or a form batch's background job."""
-
-    queued = "queued"
-    running = "running"
-    done = "done"
-    failed = "failed"
 
 
 class Problem(msgspec.Struct):
@@ -88,14 +76,14 @@ class Revealed(msgspec.Struct):
 
 class ImportStarted(msgspec.Struct):
     id: int
-    status: JobStatus
+    status: ImportStatus
 
 
 class ImportRead(msgspec.Struct):
     id: int
     filename: str
     dry_run: bool
-    status: JobStatus
+    status: ImportStatus
     phase: ImportPhase | None
     done: int
     total: int
@@ -233,7 +221,7 @@ class FormBatchRead(msgspec.Struct):
     id: int
     class_id: int
     campaign_id: int
-    status: JobStatus
+    status: BatchStatus
     done: int
     total: int
     pdf_ready: bool
