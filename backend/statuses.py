@@ -34,6 +34,8 @@ class Lifecycle(Generic[S]):
     """The allowed moves of one status column: state → the states it may become. A state
     that may be taken again (a lease taken over) lists itself."""
 
+    every: dict[str, Lifecycle[Any]] = {}  # "table.column" → its lifecycle
+
     def __init__(self, column: Column, moves: Mapping[S, Collection[S]]) -> None:
         states = set(moves)
         for targets in moves.values():
@@ -44,6 +46,8 @@ class Lifecycle(Generic[S]):
         self.column = column
         self.table = column._meta.table
         self.moves: Mapping[S, frozenset[S]] = {s: frozenset(t) for s, t in moves.items()}
+        self.states: type[S] = enum
+        Lifecycle.every[self.name] = self
 
     @property
     def name(self) -> str:
@@ -76,17 +80,24 @@ class Lifecycle(Generic[S]):
     ) -> bool:
         """Move one row to `to` from `sources` (default: every state allowed to reach it),
         only while `where` holds, writing `values` with it. True when the row moved."""
+        key: Combinable = self.table._meta.primary_key == row_id
+        condition = key if where is None else key & where
+        return bool(await self.move_all(to, condition, sources=sources, values=values))
+
+    async def move_all(
+        self,
+        to: S,
+        where: Combinable,
+        *,
+        sources: Iterable[S] | None = None,
+        values: Mapping[Column | str, Any] | None = None,
+    ) -> list[int]:
+        """Move every row where `where` holds and whose state is one of `sources` to `to`;
+        the ids of the rows moved."""
         allowed = self.check(self.sources(to) if sources is None else sources, to)
-        condition: Combinable = (self.table._meta.primary_key == row_id) & self.column.is_in(
-            sorted(s.value for s in allowed)
-        )
-        if where is not None:
-            condition = condition & where
+        condition = where & self.column.is_in(sorted(s.value for s in allowed))
         changes: dict[Column | str, Any] = {self.column: to.value}
         changes.update(values or {})
-        moved = (
-            await self.table.update(changes)
-            .where(condition)
-            .returning(self.table._meta.primary_key)
-        )
-        return bool(moved)
+        primary_key = self.table._meta.primary_key
+        moved = await self.table.update(changes).where(condition).returning(primary_key)
+        return [row[primary_key._meta.name] for row in moved]
