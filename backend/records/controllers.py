@@ -486,7 +486,10 @@ class FormController(Controller):
     ) -> FormBatchRead:
         """**Who may call**: staff whose scope holds the batch's class.
 
-        The batch's forms and the PDF's rendering progress.
+        The batch's forms and the PDF's rendering progress. `status`: `queued` (waiting, or
+        between two tries after a storage fault), `running`, `done` (`pdf_ready`), or
+        `failed` for good (after the last try; `message` says what to do: print the class
+        again).
 
         **Errors**: `not_found` (404) no such batch in scope; `forbidden` (403);
         `service_unavailable` (503)."""

@@ -243,8 +243,7 @@ async def claim_batch(batch_id: int, lease: timedelta) -> dict[str, Any] | None:
         batch_id,
         BatchStatus.running,
         sources=(BatchStatus.queued, BatchStatus.running),
-        where=(FormBatch.status == BatchStatus.queued)
-        | (FormBatch.render_started_at < now - lease),
+        where=(FormBatch.status == BatchStatus.queued) | _lease_ran_out(now, lease),
         values={
             FormBatch.render_started_at: now,
             FormBatch.render_attempts: FormBatch.render_attempts + 1,
