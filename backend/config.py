@@ -57,6 +57,8 @@ class Settings:
     sms_url: str | None = None  # an HTTP SMS gateway; None: the code is logged
     sms_token: str | None = None
     check_lease_seconds: int = 120  # a photo check not finished by then is taken over
+    # A class's PDF not rendered by then is taken over: longer than a render job may run.
+    render_lease_seconds: int = 20 * 60
     # Photo uploads (a re-sent photo, recognised by its hash, is not counted); 0: no limit.
     uploads_per_student_per_hour: int = 10
     uploads_per_student_per_day: int = 30
@@ -203,6 +205,7 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
             "argon2_memory_kib",
             "db_pool_size",
             "check_lease_seconds",
+            "render_lease_seconds",
             "uploads_per_student_per_hour",
             "uploads_per_student_per_day",
             "uploads_per_account_per_day",

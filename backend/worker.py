@@ -33,8 +33,13 @@ from backend.config import Settings, get_settings
 from backend.db import close_pool, open_pool
 from backend.parents.checks import MAX_ATTEMPTS, warm_up_reader
 from backend.parents.tasks import CHECK_TIMEOUT, check_upload_job, sweep_checks
-from backend.records.forms import RENDER_TIMEOUT, render_batch
-from backend.records.tasks import run_import_job, sweep_form_batches, sweep_imports
+from backend.records.forms import MAX_RENDER_ATTEMPTS, RENDER_TIMEOUT
+from backend.records.tasks import (
+    render_form_batch_job,
+    run_import_job,
+    sweep_form_batches,
+    sweep_imports,
+)
 from backend.storage import make_storage
 
 log = logging.getLogger("registry.worker")
@@ -49,16 +54,12 @@ async def anchor_audit_job(ctx: dict[str, Any]) -> int:
     return await audit_verify.anchor_job(ctx["storage"], audit.Keys.of(ctx["settings"]))
 
 
-async def render_form_batch_job(ctx: dict[str, Any], batch_id: int) -> str:
-    return await render_batch(ctx["settings"], ctx["storage"], ctx["redis"], batch_id)
-
-
 FUNCTIONS: list[Any] = [
     seal_inactive_accounts_job,
     run_import_job,
     sweep_imports,
     # Batches wait their turn for the one PDF thread (backend/records/forms.py).
-    func(render_form_batch_job, timeout=RENDER_TIMEOUT),
+    func(render_form_batch_job, timeout=RENDER_TIMEOUT, max_tries=MAX_RENDER_ATTEMPTS),
     func(check_upload_job, timeout=CHECK_TIMEOUT + 30, max_tries=MAX_ATTEMPTS),
     sweep_checks,
     anchor_audit_job,

@@ -21,7 +21,7 @@ from backend.accounts.roles import (
 )
 from backend.accounts.schemas import AccountCreate, AccountRead, ScopeRead
 from backend.accounts.scope import get_scoped, scoped
-from backend.accounts.tables import Account, Region, School, SchoolClass
+from backend.accounts.tables import ACCOUNT_STATUS, Account, Region, School, SchoolClass
 from backend.config import Settings
 from backend.db import transaction
 from backend.errors import BadRequest, Conflict, Forbidden
@@ -185,14 +185,15 @@ async def change_status(
     require_over(principal, Action.change_account_status, role)
     if role is Role.parent and action not in PARENT_ACTIONS:
         raise Conflict("家长账号只能停用或启用", code="invalid_status")
-    if AccountStatus(target["status"]) not in allowed_from:
-        raise Conflict(f"账号当前状态为 {target['status']}，不能执行此操作", code="invalid_status")
-    changes: dict[Any, Any] = {Account.status: to.value}
+    changes: dict[Any, Any] = {}
     if to is AccountStatus.active:
         # A fresh start, or tomorrow's sealing job would seal it again at once.
         changes[Account.last_active_at] = datetime.now(UTC)
     async with transaction():
-        await Account.update(changes).where(Account.id == account_id)
+        if not await ACCOUNT_STATUS.move(account_id, to, sources=allowed_from, values=changes):
+            raise Conflict(
+                f"账号当前状态为 {target['status']}，不能执行此操作", code="invalid_status"
+            )
         await audit.record(
             actor,
             action,
@@ -210,21 +211,17 @@ async def seal_inactive_accounts(settings: Settings, now: datetime | None = None
     cutoff = now - timedelta(days=settings.seal_after_inactive_days)
     actor = Actor.system("seal_inactive_accounts")
     async with transaction():
-        sealed = (
-            await Account.update({Account.status: AccountStatus.sealed.value})
-            .where(
-                (Account.status == AccountStatus.active.value)
-                & (Account.role != Role.parent.value)
-                & (Account.last_active_at < cutoff)
-            )
-            .returning(Account.id)
+        sealed = await ACCOUNT_STATUS.move_all(
+            AccountStatus.sealed,
+            (Account.role != Role.parent.value) & (Account.last_active_at < cutoff),
+            sources=(AccountStatus.active,),
         )
-        for row in sealed:
+        for account_id in sealed:
             await audit.record(
                 actor,
                 "seal",
                 "account",
-                row["id"],
+                account_id,
                 before={"status": "active"},
                 after={"status": "sealed", "reason": "inactive"},
             )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from backend.accounts.tables import AccountStatus as AccountStatus  # beside its table
+
 
 class Role(StrEnum):
     parent = "parent"
@@ -28,12 +30,6 @@ class RegionLevel(StrEnum):
     province = "province"
     city = "city"
     county = "county"
-
-
-class AccountStatus(StrEnum):
-    active = "active"
-    sealed = "sealed"  # unused too long; an admin of a higher scope unseals
-    disabled = "disabled"
 
 
 RANK: dict[Role, int] = {role: rank for rank, role in enumerate(Role)}

@@ -7,6 +7,8 @@ so one btree index serves nation, province, city and county alike.
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from piccolo.columns import (
     UUID,
     BigSerial,
@@ -21,6 +23,8 @@ from piccolo.columns import (
 )
 from piccolo.columns.base import OnDelete
 from piccolo.table import Table
+
+from backend.statuses import Lifecycle
 
 
 class Region(Table, tablename="region"):
@@ -46,12 +50,20 @@ class SchoolClass(Table, tablename="school_class"):
     name = Varchar(length=50)
 
 
+class AccountStatus(StrEnum):
+    """An account's standing (`ACCOUNT_STATUS`); only `active` signs in."""
+
+    active = "active"
+    sealed = "sealed"  # unused too long; an admin of a higher scope unseals
+    disabled = "disabled"
+
+
 class Account(Table, tablename="account"):
     id = Serial(primary_key=True)
     phone = Varchar(length=20, unique=True)
     name = Varchar(length=50)
     role = Varchar(length=20)  # Role
-    status = Varchar(length=10, default="active")  # AccountStatus
+    status = Varchar(length=10, default=AccountStatus.active.value)
     password_hash = Text()
     password_changed_at = Timestamptz()
     must_change_password = Boolean(default=False)
@@ -65,6 +77,16 @@ class Account(Table, tablename="account"):
     )
     created_at = Timestamptz()
     last_active_at = Timestamptz()
+
+
+ACCOUNT_STATUS = Lifecycle(
+    Account.status,
+    {
+        AccountStatus.active: {AccountStatus.sealed, AccountStatus.disabled},
+        AccountStatus.sealed: {AccountStatus.active, AccountStatus.disabled},
+        AccountStatus.disabled: {AccountStatus.active},
+    },
+)
 
 
 class AuthSession(Table, tablename="auth_session"):

@@ -16,7 +16,6 @@ import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from typing import Any
 
 from backend.accounts import audit
@@ -24,7 +23,15 @@ from backend.accounts.audit import Actor
 from backend.config import Settings
 from backend.db import transaction
 from backend.ocr import CheckReport, Verdict, check_photo, matches, warm_up
-from backend.parents.tables import CorrectionDraft, DraftState, Upload, UploadCheck
+from backend.parents.tables import (
+    UPLOAD_STATUS,
+    CorrectionDraft,
+    DraftState,
+    ServerVerdict,
+    Upload,
+    UploadCheck,
+    UploadStatus,
+)
 from backend.records.catalog import BY_CODE
 from backend.records.printing import form_layout, printed_field, printed_values
 from backend.records.service import load_fields
@@ -46,27 +53,6 @@ def ocr_executor() -> ThreadPoolExecutor:
 
 async def warm_up_reader() -> None:
     await asyncio.get_running_loop().run_in_executor(ocr_executor(), warm_up)
-
-
-WAITING = ("uploaded", "checking")
-
-
-class ServerVerdict(StrEnum):
-    """The reader's verdicts (`backend.ocr.Verdict`, same precedence), and two that only the
-    records can tell, both asking for the newest sheet: `record_changed`, the record changed
-    after the photographed sheet was printed (the report lists what changed), and
-    `form_superseded`, the class was printed again since that sheet and nothing on it is
-    wrong. A changed record outranks a newer printing: it is what the family must know."""
-
-    retake = "retake"
-    not_this_form = "not_this_form"
-    record_changed = "record_changed"
-    form_superseded = "form_superseded"
-    differs = "differs"
-    corrections_written = "corrections_written"
-    unsigned = "unsigned"
-    undated = "undated"
-    matches = "matches"
 
 
 _ORDER = {code: i for i, code in enumerate(BY_CODE)}
@@ -127,22 +113,12 @@ CHECK_FAILED_MESSAGE = "照片暂时无法自动检查，学校会人工核对�
 async def claim(upload_id: int, lease: timedelta) -> dict[str, Any] | None:
     """Take the upload for checking, unless it is done or another worker holds a live lease."""
     now = datetime.now(UTC)
-    claimed = (
-        await Upload.update(
-            {
-                Upload.status: "checking",
-                Upload.check_started_at: now,
-                Upload.check_attempts: Upload.check_attempts + 1,
-            }
-        )
-        .where(
-            (Upload.id == upload_id)
-            & (
-                (Upload.status == "uploaded")
-                | ((Upload.status == "checking") & (Upload.check_started_at < now - lease))
-            )
-        )
-        .returning(Upload.id, Upload.check_attempts)
+    claimed = await UPLOAD_STATUS.move(
+        upload_id,
+        UploadStatus.checking,
+        sources=(UploadStatus.uploaded, UploadStatus.checking),
+        where=(Upload.status == UploadStatus.uploaded) | (Upload.check_started_at < now - lease),
+        values={Upload.check_started_at: now, Upload.check_attempts: Upload.check_attempts + 1},
     )
     if not claimed:
         return None
@@ -299,7 +275,11 @@ async def _store(
                     created_at=now,
                 )
             )
-        await Upload.update({Upload.status: verdict.value}).where(Upload.id == upload["id"])
+        await UPLOAD_STATUS.move(
+            upload["id"],
+            UploadStatus(verdict.value),
+            sources=(UploadStatus.checking, UploadStatus.check_failed),
+        )
         await audit.record(
             Actor.system(f"check:{upload['id']}"),
             "check",
@@ -312,9 +292,7 @@ async def _store(
 async def fail(upload_id: int, reason: str) -> str:
     log.error("photo check of upload %s failed for good: %s", upload_id, reason)
     async with transaction():
-        await Upload.update({Upload.status: "check_failed"}).where(
-            (Upload.id == upload_id) & Upload.status.is_in(list(WAITING))
-        )
+        await UPLOAD_STATUS.move(upload_id, UploadStatus.check_failed)
         await audit.record(
             Actor.system(f"check:{upload_id}"),
             "check_failed",
@@ -331,9 +309,7 @@ async def give_up_or_release(upload_id: int, error: BaseException) -> bool:
     if row is None or row["check_attempts"] >= MAX_ATTEMPTS:
         await fail(upload_id, repr(error))
         return False
-    await Upload.update({Upload.status: "uploaded"}).where(
-        (Upload.id == upload_id) & (Upload.status == "checking")
-    )
+    await UPLOAD_STATUS.move(upload_id, UploadStatus.uploaded)
     return True
 
 
@@ -343,8 +319,8 @@ async def left_behind(lease: timedelta, grace: timedelta) -> list[tuple[int, int
     rows = (
         await Upload.select(Upload.id, Upload.check_attempts)
         .where(
-            ((Upload.status == "uploaded") & (Upload.created_at < now - grace))
-            | ((Upload.status == "checking") & (Upload.check_started_at < now - lease))
+            ((Upload.status == UploadStatus.uploaded) & (Upload.created_at < now - grace))
+            | ((Upload.status == UploadStatus.checking) & (Upload.check_started_at < now - lease))
         )
         .limit(1000)
     )

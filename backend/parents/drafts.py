@@ -17,18 +17,22 @@ from backend.accounts.scope import ScopedColumns, get_scoped, register_scoped, s
 from backend.db import json_value, transaction
 from backend.errors import Conflict
 from backend.pages import Page, window
-from backend.parents.checks import ServerVerdict
 from backend.parents.schemas import CorrectionDraftRead, DraftAction
-from backend.parents.tables import CorrectionDraft, DraftState, Upload, UploadCheck
+from backend.parents.tables import (
+    DRAFT_STATE,
+    UPLOAD_STATUS,
+    CorrectionDraft,
+    DraftState,
+    UploadCheck,
+    UploadStatus,
+)
 from backend.records.catalog import BY_CODE
 from backend.storage import Storage
 
-# action → (the states it may leave, the state it gives). A decided draft stays decided: an
-# illegible one has already sent the family back to the camera, and the new photo brings
-# new drafts.
-TRANSITIONS: Mapping[DraftAction, tuple[frozenset[DraftState], DraftState]] = {
-    DraftAction.legible: (frozenset({DraftState.draft}), DraftState.legible),
-    DraftAction.illegible: (frozenset({DraftState.draft}), DraftState.illegible),
+# action → the state it gives; which states it may leave is `DRAFT_STATE`'s.
+ACTION_STATE: Mapping[DraftAction, DraftState] = {
+    DraftAction.legible: DraftState.legible,
+    DraftAction.illegible: DraftState.illegible,
 }
 
 STATE_NAMES = {
@@ -45,6 +49,8 @@ register_scoped(
         school_class=CorrectionDraft.school_class,
     ),
 )
+
+_READ_AGAIN = (UploadStatus.corrections_written,)
 
 ILLEGIBLE_MESSAGE = "老师看不清您填写的更正内容（{labels}），请重新填写后拍照上传。"
 
@@ -136,28 +142,21 @@ async def decide(
         "correction_draft",
         draft_id,
     )
-    allowed_from, to = TRANSITIONS[action]
+    to = ACTION_STATE[action]
     now = datetime.now(UTC)
     async with transaction():
-        changed = (
-            await CorrectionDraft.update(
-                {
-                    CorrectionDraft.state: to.value,
-                    CorrectionDraft.decided_by: principal.account_id,
-                    CorrectionDraft.decided_at: now,
-                }
-            )
-            .where(
-                (CorrectionDraft.id == draft_id)
-                & CorrectionDraft.state.is_in([s.value for s in allowed_from])
-            )
-            .returning(CorrectionDraft.id)
+        changed = await DRAFT_STATE.move(
+            draft_id,
+            to,
+            values={
+                CorrectionDraft.decided_by: principal.account_id,
+                CorrectionDraft.decided_at: now,
+            },
         )
         if changed:
             if to is DraftState.illegible:
-                await Upload.update({Upload.status: ServerVerdict.retake.value}).where(
-                    Upload.id == row["upload"]
-                )
+                # Already `retake` when another of its drafts was illegible first.
+                await UPLOAD_STATUS.move(row["upload"], UploadStatus.retake, sources=_READ_AGAIN)
             await audit.record(
                 actor,
                 action.value,

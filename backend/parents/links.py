@@ -37,7 +37,7 @@ from backend.records.campaigns import active_campaign
 from backend.records.ids import mask_phone
 from backend.records.printing import code_hash, registration_code_of
 from backend.records.service import load_fields
-from backend.records.tables import GuardianLink, IssuedForm, LinkStatus, Student
+from backend.records.tables import LINK_STATUS, GuardianLink, IssuedForm, LinkStatus, Student
 
 GUARDIANS_PER_FORM = 2
 # Failed tries allowed per `WINDOW`, by client address, by phone and by registration code.
@@ -50,11 +50,8 @@ def phone_key(phone: str) -> str:
 
 
 WINDOW = 3600
-# action → (the status it requires, the status it sets)
-TRANSITIONS = {
-    "confirm": ({LinkStatus.pending}, LinkStatus.confirmed),
-    "reject": ({LinkStatus.pending}, LinkStatus.rejected),
-}
+# action → the status it sets; which it may leave is `LINK_STATUS`'s (pending only).
+ACTION_STATUS = {"confirm": LinkStatus.confirmed, "reject": LinkStatus.rejected}
 
 
 class CodeRefused(BadRequest):
@@ -269,7 +266,7 @@ async def decide(principal: Principal, actor: Actor, link_id: int, action: str) 
     """The teacher or registrar confirms or rejects a pending link, in scope, audited; two
     deciders can never both decide the same link."""
     require(principal, Action.decide_guardian_link)
-    allowed_from, to = TRANSITIONS[action]
+    to = ACTION_STATUS[action]
     link = await GuardianLink.select().where(GuardianLink.id == link_id).first()
     if link is None:
         raise NotFound()
@@ -283,15 +280,7 @@ async def decide(principal: Principal, actor: Actor, link_id: int, action: str) 
         link_id,
     )
     async with transaction():
-        changed = (
-            await GuardianLink.update({GuardianLink.status: to.value})
-            .where(
-                (GuardianLink.id == link_id)
-                & GuardianLink.status.is_in([s.value for s in allowed_from])
-            )
-            .returning(GuardianLink.id)
-        )
-        if not changed:
+        if not await LINK_STATUS.move(link_id, to):
             raise Conflict(
                 f"该绑定申请当前状态为 {link['status']}，不能执行此操作", code="invalid_status"
             )

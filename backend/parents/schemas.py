@@ -11,27 +11,8 @@ import msgspec
 from backend.accounts.schemas import Phone
 from backend.dates import DateNotUnderstood, parse_date
 from backend.ocr import RetakeReason
-from backend.parents.checks import ServerVerdict
-from backend.parents.tables import DraftState
+from backend.parents.tables import DraftState, ServerVerdict, UploadStatus
 from backend.records.tables import LinkStatus
-
-
-class UploadStatus(StrEnum):
-    """Where an upload is: waiting for its check, being checked, the check's verdict
-    (`ServerVerdict`), or `check_failed` (the school checks it by hand)."""
-
-    uploaded = "uploaded"
-    checking = "checking"
-    retake = "retake"
-    not_this_form = "not_this_form"
-    record_changed = "record_changed"
-    form_superseded = "form_superseded"
-    differs = "differs"
-    corrections_written = "corrections_written"
-    unsigned = "unsigned"
-    undated = "undated"
-    matches = "matches"
-    check_failed = "check_failed"
 
 
 class FormState(StrEnum):

@@ -20,6 +20,46 @@ from piccolo.table import Table
 
 from backend.accounts.tables import Account, School, SchoolClass
 from backend.records.tables import Campaign, IssuedForm, Student
+from backend.statuses import Lifecycle
+
+
+class ServerVerdict(StrEnum):
+    """The reader's verdicts (`backend.ocr.Verdict`, same precedence), and two that only the
+    records can tell, both asking for the newest sheet: `record_changed`, the record changed
+    after the photographed sheet was printed (the report lists what changed), and
+    `form_superseded`, the class was printed again since that sheet and nothing on it is
+    wrong. A changed record outranks a newer printing: it is what the family must know."""
+
+    retake = "retake"
+    not_this_form = "not_this_form"
+    record_changed = "record_changed"
+    form_superseded = "form_superseded"
+    differs = "differs"
+    corrections_written = "corrections_written"
+    unsigned = "unsigned"
+    undated = "undated"
+    matches = "matches"
+
+
+class UploadStatus(StrEnum):
+    """Where an upload is (`UPLOAD_STATUS`): waiting for its check, being checked, the
+    check's verdict (`ServerVerdict`), or `check_failed` (the school checks it by hand)."""
+
+    uploaded = "uploaded"
+    checking = "checking"
+    retake = "retake"
+    not_this_form = "not_this_form"
+    record_changed = "record_changed"
+    form_superseded = "form_superseded"
+    differs = "differs"
+    corrections_written = "corrections_written"
+    unsigned = "unsigned"
+    undated = "undated"
+    matches = "matches"
+    check_failed = "check_failed"
+
+
+VERDICTS = frozenset(UploadStatus(v.value) for v in ServerVerdict)  # fails at import if one lacks
 
 
 class Upload(Table, tablename="upload"):
@@ -38,8 +78,7 @@ class Upload(Table, tablename="upload"):
     content_hash = Varchar(length=64, index=True)  # of the bytes received
     width = Integer()
     height = Integer()
-    # uploaded (waiting for its check), checking, a verdict, or check_failed
-    status = Varchar(length=24, default="uploaded", index=True)
+    status = Varchar(length=24, default=UploadStatus.uploaded.value, index=True)
     check_attempts = Integer(default=0)
     check_started_at = Timestamptz(null=True, default=None)
     created_at = Timestamptz()
@@ -48,12 +87,33 @@ class Upload(Table, tablename="upload"):
     last_sent_at = Timestamptz(null=True, default=None)
 
 
+# checking → checking: a lease that ran out is taken over; checking → uploaded: a failed try
+# waits for the next; uploaded → check_failed: the sweeper gives up on one out of tries.
+# check_failed → a verdict: a check that finishes after the sweeper gave up still tells.
+# corrections_written → retake: the teacher cannot read a correction (`parents.drafts`).
+UPLOAD_STATUS = Lifecycle(
+    Upload.status,
+    {
+        UploadStatus.uploaded: {UploadStatus.checking, UploadStatus.check_failed},
+        UploadStatus.checking: {
+            UploadStatus.checking,
+            UploadStatus.uploaded,
+            UploadStatus.check_failed,
+            *VERDICTS,
+        },
+        UploadStatus.corrections_written: {UploadStatus.retake},
+        **{verdict: () for verdict in VERDICTS - {UploadStatus.corrections_written}},
+        UploadStatus.check_failed: VERDICTS,
+    },
+)
+
+
 class UploadCheck(Table, tablename="upload_check"):
     """The photo check's report: one per upload, however often the job ran."""
 
     id = Serial(primary_key=True)
     upload = ForeignKey(references=Upload, unique=True, on_delete=OnDelete.cascade)
-    verdict = Varchar(length=24)
+    verdict = Varchar(length=24)  # ServerVerdict, written once
     message = Text()  # for the parent, in Chinese
     retake_reason = Varchar(length=32, null=True, default=None)
     form_id_read = Varchar(length=40, null=True, default=None)
@@ -70,7 +130,7 @@ class UploadCheck(Table, tablename="upload_check"):
 
 
 class DraftState(StrEnum):
-    """Where a correction written on paper stands (`backend.parents.drafts.TRANSITIONS`)."""
+    """Where a correction written on paper stands (`DRAFT_STATE`)."""
 
     draft = "draft"  # found by the photo check, waiting for the teacher to read it
     legible = "legible"  # the teacher can read it: ready to be transcribed
@@ -89,9 +149,21 @@ class CorrectionDraft(Table, tablename="correction_draft"):
     region_code = Varchar(length=6, index=True)
     field_code = Varchar(length=40)
     crop_key = Varchar(length=200)
-    state = Varchar(length=16, default=DraftState.draft.value, index=True)  # DraftState
+    state = Varchar(length=16, default=DraftState.draft.value, index=True)
     decided_by = ForeignKey(
         references=Account, null=True, default=None, on_delete=OnDelete.restrict
     )
     decided_at = Timestamptz(null=True, default=None)
     created_at = Timestamptz()
+
+
+# A decided draft stays decided: an illegible one has already sent the family back to the
+# camera, and the new photo brings new drafts.
+DRAFT_STATE = Lifecycle(
+    CorrectionDraft.state,
+    {
+        DraftState.draft: {DraftState.legible, DraftState.illegible},
+        DraftState.legible: (),
+        DraftState.illegible: (),
+    },
+)

@@ -37,7 +37,6 @@ from backend.records.schemas import (
     FormBatchSummary,
     ImportRead,
     ImportStarted,
-    JobStatus,
     RegionSettingRead,
     RegionSettingWrite,
     Revealed,
@@ -45,7 +44,7 @@ from backend.records.schemas import (
     StudentDetail,
     StudentSummary,
 )
-from backend.records.tables import StudentStatus
+from backend.records.tables import ImportStatus, StudentStatus
 
 
 class StudentController(Controller):
@@ -198,7 +197,7 @@ class ImportController(Controller):
             data.dry_run,
         )
         await arq.enqueue_job("run_import_job", job_id, _job_id=f"import:{job_id}")
-        return ImportStarted(job_id, JobStatus.queued)
+        return ImportStarted(job_id, ImportStatus.queued)
 
     @get(
         "/{job_id:int}",
@@ -528,7 +527,10 @@ class FormController(Controller):
     ) -> FormBatchRead:
         """**Who may call**: staff whose scope holds the batch's class.
 
-        The batch's forms and the PDF's rendering progress.
+        The batch's forms and the PDF's rendering progress. `status`: `queued` (waiting, or
+        between two tries after a storage fault), `running`, `done` (`pdf_ready`), or
+        `failed` for good (after the last try; `message` says what to do: print the class
+        again).
 
         **Errors**: `not_found` (404) no such batch in scope; `forbidden` (403);
         `service_unavailable` (503)."""

@@ -13,10 +13,11 @@ import logging
 import os
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from piccolo.custom_types import Combinable
 from PIL import Image
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -46,7 +47,14 @@ from backend.records.printing import (
 )
 from backend.records.schemas import FormBatchRead, FormBatchSummary
 from backend.records.service import load_fields
-from backend.records.tables import FormBatch, FormBatchStatus, IssuedForm, Student
+from backend.records.tables import (
+    BATCH_STATUS,
+    BatchStatus,
+    FormBatch,
+    IssuedForm,
+    Student,
+    StudentStatus,
+)
 from backend.storage import Storage
 
 log = logging.getLogger("registry.forms")
@@ -79,7 +87,7 @@ async def issue_class_forms(
     campaign = await require_open(school_class["region_code"], Switch.forms)
     students = (
         await Student.select(Student.id, Student.fields)
-        .where((Student.school_class == class_id) & (Student.status == "enrolled"))
+        .where((Student.school_class == class_id) & (Student.status == StudentStatus.enrolled))
         .order_by(Student.name)
     )
     if not students:
@@ -117,7 +125,7 @@ async def issue_class_forms(
                 school_class=class_id,
                 region_code=school_class["region_code"],
                 form_ids=[r["id"] for r in inserted],
-                status="queued",
+                status=BatchStatus.queued.value,
                 issued_by=principal.account_id,
                 created_at=now,
             )
@@ -214,42 +222,100 @@ def _clean_up(path: str) -> None:
 
 
 RENDER_TIMEOUT = 15 * 60  # seconds for the job, waiting for the PDF thread included
+MAX_RENDER_ATTEMPTS = 3
 BATCH_FAILED_MESSAGE = "确认表 PDF 生成失败，请稍后重新打印本班确认表；如仍失败请联系技术支持。"
 
 
-async def render_batch(settings: Settings, storage: Storage, redis: Redis, batch_id: int) -> str:
-    """The job: render every form of the batch into one PDF, page by page into a file on
-    disk. Idempotent; a batch that cannot be rendered ends `failed`, not `running`."""
-    batch = await FormBatch.select().where(FormBatch.id == batch_id).first()
-    if batch is None or batch["status"] == "done":
+def _lease_ran_out(now: datetime, lease: timedelta) -> Combinable:
+    # A batch left `running` before leases were recorded counts from its issue.
+    return (FormBatch.render_started_at < now - lease) | (
+        FormBatch.render_started_at.is_null() & (FormBatch.created_at < now - lease)
+    )
+
+
+async def claim_batch(batch_id: int, lease: timedelta) -> dict[str, Any] | None:
+    """Take the batch for rendering, unless it is finished or another worker holds a live
+    lease (a batch whose worker died is taken over once its lease has run out)."""
+    now = datetime.now(UTC)
+    claimed = await BATCH_STATUS.move(
+        batch_id,
+        BatchStatus.running,
+        sources=(BatchStatus.queued, BatchStatus.running),
+        where=(FormBatch.status == BatchStatus.queued) | _lease_ran_out(now, lease),
+        values={
+            FormBatch.render_started_at: now,
+            FormBatch.render_attempts: FormBatch.render_attempts + 1,
+        },
+    )
+    if not claimed:
+        return None
+    return await FormBatch.select().where(FormBatch.id == batch_id).first()
+
+
+async def render_batch(
+    settings: Settings, storage: Storage, redis: Redis, batch_id: int, *, lease: timedelta
+) -> str:
+    """Render every form of the batch into one PDF, page by page into a file on disk, and
+    store it. Idempotent: a batch is claimed under a lease first, and a finished one is left
+    alone. Failures reach the caller (`records.tasks`), which retries or fails the batch."""
+    batch = await claim_batch(batch_id, lease)
+    if batch is None:
         return "skipped"
-    await FormBatch.update({FormBatch.status: "running"}).where(FormBatch.id == batch_id)
-    try:
-        pdf = await _render_batch_pdf(settings, redis, batch)
-        key = f"forms/{batch['campaign']}/{batch['school_class']}/batch-{batch_id}.pdf"
-        await storage.put(key, pdf, "application/pdf")
-    except OSError:
-        # Transient (storage, database): queued again, the sweeper runs it in a minute or so.
-        await FormBatch.update({FormBatch.status: "queued"}).where(FormBatch.id == batch_id)
-        raise
-    except asyncio.CancelledError:
-        # The job's time ran out (or the worker stops, and arq runs it again): not `running`.
-        await _failed(batch_id)
-        raise
-    except Exception:
-        log.exception("form batch %s could not be rendered", batch_id)
-        await _failed(batch_id)
-        return "failed"
-    await FormBatch.update(
-        {FormBatch.status: "done", FormBatch.pdf_key: key, FormBatch.finished_at: datetime.now(UTC)}
-    ).where(FormBatch.id == batch_id)
-    return "done"
+    pdf = await _render_batch_pdf(settings, redis, batch)
+    key = f"forms/{batch['campaign']}/{batch['school_class']}/batch-{batch_id}.pdf"
+    await storage.put(key, pdf, "application/pdf")
+    await BATCH_STATUS.move(
+        batch_id,
+        BatchStatus.done,
+        values={FormBatch.pdf_key: key, FormBatch.finished_at: datetime.now(UTC)},
+    )
+    return BatchStatus.done.value
 
 
-async def _failed(batch_id: int) -> None:
-    await FormBatch.update(
-        {FormBatch.status: "failed", FormBatch.finished_at: datetime.now(UTC)}
-    ).where((FormBatch.id == batch_id) & (FormBatch.status == "running"))
+async def fail_batch(batch_id: int, reason: str) -> str:
+    """For good: the registrar reads `BATCH_FAILED_MESSAGE` and prints the class again."""
+    log.error("form batch %s failed for good: %s", batch_id, reason)
+    async with transaction():
+        if await BATCH_STATUS.move(
+            batch_id, BatchStatus.failed, values={FormBatch.finished_at: datetime.now(UTC)}
+        ):
+            await audit.record(
+                Actor.system(f"render:{batch_id}"),
+                "render_failed",
+                "form_batch",
+                batch_id,
+                after={"reason": reason[:200]},
+            )
+    return BatchStatus.failed.value
+
+
+async def give_up_or_release(batch_id: int, error: BaseException) -> bool:
+    """After a failed try: True when tries remain (the batch is queued again)."""
+    row = await FormBatch.select(FormBatch.render_attempts).where(FormBatch.id == batch_id).first()
+    if row is None or row["render_attempts"] >= MAX_RENDER_ATTEMPTS:
+        await fail_batch(batch_id, repr(error))
+        return False
+    await BATCH_STATUS.move(batch_id, BatchStatus.queued)
+    return True
+
+
+async def left_behind(lease: timedelta, grace: timedelta) -> list[tuple[int, int]]:
+    """Batches nobody is rendering: queued too long (their job was lost, or a try failed
+    and gave them back), or whose worker's lease ran out. Those out of tries fail here."""
+    now = datetime.now(UTC)
+    rows = (
+        await FormBatch.select(FormBatch.id, FormBatch.render_attempts)
+        .where(
+            ((FormBatch.status == BatchStatus.queued) & (FormBatch.created_at < now - grace))
+            | ((FormBatch.status == BatchStatus.running) & _lease_ran_out(now, lease))
+        )
+        .limit(1000)
+    )
+    stale = [(r["id"], r["render_attempts"]) for r in rows]
+    for batch_id, attempts in stale:
+        if attempts >= MAX_RENDER_ATTEMPTS:
+            await fail_batch(batch_id, "no worker finished it")
+    return [(i, a) for i, a in stale if a < MAX_RENDER_ATTEMPTS]
 
 
 async def _render_batch_pdf(settings: Settings, redis: Redis, batch: dict[str, Any]) -> bytes:
@@ -283,7 +349,7 @@ async def get_batch(scope: Scope, actor: Actor, redis: Redis, batch_id: int) -> 
     )
     ids = json_value(batch["form_ids"])
     reported = await progress.read(redis, "form_batch", batch_id)
-    done = int(reported.get("done", len(ids) if batch["status"] == "done" else 0))
+    done = int(reported.get("done", len(ids) if batch["status"] == BatchStatus.done else 0))
     forms = (
         await IssuedForm.select(IssuedForm.form_id, IssuedForm.student).where(
             IssuedForm.id.is_in(ids)
@@ -295,11 +361,11 @@ async def get_batch(scope: Scope, actor: Actor, redis: Redis, batch_id: int) -> 
         id=batch_id,
         class_id=batch["school_class"],
         campaign_id=batch["campaign"],
-        status=FormBatchStatus(batch["status"]),
+        status=BatchStatus(batch["status"]),
         done=done,
         total=len(ids),
         pdf_ready=batch["pdf_key"] is not None,
-        message=BATCH_FAILED_MESSAGE if batch["status"] == "failed" else None,
+        message=BATCH_FAILED_MESSAGE if batch["status"] == BatchStatus.failed else None,
         forms=[{"form_id": f["form_id"], "student_id": f["student"]} for f in forms],
     )
 
@@ -331,7 +397,7 @@ async def list_batches(
             id=row["id"],
             class_id=row["school_class"],
             campaign_id=row["campaign"],
-            status=FormBatchStatus(row["status"]),
+            status=BatchStatus(row["status"]),
             total=len(json_value(row["form_ids"])),
             pdf_ready=row["pdf_key"] is not None,
             created_at=row["created_at"],

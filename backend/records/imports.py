@@ -47,7 +47,7 @@ from backend.records.service import (
     same_school_duplicates,
     write_records,
 )
-from backend.records.tables import ImportFile, ImportJob, Student
+from backend.records.tables import IMPORT_STATUS, ImportFile, ImportJob, ImportStatus, Student
 
 register_scoped(ImportJob, ScopedColumns(region=ImportJob.region_code, school=ImportJob.school))
 
@@ -103,7 +103,7 @@ async def start_import(
                 region_code=principal.scope.region_code,
                 filename=filename[:200],
                 dry_run=dry_run,
-                status="queued",
+                status=ImportStatus.queued.value,
                 created_at=datetime.now(UTC),
             )
         )
@@ -224,12 +224,14 @@ async def run_import(job_id: int, redis: Redis) -> str:
     """The job: idempotent (a finished job is left alone; an unfinished one runs again from
     the start, which is safe because the write is one transaction)."""
     job = await ImportJob.select().where(ImportJob.id == job_id).first()
-    if job is None or job["status"] in ("done", "failed"):
+    if job is None or job["status"] in (ImportStatus.done, ImportStatus.failed):
         return "skipped"
     account = await Account.select().where(Account.id == job["account"]).first()
     file = await ImportFile.select(ImportFile.content).where(ImportFile.job == job_id).first()
     if account is None or file is None:
-        return await _finish(job_id, "failed", [RowError(0, "", "导入任务数据缺失")], {}, 0)
+        return await _finish(
+            job_id, ImportStatus.failed, [RowError(0, "", "导入任务数据缺失")], {}, 0
+        )
     actor = Actor(account["id"], account["role"], None, f"import:{job_id}")
     status = await _run(job, account, actor, bytes(file["content"]), redis)
     if job["dry_run"]:
@@ -264,20 +266,24 @@ async def _run(
     job: dict[str, Any], account: dict[str, Any], actor: Actor, content: bytes, redis: Redis
 ) -> str:
     job_id = int(job["id"])
-    await ImportJob.update({ImportJob.status: "running"}).where(ImportJob.id == job_id)
+    await IMPORT_STATUS.move(job_id, ImportStatus.running)
     await progress.report(redis, "import", job_id, phase="reading", done=0, total=0)
     try:
         # Seconds of CPU for a large file: off the event loop, which may be the API's.
         parsed = await asyncio.to_thread(parse, job["filename"], content)
     except ImportFileError as exc:
         return await _finish(
-            job_id, "failed", [RowError(0, "", exc.message)], {"code": exc.code}, 0
+            job_id, ImportStatus.failed, [RowError(0, "", exc.message)], {"code": exc.code}, 0
         )
     resolved, errors = await _resolve(parsed, Scope.of_account(account))
     errors = parsed.errors + errors
     if errors:
         return await _finish(
-            job_id, "failed", errors, {"rows": parsed.total_rows, "imported": 0}, parsed.total_rows
+            job_id,
+            ImportStatus.failed,
+            errors,
+            {"rows": parsed.total_rows, "imported": 0},
+            parsed.total_rows,
         )
     try:
         async with transaction():
@@ -293,7 +299,7 @@ async def _run(
         **_summary(summary, parsed, duplicates),
         "same_school_duplicate_rows": duplicates,
     }
-    return await _finish(job_id, "done", [], report, parsed.total_rows)
+    return await _finish(job_id, ImportStatus.done, [], report, parsed.total_rows)
 
 
 def _summary(
@@ -310,12 +316,13 @@ def _summary(
 
 
 async def _finish(
-    job_id: int, status: str, errors: list[RowError], summary: dict[str, Any], total: int
+    job_id: int, status: ImportStatus, errors: list[RowError], summary: dict[str, Any], total: int
 ) -> str:
     errors = sorted(errors, key=lambda e: e.row)
-    await ImportJob.update(
-        {
-            ImportJob.status: status,
+    await IMPORT_STATUS.move(
+        job_id,
+        status,
+        values={
             ImportJob.total_rows: total,
             ImportJob.error_count: len(errors),
             ImportJob.errors: json.dumps(
@@ -323,9 +330,9 @@ async def _finish(
             ),
             ImportJob.summary: json.dumps(summary),
             ImportJob.finished_at: datetime.now(UTC),
-        }
-    ).where(ImportJob.id == job_id)
-    return status
+        },
+    )
+    return status.value
 
 
 async def get_import(scope: Scope, actor: Actor, redis: Redis, job_id: int) -> ImportRead:

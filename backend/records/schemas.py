@@ -10,21 +10,12 @@ import msgspec
 
 from backend.accounts.schemas import DbId, RegionCode
 from backend.records.ids import ProblemKind
-from backend.records.tables import FormBatchStatus, StudentStatus
+from backend.records.tables import BatchStatus, ImportStatus, StudentStatus
 
 
 class ImportPhase(StrEnum):
     reading = "reading"
     writing = "writing"
-
-
-class JobStatus(StrEnum):
-    """An import's or a form batch's background job."""
-
-    queued = "queued"
-    running = "running"
-    done = "done"
-    failed = "failed"
 
 
 class Problem(msgspec.Struct):
@@ -85,14 +76,14 @@ class Revealed(msgspec.Struct):
 
 class ImportStarted(msgspec.Struct):
     id: int
-    status: JobStatus
+    status: ImportStatus
 
 
 class ImportRead(msgspec.Struct):
     id: int
     filename: str
     dry_run: bool
-    status: JobStatus
+    status: ImportStatus
     phase: ImportPhase | None
     done: int
     total: int
@@ -238,7 +229,7 @@ class FormBatchSummary(msgspec.Struct):
     id: int
     class_id: int
     campaign_id: int
-    status: FormBatchStatus
+    status: BatchStatus
     total: int
     pdf_ready: bool
     created_at: datetime
@@ -249,7 +240,7 @@ class FormBatchRead(msgspec.Struct):
     id: int
     class_id: int
     campaign_id: int
-    status: FormBatchStatus
+    status: BatchStatus
     done: int
     total: int
     pdf_ready: bool

@@ -26,6 +26,13 @@ from piccolo.columns.reference import LazyTableReference
 from piccolo.table import Table
 
 from backend.accounts.tables import Account, School, SchoolClass
+from backend.statuses import Lifecycle
+
+
+class StudentStatus(StrEnum):
+    """On the school's roll. Transfers and leaving will add states (and their moves)."""
+
+    enrolled = "enrolled"
 
 
 class Student(Table, tablename="student"):
@@ -36,12 +43,15 @@ class Student(Table, tablename="student"):
     school = ForeignKey(references=School, index=True, on_delete=OnDelete.restrict)
     school_class = ForeignKey(references=SchoolClass, index=True, on_delete=OnDelete.restrict)
     region_code = Varchar(length=6, index=True)
-    status = Varchar(length=12, default="enrolled", index=True)  # StudentStatus
+    status = Varchar(length=12, default=StudentStatus.enrolled.value, index=True)
     name = Varchar(length=50, index=True)
     id_number = Varchar(length=30, null=True, default=None, index=True)
     fields = JSONB()
     created_at = Timestamptz()
     updated_at = Timestamptz()
+
+
+STUDENT_STATUS = Lifecycle(Student.status, {StudentStatus.enrolled: ()})
 
 
 class ProblemFlag(Table, tablename="problem_flag"):
@@ -54,20 +64,9 @@ class ProblemFlag(Table, tablename="problem_flag"):
     created_at = Timestamptz()
 
 
-class StudentStatus(StrEnum):
-    """A student's standing in the school (transfers and suspensions will add theirs)."""
-
-    enrolled = "enrolled"
-
-
-class FormBatchStatus(StrEnum):
-    queued = "queued"
-    running = "running"
-    done = "done"  # the printable PDF is ready
-    failed = "failed"
-
-
 class LinkStatus(StrEnum):
+    """A parent's link to a child (`LINK_STATUS`: the class decides a pending one, once)."""
+
     pending = "pending"  # the phone is none of the record's guardians: the class decides
     confirmed = "confirmed"  # the only state that opens the record to the parent
     rejected = "rejected"
@@ -92,6 +91,25 @@ class GuardianLink(Table, tablename="guardian_link"):
     created_at = Timestamptz()
 
 
+LINK_STATUS = Lifecycle(
+    GuardianLink.status,
+    {
+        LinkStatus.pending: {LinkStatus.confirmed, LinkStatus.rejected},
+        LinkStatus.confirmed: (),
+        LinkStatus.rejected: (),
+    },
+)
+
+
+class ImportStatus(StrEnum):
+    """An import's job (`IMPORT_STATUS`)."""
+
+    queued = "queued"
+    running = "running"
+    done = "done"
+    failed = "failed"
+
+
 class ImportJob(Table, tablename="import_job"):
     id = Serial(primary_key=True)
     account = ForeignKey(references=Account, on_delete=OnDelete.restrict)
@@ -99,13 +117,26 @@ class ImportJob(Table, tablename="import_job"):
     region_code = Varchar(length=6, null=True, default=None, index=True)
     filename = Varchar(length=200)
     dry_run = Boolean(default=False)
-    status = Varchar(length=12, default="queued", index=True)  # ImportStatus
+    status = Varchar(length=12, default=ImportStatus.queued.value, index=True)
     total_rows = Integer(default=0)
     error_count = Integer(default=0)
     errors = JSONB(default=[])  # the first errors, with row, column and a Chinese message
     summary = JSONB(default={})
     created_at = Timestamptz()
     finished_at = Timestamptz(null=True, default=None)
+
+
+# A running import whose worker died runs again from the start (its write is one
+# transaction): running → running.
+IMPORT_STATUS = Lifecycle(
+    ImportJob.status,
+    {
+        ImportStatus.queued: {ImportStatus.running, ImportStatus.failed},
+        ImportStatus.running: {ImportStatus.running, ImportStatus.done, ImportStatus.failed},
+        ImportStatus.done: (),
+        ImportStatus.failed: (),
+    },
+)
 
 
 class ImportFile(Table, tablename="import_file"):
@@ -170,6 +201,16 @@ class IssuedForm(Table, tablename="issued_form"):
     superseded_at = Timestamptz(null=True, default=None)
 
 
+class BatchStatus(StrEnum):
+    """A form batch's PDF (`BATCH_STATUS`): queued, being rendered under a lease, rendered,
+    or failed for good (the registrar prints the class again)."""
+
+    queued = "queued"
+    running = "running"
+    done = "done"
+    failed = "failed"
+
+
 class FormBatch(Table, tablename="form_batch"):
     """Forms issued for a class in one go, and the printable PDF a job renders for them."""
 
@@ -179,8 +220,28 @@ class FormBatch(Table, tablename="form_batch"):
     school_class = ForeignKey(references=SchoolClass, index=True, on_delete=OnDelete.restrict)
     region_code = Varchar(length=6, index=True)
     form_ids = JSONB(default=[])  # IssuedForm ids, in print order
-    status = Varchar(length=12, default="queued")  # FormBatchStatus
+    status = Varchar(length=12, default=BatchStatus.queued.value)
+    render_attempts = Integer(default=0)
+    render_started_at = Timestamptz(null=True, default=None)  # the lease's start
     pdf_key = Varchar(length=200, null=True, default=None)
     issued_by = ForeignKey(references=Account, on_delete=OnDelete.restrict)
     created_at = Timestamptz()
     finished_at = Timestamptz(null=True, default=None)
+
+
+# running → running: a render whose lease ran out (its worker died) is taken over;
+# running → queued: a transient failure gives the batch back for its next try.
+BATCH_STATUS = Lifecycle(
+    FormBatch.status,
+    {
+        BatchStatus.queued: {BatchStatus.running, BatchStatus.failed},
+        BatchStatus.running: {
+            BatchStatus.running,
+            BatchStatus.queued,
+            BatchStatus.done,
+            BatchStatus.failed,
+        },
+        BatchStatus.done: (),
+        BatchStatus.failed: (),
+    },
+)
