@@ -22,6 +22,8 @@ from piccolo.columns import (
 from piccolo.columns.base import OnDelete
 from piccolo.table import Table
 
+from backend.accounts.scope_rules import ScopedColumns, declare_scoped
+
 
 class Region(Table, tablename="region"):
     id = Serial(primary_key=True)
@@ -31,11 +33,17 @@ class Region(Table, tablename="region"):
     parent_code = Varchar(length=6, null=True, default=None, index=True)
 
 
+declare_scoped(Region, ScopedColumns(region=Region.code))
+
+
 class School(Table, tablename="school"):
     id = Serial(primary_key=True)
     code = Varchar(length=10, unique=True)
     name = Varchar(length=100)
     region_code = Varchar(length=6, index=True)  # the county
+
+
+declare_scoped(School, ScopedColumns(region=School.region_code, school=School.id))
 
 
 class SchoolClass(Table, tablename="school_class"):
@@ -44,6 +52,14 @@ class SchoolClass(Table, tablename="school_class"):
     region_code = Varchar(length=6, index=True)
     grade = SmallInt()  # 1–12: 小学一年级 … 高中三年级
     name = Varchar(length=50)
+
+
+declare_scoped(
+    SchoolClass,
+    ScopedColumns(
+        region=SchoolClass.region_code, school=SchoolClass.school, school_class=SchoolClass.id
+    ),
+)
 
 
 class Account(Table, tablename="account"):
@@ -65,6 +81,16 @@ class Account(Table, tablename="account"):
     )
     created_at = Timestamptz()
     last_active_at = Timestamptz()
+
+
+# A staff account's scope is where it works; a parent's account is also in the scope of its
+# children's schools (declared beside `GuardianLink`, which knows the children).
+declare_scoped(
+    Account,
+    ScopedColumns(
+        region=Account.region_code, school=Account.school, school_class=Account.school_class
+    ),
+)
 
 
 class AuthSession(Table, tablename="auth_session"):

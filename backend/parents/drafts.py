@@ -15,7 +15,7 @@ from backend.accounts.org import MAX_PAGE_SIZE, paginate
 from backend.accounts.principal import Principal
 from backend.accounts.roles import Role
 from backend.accounts.schemas import Page
-from backend.accounts.scope import ScopedColumns, get_scoped, register_scoped, scoped
+from backend.accounts.scope import get_scoped, scoped
 from backend.db import json_value, transaction
 from backend.errors import Conflict, Forbidden
 from backend.parents.checks import ServerVerdict
@@ -39,15 +39,6 @@ STATE_NAMES = {
     DraftState.legible: "字迹清楚",
     DraftState.illegible: "看不清",
 }
-
-register_scoped(
-    CorrectionDraft,
-    ScopedColumns(
-        region=CorrectionDraft.region_code,
-        school=CorrectionDraft.school,
-        school_class=CorrectionDraft.school_class,
-    ),
-)
 
 ILLEGIBLE_MESSAGE = "老师看不清您填写的更正内容（{labels}），请重新填写后拍照上传。"
 

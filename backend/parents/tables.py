@@ -18,8 +18,9 @@ from piccolo.columns import (
 from piccolo.columns.base import OnDelete
 from piccolo.table import Table
 
+from backend.accounts.scope_rules import OnMove, ScopedColumns, declare_scoped
 from backend.accounts.tables import Account, School, SchoolClass
-from backend.records.tables import Campaign, IssuedForm, Student
+from backend.records.tables import Campaign, IssuedForm, Student, confirmed_children
 
 
 class Upload(Table, tablename="upload"):
@@ -46,6 +47,22 @@ class Upload(Table, tablename="upload"):
     # The same photo sent again: the family's state follows the photo sent last, by
     # COALESCE(last_sent_at, created_at) (`parents.states`).
     last_sent_at = Timestamptz(null=True, default=None)
+
+
+# Follows the student: the photo confirms the child's record, which the new school now
+# holds and answers for; its teacher helps the family with the check, and the old school no
+# longer needs the child's photos.
+declare_scoped(
+    Upload,
+    ScopedColumns(
+        region=Upload.region_code,
+        school=Upload.school,
+        school_class=Upload.school_class,
+        guardian=lambda account_id: Upload.student.is_in(confirmed_children(account_id)),
+        student=Upload.student,
+        on_move=OnMove.follows,
+    ),
+)
 
 
 class UploadCheck(Table, tablename="upload_check"):
@@ -95,3 +112,17 @@ class CorrectionDraft(Table, tablename="correction_draft"):
     )
     decided_at = Timestamptz(null=True, default=None)
     created_at = Timestamptz()
+
+
+# Follows the student: a correction to the record goes to whoever holds the record now, and
+# a draft is seen wherever its photo is.
+declare_scoped(
+    CorrectionDraft,
+    ScopedColumns(
+        region=CorrectionDraft.region_code,
+        school=CorrectionDraft.school,
+        school_class=CorrectionDraft.school_class,
+        student=CorrectionDraft.student,
+        on_move=OnMove.follows,
+    ),
+)

@@ -14,6 +14,7 @@ from backend.accounts.audit import Actor
 from backend.accounts.principal import Principal
 from backend.accounts.roles import Role
 from backend.accounts.scope import get_scoped
+from backend.accounts.scope_rules import region_contains, region_prefix
 from backend.accounts.tables import Region
 from backend.db import transaction
 from backend.errors import Conflict, Forbidden, NotFound
@@ -26,8 +27,6 @@ from backend.records.campaigns import (
     Window,
     allowance,
     china_date,
-    region_contains,
-    region_prefix,
 )
 from backend.records.schemas import RegionSettingRead, RegionSettingWrite, SetBy
 from backend.records.tables import CampaignSetting

@@ -27,7 +27,7 @@ from backend.accounts import audit, org
 from backend.accounts.audit import Actor
 from backend.accounts.principal import Principal
 from backend.accounts.roles import Role
-from backend.accounts.scope import Scope, ScopedColumns, get_scoped, register_scoped, scoped
+from backend.accounts.scope import Scope, get_scoped, scoped
 from backend.accounts.tables import Account, School, SchoolClass
 from backend.config import Settings
 from backend.db import json_value, transaction
@@ -43,8 +43,6 @@ from backend.records.service import (
     write_records,
 )
 from backend.records.tables import ImportFile, ImportJob, Student
-
-register_scoped(ImportJob, ScopedColumns(region=ImportJob.region_code, school=ImportJob.school))
 
 IMPORTERS = frozenset(
     {Role.registrar, Role.county_reviewer, Role.city_admin, Role.province_admin, Role.sysadmin}
