@@ -13,15 +13,17 @@ from backend.accounts.org import region_level
 from backend.accounts.passwords import check_password_rules, hash_password
 from backend.accounts.permissions import Action, require_over
 from backend.accounts.principal import Principal
-from backend.accounts.roles import (
-    SCOPE_OF_ROLE,
-    AccountStatus,
-    Role,
-    ScopeKind,
-)
+from backend.accounts.roles import SCOPE_OF_ROLE, Role, ScopeKind
 from backend.accounts.schemas import AccountCreate, AccountRead, ScopeRead
 from backend.accounts.scope import get_scoped, scoped
-from backend.accounts.tables import ACCOUNT_STATUS, Account, Region, School, SchoolClass
+from backend.accounts.tables import (
+    ACCOUNT_STATUS,
+    Account,
+    AccountStatus,
+    Region,
+    School,
+    SchoolClass,
+)
 from backend.config import Settings
 from backend.db import transaction
 from backend.errors import BadRequest, Conflict, Forbidden

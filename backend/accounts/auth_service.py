@@ -24,9 +24,9 @@ from backend.accounts.passwords import (
     verify_password,
 )
 from backend.accounts.principal import Principal, password_change_required
-from backend.accounts.roles import AccountStatus, Role
+from backend.accounts.roles import Role
 from backend.accounts.schemas import TokenPair
-from backend.accounts.tables import Account, AuthSession, RefreshToken
+from backend.accounts.tables import Account, AccountStatus, AuthSession, RefreshToken
 from backend.accounts.tokens import (
     InvalidToken,
     hash_refresh_token,

@@ -9,26 +9,11 @@ from backend.accounts import audit
 from backend.accounts.audit import Actor
 from backend.accounts.roles import RegionLevel, ScopeKind
 from backend.accounts.schemas import ClassRead, RegionRead, SchoolRead
-from backend.accounts.scope import Scope, ScopedColumns, get_scoped, register_scoped, scoped
+from backend.accounts.scope import Scope, get_scoped, scoped
 from backend.accounts.tables import Account, Region, School, SchoolClass
 from backend.db import transaction
 from backend.errors import BadRequest, Conflict
 from backend.pages import MAX_PAGE_SIZE, Page, window
-
-register_scoped(Region, ScopedColumns(region=Region.code))
-register_scoped(School, ScopedColumns(region=School.region_code, school=School.id))
-register_scoped(
-    SchoolClass,
-    ScopedColumns(
-        region=SchoolClass.region_code, school=SchoolClass.school, school_class=SchoolClass.id
-    ),
-)
-register_scoped(
-    Account,
-    ScopedColumns(
-        region=Account.region_code, school=Account.school, school_class=Account.school_class
-    ),
-)
 
 
 def region_level(code: str) -> RegionLevel:

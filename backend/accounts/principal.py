@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from backend.accounts.audit import Actor
-from backend.accounts.roles import AccountStatus, Role, ScopeKind
+from backend.accounts.roles import Role, ScopeKind
 from backend.accounts.scope import Scope
+from backend.accounts.tables import AccountStatus
 from backend.accounts.tokens import AccessClaims, InvalidToken
 from backend.config import Settings
 from backend.db import fetch_row

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from backend.accounts.tables import AccountStatus as AccountStatus  # beside its table
-
 
 class Role(StrEnum):
     parent = "parent"

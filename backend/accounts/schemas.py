@@ -7,7 +7,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from backend.accounts.roles import AccountStatus, RegionLevel, Role, ScopeKind
+from backend.accounts.roles import RegionLevel, Role, ScopeKind
+from backend.accounts.tables import AccountStatus
 
 Phone = Annotated[
     str,

@@ -24,6 +24,7 @@ from piccolo.columns import (
 from piccolo.columns.base import OnDelete
 from piccolo.table import Table
 
+from backend.accounts.scope_rules import ScopedColumns, declare_scoped
 from backend.statuses import Lifecycle
 
 
@@ -35,11 +36,17 @@ class Region(Table, tablename="region"):
     parent_code = Varchar(length=6, null=True, default=None, index=True)
 
 
+declare_scoped(Region, ScopedColumns(region=Region.code))
+
+
 class School(Table, tablename="school"):
     id = Serial(primary_key=True)
     code = Varchar(length=10, unique=True)
     name = Varchar(length=100)
     region_code = Varchar(length=6, index=True)  # the county
+
+
+declare_scoped(School, ScopedColumns(region=School.region_code, school=School.id))
 
 
 class SchoolClass(Table, tablename="school_class"):
@@ -56,6 +63,14 @@ class AccountStatus(StrEnum):
     active = "active"
     sealed = "sealed"  # unused too long; an admin of a higher scope unseals
     disabled = "disabled"
+
+
+declare_scoped(
+    SchoolClass,
+    ScopedColumns(
+        region=SchoolClass.region_code, school=SchoolClass.school, school_class=SchoolClass.id
+    ),
+)
 
 
 class Account(Table, tablename="account"):
@@ -86,6 +101,16 @@ ACCOUNT_STATUS = Lifecycle(
         AccountStatus.sealed: {AccountStatus.active, AccountStatus.disabled},
         AccountStatus.disabled: {AccountStatus.active},
     },
+)
+
+
+# A staff account's scope is where it works; a parent's account is also in the scope of its
+# children's schools (declared beside `GuardianLink`, which knows the children).
+declare_scoped(
+    Account,
+    ScopedColumns(
+        region=Account.region_code, school=Account.school, school_class=Account.school_class
+    ),
 )
 
 

@@ -13,7 +13,7 @@ from backend.accounts import audit
 from backend.accounts.audit import Actor
 from backend.accounts.permissions import Action, require
 from backend.accounts.principal import Principal
-from backend.accounts.scope import ScopedColumns, get_scoped, register_scoped, scoped
+from backend.accounts.scope import get_scoped, scoped
 from backend.db import json_value, transaction
 from backend.errors import Conflict
 from backend.pages import Page, window
@@ -41,14 +41,6 @@ STATE_NAMES = {
     DraftState.illegible: "看不清",
 }
 
-register_scoped(
-    CorrectionDraft,
-    ScopedColumns(
-        region=CorrectionDraft.region_code,
-        school=CorrectionDraft.school,
-        school_class=CorrectionDraft.school_class,
-    ),
-)
 
 _READ_AGAIN = (UploadStatus.corrections_written,)
 

@@ -10,7 +10,7 @@ most two guardians, and the link is
 - `pending` otherwise, until the class's homeroom teacher or the school's registrar confirms
   or rejects it (`decide`). A pending or rejected link shows the child in the parent's list
   without any of the record's data; only a confirmed link opens the record
-  (`records.service.confirmed_children`). A rejected link gives its code use back.
+  (`records.tables.confirmed_children`). A rejected link gives its code use back.
 """
 
 from __future__ import annotations

@@ -18,9 +18,9 @@ from backend.accounts.admin import insert_account
 from backend.accounts.audit import Actor
 from backend.accounts.auth_service import open_session
 from backend.accounts.passwords import check_password_rules, hash_password
-from backend.accounts.roles import AccountStatus, Role
+from backend.accounts.roles import Role
 from backend.accounts.schemas import TokenPair
-from backend.accounts.tables import Account
+from backend.accounts.tables import Account, AccountStatus
 from backend.config import Settings
 from backend.db import transaction
 from backend.errors import BadRequest, Conflict, TooManyAttempts

@@ -18,8 +18,9 @@ from piccolo.columns import (
 from piccolo.columns.base import OnDelete
 from piccolo.table import Table
 
+from backend.accounts.scope_rules import OnMove, ScopedColumns, declare_scoped
 from backend.accounts.tables import Account, School, SchoolClass
-from backend.records.tables import Campaign, IssuedForm, Student
+from backend.records.tables import Campaign, IssuedForm, Student, confirmed_children
 from backend.statuses import Lifecycle
 
 
@@ -108,6 +109,22 @@ UPLOAD_STATUS = Lifecycle(
 )
 
 
+# Follows the student: the photo confirms the child's record, which the new school now
+# holds and answers for; its teacher helps the family with the check, and the old school no
+# longer needs the child's photos.
+declare_scoped(
+    Upload,
+    ScopedColumns(
+        region=Upload.region_code,
+        school=Upload.school,
+        school_class=Upload.school_class,
+        guardian=lambda account_id: Upload.student.is_in(confirmed_children(account_id)),
+        student=Upload.student,
+        on_move=OnMove.follows,
+    ),
+)
+
+
 class UploadCheck(Table, tablename="upload_check"):
     """The photo check's report: one per upload, however often the job ran."""
 
@@ -166,4 +183,18 @@ DRAFT_STATE = Lifecycle(
         DraftState.legible: (),
         DraftState.illegible: (),
     },
+)
+
+
+# Follows the student: a correction to the record goes to whoever holds the record now, and
+# a draft is seen wherever its photo is.
+declare_scoped(
+    CorrectionDraft,
+    ScopedColumns(
+        region=CorrectionDraft.region_code,
+        school=CorrectionDraft.school,
+        school_class=CorrectionDraft.school_class,
+        student=CorrectionDraft.student,
+        on_move=OnMove.follows,
+    ),
 )

@@ -19,7 +19,7 @@ from backend.accounts.audit import Actor
 from backend.accounts.permissions import Action, require
 from backend.accounts.principal import Principal
 from backend.accounts.roles import STAFF_ROLES
-from backend.accounts.scope import ScopedColumns, get_scoped, in_scope_sql, register_scoped
+from backend.accounts.scope import get_scoped, in_scope_sql
 from backend.config import Settings
 from backend.db import fetch_row, json_value, transaction
 from backend.errors import (
@@ -42,22 +42,10 @@ from backend.parents.schemas import UploadDetail, UploadRead
 from backend.parents.tables import Upload
 from backend.parents.views import report_fields
 from backend.records.campaigns import active_campaign
-from backend.records.service import confirmed_children
 from backend.records.tables import IssuedForm, Student
 from backend.storage import Storage
 
 log = logging.getLogger("registry.uploads")
-
-
-register_scoped(
-    Upload,
-    ScopedColumns(
-        region=Upload.region_code,
-        school=Upload.school,
-        school_class=Upload.school_class,
-        guardian=lambda account_id: Upload.student.is_in(confirmed_children(account_id)),
-    ),
-)
 
 
 class PhotoTooLarge(PayloadTooLarge):

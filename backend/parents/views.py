@@ -43,7 +43,7 @@ def report_fields(readings: dict[str, Any]) -> list[FieldCheck]:
 async def my_children(principal: Principal) -> list[ChildStatus]:
     """The confirmed children with their records' state, then the links waiting for the
     class (or refused by it): only the link's state, none of the record's data. One query:
-    the guardian scope is the account's confirmed links (`records.service.confirmed_children`)."""
+    the guardian scope is the account's confirmed links (`records.tables.confirmed_children`)."""
     children = []
     for row, form in await states.children_of(principal.account_id):
         if form is None:

@@ -14,13 +14,14 @@ from backend.accounts import audit
 from backend.accounts.audit import Actor
 from backend.accounts.permissions import Action, require, require_over
 from backend.accounts.principal import Principal
-from backend.accounts.scope import get_scoped
+from backend.accounts.roles import ScopeKind
+from backend.accounts.scope import Scope, get_scoped, scope_filter
 from backend.accounts.tables import Region
 from backend.db import is_postgres, transaction
 from backend.errors import BadRequest, Conflict
 from backend.records import open_campaigns
 from backend.records.campaign_reads import get_campaign, load_campaign, region_names
-from backend.records.campaigns import ancestors, china_date, region_prefix
+from backend.records.campaigns import china_date
 from backend.records.schemas import CampaignCreate, CampaignRead, CampaignUpdate
 from backend.records.tables import Campaign, CampaignSetting, FormBatch, IssuedForm
 
@@ -58,11 +59,7 @@ async def _refuse_overlap(
     region_code: str, starts: datetime, ends: datetime, exclude: int | None = None
 ) -> None:
     """No two campaigns of one region, or of a region and one inside it, at the same time."""
-    prefix = region_prefix(region_code)
-    related = Campaign.region_code.is_in(ancestors(region_code)) | (
-        (Campaign.region_code >= prefix.ljust(6, "0"))
-        & (Campaign.region_code <= prefix.ljust(6, "9"))
-    )
+    related = scope_filter(Scope(ScopeKind.region, region_code=region_code), Campaign)
     query = Campaign.select(
         Campaign.name, Campaign.region_code, Campaign.starts_at, Campaign.ends_at
     ).where(related & (Campaign.starts_at < ends) & (Campaign.ends_at > starts))

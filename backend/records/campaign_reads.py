@@ -7,14 +7,12 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
-from backend.accounts import audit
 from backend.accounts.audit import Actor
 from backend.accounts.principal import Principal
-from backend.accounts.roles import ScopeKind
-from backend.accounts.scope import Scope
+from backend.accounts.scope import Scope, get_scoped, scoped
+from backend.accounts.scope_rules import region_contains
 from backend.accounts.tables import Region
-from backend.errors import NotFound
-from backend.records.campaigns import Window, ancestors, effective, region_contains
+from backend.records.campaigns import Window, effective
 from backend.records.schemas import (
     CampaignRead,
     CampaignState,
@@ -53,17 +51,6 @@ def _effective_read(window: Window, region_code: str, now: datetime) -> Effectiv
     )
 
 
-def _sees(scope: Scope, region_code: str) -> bool:
-    """Settings a caller may see: of its own region, the regions above it and below it."""
-    if scope.kind is ScopeKind.national:
-        return True
-    own = scope.region_code
-    if own is None:
-        return False
-    below = scope.kind is ScopeKind.region and region_contains(own, region_code)
-    return below or region_code in ancestors(own)
-
-
 def setting_read(
     campaign: dict[str, Any],
     setting: dict[str, Any],
@@ -94,7 +81,7 @@ def _campaign_read(
 ) -> CampaignRead:
     state = campaign_state(campaign, now)
     visible = sorted(
-        (s for s in settings if _sees(scope, s["region_code"])),
+        (s for s in settings if scope.overlaps_region(s["region_code"])),
         key=lambda s: (s["region_code"], s["set_by"] != SetBy.province),
     )
     own = scope.region_code
@@ -128,32 +115,12 @@ async def _reads(scope: Scope, campaigns: list[dict[str, Any]]) -> list[Campaign
     return [_campaign_read(scope, c, settings[c["id"]], names, now) for c in campaigns]
 
 
-def _visible(scope: Scope) -> Any:
-    """Campaigns covering any part of the scope: those at or above its region, and for a
-    region scope also those below it."""
-    if scope.kind is ScopeKind.national:
-        return None
-    region = scope.region_code or ""
-    above = Campaign.region_code.is_in(ancestors(region)) if region else None
-    if scope.kind is ScopeKind.region:
-        prefix = scope.region_prefix
-        below = (Campaign.region_code >= prefix.ljust(6, "0")) & (
-            Campaign.region_code <= prefix.ljust(6, "9")
-        )
-        return below | above if above is not None else below
-    return above if above is not None else Campaign.id.is_null()
-
-
 async def load_campaign(principal: Principal, actor: Actor, campaign_id: int) -> dict[str, Any]:
-    """The campaign if the caller may see it; else 404, audited when it exists."""
-    query = Campaign.select().where(Campaign.id == campaign_id)
-    where = _visible(principal.scope)
-    row = await (query.where(where) if where is not None else query).first()
-    if row is None:
-        if await Campaign.exists().where(Campaign.id == campaign_id):
-            await audit.record(actor, "access_denied", "campaign", campaign_id)
-        raise NotFound()
-    return row
+    """The campaign if the caller may see it (its region contains the caller's or lies inside
+    it); else 404, audited when it exists."""
+    return await get_scoped(
+        actor, principal.scope, Campaign, Campaign.id == campaign_id, "campaign", campaign_id
+    )
 
 
 async def get_campaign(principal: Principal, actor: Actor, campaign_id: int) -> CampaignRead:
@@ -163,6 +130,5 @@ async def get_campaign(principal: Principal, actor: Actor, campaign_id: int) -> 
 
 async def list_campaigns(scope: Scope) -> list[CampaignRead]:
     query = Campaign.select().order_by(Campaign.starts_at, ascending=False)
-    where = _visible(scope)
-    rows = await (query.where(where) if where is not None else query).limit(200)
+    rows = await scoped(query, scope, Campaign).limit(200)
     return await _reads(scope, rows)

@@ -15,6 +15,7 @@ from backend.accounts.permissions import Action, require, require_over
 from backend.accounts.principal import Principal
 from backend.accounts.roles import Role
 from backend.accounts.scope import get_scoped
+from backend.accounts.scope_rules import region_contains
 from backend.accounts.tables import Region
 from backend.db import transaction
 from backend.errors import Conflict, NotFound
@@ -27,7 +28,6 @@ from backend.records.campaigns import (
     Window,
     allowance,
     china_date,
-    region_contains,
 )
 from backend.records.schemas import RegionSettingRead, RegionSettingWrite, SetBy
 from backend.records.tables import CampaignSetting

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from enum import StrEnum
 from typing import Any
 
+from backend.accounts.scope_rules import ancestors
 from backend.errors import OutsideWindow
 from backend.records.tables import Campaign, CampaignSetting
 
@@ -32,25 +33,6 @@ class Switch(StrEnum):
 
 SWITCH_LABEL = {Switch.forms: "打印确认表", Switch.corrections: "录入更正信息"}
 SWITCH_CLOSED = {switch: f"当前核查工作未开放{label}" for switch, label in SWITCH_LABEL.items()}
-
-
-def ancestors(region_code: str) -> list[str]:
-    """A county's own code, its city's and its province's (GB/T 2260 structure)."""
-    codes = [region_code[:2] + "0000", region_code[:4] + "00", region_code]
-    return sorted(set(codes))
-
-
-def region_prefix(region_code: str) -> str:
-    """330000 → '33' (a province), 330100 → '3301' (a city), 330106 → '330106'."""
-    code = region_code
-    while code.endswith("00") and len(code) > 2:
-        code = code[:-2]
-    return code
-
-
-def region_contains(outer: str, inner: str) -> bool:
-    """Whether `inner` is `outer` or lies inside it."""
-    return inner.startswith(region_prefix(outer))
 
 
 def china_date(moment: datetime) -> str:

@@ -27,7 +27,7 @@ from backend.accounts import audit
 from backend.accounts.audit import Actor
 from backend.accounts.permissions import Action, require
 from backend.accounts.principal import Principal
-from backend.accounts.scope import Scope, ScopedColumns, get_scoped, register_scoped, scoped
+from backend.accounts.scope import Scope, get_scoped, scoped
 from backend.accounts.tables import School, SchoolClass
 from backend.config import Settings
 from backend.db import json_value, transaction
@@ -58,21 +58,6 @@ from backend.records.tables import (
 from backend.storage import Storage
 
 log = logging.getLogger("registry.forms")
-
-register_scoped(
-    IssuedForm,
-    ScopedColumns(
-        region=IssuedForm.region_code,
-        school=IssuedForm.school,
-        school_class=IssuedForm.school_class,
-    ),
-)
-register_scoped(
-    FormBatch,
-    ScopedColumns(
-        region=FormBatch.region_code, school=FormBatch.school, school_class=FormBatch.school_class
-    ),
-)
 
 
 async def issue_class_forms(

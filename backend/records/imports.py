@@ -27,7 +27,7 @@ from backend.accounts import audit, org
 from backend.accounts.audit import Actor
 from backend.accounts.permissions import Action, require
 from backend.accounts.principal import Principal
-from backend.accounts.scope import Scope, ScopedColumns, get_scoped, register_scoped, scoped
+from backend.accounts.scope import Scope, get_scoped, scoped
 from backend.accounts.tables import Account, School, SchoolClass
 from backend.config import Settings
 from backend.db import json_value, transaction
@@ -48,8 +48,6 @@ from backend.records.service import (
     write_records,
 )
 from backend.records.tables import IMPORT_STATUS, ImportFile, ImportJob, ImportStatus, Student
-
-register_scoped(ImportJob, ScopedColumns(region=ImportJob.region_code, school=ImportJob.school))
 
 MAX_STORED_ERRORS = 1000
 

@@ -19,55 +19,10 @@ from typing import Any
 
 from backend.accounts import audit
 from backend.accounts.audit import Actor
-from backend.accounts.roles import ScopeKind
-from backend.accounts.scope import (
-    Scope,
-    ScopedColumns,
-    in_scope,
-    register_related,
-    register_scoped,
-)
-from backend.accounts.tables import Account
 from backend.db import is_postgres, json_value
 from backend.records.catalog import FIELDS
 from backend.records.ids import ProblemKind, id_problems
-from backend.records.tables import GuardianLink, LinkStatus, ProblemFlag, Student
-
-
-def confirmed_children(account_id: int) -> Any:
-    """The ids of a parent's children: confirmed links only. A pending or rejected link opens
-    nothing; every guardian scope (records, uploads, photos) is built on this."""
-    return GuardianLink.select(GuardianLink.student).where(
-        (GuardianLink.account == account_id) & (GuardianLink.status == LinkStatus.confirmed.value)
-    )
-
-
-register_scoped(
-    Student,
-    ScopedColumns(
-        region=Student.region_code,
-        school=Student.school,
-        school_class=Student.school_class,
-        guardian=lambda account_id: Student.id.is_in(confirmed_children(account_id)),
-    ),
-)
-
-_SCHOOL_OF_STUDENT = ScopedColumns(region=Student.region_code, school=Student.school)
-
-
-def _parents_of_schools_in(scope: Scope) -> Any:
-    """A parent's account lies in the scope of each school where it has a linked child
-    (pending and rejected links too, so the school can stop an account that asks for its
-    children) and of the regions above; a class scope holds no parent accounts."""
-    if scope.kind not in (ScopeKind.school, ScopeKind.region):
-        return None
-    students = Student.select(Student.id).where(in_scope(scope, Student, _SCHOOL_OF_STUDENT))
-    return Account.id.is_in(
-        GuardianLink.select(GuardianLink.account).where(GuardianLink.student.is_in(students))
-    )
-
-
-register_related(Account, _parents_of_schools_in)
+from backend.records.tables import ProblemFlag, Student
 
 CHUNK = 500
 FIELD_ORDER = {f.code: i for i, f in enumerate(FIELDS)}

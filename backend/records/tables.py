@@ -8,6 +8,7 @@ are copied into indexed columns by `records.service` whenever `fields` is writte
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 from piccolo.columns import (
     JSONB,
@@ -25,6 +26,16 @@ from piccolo.columns.base import OnDelete
 from piccolo.columns.reference import LazyTableReference
 from piccolo.table import Table
 
+from backend.accounts.roles import ScopeKind
+from backend.accounts.scope_rules import (
+    OnMove,
+    Reach,
+    Scope,
+    ScopedColumns,
+    declare_related,
+    declare_scoped,
+    in_scope,
+)
 from backend.accounts.tables import Account, School, SchoolClass
 from backend.statuses import Lifecycle
 
@@ -52,6 +63,28 @@ class Student(Table, tablename="student"):
 
 
 STUDENT_STATUS = Lifecycle(Student.status, {StudentStatus.enrolled: ()})
+
+
+def confirmed_children(account_id: int) -> Any:
+    """The ids of a parent's children: confirmed links only. A pending or rejected link opens
+    nothing; every guardian scope (records, uploads, photos) is built on this."""
+    return GuardianLink.select(GuardianLink.student).where(
+        (GuardianLink.account == account_id) & (GuardianLink.status == LinkStatus.confirmed.value)
+    )
+
+
+# The record is what moves (`records.moves.move_student`).
+declare_scoped(
+    Student,
+    ScopedColumns(
+        region=Student.region_code,
+        school=Student.school,
+        school_class=Student.school_class,
+        guardian=lambda account_id: Student.id.is_in(confirmed_children(account_id)),
+        student=Student.id,
+        on_move=OnMove.follows,
+    ),
+)
 
 
 class ProblemFlag(Table, tablename="problem_flag"):
@@ -110,6 +143,24 @@ class ImportStatus(StrEnum):
     failed = "failed"
 
 
+_SCHOOL_OF_STUDENT = ScopedColumns(region=Student.region_code, school=Student.school)
+
+
+def _parents_of_schools_in(scope: Scope) -> Any:
+    """A parent's account lies in the scope of each school where it has a linked child
+    (pending and rejected links too, so the school can stop an account that asks for its
+    children) and of the regions above; a class scope holds no parent accounts."""
+    if scope.kind not in (ScopeKind.school, ScopeKind.region):
+        return None
+    students = Student.select(Student.id).where(in_scope(scope, Student, _SCHOOL_OF_STUDENT))
+    return Account.id.is_in(
+        GuardianLink.select(GuardianLink.account).where(GuardianLink.student.is_in(students))
+    )
+
+
+declare_related(Account, _parents_of_schools_in)
+
+
 class ImportJob(Table, tablename="import_job"):
     id = Serial(primary_key=True)
     account = ForeignKey(references=Account, on_delete=OnDelete.restrict)
@@ -137,6 +188,9 @@ IMPORT_STATUS = Lifecycle(
         ImportStatus.failed: (),
     },
 )
+# History: an import is the school's (or region's) act on its own file, about many students;
+# its report stays where it was made when one of them moves.
+declare_scoped(ImportJob, ScopedColumns(region=ImportJob.region_code, school=ImportJob.school))
 
 
 class ImportFile(Table, tablename="import_file"):
@@ -165,6 +219,9 @@ class Campaign(Table, tablename="campaign"):
     closed_at = Timestamptz(null=True, default=None)  # closed early, for good
 
 
+declare_scoped(Campaign, ScopedColumns(region=Campaign.region_code, reach=Reach.overlapping))
+
+
 class CampaignSetting(Table, tablename="campaign_setting"):
     """What one level (the province, or a city) set for one of its sub-regions in a campaign.
     Each value only narrows: what applies to a county is the campaign's window and switches
@@ -181,6 +238,12 @@ class CampaignSetting(Table, tablename="campaign_setting"):
     corrections_open = Boolean(null=True, default=None)
     updated_by = ForeignKey(references=Account, on_delete=OnDelete.restrict)
     updated_at = Timestamptz()
+
+
+# A caller sees the settings of its own region, of the regions above and (a region) below.
+declare_scoped(
+    CampaignSetting, ScopedColumns(region=CampaignSetting.region_code, reach=Reach.overlapping)
+)
 
 
 class IssuedForm(Table, tablename="issued_form"):
@@ -209,6 +272,22 @@ class BatchStatus(StrEnum):
     running = "running"
     done = "done"
     failed = "failed"
+
+
+# History: the paper the old school printed names the old school and class. A move
+# supersedes the child's live form (a photo of it is answered `form_superseded`, its code no
+# longer links) and the new school prints its own; the old form stays in the old school's
+# archive of what it issued.
+declare_scoped(
+    IssuedForm,
+    ScopedColumns(
+        region=IssuedForm.region_code,
+        school=IssuedForm.school,
+        school_class=IssuedForm.school_class,
+        student=IssuedForm.student,
+        on_move=OnMove.stays,
+    ),
+)
 
 
 class FormBatch(Table, tablename="form_batch"):
@@ -244,4 +323,13 @@ BATCH_STATUS = Lifecycle(
         BatchStatus.done: (),
         BatchStatus.failed: (),
     },
+)
+
+
+# History: a whole class's printing by the old school; it names no one student.
+declare_scoped(
+    FormBatch,
+    ScopedColumns(
+        region=FormBatch.region_code, school=FormBatch.school, school_class=FormBatch.school_class
+    ),
 )
