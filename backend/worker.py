@@ -7,8 +7,11 @@ runs the same functions in-process.
 arq's own loop ends at the first Redis error (a restart, a failover), and a worker ended so
 checks nothing until someone restarts it. `ResilientWorker` waits for Redis to come back,
 says so in the log, and then sweeps at once: what was queued in a Redis that restarted empty
-is found again from PostgreSQL (uploads left `uploaded`, imports and form batches left
-queued).
+is found again from PostgreSQL (outbox entries never delivered, uploads left `uploaded`,
+imports and form batches left queued).
+
+Jobs read what they need from a typed `ctx` (`backend.resources.WorkerContext`), built from
+the same resources as the app's.
 """
 
 from __future__ import annotations
@@ -16,12 +19,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from contextlib import AsyncExitStack
 from datetime import timedelta, timezone
 from typing import Any
 
 import arq.worker
 from arq import cron, func
-from arq.connections import RedisSettings, create_pool
+from arq.connections import ArqRedis, RedisSettings, create_pool
 from arq.worker import Worker
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
@@ -30,27 +34,35 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from backend.accounts import audit, audit_verify
 from backend.accounts.admin import seal_inactive_accounts
 from backend.config import Settings, get_settings
-from backend.db import close_pool, open_pool
+from backend.outbox import SWEEP_GRACE
 from backend.parents.checks import MAX_ATTEMPTS, warm_up_reader
 from backend.parents.tasks import CHECK_TIMEOUT, check_upload_job, sweep_checks
 from backend.records.forms import RENDER_TIMEOUT, render_batch
 from backend.records.tasks import run_import_job, sweep_form_batches, sweep_imports
-from backend.storage import make_storage
+from backend.resources import Resources, WorkerContext, open_resources
 
 log = logging.getLogger("registry.worker")
 
 
 async def seal_inactive_accounts_job(ctx: dict[str, Any]) -> int:
-    settings: Settings = ctx["settings"]
-    return await seal_inactive_accounts(settings)
+    return await seal_inactive_accounts(WorkerContext.of(ctx).settings)
 
 
 async def anchor_audit_job(ctx: dict[str, Any]) -> int:
-    return await audit_verify.anchor_job(ctx["storage"], audit.Keys.of(ctx["settings"]))
+    job = WorkerContext.of(ctx)
+    return await audit_verify.anchor_job(job.storage, audit.Keys.of(job.settings))
 
 
 async def render_form_batch_job(ctx: dict[str, Any], batch_id: int) -> str:
-    return await render_batch(ctx["settings"], ctx["storage"], ctx["redis"], batch_id)
+    job = WorkerContext.of(ctx)
+    return await render_batch(job.settings, job.storage, job.redis, batch_id)
+
+
+async def sweep_outbox(ctx: dict[str, Any], grace_seconds: float | None = None) -> int:
+    """Every minute, and at once after the worker finds Redis again (grace 0): deliver the
+    jobs committed transactions asked for and nobody enqueued (backend/outbox.py)."""
+    grace = SWEEP_GRACE if grace_seconds is None else timedelta(seconds=grace_seconds)
+    return await WorkerContext.of(ctx).outbox.sweep(grace)
 
 
 FUNCTIONS: list[Any] = [
@@ -63,6 +75,7 @@ FUNCTIONS: list[Any] = [
     sweep_checks,
     anchor_audit_job,
     sweep_form_batches,
+    sweep_outbox,
 ]
 CHINA_TIME = timezone(timedelta(hours=8), "Asia/Shanghai")  # no daylight saving
 CRON_JOBS = [
@@ -71,6 +84,7 @@ CRON_JOBS = [
     cron(sweep_checks, second={0}, unique=True),  # every minute
     cron(anchor_audit_job, minute=set(range(0, 60, 10)), second={30}, unique=True),
     cron(sweep_form_batches, minute=set(range(2, 60, 5)), unique=True),
+    cron(sweep_outbox, second={20}, unique=True),  # every minute
 ]
 POLL_DELAY = 0.05  # seconds: arq's default 0.5 s would add up to half a second to every job
 
@@ -90,15 +104,21 @@ def _log_registry_info() -> None:
 
 
 async def _startup(ctx: dict[str, Any]) -> None:
+    """The production worker opens the app's resources (backend/resources.py) on arq's own
+    queue pool, and hands them to the jobs in `ctx` (a `WorkerContext`)."""
     _log_registry_info()
-    ctx["settings"] = get_settings()
-    ctx["storage"] = make_storage(ctx["settings"])
-    await open_pool(ctx["settings"])
+    settings = get_settings()
+    stack = AsyncExitStack()
+    resources = await stack.enter_async_context(
+        open_resources(settings, redis_url(settings), queue=ctx["redis"])
+    )
+    ctx["close_resources"] = stack.aclose
+    ctx.update(resources.worker_context())
     await warm_up_reader()  # load the OCR models before the first photo
 
 
 async def _shutdown(ctx: dict[str, Any]) -> None:
-    await close_pool()
+    await ctx["close_resources"]()
 
 
 # Redis gone (killed, restarting, unreachable); a WATCH broken by a dropped connection shows
@@ -203,12 +223,17 @@ class ResilientWorker(Worker):
             await self.pool.enqueue_job(
                 "sweep_form_batches", 0, _job_id=f"sweep_batches:now:{stamp}"
             )
+            await self.pool.enqueue_job("sweep_outbox", 0, _job_id=f"sweep_outbox:now:{stamp}")
         except REDIS_DOWN as exc:  # gone again: the next reconnection sweeps
             log.warning("could not enqueue the sweepers: %r", exc)
 
 
+def redis_url(settings: Settings) -> str:
+    return settings.redis_url or settings.redis_probe_url
+
+
 def redis_settings(settings: Settings) -> RedisSettings:
-    return RedisSettings.from_dsn(settings.redis_url or settings.redis_probe_url)
+    return RedisSettings.from_dsn(redis_url(settings))
 
 
 OPTIONS: dict[str, Any] = {
@@ -242,12 +267,15 @@ def __getattr__(name: str) -> Any:
     )
 
 
-def inline_worker(settings: Settings, redis_pool: Any, **overrides: Any) -> ResilientWorker:
-    """The same jobs, run by the API process itself (its pools are already open)."""
+def inline_worker(
+    resources: Resources, redis_pool: ArqRedis | None = None, **overrides: Any
+) -> ResilientWorker:
+    """The same jobs, run by the API process itself on its resources (already open); on
+    `redis_pool` if given, else on the app's queue pool."""
     options: dict[str, Any] = {
         **OPTIONS,
-        "redis_pool": redis_pool,
-        "ctx": {"settings": settings, "storage": make_storage(settings)},
+        "redis_pool": redis_pool or resources.queue,
+        "ctx": resources.worker_context(),
         "handle_signals": False,
     }
     options.update(overrides)

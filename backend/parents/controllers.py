@@ -14,8 +14,8 @@ from backend.accounts.roles import Role
 from backend.accounts.schemas import Page, TokenPair
 from backend.deps import (
     ActorDep,
-    ArqDep,
     IdFilter,
+    OutboxDep,
     PageNumber,
     PageSize,
     PrincipalDep,
@@ -45,7 +45,6 @@ from backend.parents.schemas import (
     UploadRead,
 )
 from backend.parents.tables import DraftState
-from backend.parents.tasks import enqueue_check_later_if_down
 from backend.records import reads
 from backend.records.schemas import StudentDetail
 from backend.records.tables import LinkStatus
@@ -345,7 +344,7 @@ class PhotoController(Controller):
         principal: PrincipalDep,
         actor: ActorDep,
         storage: StorageDep,
-        arq: ArqDep,
+        outbox: OutboxDep,
         redis: RedisDep,
         settings: SettingsDep,
     ) -> UploadRead:
@@ -365,12 +364,9 @@ class PhotoController(Controller):
         printed this campaign's form; `too_many_uploads` (429, `Retry-After`);
         `validation_error` (400) no `file` part; `service_unavailable` (503)."""
         content = await data.file.read()
-        upload = await uploads.upload_photo(
-            principal, actor, storage, redis, settings, student_id, content
+        return await uploads.upload_photo(
+            principal, actor, storage, redis, settings, outbox, student_id, content
         )
-        if not upload.duplicate:
-            await enqueue_check_later_if_down(arq, upload.id)
-        return upload
 
     @get(
         "/photos/{upload_id:int}",

@@ -15,8 +15,8 @@ from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED, HTTP_204_NO_CO
 from backend.accounts.schemas import Page
 from backend.deps import (
     ActorDep,
-    ArqDep,
     IdFilter,
+    OutboxDep,
     PageNumber,
     PageSize,
     PrincipalDep,
@@ -165,7 +165,7 @@ class ImportController(Controller):
         data: MultipartBody[ImportUpload],
         principal: PrincipalDep,
         actor: ActorDep,
-        arq: ArqDep,
+        outbox: OutboxDep,
         redis: RedisDep,
         settings: SettingsDep,
     ) -> ImportStarted:
@@ -187,8 +187,8 @@ class ImportController(Controller):
             data.file.filename or "import",
             content,
             data.dry_run,
+            outbox,
         )
-        await arq.enqueue_job("run_import_job", job_id, _job_id=f"import:{job_id}")
         return ImportStarted(job_id, JobStatus.queued)
 
     @get(
@@ -460,7 +460,7 @@ class FormController(Controller):
         settings: SettingsDep,
         principal: PrincipalDep,
         actor: ActorDep,
-        arq: ArqDep,
+        outbox: OutboxDep,
         redis: RedisDep,
     ) -> FormBatchRead:
         """**Who may call**: a registrar of the class's school.
@@ -472,8 +472,7 @@ class FormController(Controller):
         **Errors**: `registrar_only` (403); `not_found` (404) no such class in scope;
         `outside_window` (409) no campaign open or forms switched off; `class_empty` (409);
         `service_unavailable` (503)."""
-        batch_id = await forms.issue_class_forms(settings, principal, actor, class_id)
-        await arq.enqueue_job("render_form_batch_job", batch_id, _job_id=f"forms:{batch_id}")
+        batch_id = await forms.issue_class_forms(settings, principal, actor, outbox, class_id)
         return await forms.get_batch(principal.scope, actor, redis, batch_id)
 
     @get(

@@ -7,13 +7,14 @@ from typing import Any
 
 from backend.records.imports import run_import
 from backend.records.tables import FormBatch, ImportJob
+from backend.resources import WorkerContext
 
 STALE_AFTER = timedelta(minutes=10)
 BATCH_STALE_AFTER = timedelta(minutes=20)  # longer than a render job may run
 
 
 async def run_import_job(ctx: dict[str, Any], job_id: int) -> str:
-    return await run_import(job_id, ctx["redis"])
+    return await run_import(job_id, WorkerContext.of(ctx).redis)
 
 
 async def sweep_imports(ctx: dict[str, Any]) -> int:
@@ -23,7 +24,9 @@ async def sweep_imports(ctx: dict[str, Any]) -> int:
         ImportJob.status.is_in(["queued", "running"]) & (ImportJob.created_at < cutoff)
     )
     for row in stale:
-        await ctx["redis"].enqueue_job("run_import_job", row["id"], _job_id=f"import:{row['id']}")
+        await WorkerContext.of(ctx).redis.enqueue_job(
+            "run_import_job", row["id"], _job_id=f"import:{row['id']}"
+        )
     return len(stale)
 
 
@@ -41,7 +44,7 @@ async def sweep_form_batches(ctx: dict[str, Any], queued_for_seconds: float = 60
     )
     stamp = int(now.timestamp())
     for row in stale:
-        await ctx["redis"].enqueue_job(
+        await WorkerContext.of(ctx).redis.enqueue_job(
             "render_form_batch_job", row["id"], _job_id=f"forms:{row['id']}:swept:{stamp}"
         )
     return len(stale)

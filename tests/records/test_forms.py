@@ -21,6 +21,7 @@ from tests.factories import (
     World,
     bearer,
     build_world,
+    job_ctx,
     login,
     make_students,
     open_campaign,
@@ -161,7 +162,7 @@ async def test_a_batch_whose_job_was_lost_is_swept_and_rendered(
     batch = (await client.post(f"/classes/{world.classes['A1']}/forms", headers=registrar)).json()
     await app.state.redis.flushdb()  # the queue is lost
 
-    swept = await sweep_form_batches({"redis": app.state.arq}, 0)
+    swept = await sweep_form_batches(job_ctx(app), 0)
     await run_jobs(app, settings)
 
     assert swept == 1

@@ -1,0 +1,108 @@
+"""The outbox: what a transaction decided must happen outside the database, written in that
+transaction and delivered after it commits.
+
+    async with transaction():
+        batch_id = ...  # the rows that call for the job
+        await outbox.job("render_form_batch_job", batch_id, job_id=f"forms:{batch_id}")
+
+The entry commits or rolls back with the rows that called for it, so nothing is ever sent for
+a transaction that rolled back. When the outermost transaction commits (`db.after_commit`),
+`Outbox.deliver` enqueues the entry in arq under its job id and marks it delivered. If Redis
+is down at that moment, or the process dies between the commit and the enqueue, the worker's
+`sweep_outbox` delivers it (every minute, and at once when the worker finds Redis again).
+
+Exactly once: arq refuses a job id it still holds (queued, running, or its result, kept an
+hour), so an entry enqueued twice — the after-commit step and the sweeper racing, or a crash
+between the enqueue and the delivered mark — runs once; the delivered mark keeps the sweeper
+from enqueuing it again after that hour.
+
+This module imports no domain: the domains hand it job names and ids.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from arq.connections import ArqRedis
+from piccolo.columns import JSON, Serial, Timestamptz, Varchar
+from piccolo.table import Table
+from redis.exceptions import RedisError
+
+from backend.db import after_commit, json_value
+
+log = logging.getLogger("registry.outbox")
+
+SWEEP_GRACE = timedelta(seconds=10)  # the after-commit step normally delivers within ms
+KEEP_DELIVERED = timedelta(days=7)  # then a delivered entry is deleted by the sweeper
+
+
+class OutboxEntry(Table, tablename="outbox"):
+    """One job a committed transaction asked for: `function` with `args`, under arq job id
+    `job_id`; `delivered_at` is set once arq has it."""
+
+    id = Serial(primary_key=True)
+    function = Varchar(length=100)
+    args = JSON(default=[])
+    job_id = Varchar(length=200, unique=True)
+    created_at = Timestamptz()
+    delivered_at = Timestamptz(null=True, default=None, index=True)
+
+
+class Outbox:
+    """Writes entries inside the caller's transaction; delivers them to the arq queue."""
+
+    def __init__(self, queue: ArqRedis) -> None:
+        self.queue = queue
+
+    async def job(self, function: str, *args: Any, job_id: str) -> None:
+        """Ask for arq job `function(*args)` once the current transaction commits. Called
+        inside `db.transaction()` (outside one it raises: there is nothing to wait for).
+        `args` are JSON values (ids); `job_id` names the job for arq's dedupe."""
+        ids: list[int] = []
+
+        async def deliver_them() -> None:
+            await self.deliver(OutboxEntry.id.is_in(ids))
+
+        after_commit(deliver_them)  # first: outside a transaction it raises, writing nothing
+        rows = await OutboxEntry.insert(
+            OutboxEntry(
+                function=function, args=list(args), job_id=job_id, created_at=datetime.now(UTC)
+            )
+        ).returning(OutboxEntry.id)
+        ids.append(int(rows[0]["id"]))
+
+    async def deliver(self, which: Any = None) -> int:
+        """Enqueue the undelivered entries (`which`: a Piccolo condition narrowing them) and
+        mark them delivered. With Redis down they stay for the sweeper, and the caller (a
+        request whose transaction committed) is not failed for it. Returns how many."""
+        query = OutboxEntry.select(
+            OutboxEntry.id, OutboxEntry.function, OutboxEntry.args, OutboxEntry.job_id
+        ).where(OutboxEntry.delivered_at.is_null())
+        if which is not None:
+            query = query.where(which)
+        delivered = 0
+        for entry in await query.order_by(OutboxEntry.id):
+            try:
+                await self.queue.enqueue_job(
+                    entry["function"], *json_value(entry["args"]), _job_id=entry["job_id"]
+                )
+            except (RedisError, OSError) as exc:
+                log.warning("job %s waits for Redis (%r)", entry["job_id"], exc)
+                break  # the rest would fail the same way; the sweeper delivers them
+            await OutboxEntry.update({OutboxEntry.delivered_at: datetime.now(UTC)}).where(
+                (OutboxEntry.id == entry["id"]) & OutboxEntry.delivered_at.is_null()
+            )
+            delivered += 1
+        return delivered
+
+    async def sweep(self, grace: timedelta = SWEEP_GRACE) -> int:
+        """Deliver what a crash or a Redis outage left behind (entries older than `grace`),
+        and delete entries delivered more than `KEEP_DELIVERED` ago."""
+        now = datetime.now(UTC)
+        delivered = await self.deliver(OutboxEntry.created_at <= now - grace)
+        await OutboxEntry.delete().where(OutboxEntry.delivered_at < now - KEEP_DELIVERED)
+        if delivered:
+            log.warning("swept %s outbox entries left undelivered", delivered)
+        return delivered
