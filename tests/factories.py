@@ -123,11 +123,12 @@ async def run_jobs(app: Any, settings: Settings, max_jobs: int = -1) -> None:
     await worker.close()  # closes its own pool
 
 
-def job_ctx(app: Any, settings: Settings | None = None) -> dict[str, Any]:
-    """arq's `ctx` as a job on the app's resources sees it (to call a sweeper directly)."""
-    resources = app.state.resources
+def job_ctx(app: Any, settings: Settings | None = None, **changes: Any) -> dict[str, Any]:
+    """arq's `ctx` as a job on the app's resources sees it (to call a job directly), with
+    `settings` or other resources (`storage=...`) changed."""
     if settings is not None:
-        resources = dataclasses.replace(resources, settings=settings)
+        changes["settings"] = settings
+    resources = dataclasses.replace(app.state.resources, **changes)
     return {**resources.worker_context(), "redis": app.state.arq}
 
 
