@@ -16,6 +16,10 @@ hour), so an entry enqueued twice — the after-commit step and the sweeper raci
 between the enqueue and the delivered mark — runs once; the delivered mark keeps the sweeper
 from enqueuing it again after that hour.
 
+A message (`Outbox.message`, an SMS) is an entry like any other, delivered as the job
+`send_outbox_message` carrying only the entry's job id: the phone and text stay in this table
+(never in Redis or a log line) and are cleared once sent.
+
 This module imports no domain: the domains hand it job names and ids.
 """
 
@@ -31,6 +35,7 @@ from piccolo.table import Table
 from redis.exceptions import RedisError
 
 from backend.db import after_commit, json_value
+from backend.notify.sms import SmsSender
 
 log = logging.getLogger("registry.outbox")
 
@@ -48,6 +53,10 @@ class OutboxEntry(Table, tablename="outbox"):
     job_id = Varchar(length=200, unique=True)
     created_at = Timestamptz()
     delivered_at = Timestamptz(null=True, default=None, index=True)
+    # A message's phone and text ({"phone", "text"}), kept here rather than in Redis or the
+    # log, and cleared once sent.
+    message = JSON(null=True, default=None)
+    sent_at = Timestamptz(null=True, default=None)
 
 
 class Outbox:
@@ -60,18 +69,33 @@ class Outbox:
         """Ask for arq job `function(*args)` once the current transaction commits. Called
         inside `db.transaction()` (outside one it raises: there is nothing to wait for).
         `args` are JSON values (ids); `job_id` names the job for arq's dedupe."""
-        ids: list[int] = []
+        await self._write(function, list(args), job_id, None)
 
-        async def deliver_them() -> None:
-            await self.deliver(OutboxEntry.id.is_in(ids))
+    async def message(self, phone: str, text: str, *, key: str) -> None:
+        """Send `text` by SMS to `phone` once the current transaction commits (the worker's
+        `send_outbox_message` job sends it). `key` names the message, once: "approval:17"."""
+        job_id = f"message:{key}"
+        await self._write(SEND_MESSAGE, [job_id], job_id, {"phone": phone, "text": text})
 
-        after_commit(deliver_them)  # first: outside a transaction it raises, writing nothing
+    async def _write(
+        self, function: str, args: list[Any], job_id: str, message: dict[str, str] | None
+    ) -> None:
+        entry: dict[str, Any] = {"function": function, "args": args, "job_id": job_id}
+
+        async def deliver_it() -> None:
+            await self._enqueue([entry])
+
+        after_commit(deliver_it)  # first: outside a transaction it raises, writing nothing
         rows = await OutboxEntry.insert(
             OutboxEntry(
-                function=function, args=list(args), job_id=job_id, created_at=datetime.now(UTC)
+                function=function,
+                args=args,
+                job_id=job_id,
+                created_at=datetime.now(UTC),
+                message=message,
             )
         ).returning(OutboxEntry.id)
-        ids.append(int(rows[0]["id"]))
+        entry["id"] = int(rows[0]["id"])
 
     async def deliver(self, which: Any = None) -> int:
         """Enqueue the undelivered entries (`which`: a Piccolo condition narrowing them) and
@@ -82,8 +106,11 @@ class Outbox:
         ).where(OutboxEntry.delivered_at.is_null())
         if which is not None:
             query = query.where(which)
+        return await self._enqueue(await query.order_by(OutboxEntry.id))
+
+    async def _enqueue(self, entries: list[dict[str, Any]]) -> int:
         delivered = 0
-        for entry in await query.order_by(OutboxEntry.id):
+        for entry in entries:
             try:
                 await self.queue.enqueue_job(
                     entry["function"], *json_value(entry["args"]), _job_id=entry["job_id"]
@@ -99,10 +126,35 @@ class Outbox:
 
     async def sweep(self, grace: timedelta = SWEEP_GRACE) -> int:
         """Deliver what a crash or a Redis outage left behind (entries older than `grace`),
-        and delete entries delivered more than `KEEP_DELIVERED` ago."""
+        and delete entries delivered more than `KEEP_DELIVERED` ago (but a message not sent)."""
         now = datetime.now(UTC)
         delivered = await self.deliver(OutboxEntry.created_at <= now - grace)
-        await OutboxEntry.delete().where(OutboxEntry.delivered_at < now - KEEP_DELIVERED)
+        await OutboxEntry.delete().where(
+            (OutboxEntry.delivered_at < now - KEEP_DELIVERED) & OutboxEntry.message.is_null()
+        )  # a message never sent stays, for someone to look at
         if delivered:
             log.warning("swept %s outbox entries left undelivered", delivered)
         return delivered
+
+
+SEND_MESSAGE = "send_outbox_message"
+
+
+async def send_message(sms: SmsSender, job_id: str) -> bool:
+    """The job behind `Outbox.message`: send the entry's message unless it was sent already,
+    then forget its phone and text. A failure of the gateway raises `SmsError` (the job
+    retries); a crash between the send and the mark would send it again, the one case where
+    a message can arrive twice. Returns whether it sent."""
+    entry = (
+        await OutboxEntry.select(OutboxEntry.message)
+        .where((OutboxEntry.job_id == job_id) & OutboxEntry.sent_at.is_null())
+        .first()
+    )
+    if entry is None or entry["message"] is None:
+        return False
+    message = json_value(entry["message"])
+    await sms.send(message["phone"], message["text"])
+    await OutboxEntry.update(
+        {OutboxEntry.message: None, OutboxEntry.sent_at: datetime.now(UTC)}
+    ).where(OutboxEntry.job_id == job_id)
+    return True

@@ -24,16 +24,18 @@ from datetime import timedelta, timezone
 from typing import Any
 
 import arq.worker
-from arq import cron, func
+from arq import Retry, cron, func
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from arq.worker import Worker
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from backend import outbox
 from backend.accounts import audit, audit_verify
 from backend.accounts.admin import seal_inactive_accounts
 from backend.config import Settings, get_settings
+from backend.notify.sms import SmsError
 from backend.outbox import SWEEP_GRACE
 from backend.parents.checks import MAX_ATTEMPTS, warm_up_reader
 from backend.parents.tasks import CHECK_TIMEOUT, check_upload_job, sweep_checks
@@ -42,6 +44,8 @@ from backend.records.tasks import run_import_job, sweep_form_batches, sweep_impo
 from backend.resources import Resources, WorkerContext, open_resources
 
 log = logging.getLogger("registry.worker")
+
+MESSAGE_TRIES = 5  # an SMS the gateway keeps refusing: tries 30 s, 1, 1.5, 2 min apart
 
 
 async def seal_inactive_accounts_job(ctx: dict[str, Any]) -> int:
@@ -56,6 +60,17 @@ async def anchor_audit_job(ctx: dict[str, Any]) -> int:
 async def render_form_batch_job(ctx: dict[str, Any], batch_id: int) -> str:
     job = WorkerContext.of(ctx)
     return await render_batch(job.settings, job.storage, job.redis, batch_id)
+
+
+async def send_outbox_message(ctx: dict[str, Any], job_id: str) -> bool:
+    """An SMS a committed transaction asked for (backend/outbox.py); the gateway refusing is
+    retried with a growing delay."""
+    job = WorkerContext.of(ctx)
+    try:
+        return await outbox.send_message(job.sms, job_id)
+    except SmsError as exc:
+        log.warning("message %s not sent (try %s): %s", job_id, job.job_try, exc)
+        raise Retry(defer=30 * job.job_try) from exc
 
 
 async def sweep_outbox(ctx: dict[str, Any], grace_seconds: float | None = None) -> int:
@@ -76,6 +91,7 @@ FUNCTIONS: list[Any] = [
     anchor_audit_job,
     sweep_form_batches,
     sweep_outbox,
+    func(send_outbox_message, max_tries=MESSAGE_TRIES),
 ]
 CHINA_TIME = timezone(timedelta(hours=8), "Asia/Shanghai")  # no daylight saving
 CRON_JOBS = [

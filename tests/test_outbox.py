@@ -16,7 +16,7 @@ from backend.config import Settings
 from backend.db import transaction
 from backend.outbox import Outbox, OutboxEntry
 from backend.records.tables import FormBatch
-from backend.worker import sweep_outbox
+from backend.worker import send_outbox_message, sweep_outbox
 from tests.factories import World, build_world, job_ctx, make_students, open_campaign, run_jobs
 from tests.parents.helpers import issue_forms
 
@@ -141,3 +141,38 @@ async def test_with_redis_down_at_delivery_the_request_succeeds_and_the_sweeper_
     await run_jobs(app, settings)
     assert (await the_batch())["status"] == "done"
     assert all(e["delivered_at"] is not None for e in await entries())
+
+
+async def test_a_message_is_sent_once_after_the_commit_and_never_after_a_rollback(
+    app: Litestar, settings: Settings
+) -> None:
+    sent = app.state.sms.sent
+    sent.clear()
+    outbox = Outbox(app.state.arq)
+
+    async def approve(key: str, fail: bool) -> None:
+        async with transaction():
+            await outbox.message("13800001111", f"您的申请 {key} 已通过", key=key)
+            if fail:
+                raise RuntimeError("the approval's write failed")
+
+    with pytest.raises(RuntimeError):
+        await approve("rolled-back", fail=True)
+    await approve("approval:17", fail=False)
+
+    # What waits in Redis is the entry's job id, never the phone or the text.
+    [job] = await app.state.arq.queued_jobs()
+    assert (job.function, job.args, job.job_id) == (
+        "send_outbox_message",
+        ("message:approval:17",),
+        "message:approval:17",
+    )
+    await run_jobs(app, settings)
+    await send_outbox_message(job_ctx(app), "message:approval:17")  # run again: sends nothing
+    await sweep_outbox(job_ctx(app), 0)
+    await run_jobs(app, settings)
+
+    assert sent == [("13800001111", "您的申请 approval:17 已通过")]
+    [entry] = await entries()
+    assert entry["message"] is None  # the phone and the text are forgotten once sent
+    assert entry["sent_at"] is not None
