@@ -12,22 +12,17 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import uvicorn
-from arq import create_pool
-from arq.connections import RedisSettings
 from litestar import Litestar, Request, Router, get
 from litestar.datastructures import CacheControlHeader, State
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, OpenAPIRenderPlugin
 from litestar.static_files import create_static_files_router
-from redis.asyncio import Redis
 
 from backend.accounts.controllers import ROUTES as ACCOUNT_ROUTES
 from backend.accounts.tokens import AccessTokenVerifier
 from backend.config import Settings, get_settings
-from backend.db import close_pool, open_pool
 from backend.deps import DEPENDENCIES
 from backend.http import (
     DOCS_SCRIPT_PATH,
@@ -40,15 +35,14 @@ from backend.http import (
 )
 from backend.logs import uvicorn_log_config
 from backend.migrate import migrate
-from backend.notify.sms import HttpSmsSender, LoggingSmsSender
 from backend.openapi import finish_schema
 from backend.parents.checks import warm_up_reader
 from backend.parents.controllers import ROUTES as PARENT_ROUTES
 from backend.records.controllers import ROUTES as RECORD_ROUTES
 from backend.redis_server import resolve_redis
 from backend.refusals import audit_refusal
+from backend.resources import open_resources
 from backend.seed import format_logins, seed_if_empty
-from backend.storage import make_storage
 from backend.worker import REDIS_DOWN, inline_worker
 
 log = logging.getLogger("registry")
@@ -150,28 +144,19 @@ def create_app(settings: Settings | None = None) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            await open_pool(settings)
-            stack.push_async_callback(close_pool)
-            if not settings.is_postgres:
-                await migrate()
             redis_url, private_redis = await resolve_redis(settings)
             if private_redis is not None:
                 stack.callback(private_redis.stop)
                 keeper = asyncio.create_task(private_redis.keep_alive())
                 stack.push_async_callback(_cancel, keeper)
-            # Timeouts: an unreachable Redis answers 503 in seconds instead of hanging requests.
-            app.state.redis = Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=5)
-            stack.push_async_callback(app.state.redis.aclose)
-            app.state.arq = await create_pool(RedisSettings.from_dsn(redis_url))
-            stack.push_async_callback(app.state.arq.aclose)
-            app.state.http = httpx.AsyncClient(timeout=10)
-            stack.push_async_callback(app.state.http.aclose)
-            app.state.storage = make_storage(settings)
-            app.state.sms = (
-                HttpSmsSender(app.state.http, settings.sms_url, settings.sms_token)
-                if settings.sms_url
-                else LoggingSmsSender()
-            )
+            resources = await stack.enter_async_context(open_resources(settings, redis_url))
+            if not settings.is_postgres:
+                await migrate()
+            app.state.resources = resources
+            app.state.redis = resources.redis
+            app.state.arq = resources.queue
+            app.state.storage = resources.storage
+            app.state.sms = resources.sms
             if settings.seed_demo:
                 logins = await seed_if_empty(settings)
                 if logins:
@@ -180,7 +165,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 warming = asyncio.create_task(warm_up_reader())  # not holding up the start
                 stack.push_async_callback(_await_quietly, warming)
                 # It outlives Redis restarts: logs, reconnects, sweeps (backend/worker.py).
-                worker = inline_worker(settings, app.state.arq)
+                worker = inline_worker(resources)
                 task = asyncio.create_task(worker.async_run())
                 app.state.worker = worker
 

@@ -100,7 +100,7 @@ async def _import(path: str, phone: str, dry_run: bool) -> int:
     redis = Redis.from_url(url)
     try:
         job_id = await imports.start_import(
-            principal, actor, redis, settings, Path(path).name, content, dry_run
+            principal, actor, redis, settings, Path(path).name, content, dry_run, outbox=None
         )
         status = await imports.run_import(job_id, redis)
         report = await imports.get_import(Scope.of_account(account), actor, redis, job_id)

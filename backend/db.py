@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from functools import lru_cache
 from typing import Any
 
@@ -26,6 +28,8 @@ from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 from piccolo.querystring import QueryString
 
 from backend.config import Settings
+
+log = logging.getLogger("registry.db")
 
 
 def make_engine(settings: Settings) -> Engine:  # type: ignore[type-arg]
@@ -171,14 +175,52 @@ def json_value(raw: Any) -> Any:
     return json.loads(raw) if isinstance(raw, str | bytes) else raw
 
 
+AfterCommit = Callable[[], Awaitable[None]]
+# The steps waiting for the outermost `transaction()` of this task to commit; None outside one.
+_after_commit: ContextVar[list[AfterCommit] | None] = ContextVar("after_commit", default=None)
+
+
+def after_commit(step: AfterCommit) -> None:
+    """Run `step` once the outermost `transaction()` around this call commits; never if it
+    rolls back. Outside `transaction()` this raises: there is no commit to wait for."""
+    steps = _after_commit.get()
+    if steps is None:
+        raise RuntimeError("after_commit() needs an open db.transaction()")
+    steps.append(step)
+
+
 @asynccontextmanager
-async def transaction() -> AsyncIterator[None]:
-    """A write transaction. On SQLite it takes the write lock at once (BEGIN IMMEDIATE), so
-    two writers queue instead of failing half-way."""
-    db = engine()
+async def _begin(db: Engine) -> AsyncIterator[None]:  # type: ignore[type-arg]
     if isinstance(db, SQLiteEngine):
         async with db.transaction(transaction_type=TransactionType.immediate):
             yield
     else:
         async with db.transaction():
             yield
+
+
+@asynccontextmanager
+async def transaction() -> AsyncIterator[None]:
+    """A write transaction. On SQLite it takes the write lock at once (BEGIN IMMEDIATE), so
+    two writers queue instead of failing half-way. Inside another one it joins it (as Piccolo
+    does), and its `after_commit` steps wait for the outer one's commit.
+
+    The steps run after the commit, in order; one that fails is logged and does not fail the
+    caller, whose writes are committed (the outbox's sweeper retries what it left)."""
+    db = engine()
+    if _after_commit.get() is not None or db.current_transaction.get() is not None:
+        async with _begin(db):
+            yield
+        return
+    steps: list[AfterCommit] = []
+    token = _after_commit.set(steps)
+    try:
+        async with _begin(db):
+            yield
+    finally:
+        _after_commit.reset(token)
+    for step in steps:
+        try:
+            await step()
+        except Exception:
+            log.exception("a step after a commit failed")

@@ -1,10 +1,10 @@
-"""Dependencies that handlers name as parameters: settings, redis, actor, principal."""
+"""Dependencies that handlers name as parameters: settings, redis, outbox, storage, sms, actor,
+principal (the resources come from `backend/resources.py`, opened in the app's lifespan)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from arq.connections import ArqRedis
 from litestar import Request
 from litestar.di import NamedDependency, Provide
 from litestar.params import QueryParameter
@@ -17,6 +17,7 @@ from backend.config import Settings
 from backend.errors import Unauthorized
 from backend.http import actor_of
 from backend.notify.sms import SmsSender
+from backend.outbox import Outbox
 from backend.storage import Storage
 
 
@@ -28,8 +29,10 @@ def provide_redis(request: Request[Any, Any, Any]) -> Redis:
     return request.app.state.redis  # type: ignore[no-any-return]
 
 
-def provide_arq(request: Request[Any, Any, Any]) -> ArqRedis:
-    return request.app.state.arq  # type: ignore[no-any-return]
+def provide_outbox(request: Request[Any, Any, Any]) -> Outbox:
+    """Jobs are asked for through the outbox, inside the service's transaction; nothing
+    enqueues from a handler."""
+    return Outbox(request.app.state.arq)
 
 
 def provide_storage(request: Request[Any, Any, Any]) -> Storage:
@@ -54,7 +57,7 @@ def provide_principal(request: Request[Any, Any, Any]) -> Principal:
 DEPENDENCIES = {
     "settings": Provide(provide_settings, sync_to_thread=False),
     "redis": Provide(provide_redis, sync_to_thread=False),
-    "arq": Provide(provide_arq, sync_to_thread=False),
+    "outbox": Provide(provide_outbox, sync_to_thread=False),
     "storage": Provide(provide_storage, sync_to_thread=False),
     "sms": Provide(provide_sms, sync_to_thread=False),
     "actor": Provide(provide_actor, sync_to_thread=False),
@@ -64,7 +67,7 @@ DEPENDENCIES = {
 
 SettingsDep = NamedDependency[Settings]
 RedisDep = NamedDependency[Redis]
-ArqDep = NamedDependency[ArqRedis]
+OutboxDep = NamedDependency[Outbox]
 StorageDep = NamedDependency[Storage]
 SmsDep = NamedDependency[SmsSender]
 ActorDep = NamedDependency[Actor]

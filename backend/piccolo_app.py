@@ -14,6 +14,7 @@ APP_CONFIG = AppConfig(
             "backend.accounts.tables",
             "backend.records.tables",
             "backend.parents.tables",
+            "backend.outbox",
         ],
         exclude_imported=True,
     ),

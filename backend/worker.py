@@ -7,8 +7,11 @@ runs the same functions in-process.
 arq's own loop ends at the first Redis error (a restart, a failover), and a worker ended so
 checks nothing until someone restarts it. `ResilientWorker` waits for Redis to come back,
 says so in the log, and then sweeps at once: what was queued in a Redis that restarted empty
-is found again from PostgreSQL (uploads left `uploaded`, imports and form batches left
-queued).
+is found again from PostgreSQL (outbox entries never delivered, uploads left `uploaded`,
+imports and form batches left queued).
+
+Jobs read what they need from a typed `ctx` (`backend.resources.WorkerContext`), built from
+the same resources as the app's.
 """
 
 from __future__ import annotations
@@ -16,21 +19,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from contextlib import AsyncExitStack
 from datetime import timedelta, timezone
 from typing import Any
 
 import arq.worker
-from arq import cron, func
-from arq.connections import RedisSettings, create_pool
+from arq import Retry, cron, func
+from arq.connections import ArqRedis, RedisSettings, create_pool
 from arq.worker import Worker
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from backend import outbox
 from backend.accounts import audit, audit_verify
 from backend.accounts.admin import seal_inactive_accounts
 from backend.config import Settings, get_settings
-from backend.db import close_pool, open_pool
+from backend.notify.sms import SmsError
+from backend.outbox import SWEEP_GRACE
 from backend.parents.checks import MAX_ATTEMPTS, warm_up_reader
 from backend.parents.tasks import CHECK_TIMEOUT, check_upload_job, sweep_checks
 from backend.records.forms import MAX_RENDER_ATTEMPTS, RENDER_TIMEOUT
@@ -40,18 +46,38 @@ from backend.records.tasks import (
     sweep_form_batches,
     sweep_imports,
 )
-from backend.storage import make_storage
+from backend.resources import Resources, WorkerContext, open_resources
 
 log = logging.getLogger("registry.worker")
 
+MESSAGE_TRIES = 5  # an SMS the gateway keeps refusing: tries 30 s, 1, 1.5, 2 min apart
+
 
 async def seal_inactive_accounts_job(ctx: dict[str, Any]) -> int:
-    settings: Settings = ctx["settings"]
-    return await seal_inactive_accounts(settings)
+    return await seal_inactive_accounts(WorkerContext.of(ctx).settings)
 
 
 async def anchor_audit_job(ctx: dict[str, Any]) -> int:
-    return await audit_verify.anchor_job(ctx["storage"], audit.Keys.of(ctx["settings"]))
+    job = WorkerContext.of(ctx)
+    return await audit_verify.anchor_job(job.storage, audit.Keys.of(job.settings))
+
+
+async def send_outbox_message(ctx: dict[str, Any], job_id: str) -> bool:
+    """An SMS a committed transaction asked for (backend/outbox.py); the gateway refusing is
+    retried with a growing delay."""
+    job = WorkerContext.of(ctx)
+    try:
+        return await outbox.send_message(job.sms, job_id)
+    except SmsError as exc:
+        log.warning("message %s not sent (try %s): %s", job_id, job.job_try, exc)
+        raise Retry(defer=30 * job.job_try) from exc
+
+
+async def sweep_outbox(ctx: dict[str, Any], grace_seconds: float | None = None) -> int:
+    """Every minute, and at once after the worker finds Redis again (grace 0): deliver the
+    jobs committed transactions asked for and nobody enqueued (backend/outbox.py)."""
+    grace = SWEEP_GRACE if grace_seconds is None else timedelta(seconds=grace_seconds)
+    return await WorkerContext.of(ctx).outbox.sweep(grace)
 
 
 FUNCTIONS: list[Any] = [
@@ -64,6 +90,8 @@ FUNCTIONS: list[Any] = [
     sweep_checks,
     anchor_audit_job,
     sweep_form_batches,
+    sweep_outbox,
+    func(send_outbox_message, max_tries=MESSAGE_TRIES),
 ]
 CHINA_TIME = timezone(timedelta(hours=8), "Asia/Shanghai")  # no daylight saving
 CRON_JOBS = [
@@ -72,6 +100,7 @@ CRON_JOBS = [
     cron(sweep_checks, second={0}, unique=True),  # every minute
     cron(anchor_audit_job, minute=set(range(0, 60, 10)), second={30}, unique=True),
     cron(sweep_form_batches, minute=set(range(2, 60, 5)), unique=True),
+    cron(sweep_outbox, second={20}, unique=True),  # every minute
 ]
 POLL_DELAY = 0.05  # seconds: arq's default 0.5 s would add up to half a second to every job
 
@@ -91,15 +120,21 @@ def _log_registry_info() -> None:
 
 
 async def _startup(ctx: dict[str, Any]) -> None:
+    """The production worker opens the app's resources (backend/resources.py) on arq's own
+    queue pool, and hands them to the jobs in `ctx` (a `WorkerContext`)."""
     _log_registry_info()
-    ctx["settings"] = get_settings()
-    ctx["storage"] = make_storage(ctx["settings"])
-    await open_pool(ctx["settings"])
+    settings = get_settings()
+    stack = AsyncExitStack()
+    resources = await stack.enter_async_context(
+        open_resources(settings, redis_url(settings), queue=ctx["redis"])
+    )
+    ctx["close_resources"] = stack.aclose
+    ctx.update(resources.worker_context())
     await warm_up_reader()  # load the OCR models before the first photo
 
 
 async def _shutdown(ctx: dict[str, Any]) -> None:
-    await close_pool()
+    await ctx["close_resources"]()
 
 
 # Redis gone (killed, restarting, unreachable); a WATCH broken by a dropped connection shows
@@ -204,12 +239,17 @@ class ResilientWorker(Worker):
             await self.pool.enqueue_job(
                 "sweep_form_batches", 0, _job_id=f"sweep_batches:now:{stamp}"
             )
+            await self.pool.enqueue_job("sweep_outbox", 0, _job_id=f"sweep_outbox:now:{stamp}")
         except REDIS_DOWN as exc:  # gone again: the next reconnection sweeps
             log.warning("could not enqueue the sweepers: %r", exc)
 
 
+def redis_url(settings: Settings) -> str:
+    return settings.redis_url or settings.redis_probe_url
+
+
 def redis_settings(settings: Settings) -> RedisSettings:
-    return RedisSettings.from_dsn(settings.redis_url or settings.redis_probe_url)
+    return RedisSettings.from_dsn(redis_url(settings))
 
 
 OPTIONS: dict[str, Any] = {
@@ -243,12 +283,15 @@ def __getattr__(name: str) -> Any:
     )
 
 
-def inline_worker(settings: Settings, redis_pool: Any, **overrides: Any) -> ResilientWorker:
-    """The same jobs, run by the API process itself (its pools are already open)."""
+def inline_worker(
+    resources: Resources, redis_pool: ArqRedis | None = None, **overrides: Any
+) -> ResilientWorker:
+    """The same jobs, run by the API process itself on its resources (already open); on
+    `redis_pool` if given, else on the app's queue pool."""
     options: dict[str, Any] = {
         **OPTIONS,
-        "redis_pool": redis_pool,
-        "ctx": {"settings": settings, "storage": make_storage(settings)},
+        "redis_pool": redis_pool or resources.queue,
+        "ctx": resources.worker_context(),
         "handle_signals": False,
     }
     options.update(overrides)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -116,9 +117,19 @@ async def run_jobs(app: Any, settings: Settings, max_jobs: int = -1) -> None:
     from backend.worker import inline_worker
 
     pool = await create_pool(RedisSettings.from_dsn(os.environ["REDIS_URL"]))
-    worker = inline_worker(settings, pool, burst=True, poll_delay=0, max_burst_jobs=max_jobs)
+    resources = dataclasses.replace(app.state.resources, settings=settings)
+    worker = inline_worker(resources, pool, burst=True, poll_delay=0, max_burst_jobs=max_jobs)
     await worker.main()
     await worker.close()  # closes its own pool
+
+
+def job_ctx(app: Any, settings: Settings | None = None, **changes: Any) -> dict[str, Any]:
+    """arq's `ctx` as a job on the app's resources sees it (to call a job directly), with
+    `settings` or other resources (`storage=...`) changed."""
+    if settings is not None:
+        changes["settings"] = settings
+    resources = dataclasses.replace(app.state.resources, **changes)
+    return {**resources.worker_context(), "redis": app.state.arq}
 
 
 async def make_students(world: World, class_key: str, count: int, start: int = 1) -> list[int]:

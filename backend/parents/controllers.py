@@ -14,8 +14,8 @@ from backend.accounts.permissions import Action
 from backend.accounts.schemas import TokenPair
 from backend.deps import (
     ActorDep,
-    ArqDep,
     IdFilter,
+    OutboxDep,
     PrincipalDep,
     RedisDep,
     SettingsDep,
@@ -44,7 +44,6 @@ from backend.parents.schemas import (
     UploadRead,
 )
 from backend.parents.tables import DraftState
-from backend.parents.tasks import enqueue_check_later_if_down
 from backend.records import reads
 from backend.records.schemas import StudentDetail
 from backend.records.tables import LinkStatus
@@ -352,7 +351,7 @@ class PhotoController(Controller):
         principal: PrincipalDep,
         actor: ActorDep,
         storage: StorageDep,
-        arq: ArqDep,
+        outbox: OutboxDep,
         redis: RedisDep,
         settings: SettingsDep,
     ) -> UploadRead:
@@ -374,12 +373,9 @@ class PhotoController(Controller):
         (429) with `Retry-After`; `uploaders_only` (403); `not_found` (404) for a child outside
         the caller's scope."""
         content = await data.file.read()
-        upload = await uploads.upload_photo(
-            principal, actor, storage, redis, settings, student_id, content
+        return await uploads.upload_photo(
+            principal, actor, storage, redis, settings, outbox, student_id, content
         )
-        if not upload.duplicate:
-            await enqueue_check_later_if_down(arq, upload.id)
-        return upload
 
     @get(
         "/uploads/{upload_id:int}/photo",

@@ -8,11 +8,10 @@ from typing import Any
 
 from arq import Retry
 from arq.connections import ArqRedis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from backend.config import Settings
 from backend.parents import checks
+from backend.resources import WorkerContext
 
 log = logging.getLogger("registry.checks")
 
@@ -32,25 +31,20 @@ async def enqueue_check(redis: ArqRedis, upload_id: int, attempt: int = 0) -> No
     await redis.enqueue_job("check_upload_job", upload_id, _job_id=f"check:{upload_id}:{attempt}")
 
 
-async def enqueue_check_later_if_down(redis: ArqRedis, upload_id: int) -> None:
-    """After an upload is stored: enqueue its check, or, with Redis down, leave it
-    `uploaded` for the sweeper (which runs as soon as a worker finds Redis again)."""
-    try:
-        await enqueue_check(redis, upload_id)
-    except (RedisConnectionError, RedisTimeoutError) as exc:
-        log.warning("upload %s stored; its check waits for Redis (%s)", upload_id, exc)
-
-
 async def check_upload_job(ctx: dict[str, Any], upload_id: int) -> str:
-    settings: Settings = ctx["settings"]
+    job = WorkerContext.of(ctx)
     try:
         return await checks.run_check(
-            settings, ctx["storage"], upload_id, lease=lease(settings), time_limit=CHECK_TIMEOUT
+            job.settings,
+            job.storage,
+            upload_id,
+            lease=lease(job.settings),
+            time_limit=CHECK_TIMEOUT,
         )
     except (OSError, TimeoutError) as exc:  # storage, database, reader
-        log.warning("check of upload %s failed (try %s): %r", upload_id, ctx["job_try"], exc)
+        log.warning("check of upload %s failed (try %s): %r", upload_id, job.job_try, exc)
         if await checks.give_up_or_release(upload_id, exc):
-            raise Retry(defer=2 * ctx["job_try"]) from exc
+            raise Retry(defer=2 * job.job_try) from exc
         return "check_failed"
     except Exception as exc:
         # Not transient: retrying would fail the same way.
@@ -60,8 +54,8 @@ async def check_upload_job(ctx: dict[str, Any], upload_id: int) -> str:
 
 async def sweep_checks(ctx: dict[str, Any], grace_seconds: float = SWEEP_GRACE_SECONDS) -> int:
     """Every minute, and at once after the worker finds Redis again (grace 0)."""
-    settings: Settings = ctx["settings"]
-    stale = await checks.left_behind(lease(settings), grace=timedelta(seconds=grace_seconds))
+    job = WorkerContext.of(ctx)
+    stale = await checks.left_behind(lease(job.settings), grace=timedelta(seconds=grace_seconds))
     for upload_id, attempts in stale:
-        await enqueue_check(ctx["redis"], upload_id, attempts)
+        await enqueue_check(job.redis, upload_id, attempts)
     return len(stale)

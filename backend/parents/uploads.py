@@ -30,6 +30,7 @@ from backend.errors import (
     PayloadTooLarge,
     TooManyAttempts,
 )
+from backend.outbox import Outbox
 from backend.parents import drafts
 from backend.parents.photos import (
     PHOTO_TOO_LARGE,
@@ -117,6 +118,7 @@ async def upload_photo(
     storage: Storage,
     redis: Redis,
     settings: Settings,
+    outbox: Outbox,
     student_id: int,
     data: bytes,
 ) -> UploadRead:
@@ -194,6 +196,8 @@ async def upload_photo(
             upload_id,
             after={"student": student_id, "on_behalf": on_behalf, "format": photo.source_format},
         )
+        # Its first check (attempt 0: the sweeper's retries count on, parents/tasks.py).
+        await outbox.job("check_upload_job", upload_id, job_id=f"check:{upload_id}:0")
     row = await Upload.select().where(Upload.id == upload_id).first()
     assert row is not None
     return upload_read(row)

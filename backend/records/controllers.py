@@ -15,8 +15,8 @@ from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED, HTTP_204_NO_CO
 from backend.accounts.permissions import Action
 from backend.deps import (
     ActorDep,
-    ArqDep,
     IdFilter,
+    OutboxDep,
     PrincipalDep,
     RedisDep,
     SettingsDep,
@@ -173,7 +173,7 @@ class ImportController(Controller):
         data: MultipartBody[ImportUpload],
         principal: PrincipalDep,
         actor: ActorDep,
-        arq: ArqDep,
+        outbox: OutboxDep,
         redis: RedisDep,
         settings: SettingsDep,
     ) -> ImportStarted:
@@ -195,8 +195,8 @@ class ImportController(Controller):
             data.file.filename or "import",
             content,
             data.dry_run,
+            outbox,
         )
-        await arq.enqueue_job("run_import_job", job_id, _job_id=f"import:{job_id}")
         return ImportStarted(job_id, ImportStatus.queued)
 
     @get(
@@ -478,7 +478,7 @@ class FormController(Controller):
         settings: SettingsDep,
         principal: PrincipalDep,
         actor: ActorDep,
-        arq: ArqDep,
+        outbox: OutboxDep,
         redis: RedisDep,
     ) -> FormBatchRead:
         """Issue this campaign's confirmation forms for every enrolled student of a class; a
@@ -490,8 +490,7 @@ class FormController(Controller):
         **Errors**: `registrar_only` (403); `not_found` (404) for a class outside the caller's
         scope; `outside_window` (409) when the campaign is closed or forbids issuing forms;
         `class_empty` (409) for a class with no enrolled student."""
-        batch_id = await forms.issue_class_forms(settings, principal, actor, data.class_id)
-        await arq.enqueue_job("render_form_batch_job", batch_id, _job_id=f"forms:{batch_id}")
+        batch_id = await forms.issue_class_forms(settings, principal, actor, outbox, data.class_id)
         return await forms.get_batch(principal.scope, actor, redis, batch_id)
 
     @get(

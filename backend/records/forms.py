@@ -33,6 +33,7 @@ from backend.config import Settings
 from backend.db import json_value, transaction
 from backend.errors import Conflict
 from backend.ocr import FormHeader, append_pdf_page, render_form, sign_form_token
+from backend.outbox import Outbox
 from backend.pages import Page, window
 from backend.records.campaigns import Switch, require_open
 from backend.records.printing import (
@@ -61,7 +62,7 @@ log = logging.getLogger("registry.forms")
 
 
 async def issue_class_forms(
-    settings: Settings, principal: Principal, actor: Actor, class_id: int
+    settings: Settings, principal: Principal, actor: Actor, outbox: Outbox, class_id: int
 ) -> int:
     """New forms for every enrolled student of the class; earlier forms of the same campaign
     are superseded (their QR codes now read as another form). Returns the batch id."""
@@ -123,6 +124,7 @@ async def issue_class_forms(
             batch_id,
             after={"class_id": class_id, "campaign_id": campaign["id"], "forms": len(forms)},
         )
+        await outbox.job("render_form_batch_job", batch_id, job_id=f"forms:{batch_id}")
     return batch_id
 
 

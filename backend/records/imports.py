@@ -38,6 +38,7 @@ from backend.errors import (
     TooManyAttempts,
 )
 from backend.masking import mask_id_number
+from backend.outbox import Outbox
 from backend.records.ids import registry_number_for
 from backend.records.importer import MAX_BYTES, ImportFileError, ParsedFile, RowError, parse
 from backend.records.schemas import ImportPhase, ImportRead
@@ -83,7 +84,10 @@ async def start_import(
     filename: str,
     content: bytes,
     dry_run: bool,
+    outbox: Outbox | None,
 ) -> int:
+    """Store the file and queue its job (`run_import`), or, with no `outbox`, leave the job
+    for the caller to run itself (the command line)."""
     require(principal, Action.import_records)
     if "\x00" in filename:  # multipart bodies pass the input check unread: the name is checked here
         raise InvalidCharacters()
@@ -119,6 +123,8 @@ async def start_import(
                 "sha256": hashlib.sha256(content).hexdigest(),
             },
         )
+        if outbox is not None:
+            await outbox.job("run_import_job", job_id, job_id=f"import:{job_id}")
     return job_id
 
 

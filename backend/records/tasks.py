@@ -14,6 +14,7 @@ from backend.config import Settings
 from backend.records import forms
 from backend.records.imports import run_import
 from backend.records.tables import ImportJob, ImportStatus
+from backend.resources import WorkerContext
 
 log = logging.getLogger("registry.forms")
 
@@ -25,7 +26,7 @@ BATCH_SWEEP_GRACE_SECONDS = 60.0
 
 
 async def run_import_job(ctx: dict[str, Any], job_id: int) -> str:
-    return await run_import(job_id, ctx["redis"])
+    return await run_import(job_id, WorkerContext.of(ctx).redis)
 
 
 async def sweep_imports(ctx: dict[str, Any]) -> int:
@@ -36,7 +37,9 @@ async def sweep_imports(ctx: dict[str, Any]) -> int:
         & (ImportJob.created_at < cutoff)
     )
     for row in stale:
-        await ctx["redis"].enqueue_job("run_import_job", row["id"], _job_id=f"import:{row['id']}")
+        await WorkerContext.of(ctx).redis.enqueue_job(
+            "run_import_job", row["id"], _job_id=f"import:{row['id']}"
+        )
     return len(stale)
 
 
@@ -54,15 +57,15 @@ async def render_form_batch_job(ctx: dict[str, Any], batch_id: int) -> str:
     """The photo check's pattern: a transient failure (storage, database) is retried by arq
     while tries remain; anything else would fail the same way again, so the batch fails at
     once; either way it ends `failed` with a message for the registrar, never `running`."""
-    settings: Settings = ctx["settings"]
+    job = WorkerContext.of(ctx)
     try:
         return await forms.render_batch(
-            settings, ctx["storage"], ctx["redis"], batch_id, lease=render_lease(settings)
+            job.settings, job.storage, job.redis, batch_id, lease=render_lease(job.settings)
         )
     except (OSError, TimeoutError) as exc:
-        log.warning("form batch %s failed (try %s): %r", batch_id, ctx["job_try"], exc)
+        log.warning("form batch %s failed (try %s): %r", batch_id, job.job_try, exc)
         if await forms.give_up_or_release(batch_id, exc):
-            raise Retry(defer=2 * ctx["job_try"]) from exc
+            raise Retry(defer=2 * job.job_try) from exc
         return "failed"
     except asyncio.CancelledError as exc:
         # Out of time, or the worker stops: another try later (the sweeper finds it queued),
@@ -80,8 +83,10 @@ async def sweep_form_batches(
     """Every five minutes, and at once after the worker finds Redis again (grace 0):
     re-enqueue batches queued with no job, or left `running` by a worker that died; fail
     those out of tries."""
-    settings: Settings = ctx["settings"]
-    stale = await forms.left_behind(render_lease(settings), grace=timedelta(seconds=grace_seconds))
+    job = WorkerContext.of(ctx)
+    stale = await forms.left_behind(
+        render_lease(job.settings), grace=timedelta(seconds=grace_seconds)
+    )
     for batch_id, attempts in stale:
-        await enqueue_render(ctx["redis"], batch_id, attempts)
+        await enqueue_render(job.redis, batch_id, attempts)
     return len(stale)

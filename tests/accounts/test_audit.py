@@ -19,13 +19,14 @@ from typing import Any
 
 import httpx
 import pytest
+from litestar import Litestar
 
 from backend.accounts import audit, audit_verify
 from backend.accounts.roles import Role
 from backend.accounts.tables import AuditLog
 from backend.config import Settings
 from backend.storage import LocalStorage, make_storage
-from tests.factories import bearer, build_world, login
+from tests.factories import bearer, build_world, job_ctx, login
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -235,7 +236,7 @@ def make_storage_for_test() -> Any:
 
 
 async def test_anchoring_never_blesses_a_cut_chain(
-    busy_log: None, storage: LocalStorage, caplog: pytest.LogCaptureFixture
+    app: Litestar, busy_log: None, storage: LocalStorage, caplog: pytest.LogCaptureFixture
 ) -> None:
     from backend.worker import CRON_JOBS, anchor_audit_job
 
@@ -245,10 +246,8 @@ async def test_anchoring_never_blesses_a_cut_chain(
     rows = await chain_rows(chain)
     await AuditLog.delete().where(AuditLog.id == rows[-1]["id"])
 
-    from backend.config import get_settings
-
     with caplog.at_level(logging.ERROR, logger="registry.audit"):
-        anchored = await anchor_audit_job({"settings": get_settings(), "storage": storage})
+        anchored = await anchor_audit_job(job_ctx(app, storage=storage))
     by_hand = cli("anchor")
 
     assert anchored == 0

@@ -73,10 +73,10 @@ async def base_url(app: Litestar) -> AsyncIterator[str]:
 
 
 @pytest.fixture
-async def worker(settings: Settings) -> AsyncIterator[None]:
+async def worker(app: Litestar) -> AsyncIterator[None]:
     """A real arq worker checking photos as they arrive, as in production."""
     pool = await create_pool(RedisSettings.from_dsn(os.environ["REDIS_URL"]))
-    running = inline_worker(settings, pool, poll_delay=0.05)
+    running = inline_worker(app.state.resources, pool, poll_delay=0.05)
     task = asyncio.create_task(running.async_run())
     yield
     await running.close()

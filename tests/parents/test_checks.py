@@ -35,6 +35,7 @@ from tests.factories import (
     World,
     bearer,
     build_world,
+    job_ctx,
     login,
     make_students,
     open_campaign,
@@ -488,7 +489,7 @@ async def test_a_worker_killed_mid_check_leaves_an_upload_the_sweeper_finishes(
 
     time.sleep(1.1)  # noqa: ASYNC251  (let the dead worker's 1-second lease run out)
     short_lease = settings.with_(check_lease_seconds=1)
-    swept = await sweep_checks({"settings": short_lease, "redis": app.state.arq})
+    swept = await sweep_checks(job_ctx(app, short_lease))
     assert swept >= 1
     # A fresh worker process takes the swept job (the dead one's job stays locked in arq
     # until its own timeout; the check is idempotent, so that later run will do nothing).
@@ -529,9 +530,7 @@ async def test_after_the_last_try_the_upload_shows_check_failed(
 
     for _ in range(3):
         await run_jobs(app, settings.with_(check_lease_seconds=0))
-        await sweep_checks(
-            {"settings": settings.with_(check_lease_seconds=0), "redis": app.state.arq}
-        )
+        await sweep_checks(job_ctx(app, settings.with_(check_lease_seconds=0)))
     await run_jobs(app, settings)
 
     detail = (await client.get(f"/uploads/{upload_id}", headers=parent)).json()

@@ -34,6 +34,7 @@ from tests.factories import (
     World,
     bearer,
     build_world,
+    job_ctx,
     login,
     make_students,
     open_campaign,
@@ -198,7 +199,7 @@ async def test_a_batch_whose_job_was_lost_is_swept_and_rendered(
     ).json()
     await app.state.redis.flushdb()  # the queue is lost
 
-    swept = await sweep_form_batches({"settings": settings, "redis": app.state.arq}, 0)
+    swept = await sweep_form_batches(job_ctx(app), 0)
     await run_jobs(app, settings)
 
     assert swept == 1
@@ -315,7 +316,7 @@ async def test_a_storage_fault_that_lasts_ends_failed_after_the_last_try(
         == 1
     )
     # Failed is final: neither the sweeper nor a stray job takes it up again.
-    assert await sweep_form_batches({"settings": settings, "redis": app.state.arq}, 0) == 0
+    assert await sweep_form_batches(job_ctx(app), 0) == 0
     await enqueue_render(app.state.arq, batch["id"], attempt=9)
     await run_jobs(app, settings)
     assert (await client.get(f"/form-batches/{batch['id']}", headers=registrar)).json()[
@@ -363,7 +364,7 @@ async def test_a_batch_left_running_by_a_killed_worker_is_taken_over_by_the_swee
 
     time.sleep(1.1)  # noqa: ASYNC251  (let the dead worker's 1-second lease run out)
     short_lease = settings.with_(render_lease_seconds=1)
-    swept = await sweep_form_batches({"settings": short_lease, "redis": app.state.arq})
+    swept = await sweep_form_batches(job_ctx(app, short_lease))
     assert swept == 1
     # A fresh worker takes the swept job (the dead one's job stays locked in arq until its
     # own timeout; rendering is idempotent, so that later run will find the batch done).
