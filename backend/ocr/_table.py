@@ -34,9 +34,9 @@ def find_sheet(full: np.ndarray, small: np.ndarray) -> Sheet | None:
     (portrait: the long sides are its height, the top still ambiguous by 180°)."""
     f = 480 / max(small.shape)
     tiny = cv2.resize(small, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
-    tiny = cv2.GaussianBlur(tiny, (0, 0), 2)
+    tiny = cv2.GaussianBlur(tiny, (0, 0), 1)
     _, bright = cv2.threshold(tiny, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    bright = cv2.morphologyEx(bright, cv2.MORPH_CLOSE, np.ones((9, 9), np.uint8))
+    bright = cv2.morphologyEx(bright, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
     contours, _ = cv2.findContours(bright, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     if not contours:
         return None
@@ -58,7 +58,7 @@ def find_sheet(full: np.ndarray, small: np.ndarray) -> Sheet | None:
     sheet = np.zeros_like(bright)
     cv2.drawContours(sheet, [hull], -1, 255, -1)
     edges = (sheet[0], sheet[-1], sheet[:, 0], sheet[:, -1])
-    touches = any(np.count_nonzero(edge) > 0.03 * edge.size for edge in edges)
+    touches = any(np.count_nonzero(edge) > 0.15 * edge.size for edge in edges)
     quad = _order(quad)
     full_quad = quad * (full.shape[1] / w)
     side = [float(np.linalg.norm(full_quad[i] - full_quad[(i + 1) % 4])) for i in range(4)]
@@ -123,29 +123,22 @@ def sheet_transform(
     back = cv2.perspectiveTransform(
         order.reshape(-1, 1, 2).astype(np.float64), np.linalg.inv(h)
     ).reshape(4, 2)
-    x0 = (order[0, 0] + order[3, 0]) / 2
-    x1 = (order[1, 0] + order[2, 0]) / 2
-    y0 = (order[0, 1] + order[1, 1]) / 2
-    y1 = (order[2, 1] + order[3, 1]) / 2
-    if x1 - x0 < mm(60) or y1 - y0 < mm(40):
+    # The table's shape from the photo itself (the sheet's corners only say which way is
+    # up: a shadow or a bend can move one), its width set to TABLE_MM.
+    width = (np.linalg.norm(back[1] - back[0]) + np.linalg.norm(back[2] - back[3])) / 2
+    height = (np.linalg.norm(back[3] - back[0]) + np.linalg.norm(back[2] - back[1])) / 2
+    if width < 1 or height < 1:
         return h, None
-    k = mm(TABLE_MM) / (x1 - x0)
     x0, x1 = (CANVAS[0] - mm(TABLE_MM)) / 2, (CANVAS[0] + mm(TABLE_MM)) / 2
-    y0 = float(np.clip(y0, mm(15), mm(80)))
-    y1 = y0 + (y1 - y0) * k
+    tall = mm(TABLE_MM) * height / width
+    if tall < mm(40) or tall > CANVAS[1] - mm(20):
+        return h, None
+    top = (order[0, 1] + order[1, 1]) / 2
+    y0 = float(np.clip(top, mm(10), max(mm(10), CANVAS[1] - mm(35) - tall)))
+    y1 = y0 + tall
     rect = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], dtype=np.float32)
     out: np.ndarray = cv2.getPerspectiveTransform(back.astype(np.float32), rect)
     return out, (round(x0), round(y0), round(x1), round(y1))
-
-
-def sheet_mask(sheet: Sheet, h: np.ndarray) -> np.ndarray:
-    """The canvas pixels that show the sheet (a little inside its edge): the desk beyond
-    reads as ink."""
-    quad = cv2.perspectiveTransform(sheet.corners.reshape(-1, 1, 2).astype(np.float64), h)
-    mask = np.zeros((CANVAS[1], CANVAS[0]), np.uint8)
-    cv2.fillConvexPoly(mask, np.round(quad.reshape(4, 2)).astype(np.int32), 1)
-    out: np.ndarray = cv2.erode(mask, np.ones((mm(4), mm(4)), np.uint8))
-    return out
 
 
 def straighten_sheet(full: np.ndarray, h: np.ndarray) -> np.ndarray:
@@ -161,6 +154,7 @@ class Table:
     box: Box
     rows: tuple[tuple[Box, ...], ...]  # cells, rows top to bottom, each left to right
     rules: np.ndarray  # the ruling lines' mask (canvas)
+    outline: np.ndarray  # the outer frame's four corners (canvas), unordered
     underlines: tuple[Box, ...]  # long lines below the table (a footer's blanks)
 
 
@@ -211,13 +205,21 @@ def find_table(ink: np.ndarray, near: Box | None = None) -> Table | None:
     if len(cells) < 4:
         return None
     rows = _rows(cells)
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    hull = cv2.convexHull(max(contours, key=cv2.contourArea))
+    outline = np.array([[x, y], [x + w, y], [x + w, y + h], [x, y + h]], np.float32)
+    for eps in (0.01, 0.02, 0.04):
+        approx = cv2.approxPolyDP(hull, eps * cv2.arcLength(hull, True), True)
+        if len(approx) == 4:
+            outline = approx.reshape(4, 2).astype(np.float32) + (x, y)
+            break
     lines = []
     n, _, line_stats, _ = cv2.connectedComponentsWithStats(horizontal, connectivity=8)
     for i in range(1, n):
         lx, ly, lw, lh = (int(v) for v in line_stats[i, :4])
         if ly > y + h + mm(2) and lw >= mm(20) and lh <= mm(3):
             lines.append((lx, ly, lx + lw, ly + lh))
-    return Table((x, y, x + w, y + h), rows, rules, tuple(sorted(lines)))
+    return Table((x, y, x + w, y + h), rows, rules, outline, tuple(sorted(lines)))
 
 
 def _rows(cells: list[Box]) -> tuple[tuple[Box, ...], ...]:
