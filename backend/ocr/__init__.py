@@ -11,11 +11,17 @@ No web and no database here; everything is synchronous. Typical use::
     report = check_photo(photo_bytes, layout, printed, key, expected_form_id=form_id)
     report.verdict  # retake, not_this_form, differs, corrections_written, unsigned, matches
 
+A form printed by another system (no QR code, no corner squares) is read by its labels:
+pass `foreign=ForeignForms(fields, names, LayoutMemory())` to `check_photo`, or call
+`check_foreign_photo`; `report.layout_way` says whether its layout was already learned.
+
 `backend.ocr.synth` makes synthetic phone photos for tests.
 """
 
 from ._check import check_photo
+from ._foreign import ForeignForms, check_foreign_photo
 from ._layout import Box, FieldCells, Layout, PrintedField, ReadKind, build_layout
+from ._memory import LayoutMemory, LearnedLayout
 from ._normalise import matches, normalise
 from ._ocr import warm_up
 from ._render import FormHeader, append_pdf_page, render_form, render_pdf
@@ -49,11 +55,14 @@ __all__ = [
     "FieldCells",
     "FieldReading",
     "FontNotFound",
+    "ForeignForms",
     "ForgedFormToken",
     "FormHeader",
     "FormTokenError",
     "Layout",
     "LayoutError",
+    "LayoutMemory",
+    "LearnedLayout",
     "MalformedFormToken",
     "OcrError",
     "PrintedField",
@@ -64,6 +73,7 @@ __all__ = [
     "Verdict",
     "append_pdf_page",
     "build_layout",
+    "check_foreign_photo",
     "check_photo",
     "matches",
     "normalise",

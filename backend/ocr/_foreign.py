@@ -19,12 +19,12 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from ._ctc import cell_odds
 from ._ink import faint_stroke_level, handwriting_level, ink_share, speck_px
 from ._labels import DATE_WORDS, SIGNATURE_WORDS, LabelMatcher, Role, clean, role_of
-from ._layout import Box, Layout, PrintedField, build_layout
-from ._memory import CellRef, FieldMap, LayoutMemory, LearnedLayout, fingerprint
+from ._layout import Box, PrintedField, build_layout
+from ._memory import CellRef, FieldMap, LayoutMemory, LearnedLayout, columns, fingerprint
 from ._normalise import matches, normalise
-from ._ctc import cell_odds
 from ._ocr import read_chinese
 from ._photo import decode, quality_of, shrink
 from ._report import (
@@ -57,9 +57,7 @@ from ._verify import crop
 # The canvas at 200 dpi, as the ink helpers see a page: they only need its scale.
 _CANVAS = build_layout((), dpi=DPI)
 SHARP_SPREAD = 1.2  # rule_blur() of a sharp photo (a printed rule's own width and smoothing)
-NOT_VISIBLE = (
-    "没有拍全整张表格，请让整张纸（包括签名和日期处）都在画面内，平放拍摄，再拍一次。"
-)
+NOT_VISIBLE = "没有拍全整张表格，请让整张纸（包括签名和日期处）都在画面内，平放拍摄，再拍一次。"
 MIN_FIELDS = 3  # fewer labels recognised: upside down, or not a confirmation form
 ANCHORS = ("id_number", "name")  # read on every photo of a learned layout, to be sure
 
@@ -88,8 +86,9 @@ def _matcher(forms: ForeignForms) -> LabelMatcher:
 
 
 class _Clock:
-    def __init__(self) -> None:
-        self.start = self.last = time.perf_counter()
+    def __init__(self, started: float | None = None) -> None:
+        self.start = started or time.perf_counter()
+        self.last = time.perf_counter()
         self.cpu_last = time.thread_time()
         self.stages: dict[str, float] = {}
         self.cpu: dict[str, float] = {}
@@ -220,9 +219,9 @@ def _map_by_labels(ink: np.ndarray, table: Table, forms: ForeignForms) -> _Mappe
 
 def _footer_blanks(ink: np.ndarray, table: Table) -> tuple[Box | None, Box | None]:
     """Blanks below the table: an underline whose text on the left says 签名/签字 or 日期.
-    Boxes relative to the table's top-left corner."""
+    Boxes relative to the table's bottom-left corner."""
     signature = date = None
-    tx, ty = table.box[0], table.box[1]
+    tx, ty = table.box[0], table.box[3]
     for x0, y0, x1, _ in table.underlines:
         label_box = (max(0, x0 - mm(40)), y0 - mm(7), x0 + mm(1), y0 + mm(0.5))
         text, _ = _read_text(ink, label_box)
@@ -246,8 +245,18 @@ def _box_of(table: Table, where: CellRef | Box | None, inset: int) -> Box | None
             return None
         return box
     x0, y0, x1, y1 = where  # type: ignore[misc]
-    tx, ty = table.box[0], table.box[1]
-    return (x0 + tx, y0 + ty, x1 + tx, y1 + ty)
+    tx, ty = table.box[0], table.box[3]
+    box = (x0 + tx, y0 + ty, x1 + tx, y1 + ty)
+    # The blank's own underline on this photo, if one lies near where it was learned.
+    near = [
+        u
+        for u in table.underlines
+        if abs(u[0] - box[0]) <= mm(6) and abs(u[1] - (box[3] + mm(0.6))) <= mm(8)
+    ]
+    if near:
+        ux0, uy0, ux1, _ = min(near, key=lambda u: abs(u[0] - box[0]) + abs(u[1] - box[3]))
+        return (ux0, uy0 - mm(12), ux1, uy0 - mm(0.6))
+    return box
 
 
 def _read_value(
@@ -308,7 +317,7 @@ def check_foreign_photo(
     quality = quality_of(small)
     if quality.paper < thresholds.dark_paper:
         return _retake(RetakeReason.too_dark, quality, clock)
-    return check_foreign(full, small, quality, forms, expected, thresholds, clock)
+    return check_foreign(full, small, quality, forms, expected, thresholds, started=clock.start)
 
 
 def check_foreign(
@@ -318,11 +327,12 @@ def check_foreign(
     forms: ForeignForms,
     expected: Mapping[str, str],
     t: Thresholds = DEFAULT_THRESHOLDS,
-    clock: _Clock | None = None,
+    *,
+    started: float | None = None,
 ) -> CheckReport:
     """The reading itself, on a decoded photo (`check_photo` hands over a photo without
-    our QR code here)."""
-    clock = clock or _Clock()
+    our QR code here; `started`, its perf_counter() start)."""
+    clock = _Clock(started)
     sheet = find_sheet(full, small)
     if sheet is None:
         soft = quality.sharpness < 4 * t.sharpness_min
@@ -347,15 +357,14 @@ def check_foreign(
         return _retake(RetakeReason.blurry, quality, clock)
 
     way: LayoutWay = "learned"
-    key = fingerprint(table.rows, table.box)
-    mapped = _recall(ink, table, forms, key)
-    if mapped is None:
+    key = fingerprint(table.rows)
+    mapped = _recall(ink, table, forms)
+    if mapped is None and forms.memory.get(key, columns(table.rows, table.box)) is None:
+        # Known lines, read the wrong way up? (Upside down, the rows come out reversed.)
         flipped = _straighten(full, sheet, corners, upside_down=True)
-        if flipped is not None:
-            key_flipped = fingerprint(flipped[1].rows, flipped[1].box)
-            mapped = _recall(*flipped, forms, key_flipped)
-            if mapped is not None:
-                ink, table, key = *flipped, key_flipped
+        if flipped is not None and (mapped := _recall(*flipped, forms)) is not None:
+            ink, table = flipped
+            key = fingerprint(table.rows)
     clock.lap("labels")
     if mapped is None:
         way = "read_by_labels"
@@ -366,7 +375,7 @@ def check_foreign(
                 other = _map_by_labels(*flipped, forms)
                 if len(other.fields) > len(mapped.fields):
                     (ink, table), mapped = flipped, other
-                    key = fingerprint(table.rows, table.box)
+                    key = fingerprint(table.rows)
         clock.lap("labels")
     if len(mapped.fields) < MIN_FIELDS:
         return _retake(RetakeReason.page_not_visible, quality, clock, NOT_VISIBLE)
@@ -391,9 +400,7 @@ def check_foreign(
     specks = speck_px(noise)
 
     def share(box: Box) -> float:
-        return ink_share(
-            ink_smooth, _CANVAS, box, level=level, blur_px=blur_px, speck_px=specks
-        )
+        return ink_share(ink_smooth, _CANVAS, box, level=level, blur_px=blur_px, speck_px=specks)
 
     shares = {code: share(box) for code, box in boxes.items()}
     corrections = {
@@ -422,7 +429,14 @@ def check_foreign(
             message = RETAKE_MESSAGES[reason]
     if way == "read_by_labels" and verdict is not Verdict.retake and _learnable(mapped):
         forms.memory.put(
-            LearnedLayout(key, mapped.fields, mapped.signature, mapped.date, mapped.labels)
+            LearnedLayout(
+                key,
+                mapped.fields,
+                mapped.signature,
+                mapped.date,
+                mapped.labels,
+                columns(table.rows, table.box),
+            )
         )
     quality = Quality(quality.paper, quality.sharpness, sheet.scale, blur_px, noise, level)
     return CheckReport(
@@ -476,12 +490,10 @@ def _at_edge(box: Box) -> bool:
     return x0 < m or y0 < m or x1 > CANVAS[0] - m or y1 > CANVAS[1] - m
 
 
-def _recall(
-    ink: np.ndarray, table: Table, forms: ForeignForms, key: str
-) -> _Mapped | None:
+def _recall(ink: np.ndarray, table: Table, forms: ForeignForms) -> _Mapped | None:
     """The learned map of this layout, if its lines are known and its anchor labels read
     as they did when it was learned."""
-    learned = forms.memory.get(key)
+    learned = forms.memory.get(fingerprint(table.rows), columns(table.rows, table.box))
     if learned is None:
         return None
     matcher = forms.matcher()
@@ -561,8 +573,3 @@ def _verdict(
     if not signed:
         return Verdict.unsigned, "表格还没有签名，请在签名处签名后重新拍照上传。", None
     return Verdict.matches, "表上信息与学籍记录一致，已签名，核对完成。", None
-
-
-def foreign_layout_canvas() -> Layout:
-    """The canvas's scale as a layout (for tests)."""
-    return _CANVAS

@@ -35,7 +35,7 @@ class LearnedLayout:
     signature: CellRef | Box | None
     date: CellRef | Box | None
     labels: dict[str, str]  # code → the label as first read (for the record)
-    title: str = ""
+    columns: tuple[float, ...] = ()  # where the header row's cells start (share of width)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -54,19 +54,25 @@ class LearnedLayout:
             signature=ref(data["signature"]),
             date=ref(data["date"]),
             labels=dict(data["labels"]),
-            title=data.get("title", ""),
+            columns=tuple(data.get("columns", ())),
         )
 
 
-def fingerprint(rows: tuple[tuple[Box, ...], ...], table: Box) -> str:
-    """The table's lines: cells per row, and where the header row's cells start (in 2 %
-    steps of the table's width). Photos of one layout agree; layouts rarely do, and two
-    labels are read to be sure."""
+COLUMN_TOLERANCE = 0.02  # of the table's width
+
+
+def fingerprint(rows: tuple[tuple[Box, ...], ...]) -> str:
+    """The table's lines: how many cells each row has. Layouts that agree on it are told
+    apart by their columns (`columns`), and two labels are read to be sure."""
+    spec = repr(tuple(len(r) for r in rows))
+    return hashlib.sha256(spec.encode()).hexdigest()[:16]
+
+
+def columns(rows: tuple[tuple[Box, ...], ...], table: Box) -> tuple[float, ...]:
+    """Where the first row's cells start, as shares of the table's width."""
     x0, _, x1, _ = table
     width = max(1, x1 - x0)
-    header = tuple(round(50 * (c[0] - x0) / width) for c in rows[0]) if rows else ()
-    spec = repr((tuple(len(r) for r in rows), header))
-    return hashlib.sha256(spec.encode()).hexdigest()[:16]
+    return tuple(round((c[0] - x0) / width, 4) for c in rows[0]) if rows else ()
 
 
 class LayoutMemory:
@@ -75,26 +81,38 @@ class LayoutMemory:
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         self._path = Path(path) if path else None
         self._lock = threading.Lock()
-        self._layouts: dict[str, LearnedLayout] = {}
+        self._layouts: dict[str, list[LearnedLayout]] = {}
         if self._path and self._path.is_file():
             for item in json.loads(self._path.read_text(encoding="utf-8")):
                 learned = LearnedLayout.from_json(item)
-                self._layouts[learned.fingerprint] = learned
+                self._layouts.setdefault(learned.fingerprint, []).append(learned)
 
-    def get(self, key: str) -> LearnedLayout | None:
-        return self._layouts.get(key)
+    def get(self, key: str, cols: tuple[float, ...]) -> LearnedLayout | None:
+        for learned in self._layouts.get(key, ()):
+            if len(learned.columns) == len(cols) and all(
+                abs(a - b) <= COLUMN_TOLERANCE for a, b in zip(learned.columns, cols, strict=True)
+            ):
+                return learned
+        return None
 
     def put(self, learned: LearnedLayout) -> None:
         with self._lock:
-            self._layouts[learned.fingerprint] = learned
+            same = self._layouts.setdefault(learned.fingerprint, [])
+            same[:] = [
+                old for old in same if self.get(learned.fingerprint, learned.columns) is not old
+            ]
+            same.append(learned)
             if self._path:
                 self._path.parent.mkdir(parents=True, exist_ok=True)
                 tmp = self._path.with_suffix(".tmp")
                 tmp.write_text(
-                    json.dumps([v.to_json() for v in self._layouts.values()], ensure_ascii=False),
+                    json.dumps(
+                        [v.to_json() for same in self._layouts.values() for v in same],
+                        ensure_ascii=False,
+                    ),
                     encoding="utf-8",
                 )
                 tmp.replace(self._path)
 
     def __len__(self) -> int:
-        return len(self._layouts)
+        return sum(len(same) for same in self._layouts.values())
