@@ -16,6 +16,7 @@ import numpy as np
 from ._ocr import _rapid, text_lines
 
 _NEG = -1e9
+MIN_RATIO = 3.0  # the narrowest line image (width : height) the model is given
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +76,9 @@ def cell_odds(cell: np.ndarray, min_gap: int = 4) -> LineOdds | None:
     for line in text_lines(cell, min_gap):
         rgb = np.ascontiguousarray(np.repeat(line[:, :, None], 3, axis=2))
         h, w = rgb.shape[:2]
-        norm = engine.resize_norm_img(rgb, max(320 / 48, w / h))[None].astype(np.float32)
+        # The line at its own width (RapidOCR pads every line to 320 × 48 first, which
+        # costs a short value, 男 or 2019-09, four times its own reading).
+        norm = engine.resize_norm_img(rgb, max(MIN_RATIO, w / h))[None].astype(np.float32)
         probs = engine.session(norm)[0][0]  # T × C, softmax
         chunks.append(np.log(np.maximum(probs, 1e-12)))
         (text, score), *_ = decoder(probs[None])

@@ -25,7 +25,6 @@ from ._labels import DATE_WORDS, SIGNATURE_WORDS, LabelMatcher, Role, clean, rol
 from ._layout import Box, PrintedField, build_layout
 from ._memory import CellRef, FieldMap, LayoutMemory, LearnedLayout, columns, fingerprint
 from ._normalise import matches, normalise
-from ._ocr import read_chinese
 from ._photo import decode, quality_of, shrink
 from ._report import (
     DEFAULT_THRESHOLDS,
@@ -125,9 +124,8 @@ def _text_crop(ink: np.ndarray, box: Box, inset: int) -> np.ndarray | None:
 
 def _read_text(ink: np.ndarray, box: Box) -> tuple[str, float]:
     cell = _text_crop(ink, box, mm(0.8))
-    if cell is None:
-        return "", 1.0
-    return read_chinese(cell, min_gap=mm(0.5))
+    odds = None if cell is None else cell_odds(cell, min_gap=mm(0.5))
+    return ("", 1.0) if odds is None else (odds.text, odds.score)
 
 
 @dataclass

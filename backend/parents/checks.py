@@ -23,10 +23,19 @@ from backend.accounts import audit
 from backend.accounts.audit import Actor
 from backend.config import Settings
 from backend.db import transaction
-from backend.ocr import CheckReport, Verdict, check_photo, matches, warm_up
+from backend.ocr import (
+    CheckReport,
+    ForeignForms,
+    LayoutMemory,
+    Verdict,
+    check_photo,
+    matches,
+    warm_up,
+)
 from backend.parents.tables import CorrectionDraft, Upload, UploadCheck
 from backend.records.catalog import BY_CODE
-from backend.records.printing import form_layout, printed_field, printed_values
+from backend.records.form_labels import other_names
+from backend.records.printing import catalog_fields, form_layout, printed_field, printed_values
 from backend.records.service import load_fields
 from backend.records.tables import IssuedForm, Student
 from backend.storage import Storage
@@ -42,6 +51,13 @@ def ocr_executor() -> ThreadPoolExecutor:
     check at a time per process keeps a 2-core machine responsive (run more workers for
     more throughput)."""
     return ThreadPoolExecutor(max_workers=1, thread_name_prefix="ocr")
+
+
+@functools.cache
+def foreign_forms() -> ForeignForms:
+    """How forms printed by other systems are read; the layouts learned stay for the
+    worker process's life."""
+    return ForeignForms(catalog_fields(), other_names(), LayoutMemory())
 
 
 async def warm_up_reader() -> None:
@@ -131,6 +147,10 @@ def _verdict(
 ) -> ServerVerdict:
     if report.verdict is Verdict.retake:
         return ServerVerdict.retake
+    if report.layout_way is not None:
+        # Another system's form (no token of ours): it was read against this upload's
+        # child's record, so its verdict stands.
+        return ServerVerdict(report.verdict.value)
     if (
         photo_form is None
         or photo_form["student"] != upload["student"]
@@ -161,7 +181,16 @@ async def run_check(
         loop.run_in_executor(
             ocr_executor(),
             functools.partial(
-                check_photo, photo, form_layout(), printed, key, expected_form_id=form["form_id"]
+                check_photo,
+                photo,
+                form_layout(),
+                printed,
+                key,
+                expected_form_id=form["form_id"],
+                # A photo without our token: another system's form, checked against the
+                # child it was uploaded for, as the record stands now.
+                foreign=foreign_forms(),
+                foreign_expected=current,
             ),
         ),
         time_limit,
@@ -170,6 +199,8 @@ async def run_check(
     if report.form_id is not None:
         photo_form = await IssuedForm.select().where(IssuedForm.form_id == report.form_id).first()
     outdated = [code for code in printed if printed[code] != current.get(code, "")]
+    if report.layout_way is not None:
+        outdated = []  # compared with the record now, not with our printed snapshot
     verdict = _verdict(report, photo_form, upload, outdated)
     await _store(storage, upload, report, verdict, printed, current, outdated)
     return verdict.value
@@ -247,7 +278,12 @@ async def _store(
             "check",
             "upload",
             upload["id"],
-            after={"verdict": verdict.value, "differing": differing, "corrections": corrections},
+            after={
+                "verdict": verdict.value,
+                "differing": differing,
+                "corrections": corrections,
+                "layout": report.layout_way or "own_form",
+            },
         )
 
 

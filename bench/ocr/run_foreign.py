@@ -30,7 +30,9 @@ from backend.ocr import ForeignForms, LayoutMemory, check_foreign_photo, normali
 from backend.ocr.__main__ import catalog_fields, printed_values  # noqa: E402
 from backend.records.form_labels import other_names  # noqa: E402
 
-from .foreign import BY_NAME, generate, out_dir  # noqa: E402
+from backend.ocr.synth_foreign import BY_NAME  # noqa: E402
+
+from .foreign import generate, out_dir  # noqa: E402
 
 cv2.setNumThreads(1)
 ID_CODES = ("id_number", "guardian1_id_number", "guardian2_id_number")
@@ -124,7 +126,8 @@ def main() -> None:
             "ids_exact_on_accepted": f"{ids_ok} of {ids_all}",
             "handwriting_recall": ink["tp"] / max(1, ink["tp"] + ink["fn"]),
             "handwriting_precision": ink["tp"] / max(1, ink["tp"] + ink["fp"]),
-            "usable_sent_back": f"{len(sent_back)} of {usable} ({len(sent_back) / max(1, usable):.1%})",
+            "usable_sent_back": f"{len(sent_back)} of {usable}"
+            f" ({len(sent_back) / max(1, usable):.1%})",
             "unreadable_accepted": f"{len(accepted_bad)} of {len(cases) - usable}",
             "cpu_per_accepted_form": {"median": _q(cpu, 0.5), "p95": _q(cpu, 0.95)},
             "layout_way": dict(ways),
