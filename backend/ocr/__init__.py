@@ -12,7 +12,7 @@ No web and no database here; everything is synchronous. Typical use::
     report.verdict  # retake, not_this_form, differs, corrections_written, unsigned, matches
 
 A form printed by another system (no QR code, no corner squares) is read by its labels:
-pass `foreign=ForeignForms(fields, names, LayoutMemory())` to `check_photo`, or call
+pass `other_systems=ForeignForms(fields, names, LayoutMemory())` to `check_photo`, or call
 `check_foreign_photo`; `report.layout_way` says whether its layout was already learned.
 
 `backend.ocr.synth` makes synthetic phone photos for tests.

@@ -75,7 +75,7 @@ def _read(photo: Path, record_path: Path, key: bytes, layouts: str | None) -> di
         printed_values(record),
         key,
         expected_form_id=None if form_id is None else str(form_id),
-        foreign=ForeignForms(catalog_fields(), other_names(), LayoutMemory(layouts)),
+        other_systems=ForeignForms(catalog_fields(), other_names(), LayoutMemory(layouts)),
     )
     return report.summary()
 

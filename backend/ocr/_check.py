@@ -157,8 +157,8 @@ def check_photo(
     expected_form_id: str | None = None,
     *,
     thresholds: Thresholds = DEFAULT_THRESHOLDS,
-    foreign: ForeignForms | None = None,
-    foreign_expected: Mapping[str, str] | None = None,
+    other_systems: ForeignForms | None = None,
+    other_expected: Mapping[str, str] | None = None,
 ) -> CheckReport:
     """Check a photo of a printed form against the values it should show.
 
@@ -167,8 +167,8 @@ def check_photo(
     `not_this_form`; without, the caller compares `report.form_id` itself. Synchronous,
     CPU-bound and thread-safe: run it off the event loop.
 
-    With `foreign`, a photo that carries no QR code of ours is read as a form printed by
-    another system (`check_foreign`), against `foreign_expected` (default `expected`).
+    With `other_systems`, a photo that carries no QR code of ours is read as a form printed
+    by another system (`check_foreign`), against `other_expected` (default `expected`).
     """
     t = thresholds
     clock = _Clock()
@@ -188,9 +188,9 @@ def check_photo(
 
     found = locate_page(full, small, layout)
     clock.lap("locate")
-    if not isinstance(found, PageFound) and found.reason == "qr" and foreign is not None:
+    if not isinstance(found, PageFound) and found.reason == "qr" and other_systems is not None:
         return check_foreign(
-            full, small, quality, foreign, foreign_expected or expected, t, started=clock.start
+            full, small, quality, other_systems, other_expected or expected, t, started=clock.start
         )
     if not isinstance(found, PageFound):
         # A page we cannot find in a soft photo is more likely blurred than cut off.

@@ -205,9 +205,13 @@ def _map_by_labels(ink: np.ndarray, table: Table, forms: ForeignForms) -> _Mappe
     # A wide row's correction cell is its last one, under a correction caption.
     for code, m in list(fields.items()):
         row = table.rows[m.value[0]]
-        if m.correction is None and has_correction and m.value[1] == len(row) - 2:
-            if _role_at(columns, row[-1]) == "correction":
-                fields[code] = FieldMap(m.label, m.value, (m.value[0], len(row) - 1))
+        if (
+            m.correction is None
+            and has_correction
+            and m.value[1] == len(row) - 2
+            and _role_at(columns, row[-1]) == "correction"
+        ):
+            fields[code] = FieldMap(m.label, m.value, (m.value[0], len(row) - 1))
     if signature is None or date is None:
         sig, day = _footer_blanks(ink, table)
         signature = signature or sig
@@ -238,11 +242,8 @@ def _box_of(table: Table, where: CellRef | Box | None, inset: int) -> Box | None
     if where is None:
         return None
     if len(where) == 2:
-        box = _cell(table, where)  # type: ignore[arg-type]
-        if box is None:
-            return None
-        return box
-    x0, y0, x1, y1 = where  # type: ignore[misc]
+        return _cell(table, where)
+    x0, y0, x1, y1 = where
     tx, ty = table.box[0], table.box[3]
     box = (x0 + tx, y0 + ty, x1 + tx, y1 + ty)
     # The blank's own underline on this photo, if one lies near where it was learned.
@@ -334,8 +335,8 @@ def check_foreign(
     sheet = find_sheet(full, small)
     if sheet is None:
         soft = quality.sharpness < 4 * t.sharpness_min
-        reason = RetakeReason.blurry if soft else RetakeReason.page_not_visible
-        return _retake(reason, quality, clock, None if soft else NOT_VISIBLE)
+        why = RetakeReason.blurry if soft else RetakeReason.page_not_visible
+        return _retake(why, quality, clock, None if soft else NOT_VISIBLE)
     if sheet.touches_frame:
         return _retake(RetakeReason.page_not_visible, quality, clock, NOT_VISIBLE)
     corners = table_corners(small)

@@ -48,7 +48,7 @@ class LearnedLayout:
         return cls(
             fingerprint=data["fingerprint"],
             fields={
-                code: FieldMap(tuple(m["label"]), tuple(m["value"]), ref(m["correction"]))  # type: ignore[arg-type]
+                code: FieldMap(tuple(m["label"]), tuple(m["value"]), ref(m["correction"]))
                 for code, m in data["fields"].items()
             },
             signature=ref(data["signature"]),

@@ -153,7 +153,7 @@ class CheckReport:
 
     def summary(self) -> dict[str, Any]:
         """The JSON the CLI prints (no crops); a form of another system's adds "layout"."""
-        out = {
+        out: dict[str, Any] = {
             "verdict": self.verdict.value,
             "fields": {
                 code: {

@@ -85,7 +85,8 @@ def table_corners(small: np.ndarray) -> np.ndarray | None:
     ink = ink_map(small)
     dark = (ink >= 45).astype(np.uint8)
     # Lines and strokes only: the desk around the sheet is dark too, but wide.
-    dark &= 1 - cv2.morphologyEx(dark, cv2.MORPH_OPEN, np.ones((7, 7), np.uint8))
+    wide = cv2.morphologyEx(dark, cv2.MORPH_OPEN, np.ones((7, 7), np.uint8))
+    dark = np.where(wide > 0, 0, dark).astype(np.uint8)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(dark, connectivity=8)
     if count < 2:
         return None
@@ -99,7 +100,10 @@ def table_corners(small: np.ndarray) -> np.ndarray | None:
     for eps in (0.01, 0.02, 0.03, 0.05):
         approx = cv2.approxPolyDP(hull, eps * cv2.arcLength(hull, True), True)
         if len(approx) == 4:
-            return approx.reshape(4, 2).astype(np.float32) + (x, y)
+            corners: np.ndarray = approx.reshape(4, 2).astype(np.float32) + np.array(
+                [x, y], np.float32
+            )
+            return corners
     return None
 
 
@@ -134,7 +138,7 @@ def sheet_transform(
     if tall < mm(40) or tall > CANVAS[1] - mm(20):
         return h, None
     top = (order[0, 1] + order[1, 1]) / 2
-    y0 = float(np.clip(top, mm(10), max(mm(10), CANVAS[1] - mm(35) - tall)))
+    y0 = min(max(float(top), mm(10)), max(mm(10), CANVAS[1] - mm(35) - float(tall)))
     y1 = y0 + tall
     rect = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], dtype=np.float32)
     out: np.ndarray = cv2.getPerspectiveTransform(back.astype(np.float32), rect)
@@ -165,12 +169,14 @@ def find_table(ink: np.ndarray, near: Box | None = None) -> Table | None:
     horizontal = cv2.morphologyEx(dark, cv2.MORPH_OPEN, np.ones((1, mm(9)), np.uint8))
     vertical = cv2.morphologyEx(dark, cv2.MORPH_OPEN, np.ones((mm(5), 1), np.uint8))
     # A rule is thin: what stays dark over 2 mm across is a shaded cell or a shadow.
-    horizontal &= 1 - cv2.morphologyEx(horizontal, cv2.MORPH_OPEN, np.ones((mm(2), 1), np.uint8))
-    vertical &= 1 - cv2.morphologyEx(vertical, cv2.MORPH_OPEN, np.ones((1, mm(2)), np.uint8))
+    thick_h = cv2.morphologyEx(horizontal, cv2.MORPH_OPEN, np.ones((mm(2), 1), np.uint8))
+    thick_v = cv2.morphologyEx(vertical, cv2.MORPH_OPEN, np.ones((1, mm(2)), np.uint8))
+    horizontal = np.where(thick_h > 0, 0, horizontal).astype(np.uint8)
+    vertical = np.where(thick_v > 0, 0, vertical).astype(np.uint8)
     # Bridge what a soft or bent photo breaks, along each line only.
     horizontal = cv2.dilate(horizontal, np.ones((3, mm(2)), np.uint8))
     vertical = cv2.dilate(vertical, np.ones((mm(2), 3), np.uint8))
-    rules = horizontal | vertical
+    rules: np.ndarray = np.bitwise_or(horizontal, vertical)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(rules, connectivity=8)
     if count < 2:
         return None
@@ -193,7 +199,7 @@ def find_table(ink: np.ndarray, near: Box | None = None) -> Table | None:
         return None
     mask = (labels == grid).astype(np.uint8)
     inside = 1 - mask[y : y + h, x : x + w]
-    n, cell_labels, cell_stats, _ = cv2.connectedComponentsWithStats(inside, connectivity=4)
+    n, _, cell_stats, _ = cv2.connectedComponentsWithStats(inside, connectivity=4)
     cells: list[Box] = []
     for i in range(1, n):
         cx, cy, cw, ch, area = (int(v) for v in cell_stats[i])
@@ -211,7 +217,7 @@ def find_table(ink: np.ndarray, near: Box | None = None) -> Table | None:
     for eps in (0.01, 0.02, 0.04):
         approx = cv2.approxPolyDP(hull, eps * cv2.arcLength(hull, True), True)
         if len(approx) == 4:
-            outline = approx.reshape(4, 2).astype(np.float32) + (x, y)
+            outline = approx.reshape(4, 2).astype(np.float32) + np.array([x, y], np.float32)
             break
     lines = []
     n, _, line_stats, _ = cv2.connectedComponentsWithStats(horizontal, connectivity=8)

@@ -25,7 +25,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from ._fonts import find_font
-from .synth import _pen, _scribble_text
+from ._layout import build_layout
+from .synth import Ink, _pen, _scribble_text
 
 DPI = 300
 PAGE = (2480, 3508)  # A4 at 300 dpi
@@ -158,14 +159,8 @@ def px(mm: float) -> int:
     return round(mm * DPI / 25.4)
 
 
-class _Px:
-    """What `synth._scribble_text` needs of a layout: millimetres to pixels."""
-
-    dpi = DPI
-
-    @staticmethod
-    def px(mm: float) -> int:
-        return px(mm)
+# What the handwriting helpers of `synth` need of a layout: its scale.
+_SCALE = build_layout((), dpi=DPI)
 
 
 Box = tuple[int, int, int, int]
@@ -307,10 +302,10 @@ def render(spec: Spec, values: dict[str, str], school: str) -> tuple[Image.Image
     return page, drawn
 
 
-def write(page: Image.Image, box: Box, rng: np.random.Generator, ink: str, chars: int) -> None:
+def write(page: Image.Image, box: Box, rng: np.random.Generator, ink: Ink, chars: int) -> None:
     draw = ImageDraw.Draw(page)
-    fill, width = _pen(rng, _Px(), ink)  # type: ignore[arg-type]
-    _scribble_text(draw, rng, _Px(), box, chars, narrow=False, ink=fill, width=width)  # type: ignore[arg-type]
+    fill, width = _pen(rng, _SCALE, ink)
+    _scribble_text(draw, rng, _SCALE, box, chars, narrow=False, ink=fill, width=width)
 
 
 def faint(page: Image.Image, box: Box, rng: np.random.Generator) -> None:
@@ -319,18 +314,18 @@ def faint(page: Image.Image, box: Box, rng: np.random.Generator) -> None:
     _scribble_text(
         draw,
         rng,
-        _Px(),
+        _SCALE,
         box,
         1,
         narrow=False,
         ink=(v, v, v),
-        width=max(1, px(0.25)),  # type: ignore[arg-type]
+        width=max(1, px(0.25)),
     )
 
 
-def signature(page: Image.Image, box: Box, rng: np.random.Generator, ink: str) -> None:
+def signature(page: Image.Image, box: Box, rng: np.random.Generator, ink: Ink) -> None:
     draw = ImageDraw.Draw(page)
-    fill, width = _pen(rng, _Px(), ink)  # type: ignore[arg-type]
+    fill, width = _pen(rng, _SCALE, ink)
     x0, y0, x1, y1 = box
     m = px(2)
     n = int(rng.integers(6, 12))

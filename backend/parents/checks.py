@@ -189,8 +189,8 @@ async def run_check(
                 expected_form_id=form["form_id"],
                 # A photo without our token: another system's form, checked against the
                 # child it was uploaded for, as the record stands now.
-                foreign=foreign_forms(),
-                foreign_expected=current,
+                other_systems=foreign_forms(),
+                other_expected=current,
             ),
         ),
         time_limit,

@@ -28,9 +28,8 @@ import cv2  # noqa: E402
 
 from backend.ocr import ForeignForms, LayoutMemory, check_foreign_photo, normalise, warm_up  # noqa: E402
 from backend.ocr.__main__ import catalog_fields, printed_values  # noqa: E402
-from backend.records.form_labels import other_names  # noqa: E402
-
 from backend.ocr.synth_foreign import BY_NAME  # noqa: E402
+from backend.records.form_labels import other_names  # noqa: E402
 
 from .foreign import generate, out_dir  # noqa: E402
 

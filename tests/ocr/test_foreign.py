@@ -137,7 +137,7 @@ def test_check_photo_hands_a_photo_without_our_qr_code_over(layout: object) -> N
     photo = photo_of("two_per_row")
     without = check_photo(photo, layout, expected(), KEY)  # type: ignore[arg-type]
     assert without.verdict is Verdict.retake  # as before: only our own forms
-    report = check_photo(photo, layout, expected(), KEY, foreign=forms())  # type: ignore[arg-type]
+    report = check_photo(photo, layout, expected(), KEY, other_systems=forms())  # type: ignore[arg-type]
     assert report.verdict is Verdict.matches
     assert report.summary()["layout"]["way"] == "read_by_labels"
 
@@ -147,7 +147,7 @@ def test_our_own_form_is_read_as_before(
 ) -> None:
     photo = photograph(signed_page, np.random.default_rng(5), size=PHOTO_SIZE)
     before = check_photo(photo, layout, values, KEY).summary()  # type: ignore[arg-type]
-    after = check_photo(photo, layout, values, KEY, foreign=forms()).summary()  # type: ignore[arg-type]
+    after = check_photo(photo, layout, values, KEY, other_systems=forms()).summary()  # type: ignore[arg-type]
     for summary in (before, after):
         summary.pop("timings"), summary.pop("seconds")
     assert after == before
