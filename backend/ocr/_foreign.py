@@ -57,6 +57,7 @@ from ._verify import crop
 _CANVAS = build_layout((), dpi=DPI)
 SHARP_SPREAD = 1.2  # rule_blur() of a sharp photo (a printed rule's own width and smoothing)
 NOT_VISIBLE = "没有拍全整张表格，请让整张纸（包括签名和日期处）都在画面内，平放拍摄，再拍一次。"
+BLANK_INK = 55  # a cell whose darkest ink stays below this (ink map) holds no text
 MIN_FIELDS = 3  # fewer labels recognised: upside down, or not a confirmation form
 ANCHORS = ("id_number", "name")  # read on every photo of a learned layout, to be sure
 
@@ -117,9 +118,15 @@ def _text_crop(ink: np.ndarray, box: Box, inset: int) -> np.ndarray | None:
     """The cell's inside as a paper-white greyscale crop for OCR; None when it is blank."""
     x0, y0, x1, y1 = box
     cell = crop(ink, x0 + inset, y0 + inset, x1 - inset, y1 - inset)
-    if cell.size == 0 or int(cell.max(initial=0)) < 90:
+    if cell.size == 0:
         return None
-    return np.ascontiguousarray(255 - cell)
+    darkest = float(np.percentile(cell, 99.7))
+    if darkest < BLANK_INK:
+        return None
+    # Pale toner on a soft photo prints text at half its darkness: stretch it back, or
+    # the line finder loses a glyph's thin strokes (a leading 3 of an ID number).
+    stretched = np.clip(cell.astype(np.float32) * (255.0 / max(darkest, 120.0)), 0, 255)
+    return np.ascontiguousarray(255 - stretched.astype(np.uint8))
 
 
 def _read_text(ink: np.ndarray, box: Box) -> tuple[str, float]:
@@ -283,10 +290,13 @@ def _read_value(
     logp = odds.logp_of(expected)
     if expected and logp >= best - t.foreign_verify_slack:
         return FieldReading(expected, float(np.exp(min(0.0, logp - best))), True, "verified")
-    # A difference only when read surely, and not a reading that merely lost characters
-    # of the record's text (the recogniser drops a lone 一 or a faint first glyph).
+    # A difference only when read surely: the record's text far less likely than the
+    # reading (a glyph the model hesitated over, 圳 or 场 on a soft photo, is no proof),
+    # and not a reading that merely lost characters of the record's text (the recogniser
+    # drops a lone 一 or a faint first glyph).
     sure = (
         odds.score >= t.foreign_read_min
+        and (not expected or best - logp >= t.foreign_differ_gap)
         and not (len(read) < len(want) and _subsequence(read, want))
         and (kind != "digits" or len(read) == len(want))
     )

@@ -87,11 +87,14 @@ class Thresholds:
     date_ink: float = 0.002
     # Another system's form (no markers): the blur, in canvas pixels at 200 dpi, from the
     # spread of its table's rules, beyond which nothing on it can be checked.
-    foreign_blur_max_px: float = 3.0
+    foreign_blur_max_px: float = 3.75
     # The recogniser's odds (natural log) by which the record's text may trail the best
     # reading and still count as what the cell says; a closed choice's best option, the same.
     foreign_verify_slack: float = 3.0
     foreign_option_slack: float = 8.0
+    # … and by which it must trail for the cell to differ from the record (in between,
+    # the field is unclear).
+    foreign_differ_gap: float = 10.0
     # A reading that differs from the record is a difference only when read this surely
     # (mean character probability); otherwise the field is unclear.
     foreign_read_min: float = 0.8

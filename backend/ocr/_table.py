@@ -245,33 +245,44 @@ def _rows(cells: list[Box]) -> tuple[tuple[Box, ...], ...]:
 
 
 def rule_blur(ink: np.ndarray, table: Table) -> float:
-    """How soft the page is: σ (canvas pixels) of the table's horizontal rules' cross
-    profiles, their own printed width taken out (a thin line of width w blurred by σ has
-    a spread of √(σ² + w²/12))."""
-    spreads = []
+    """How soft the page is: σ (canvas pixels) of the table's rules' cross profiles (a
+    thin line of width w blurred by σ spreads to √(σ² + w²/12)), horizontal and vertical
+    rules apart and the softer counts: a shake smears across one direction only."""
     reach = mm(1.6)
+    across_rows, across_columns = [], []
     for row in table.rows[1:]:
-        for x0, y0, x1, _ in row[:3]:
-            if x1 - x0 < mm(8):
-                continue
-            a = x0 + (x1 - x0) // 3
-            strip = ink[max(0, y0 - reach * 2) : y0 + reach, a : a + mm(6)].astype(np.float32)
-            if strip.shape[0] < 2 * reach:
-                continue
-            profile = strip.mean(axis=1)
-            peak = int(np.argmax(profile))
-            lo, hi = max(0, peak - reach), min(len(profile), peak + reach + 1)
-            window = profile[lo:hi] - np.percentile(profile, 10)
-            window = np.clip(window, 0, None)
-            total = float(window.sum())
-            if total <= 0 or profile[peak] < 40:
-                continue
-            pos = np.arange(lo, hi)
-            mean = float((window * pos).sum() / total)
-            spreads.append(float(np.sqrt((window * (pos - mean) ** 2).sum() / total)))
-    if not spreads:
-        return float("inf")
-    return float(np.median(spreads))
+        for x0, y0, x1, y1 in row[:3]:
+            if x1 - x0 >= mm(8):
+                a = x0 + (x1 - x0) // 3
+                strip = ink[max(0, y0 - reach * 2) : y0 + reach, a : a + mm(6)]
+                across_rows.append(_spread(strip.astype(np.float32).mean(axis=1), reach))
+            if y1 - y0 >= mm(6):
+                b = y0 + (y1 - y0) // 3
+                strip = ink[b : b + (y1 - y0) // 3, max(0, x0 - reach * 2) : x0 + reach]
+                across_columns.append(_spread(strip.astype(np.float32).mean(axis=0), reach))
+    found = [
+        float(np.median([v for v in spreads if v is not None]))
+        for spreads in (across_rows, across_columns)
+        if any(v is not None for v in spreads)
+    ]
+    return max(found) if found else float("inf")
+
+
+def _spread(profile: np.ndarray, reach: int) -> float | None:
+    """The spread (σ) of the darkest line in a profile across it; None when none shows."""
+    if len(profile) < 2 * reach:
+        return None
+    peak = int(np.argmax(profile))
+    if profile[peak] < 40:
+        return None
+    lo, hi = max(0, peak - reach), min(len(profile), peak + reach + 1)
+    window = np.clip(profile[lo:hi] - np.percentile(profile, 10), 0, None)
+    total = float(window.sum())
+    if total <= 0:
+        return None
+    pos = np.arange(lo, hi)
+    mean = float((window * pos).sum() / total)
+    return float(np.sqrt((window * (pos - mean) ** 2).sum() / total))
 
 
 def page_ink(page: np.ndarray) -> np.ndarray:
