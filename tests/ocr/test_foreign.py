@@ -97,7 +97,7 @@ def test_learned_layouts_survive_in_a_file(tmp_path: Path) -> None:
 
 
 def test_a_printed_value_that_differs() -> None:
-    printed = {**RECORD, "guardian1_name": "欧阳明华"}
+    printed = {**RECORD, "guardian1_name": "欧阳亮"}  # one character another
     report = check_foreign_photo(photo_of("two_per_row", printed), forms(), expected())
     assert report.verdict is Verdict.differs, report.summary()
     assert report.differing == ("guardian1_name",)
