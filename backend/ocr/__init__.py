@@ -13,11 +13,17 @@ No web and no database here; everything is synchronous. Typical use::
     report.verdict  # retake, not_this_form, differs, corrections_written, unsigned, undated,
     #               matches
 
+A form printed by another system (no QR code, no corner squares) is read by its labels:
+pass `other_systems=ForeignForms(fields, names, LayoutMemory())` to `check_photo`, or call
+`check_foreign_photo`; `report.layout_way` says whether its layout was already learned.
+
 `backend.ocr.synth` makes synthetic phone photos for tests.
 """
 
 from ._check import check_photo
+from ._foreign import ForeignForms, check_foreign_photo
 from ._layout import Box, FieldCells, Layout, PrintedField, ReadKind, build_layout
+from ._memory import LayoutMemory, LearnedLayout
 from ._normalise import matches, normalise
 from ._ocr import warm_up
 from ._render import FormHeader, append_pdf_page, render_form, render_pdf
@@ -51,11 +57,14 @@ __all__ = [
     "FieldCells",
     "FieldReading",
     "FontNotFound",
+    "ForeignForms",
     "ForgedFormToken",
     "FormHeader",
     "FormTokenError",
     "Layout",
     "LayoutError",
+    "LayoutMemory",
+    "LearnedLayout",
     "MalformedFormToken",
     "OcrError",
     "PrintedField",
@@ -66,6 +75,7 @@ __all__ = [
     "Verdict",
     "append_pdf_page",
     "build_layout",
+    "check_foreign_photo",
     "check_photo",
     "form_link",
     "matches",

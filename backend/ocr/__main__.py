@@ -7,7 +7,9 @@
 RECORD.json is `{"form_id": "...", CODE: stored value, ...}` with the catalog's codes
 (choices by code, e.g. "sex": "1"); optional "school", "class_name" and
 "registration_code" fill the header. The token key comes from FORM_TOKEN_KEY, else a
-development default.
+development default. A photo without our QR code (a form printed by another system; give
+`"form_id": null`) is read by its labels; the layouts it learns are kept in the JSON file
+OCR_LAYOUTS names (none kept without it).
 
 This is the one module of the package that may import the records domain (for the
 catalog's printed fields).
@@ -23,9 +25,18 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 # The catalog's fields as the form prints them: one conversion, shared with the server.
+from backend.records.form_labels import other_names
 from backend.records.printing import catalog_fields, printed_values
 
-from . import FormHeader, build_layout, check_photo, render_form, render_pdf
+from . import (
+    ForeignForms,
+    FormHeader,
+    LayoutMemory,
+    build_layout,
+    check_photo,
+    render_form,
+    render_pdf,
+)
 from ._token import sign_form_token
 
 DEV_KEY = b"development-form-token-key-do-not-use-in-production"
@@ -55,14 +66,16 @@ def _render(record_path: Path, out: Path, key: bytes) -> None:
     out.with_suffix(".json").write_text(json.dumps(layout.to_json()) + "\n")
 
 
-def _read(photo: Path, record_path: Path, key: bytes) -> dict[str, object]:
+def _read(photo: Path, record_path: Path, key: bytes, layouts: str | None) -> dict[str, object]:
     record = json.loads(record_path.read_text(encoding="utf-8"))
+    form_id = record.get("form_id")
     report = check_photo(
         photo.read_bytes(),
         build_layout(catalog_fields()),
         printed_values(record),
         key,
-        expected_form_id=str(record["form_id"]),
+        expected_form_id=None if form_id is None else str(form_id),
+        other_systems=ForeignForms(catalog_fields(), other_names(), LayoutMemory(layouts)),
     )
     return report.summary()
 
@@ -85,7 +98,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "render":
         _render(args.record, args.out, key)
         return 0
-    print(json.dumps(_read(args.photo, args.record, key), ensure_ascii=False))
+    summary = _read(args.photo, args.record, key, os.environ.get("OCR_LAYOUTS"))
+    print(json.dumps(summary, ensure_ascii=False))
     return 0
 
 

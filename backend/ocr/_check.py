@@ -9,6 +9,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
+from ._foreign import ForeignForms, check_foreign
 from ._ink import (
     box_noise,
     crop_png,
@@ -156,6 +157,8 @@ def check_photo(
     expected_form_id: str | None = None,
     *,
     thresholds: Thresholds = DEFAULT_THRESHOLDS,
+    other_systems: ForeignForms | None = None,
+    other_expected: Mapping[str, str] | None = None,
 ) -> CheckReport:
     """Check a photo of a printed form against the values it should show.
 
@@ -163,6 +166,9 @@ def check_photo(
     it is expected empty. With `expected_form_id`, a photo of another form is
     `not_this_form`; without, the caller compares `report.form_id` itself. Synchronous,
     CPU-bound and thread-safe: run it off the event loop.
+
+    With `other_systems`, a photo that carries no QR code of ours is read as a form printed
+    by another system (`check_foreign`), against `other_expected` (default `expected`).
     """
     t = thresholds
     clock = _Clock()
@@ -182,6 +188,10 @@ def check_photo(
 
     found = locate_page(full, small, layout)
     clock.lap("locate")
+    if not isinstance(found, PageFound) and found.reason == "qr" and other_systems is not None:
+        return check_foreign(
+            full, small, quality, other_systems, other_expected or expected, t, started=clock.start
+        )
     if not isinstance(found, PageFound):
         # A page we cannot find in a soft photo is more likely blurred than cut off.
         soft = quality.sharpness < 4 * t.sharpness_min

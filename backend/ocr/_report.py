@@ -8,6 +8,8 @@ from enum import StrEnum
 from typing import Any, Literal
 
 TokenError = Literal["malformed", "forged"]
+# How another system's form was mapped: its layout learned before, or its labels read now.
+LayoutWay = Literal["learned", "read_by_labels"]
 
 
 class Verdict(StrEnum):
@@ -92,6 +94,19 @@ class Thresholds:
     correction_ink: float = 0.0006
     signature_ink: float = 0.003
     date_ink: float = 0.002
+    # Another system's form (no markers): the blur, in canvas pixels at 200 dpi, from the
+    # spread of its table's rules, beyond which nothing on it can be checked.
+    foreign_blur_max_px: float = 3.75
+    # The recogniser's odds (natural log) by which the record's text may trail the best
+    # reading and still count as what the cell says; a closed choice's best option, the same.
+    foreign_verify_slack: float = 3.0
+    foreign_option_slack: float = 8.0
+    # … and by which it must trail for the cell to differ from the record (in between,
+    # the field is unclear).
+    foreign_differ_gap: float = 10.0
+    # A reading that differs from the record is a difference only when read this surely
+    # (mean character probability); otherwise the field is unclear.
+    foreign_read_min: float = 0.8
 
 
 DEFAULT_THRESHOLDS = Thresholds()
@@ -140,14 +155,17 @@ class CheckReport:
     timings: Mapping[str, float] = field(default_factory=dict)  # wall seconds per stage
     cpu_timings: Mapping[str, float] = field(default_factory=dict)  # CPU seconds per stage
     seconds: float = 0.0
+    # Another system's form: how its layout was mapped, and the layout's fingerprint.
+    layout_way: LayoutWay | None = None
+    layout_fingerprint: str | None = None
 
     @property
     def differing(self) -> tuple[str, ...]:
         return tuple(code for code, r in self.fields.items() if not r.match)
 
     def summary(self) -> dict[str, Any]:
-        """The JSON the CLI prints (no crops)."""
-        return {
+        """The JSON the CLI prints (no crops); a form of another system's adds "layout"."""
+        out: dict[str, Any] = {
             "verdict": self.verdict.value,
             "fields": {
                 code: {
@@ -168,3 +186,6 @@ class CheckReport:
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
             "seconds": round(self.seconds, 3),
         }
+        if self.layout_way is not None:
+            out["layout"] = {"way": self.layout_way, "fingerprint": self.layout_fingerprint}
+        return out

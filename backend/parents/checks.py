@@ -22,7 +22,15 @@ from backend.accounts import audit
 from backend.accounts.audit import Actor
 from backend.config import Settings
 from backend.db import transaction
-from backend.ocr import CheckReport, Verdict, check_photo, matches, warm_up
+from backend.ocr import (
+    CheckReport,
+    ForeignForms,
+    LayoutMemory,
+    Verdict,
+    check_photo,
+    matches,
+    warm_up,
+)
 from backend.parents.tables import (
     UPLOAD_STATUS,
     CorrectionDraft,
@@ -33,7 +41,8 @@ from backend.parents.tables import (
     UploadStatus,
 )
 from backend.records.catalog import BY_CODE
-from backend.records.printing import form_layout, printed_field, printed_values
+from backend.records.form_labels import other_names
+from backend.records.printing import catalog_fields, form_layout, printed_field, printed_values
 from backend.records.service import load_fields
 from backend.records.tables import IssuedForm, Student
 from backend.storage import Storage
@@ -49,6 +58,13 @@ def ocr_executor() -> ThreadPoolExecutor:
     check at a time per process keeps a 2-core machine responsive (run more workers for
     more throughput)."""
     return ThreadPoolExecutor(max_workers=1, thread_name_prefix="ocr")
+
+
+@functools.cache
+def foreign_forms() -> ForeignForms:
+    """How forms printed by other systems are read; the layouts learned stay for the
+    worker process's life."""
+    return ForeignForms(catalog_fields(), other_names(), LayoutMemory())
 
 
 async def warm_up_reader() -> None:
@@ -133,6 +149,10 @@ def _verdict(
 ) -> ServerVerdict:
     if report.verdict is Verdict.retake:
         return ServerVerdict.retake
+    if report.layout_way is not None:
+        # Another system's form (no token of ours): it was read against this upload's
+        # child's record, so its verdict stands.
+        return ServerVerdict(report.verdict.value)
     if (
         photo_form is None
         or photo_form["student"] != upload["student"]
@@ -177,7 +197,16 @@ async def run_check(
     async def check(sheet: dict[str, Any]) -> tuple[CheckReport, dict[str, str]]:
         printed = printed_values(load_fields(sheet["snapshot"]))
         check = functools.partial(
-            check_photo, photo, form_layout(), printed, key, expected_form_id=sheet["form_id"]
+            check_photo,
+            photo,
+            form_layout(),
+            printed,
+            key,
+            expected_form_id=sheet["form_id"],
+            # A photo without our token: another system's form, checked against the child it
+            # was uploaded for, as the record stands now.
+            other_systems=foreign_forms(),
+            other_expected=current,
         )
         report = await asyncio.wait_for(loop.run_in_executor(ocr_executor(), check), time_limit)
         return report, printed
@@ -196,6 +225,8 @@ async def run_check(
         for code in sorted(set(printed) | set(current), key=_catalog_order)
         if printed.get(code, "") != current.get(code, "")
     ]
+    if report.layout_way is not None:
+        outdated = []  # compared with the record now, not with our printed snapshot
     verdict = _verdict(report, photo_form, upload, outdated)
     await _store(storage, upload, report, verdict, printed, current, outdated)
     return verdict.value
@@ -285,7 +316,12 @@ async def _store(
             "check",
             "upload",
             upload["id"],
-            after={"verdict": verdict.value, "differing": differing, "corrections": corrections},
+            after={
+                "verdict": verdict.value,
+                "differing": differing,
+                "corrections": corrections,
+                "layout": report.layout_way or "own_form",
+            },
         )
 
 
