@@ -44,6 +44,11 @@ class Scope:
             row["id"],
         )
 
+    @classmethod
+    def guardian(cls, account_id: int) -> Scope:
+        """A parent's scope: the children of its confirmed links."""
+        return cls(ScopeKind.guardian, account_id=account_id)
+
     @property
     def region_prefix(self) -> str:
         """110000 → '11' (a province), 110100 → '1101' (a city), 110105 → '110105'."""

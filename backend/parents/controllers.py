@@ -5,12 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from litestar import Controller, Response, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import UploadFile
 from litestar.params import FromPath, FromQuery, JSONBody, MultipartBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
-from backend.accounts.roles import Role
 from backend.accounts.schemas import Page, TokenPair
 from backend.deps import (
     ActorDep,
@@ -24,10 +23,9 @@ from backend.deps import (
     SmsDep,
     StorageDep,
 )
-from backend.errors import Forbidden
-from backend.http import NO_STORE, requires_staff
+from backend.http import NO_STORE, PRINCIPAL_IN_READ, requires_staff
 from backend.openapi import BY_ID, JSON_BODY, QUERY, REDIS, SIGNED_IN, STAFF, UPLOAD, errors
-from backend.parents import drafts, links, signup, uploads, views
+from backend.parents import drafts, hot_reads, links, signup, uploads, views
 from backend.parents.pages import open_form_link
 from backend.parents.schemas import (
     ChildLink,
@@ -46,7 +44,6 @@ from backend.parents.schemas import (
 )
 from backend.parents.tables import DraftState
 from backend.parents.tasks import enqueue_check_later_if_down
-from backend.records import reads
 from backend.records.schemas import StudentDetail
 from backend.records.tables import LinkStatus
 
@@ -137,9 +134,7 @@ class SignupController(Controller):
         return await signup.confirm(settings, redis, actor, data.ticket, data.code, data.password)
 
 
-def _parents_only(role: Role) -> None:
-    if role is not Role.parent:
-        raise Forbidden("仅家长账号可用", code="parents_only")
+_parents_only = hot_reads.parents_only
 
 
 class MyChildrenController(Controller):
@@ -151,8 +146,9 @@ class MyChildrenController(Controller):
         summary="List my children and their forms' state",
         operation_id="listMyChildren",
         responses=errors(SIGNED_IN, {403: "parents_only"}),
+        opt={PRINCIPAL_IN_READ: True},
     )
-    async def list_children(self, principal: PrincipalDep) -> list[ChildStatus]:
+    async def list_children(self, request: Request[Any, Any, Any]) -> list[ChildStatus]:
         """**Who may call**: a parent.
 
         My children, each with its form's state in the current campaign (`form.status`: not
@@ -160,8 +156,7 @@ class MyChildrenController(Controller):
         `message`); a link the class has not confirmed shows only its `link_status`.
 
         **Errors**: `parents_only` (403) a staff account."""
-        _parents_only(principal.role)
-        return await links.my_children(principal)
+        return await hot_reads.my_children(request)
 
     @post(
         "/link",
@@ -211,9 +206,10 @@ class MyChildrenController(Controller):
         summary="Read my child's record",
         operation_id="getMyChild",
         responses=errors(SIGNED_IN, BY_ID, {403: "parents_only"}),
+        opt={PRINCIPAL_IN_READ: True},
     )
     async def get_child(
-        self, student_id: FromPath[int], principal: PrincipalDep, actor: ActorDep
+        self, student_id: FromPath[int], request: Request[Any, Any, Any]
     ) -> StudentDetail:
         """**Who may call**: a parent whose link to the child is confirmed.
 
@@ -221,8 +217,7 @@ class MyChildrenController(Controller):
 
         **Errors**: `not_found` (404) not my child (or not yet confirmed); `parents_only`
         (403) a staff account."""
-        _parents_only(principal.role)
-        return await reads.get_student(principal, actor, student_id)
+        return await hot_reads.my_child(request, student_id)
 
 
 class FamiliesController(Controller):
@@ -403,9 +398,10 @@ class UploadController(Controller):
         summary="Read an upload and its check",
         operation_id="getUpload",
         responses=errors(SIGNED_IN, BY_ID),
+        opt={PRINCIPAL_IN_READ: True},
     )
     async def detail(
-        self, upload_id: FromPath[int], principal: PrincipalDep, actor: ActorDep
+        self, upload_id: FromPath[int], request: Request[Any, Any, Any]
     ) -> UploadDetail:
         """**Who may call**: the family of the upload's child, or staff whose scope holds it.
 
@@ -414,7 +410,7 @@ class UploadController(Controller):
         what to do (`retake` names its `retake_reason`).
 
         **Errors**: `not_found` (404) no such upload in scope."""
-        return await uploads.upload_detail(principal, actor, upload_id)
+        return await hot_reads.upload(request, upload_id)
 
 
 class CorrectionDraftController(Controller):

@@ -89,23 +89,33 @@ def form_status(
     )
 
 
-_CHILDREN_SQL = f"""
+# A parent's links, confirmed ones first (by child), then the others in the order made.
+CHILDREN_SQL = f"""
 SELECT gl.student AS id, gl.status AS link_status, s.name, s.registry_number, s.school,
-       s.school_class, s.region_code, {_STATE_COLUMNS}
+       s.school_class, s.region_code, {_STATE_COLUMNS},
+       CASE WHEN gl.status = 'confirmed' THEN 0 ELSE 1 END AS pending_order,
+       CASE WHEN gl.status = 'confirmed' THEN gl.student ELSE gl.id END AS link_order
 FROM guardian_link gl
 LEFT JOIN student s ON s.id = gl.student AND gl.status = 'confirmed'
 LEFT JOIN issued_form f ON f.student = s.id AND f.superseded_at IS NULL
 {_STATE_JOINS}
 WHERE gl.account = {{}}
-ORDER BY CASE WHEN gl.status = 'confirmed' THEN 0 ELSE 1 END,
-         CASE WHEN gl.status = 'confirmed' THEN gl.student ELSE gl.id END
 """
+CHILDREN_ORDER = ("pending_order", "link_order")
 
 
 async def children_of(account_id: int) -> list[tuple[dict[str, Any], FormStatus | None]]:
     """A parent's links, confirmed ones first (by child), each confirmed child's record
     columns with its state; a pending or rejected link carries only its `link_status`."""
-    rows = await fetch_rows(_CHILDREN_SQL, account_id)
+    return await children_from(
+        await fetch_rows(f"{CHILDREN_SQL} ORDER BY {', '.join(CHILDREN_ORDER)}", account_id)
+    )
+
+
+async def children_from(
+    rows: list[dict[str, Any]],
+) -> list[tuple[dict[str, Any], FormStatus | None]]:
+    """`children_of` from the rows of `CHILDREN_SQL` (in `CHILDREN_ORDER`)."""
     illegible = await _illegible(rows)
     found: dict[int, tuple[dict[str, Any], FormStatus | None]] = {}
     chosen: set[int] = set()  # children whose row is the open campaign's form

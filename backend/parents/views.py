@@ -13,7 +13,7 @@ from backend.accounts.schemas import Page
 from backend.accounts.scope import get_scoped
 from backend.accounts.tables import SchoolClass
 from backend.parents import states
-from backend.parents.schemas import ChildStatus, FamilyStatus, FieldCheck
+from backend.parents.schemas import ChildStatus, FamilyStatus, FieldCheck, FormStatus
 from backend.records.catalog import BY_CODE
 
 
@@ -45,14 +45,21 @@ async def my_children(principal: Principal) -> list[ChildStatus]:
     """The confirmed children with their records' state, then the links waiting for the
     class (or refused by it): only the link's state, none of the record's data. One query:
     the guardian scope is the account's confirmed links (`records.service.confirmed_children`)."""
-    children = []
-    for row, form in await states.children_of(principal.account_id):
+    return children_statuses(await states.children_of(principal.account_id))
+
+
+def children_statuses(
+    children: list[tuple[dict[str, Any], FormStatus | None]],
+) -> list[ChildStatus]:
+    """`my_children` from `states.children_of` (or `children_from`)."""
+    statuses = []
+    for row, form in children:
         if form is None:
-            children.append(
+            statuses.append(
                 ChildStatus(row["id"], None, None, None, None, None, link_status=row["link_status"])
             )
             continue
-        children.append(
+        statuses.append(
             ChildStatus(
                 row["id"],
                 row["name"],
@@ -62,7 +69,7 @@ async def my_children(principal: Principal) -> list[ChildStatus]:
                 form,
             )
         )
-    return children
+    return statuses
 
 
 async def families(
