@@ -335,6 +335,15 @@ async def read_as_caller(
     return principal, [row for row in rows if row[key] is not None]
 
 
+async def load_caller(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
+    """On a `PRINCIPAL_IN_READ` route whose read cannot carry the check: the caller checked on
+    its own, as the middleware does on every other route."""
+    principal = await load_principal(connection.app.state.settings, claims_of(connection))
+    connection.scope["user"] = principal
+    _require_current_password(principal, connection.route_handler)
+    return principal
+
+
 def claims_of(connection: ASGIConnection[Any, Any, Any, Any]) -> AccessClaims:
     claims = connection.scope.get("auth")
     if not isinstance(claims, AccessClaims):

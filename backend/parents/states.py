@@ -10,6 +10,7 @@ family's latest word (`uploads.upload_photo` sets its `last_sent_at`).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 from backend.accounts.scope import Scope, in_scope_sql
@@ -170,20 +171,32 @@ async def _regions(scope: Scope, class_id: int | None) -> tuple[str, ...]:
     return found
 
 
+Fetch = Callable[..., Awaitable[list[dict[str, Any]]]]
+FAMILIES_ORDER = ("school_class", "name", "id")
+
+
 async def families_page(
-    scope: Scope, class_id: int | None, status: str | None, limit: int, offset: int
+    scope: Scope,
+    class_id: int | None,
+    status: str | None,
+    limit: int,
+    offset: int,
+    first_fetch: Fetch = fetch_rows,
 ) -> tuple[list[tuple[dict[str, Any], FormStatus]], int]:
     """Enrolled students in scope (of one class), by class and name, with their states;
     filtered by state in SQL, so the total counts every family in scope. One query once the
-    scope's regions are known (`_regions_of`)."""
+    scope's regions are known (`_regions_of`); the page's first query goes through
+    `first_fetch` (which must keep `FAMILIES_ORDER`)."""
     regions = _regions_of.get((scope, class_id))
     fresh = regions is None
     if regions is None:
         regions = await _regions(scope, class_id)
+    fetch = first_fetch
     while True:
         rows, total, open_in = await _families_query(
-            scope, class_id, regions, status, limit, offset
+            scope, class_id, regions, status, limit, offset, fetch
         )
+        fetch = fetch_rows
         if fresh or (rows and not rows[0]["unseen_region"]):
             break
         # A family in a region not known here, or an empty page (whose rows cannot say).
@@ -201,6 +214,7 @@ async def _families_query(
     status: str | None,
     limit: int,
     offset: int,
+    fetch: Fetch,
 ) -> tuple[list[dict[str, Any]], int, dict[str, Any]]:
     """The page, its total and the open campaigns by region, for families in `regions`; each
     row's `unseen_region` says whether a family in scope lives in another region."""
@@ -226,9 +240,9 @@ SELECT s.id, s.name, s.school_class, s.region_code, {_STATE_COLUMNS},
 FROM student s
 {joins}
 WHERE {where}
-ORDER BY s.school_class, s.name, s.id
+ORDER BY {", ".join(f"s.{column}" for column in FAMILIES_ORDER)}
 LIMIT {{}} OFFSET {{}}"""
-    rows = await fetch_rows(sql, *other_args, *query_args, limit, offset)
+    rows = await fetch(sql, *other_args, *query_args, limit, offset)
     if rows:
         return rows, int(rows[0]["total"]), open_in
     # past the last page: count on its own

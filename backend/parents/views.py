@@ -95,5 +95,12 @@ async def families(
     rows, total = await states.families_page(
         principal.scope, class_id, status, size, (page - 1) * size
     )
+    return families_of(rows, page, size, total)
+
+
+def families_of(
+    rows: list[tuple[dict[str, Any], FormStatus]], page: int, size: int, total: int
+) -> Page[FamilyStatus]:
+    """A page of `families` from `states.families_page`."""
     items = [FamilyStatus(r["id"], r["name"], r["school_class"], form) for r, form in rows]
     return Page(items, page, size, total)

@@ -10,10 +10,12 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
+from litestar import Litestar
 
 from backend.accounts.roles import AccountStatus, Role
 from backend.accounts.tables import Account, AuditLog
 from backend.config import Settings
+from backend.http import PRINCIPAL_IN_READ
 from backend.records.tables import GuardianLink
 from tests.factories import (
     World,
@@ -143,3 +145,74 @@ async def test_another_familys_records_answer_404_and_the_attempt_names_the_call
         (stranger_id, "student"),
         (stranger_id, "upload"),
     ]
+
+
+async def test_a_teacher_moved_to_another_class_sees_the_new_class_at_once(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    """`/families` is built for the scope the account had at its last request; the same
+    statement says when that changed, and the list is read again for the new class."""
+    teacher = bearer(await login(client, world.phones[Role.teacher]))
+    before = (await client.get("/families", headers=teacher)).json()
+    assert sorted(f["student_id"] for f in before["items"]) == sorted(world.students)
+
+    a2 = await make_students(world, "A2", 1, start=20)
+    await Account.update({Account.school_class: world.classes["A2"]}).where(
+        Account.id == world.accounts[Role.teacher]
+    )
+
+    after = (await client.get("/families", headers=teacher)).json()
+    assert [f["student_id"] for f in after["items"]] == a2
+    assert after["total"] == 1
+
+
+async def test_a_teachers_list_stops_at_once_for_an_inactive_account_or_a_reset_password(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    teacher = bearer(await login(client, world.phones[Role.teacher]))
+    other_device = bearer(await login(client, world.phones[Role.teacher]))
+    assert (await client.get("/families", headers=teacher)).status_code == 200
+
+    assert (await client.post("/auth/logout", headers=teacher)).status_code == 204
+    logged_out = await client.get("/families", headers=teacher)
+    assert (logged_out.status_code, logged_out.json()["code"]) == (401, "invalid_token")
+
+    await Account.update({Account.must_change_password: True}).where(
+        Account.id == world.accounts[Role.teacher]
+    )
+    reset = await client.get("/families", headers=other_device)
+    assert (reset.status_code, reset.json()["code"]) == (403, "password_change_required")
+
+    await Account.update({Account.status: AccountStatus.sealed}).where(
+        Account.id == world.accounts[Role.teacher]
+    )
+    sealed = await client.get("/families", headers=other_device)
+    assert (sealed.status_code, sealed.json()["code"]) == (401, "account_inactive")
+
+
+async def test_a_parent_is_refused_the_families_list_and_the_refusal_is_audited(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    parent = bearer(await login(client, world.phones[Role.parent]))
+    for _ in range(2):
+        refused = await client.get("/families", headers=parent)
+        assert (refused.status_code, refused.json()["code"]) == (403, "forbidden")
+    audited = await AuditLog.select(AuditLog.actor_id).where(AuditLog.action == "forbidden")
+    assert [r["actor_id"] for r in audited] == [world.accounts[Role.parent]] * 2
+
+
+def test_only_the_hot_reads_check_their_caller_in_the_read(app: Litestar) -> None:
+    """A route marked `PRINCIPAL_IN_READ` gets no principal from the middleware: its handler
+    must check the caller itself (`http.read_as_caller`). Adding one is a decision to review."""
+    marked = {
+        route.path
+        for route in app.routes
+        for handler in getattr(route, "route_handlers", [])
+        if handler.opt.get(PRINCIPAL_IN_READ)
+    }
+    assert marked == {
+        "/my/children",
+        "/my/children/{student_id:int}",
+        "/uploads/{upload_id:int}",
+        "/families",
+    }
