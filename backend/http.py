@@ -11,7 +11,7 @@ import ipaddress
 import logging
 import re
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from litestar import Request, Response
@@ -32,9 +32,17 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from backend.accounts.audit import Actor
 from backend.accounts.permissions import RULES, Action, require
-from backend.accounts.principal import Principal, load_principal
+from backend.accounts.principal import (
+    Principal,
+    load_principal,
+    principal_args,
+    principal_of,
+    with_principal,
+)
 from backend.accounts.schemas import DB_ID_MAX
+from backend.accounts.tokens import AccessClaims
 from backend.config import Settings
+from backend.db import fetch_rows
 from backend.errors import (
     BadRequest,
     DomainError,
@@ -323,6 +331,11 @@ def actor_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Actor:
     return Actor(None, None, addr, request_id_of(connection))
 
 
+# A route with this option checks its caller in the statement of its read (`read_as_caller`)
+# instead of a query of its own: the parent's hot reads, one database round trip each.
+PRINCIPAL_IN_READ = "principal_in_read"
+
+
 class BearerAuthentication(AbstractAuthenticationMiddleware):
     async def authenticate_request(
         self, connection: ASGIConnection[Any, Any, Any, Any]
@@ -333,15 +346,51 @@ class BearerAuthentication(AbstractAuthenticationMiddleware):
             raise Unauthorized()
         state = connection.app.state
         claims = state.verifier.verify(token.strip())
+        if connection.route_handler.opt.get(PRINCIPAL_IN_READ):
+            return AuthenticationResult(user=None, auth=claims)  # the handler's read checks
         principal = await load_principal(state.settings, claims)
         return AuthenticationResult(user=principal, auth=claims)
 
 
-async def requires_current_password(
-    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
-) -> None:
+async def read_as_caller(
+    connection: ASGIConnection[Any, Any, Any, Any],
+    read_sql: str,
+    *args: Any,
+    key: str,
+    order_by: Sequence[str] = (),
+) -> tuple[Principal, list[dict[str, Any]]]:
+    """On a `PRINCIPAL_IN_READ` route: the caller's account and session read in the same
+    statement as `read_sql` (`principal.with_principal`), checked exactly as every other
+    route checks them (sealed, disabled, logged out, password to change), and the read's rows
+    (those whose `key` column is not NULL). Build `read_sql` from the token's claims
+    (`claims_of`), never from what the rows say, and use its rows only as the caller that
+    comes back may see them: the statement runs before the caller is known."""
+    claims = claims_of(connection)
+    rows = await fetch_rows(with_principal(read_sql, order_by), *principal_args(claims), *args)
+    principal = principal_of(connection.app.state.settings, claims, rows[0] if rows else None)
+    connection.scope["user"] = principal
+    _require_current_password(principal, connection.route_handler)
+    return principal, [row for row in rows if row[key] is not None]
+
+
+async def load_caller(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
+    """On a `PRINCIPAL_IN_READ` route whose read cannot carry the check: the caller checked on
+    its own, as the middleware does on every other route."""
+    principal = await load_principal(connection.app.state.settings, claims_of(connection))
+    connection.scope["user"] = principal
+    _require_current_password(principal, connection.route_handler)
+    return principal
+
+
+def claims_of(connection: ASGIConnection[Any, Any, Any, Any]) -> AccessClaims:
+    claims = connection.scope.get("auth")
+    if not isinstance(claims, AccessClaims):
+        raise Unauthorized()
+    return claims
+
+
+def _require_current_password(user: Any, handler: BaseRouteHandler) -> None:
     """An expired (or admin-set) password must be changed before anything else."""
-    user = connection.scope.get("user")
     if (
         isinstance(user, Principal)
         and user.password_change_required
@@ -361,6 +410,8 @@ def allowed(action: Action) -> Guard:
     async def guard(
         connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
     ) -> None:
+        if handler.opt.get(PRINCIPAL_IN_READ):
+            return  # the caller is known only after the read: it calls `require` itself
         user = connection.scope.get("user")
         if not isinstance(user, Principal):
             raise RULES[action].refusal.error()
@@ -368,6 +419,14 @@ def allowed(action: Action) -> Guard:
 
     guard.__name__ = guard.__qualname__ = f"allowed_{action.value}"
     return guard
+
+
+async def requires_current_password(
+    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
+) -> None:
+    """An expired (or admin-set) password must be changed before anything else (a
+    `PRINCIPAL_IN_READ` route checks it in `read_as_caller`)."""
+    _require_current_password(connection.scope.get("user"), handler)
 
 
 def _error(

@@ -4,8 +4,10 @@ sealed or disabled account, or a logged-out session, stops at its next request."
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from backend.accounts.audit import Actor
 from backend.accounts.roles import Role, ScopeKind
@@ -36,12 +38,31 @@ class AccountInactive(Unauthorized):
     message = "账号已被封存或停用，请联系上级管理员"
 
 
-_PRINCIPAL_SQL = """
-SELECT a.role, a.name, a.phone, a.status, a.scope_kind, a.region_code, a.school,
-       a.school_class, a.password_changed_at, a.must_change_password, s.revoked_at
-FROM account a JOIN auth_session s ON s.account = a.id
-WHERE s.id = {} AND a.id = {}
-"""
+_PRINCIPAL_COLUMNS = """a.role AS p_role, a.name AS p_name, a.phone AS p_phone,
+       a.status AS p_status, a.scope_kind AS p_scope_kind, a.region_code AS p_region_code,
+       a.school AS p_school, a.school_class AS p_school_class,
+       a.password_changed_at AS p_password_changed_at,
+       a.must_change_password AS p_must_change_password, s.revoked_at AS p_revoked_at"""
+_PRINCIPAL_FROM = (
+    "FROM account a JOIN auth_session s ON s.account = a.id WHERE s.id = {} AND a.id = {}"
+)
+_PRINCIPAL_SQL = f"SELECT {_PRINCIPAL_COLUMNS}\n{_PRINCIPAL_FROM}"
+
+
+def with_principal(read_sql: str, order_by: Sequence[str] = ()) -> str:
+    """`read_sql` (`{}` placeholders) and the caller's account and session in one statement:
+    `principal_args(claims)` then the read's arguments. Each row is a row of the read with the
+    `p_*` columns beside it; one row whose read columns are all NULL when the read found
+    nothing, none when the session or account does not exist. `order_by` orders the read's
+    rows by those of its columns (a subquery's own ORDER BY is not kept)."""
+    order = "ORDER BY " + ", ".join(f"r.{column}" for column in order_by) if order_by else ""
+    return f"""SELECT p.*, r.* FROM ({_PRINCIPAL_SQL}) p
+LEFT JOIN ({read_sql}) r ON TRUE
+{order}"""
+
+
+def principal_args(claims: AccessClaims) -> tuple[str, int]:
+    return str(claims.session_id), claims.account_id
 
 
 def password_change_required(
@@ -56,31 +77,35 @@ def password_change_required(
     return now - changed_at > timedelta(days=settings.staff_password_max_age_days)
 
 
-async def load_principal(settings: Settings, claims: AccessClaims) -> Principal:
-    row = await fetch_row(_PRINCIPAL_SQL, str(claims.session_id), claims.account_id)
-    if row is None or row["revoked_at"] is not None:
+def principal_of(settings: Settings, claims: AccessClaims, row: dict[str, Any] | None) -> Principal:
+    """The principal from the `p_*` columns of its statement's row (None: no such session)."""
+    if row is None or row["p_revoked_at"] is not None:
         raise InvalidToken()
-    if row["status"] != AccountStatus.active:
+    if row["p_status"] != AccountStatus.active:
         raise AccountInactive()
-    role = Role(row["role"])
+    role = Role(row["p_role"])
     return Principal(
         account_id=claims.account_id,
         role=role,
-        name=row["name"],
-        phone=row["phone"],
+        name=row["p_name"],
+        phone=row["p_phone"],
         scope=Scope(
-            kind=ScopeKind(row["scope_kind"]),
-            region_code=row["region_code"],
-            school_id=row["school"],
-            class_id=row["school_class"],
+            kind=ScopeKind(row["p_scope_kind"]),
+            region_code=row["p_region_code"],
+            school_id=row["p_school"],
+            class_id=row["p_school_class"],
             account_id=claims.account_id,
         ),
         session_id=claims.session_id,
         password_change_required=password_change_required(
             settings,
             role,
-            row["password_changed_at"],
-            bool(row["must_change_password"]),
+            row["p_password_changed_at"],
+            bool(row["p_must_change_password"]),
             datetime.now(UTC),
         ),
     )
+
+
+async def load_principal(settings: Settings, claims: AccessClaims) -> Principal:
+    return principal_of(settings, claims, await fetch_row(_PRINCIPAL_SQL, *principal_args(claims)))

@@ -65,6 +65,11 @@ class Scope:
             row["id"],
         )
 
+    @classmethod
+    def guardian(cls, account_id: int) -> Scope:
+        """A parent's scope: the children of its confirmed links."""
+        return cls(ScopeKind.guardian, account_id=account_id)
+
     @property
     def region_prefix(self) -> str:
         return region_prefix(self.region_code or "")

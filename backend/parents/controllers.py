@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from litestar import Controller, Response, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import UploadFile
 from litestar.params import FromPath, FromQuery, JSONBody, MultipartBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
@@ -22,10 +22,10 @@ from backend.deps import (
     SmsDep,
     StorageDep,
 )
-from backend.http import NO_STORE, allowed
+from backend.http import NO_STORE, PRINCIPAL_IN_READ, allowed
 from backend.openapi import BY_ID, JSON_BODY, QUERY, REDIS, SIGNED_IN, STAFF, UPLOAD, errors
 from backend.pages import DEFAULT_PAGE_SIZE, Page, PageNumber, PageSize
-from backend.parents import drafts, links, signup, uploads, views
+from backend.parents import drafts, hot_reads, links, signup, uploads
 from backend.parents.pages import open_form_link
 from backend.parents.photos import MAX_BYTES as MAX_PHOTO_BYTES
 from backend.parents.schemas import (
@@ -44,7 +44,6 @@ from backend.parents.schemas import (
     UploadRead,
 )
 from backend.parents.tables import DraftState
-from backend.records import reads
 from backend.records.schemas import StudentDetail
 from backend.records.tables import LinkStatus
 
@@ -139,8 +138,9 @@ class MyChildrenController(Controller):
         summary="List my children and their forms' state",
         operation_id="listMyChildren",
         responses=errors(SIGNED_IN, {403: "parents_only"}),
+        opt={PRINCIPAL_IN_READ: True},
     )
-    async def list_children(self, principal: PrincipalDep) -> list[ChildStatus]:
+    async def list_children(self, request: Request[Any, Any, Any]) -> list[ChildStatus]:
         """**Who may call**: a parent.
 
         My children, each with its form's state in the current campaign (`form.status`: not
@@ -148,7 +148,7 @@ class MyChildrenController(Controller):
         `message`); a link the class has not confirmed shows only its `link_status`.
 
         **Errors**: `parents_only` (403) a staff account."""
-        return await links.my_children(principal)
+        return await hot_reads.my_children(request)
 
     @post(
         "/",
@@ -192,9 +192,10 @@ class MyChildrenController(Controller):
         summary="Read my child's record",
         operation_id="getMyChild",
         responses=errors(SIGNED_IN, BY_ID, {403: "parents_only"}),
+        opt={PRINCIPAL_IN_READ: True},
     )
     async def get_child(
-        self, student_id: FromPath[int], principal: PrincipalDep, actor: ActorDep
+        self, student_id: FromPath[int], request: Request[Any, Any, Any]
     ) -> StudentDetail:
         """**Who may call**: a parent whose link to the child is confirmed.
 
@@ -202,7 +203,7 @@ class MyChildrenController(Controller):
 
         **Errors**: `not_found` (404) not my child (or not yet confirmed); `parents_only`
         (403) a staff account."""
-        return await reads.get_student(principal, actor, student_id)
+        return await hot_reads.my_child(request, student_id)
 
 
 class FamiliesController(Controller):
@@ -215,11 +216,11 @@ class FamiliesController(Controller):
         summary="List families and their forms' state",
         operation_id="listFamilies",
         responses=errors(SIGNED_IN, STAFF, QUERY, BY_ID),
+        opt={PRINCIPAL_IN_READ: True},  # staff only: checked in `hot_reads.families`
     )
     async def families(
         self,
-        principal: PrincipalDep,
-        actor: ActorDep,
+        request: Request[Any, Any, Any],
         class_id: IdFilter = None,
         status: FromQuery[FormState | None] = None,
         page: PageNumber = 1,
@@ -232,8 +233,9 @@ class FamiliesController(Controller):
         **Who may call**: staff; each sees its own scope.
 
         **Errors**: `validation_error` (400) for a `status` outside the listed values (the
-        message names them); `not_found` (404) for a `class_id` outside the caller's scope."""
-        return await views.families(principal, actor, class_id, status, page, page_size)
+        message names them); `not_found` (404) for a `class_id` outside the caller's scope;
+        `forbidden` (403) a parent."""
+        return await hot_reads.families(request, class_id, status, page, page_size)
 
 
 class GuardianLinkController(Controller):
@@ -409,9 +411,10 @@ class UploadController(Controller):
         summary="Read an upload and its check",
         operation_id="getUpload",
         responses=errors(SIGNED_IN, BY_ID),
+        opt={PRINCIPAL_IN_READ: True},
     )
     async def detail(
-        self, upload_id: FromPath[int], principal: PrincipalDep, actor: ActorDep
+        self, upload_id: FromPath[int], request: Request[Any, Any, Any]
     ) -> UploadDetail:
         """**Who may call**: the family of the upload's child, or staff whose scope holds it.
 
@@ -420,7 +423,7 @@ class UploadController(Controller):
         what to do (`retake` names its `retake_reason`).
 
         **Errors**: `not_found` (404) no such upload in scope."""
-        return await uploads.upload_detail(principal, actor, upload_id)
+        return await hot_reads.upload(request, upload_id)
 
 
 class CorrectionDraftController(Controller):

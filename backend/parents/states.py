@@ -10,6 +10,7 @@ family's latest word (`uploads.upload_photo` sets its `last_sent_at`).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 from backend.accounts.scope import Scope, in_scope_sql
@@ -89,23 +90,33 @@ def form_status(
     )
 
 
-_CHILDREN_SQL = f"""
+# A parent's links, confirmed ones first (by child), then the others in the order made.
+CHILDREN_SQL = f"""
 SELECT gl.student AS id, gl.status AS link_status, s.name, s.registry_number, s.school,
-       s.school_class, s.region_code, {_STATE_COLUMNS}
+       s.school_class, s.region_code, {_STATE_COLUMNS},
+       CASE WHEN gl.status = 'confirmed' THEN 0 ELSE 1 END AS pending_order,
+       CASE WHEN gl.status = 'confirmed' THEN gl.student ELSE gl.id END AS link_order
 FROM guardian_link gl
 LEFT JOIN student s ON s.id = gl.student AND gl.status = 'confirmed'
 LEFT JOIN issued_form f ON f.student = s.id AND f.superseded_at IS NULL
 {_STATE_JOINS}
 WHERE gl.account = {{}}
-ORDER BY CASE WHEN gl.status = 'confirmed' THEN 0 ELSE 1 END,
-         CASE WHEN gl.status = 'confirmed' THEN gl.student ELSE gl.id END
 """
+CHILDREN_ORDER = ("pending_order", "link_order")
 
 
 async def children_of(account_id: int) -> list[tuple[dict[str, Any], FormStatus | None]]:
     """A parent's links, confirmed ones first (by child), each confirmed child's record
     columns with its state; a pending or rejected link carries only its `link_status`."""
-    rows = await fetch_rows(_CHILDREN_SQL, account_id)
+    return await children_from(
+        await fetch_rows(f"{CHILDREN_SQL} ORDER BY {', '.join(CHILDREN_ORDER)}", account_id)
+    )
+
+
+async def children_from(
+    rows: list[dict[str, Any]],
+) -> list[tuple[dict[str, Any], FormStatus | None]]:
+    """`children_of` from the rows of `CHILDREN_SQL` (in `CHILDREN_ORDER`)."""
     illegible = await _illegible(rows)
     found: dict[int, tuple[dict[str, Any], FormStatus | None]] = {}
     chosen: set[int] = set()  # children whose row is the open campaign's form
@@ -134,19 +145,81 @@ async def _campaign_case(regions: list[str]) -> tuple[str, list[Any], dict[str, 
     return f"CASE s.region_code {whens} END", args, open_in
 
 
+# The regions a scope's families live in, as this process last found them: `families_page`
+# builds the open campaign of each into its query, and the same query says whether a family
+# in scope lives in a region not among them (then it asks again): never a stale answer.
+_regions_of: dict[tuple[Scope, int | None], tuple[str, ...]] = {}
+_REGIONS_KEPT = 10_000
+
+
+def _families_where(scope: Scope, class_id: int | None, alias: str) -> tuple[str, list[Any]]:
+    where, where_args = in_scope_sql(scope, alias, student="id")
+    args: list[Any] = list(where_args)
+    where = f"{alias}.status = 'enrolled' AND {where}"
+    if class_id is not None:
+        where += f" AND {alias}.school_class = {{}}"
+        args.append(class_id)
+    return where, args
+
+
+async def _regions(scope: Scope, class_id: int | None) -> tuple[str, ...]:
+    where, args = _families_where(scope, class_id, "s")
+    rows = await fetch_rows(f"SELECT DISTINCT s.region_code FROM student s WHERE {where}", *args)
+    if len(_regions_of) >= _REGIONS_KEPT:
+        _regions_of.clear()
+    found = _regions_of[(scope, class_id)] = tuple(r["region_code"] for r in rows)
+    return found
+
+
+Fetch = Callable[..., Awaitable[list[dict[str, Any]]]]
+FAMILIES_ORDER = ("school_class", "name", "id")
+
+
 async def families_page(
-    scope: Scope, class_id: int | None, status: str | None, limit: int, offset: int
+    scope: Scope,
+    class_id: int | None,
+    status: str | None,
+    limit: int,
+    offset: int,
+    first_fetch: Fetch = fetch_rows,
 ) -> tuple[list[tuple[dict[str, Any], FormStatus]], int]:
     """Enrolled students in scope (of one class), by class and name, with their states;
-    filtered by state in SQL, so the total counts every family in scope."""
-    where, where_args = in_scope_sql(scope, "s", student="id")
-    where = f"s.status = 'enrolled' AND {where}"
-    args: list[Any] = list(where_args)
-    if class_id is not None:
-        where += " AND s.school_class = {}"
-        args.append(class_id)
-    regions = await fetch_rows(f"SELECT DISTINCT s.region_code FROM student s WHERE {where}", *args)
-    case, case_args, open_in = await _campaign_case([r["region_code"] for r in regions])
+    filtered by state in SQL, so the total counts every family in scope. One query once the
+    scope's regions are known (`_regions_of`); the page's first query goes through
+    `first_fetch` (which must keep `FAMILIES_ORDER`)."""
+    regions = _regions_of.get((scope, class_id))
+    fresh = regions is None
+    if regions is None:
+        regions = await _regions(scope, class_id)
+    fetch = first_fetch
+    while True:
+        rows, total, open_in = await _families_query(
+            scope, class_id, regions, status, limit, offset, fetch
+        )
+        fetch = fetch_rows
+        if fresh or (rows and not rows[0]["unseen_region"]):
+            break
+        # A family in a region not known here, or an empty page (whose rows cannot say).
+        regions, fresh = await _regions(scope, class_id), True
+    illegible = await _illegible(rows)
+    return [
+        (row, form_status(row, open_in.get(row["region_code"]), illegible)) for row in rows
+    ], total
+
+
+async def _families_query(
+    scope: Scope,
+    class_id: int | None,
+    regions: tuple[str, ...],
+    status: str | None,
+    limit: int,
+    offset: int,
+    fetch: Fetch,
+) -> tuple[list[dict[str, Any]], int, dict[str, Any]]:
+    """The page, its total and the open campaigns by region, for families in `regions`; each
+    row's `unseen_region` says whether a family in scope lives in another region."""
+    where, args = _families_where(scope, class_id, "s")
+    case, case_args, open_in = await _campaign_case(list(regions))
     joins = f"""LEFT JOIN issued_form f ON f.student = s.id AND f.superseded_at IS NULL
     AND f.campaign = ({case})
 {_STATE_JOINS}"""
@@ -156,23 +229,24 @@ async def families_page(
             WHEN f.id IS NULL THEN 'not_issued' WHEN u.id IS NULL THEN 'not_uploaded'
             ELSE u.status END) = {{}}"""
         query_args += [*case_args, status]
+    other_where, other_args = _families_where(scope, class_id, "o")
+    if regions:
+        other_where += f" AND o.region_code NOT IN ({', '.join('{}' for _ in regions)})"
+        other_args += regions
     sql = f"""
 SELECT s.id, s.name, s.school_class, s.region_code, {_STATE_COLUMNS},
-       COUNT(*) OVER () AS total
+       COUNT(*) OVER () AS total,
+       EXISTS (SELECT 1 FROM student o WHERE {other_where}) AS unseen_region
 FROM student s
 {joins}
 WHERE {where}
-ORDER BY s.school_class, s.name, s.id
+ORDER BY {", ".join(f"s.{column}" for column in FAMILIES_ORDER)}
 LIMIT {{}} OFFSET {{}}"""
-    rows = await fetch_rows(sql, *query_args, limit, offset)
+    rows = await fetch(sql, *other_args, *query_args, limit, offset)
     if rows:
-        total = int(rows[0]["total"])
-    else:  # past the last page: count on its own
-        counted = await fetch_rows(
-            f"SELECT COUNT(*) AS total FROM student s {joins} WHERE {where}", *query_args
-        )
-        total = int(counted[0]["total"])
-    illegible = await _illegible(rows)
-    return [
-        (row, form_status(row, open_in.get(row["region_code"]), illegible)) for row in rows
-    ], total
+        return rows, int(rows[0]["total"]), open_in
+    # past the last page: count on its own
+    counted = await fetch_rows(
+        f"SELECT COUNT(*) AS total FROM student s {joins} WHERE {where}", *query_args
+    )
+    return rows, int(counted[0]["total"]), open_in

@@ -19,7 +19,7 @@ from backend.accounts.audit import Actor
 from backend.accounts.permissions import Action, require
 from backend.accounts.principal import Principal
 from backend.accounts.roles import STAFF_ROLES
-from backend.accounts.scope import get_scoped, in_scope_sql
+from backend.accounts.scope import Scope, get_scoped, in_scope_sql
 from backend.config import Settings
 from backend.db import fetch_row, json_value, transaction
 from backend.errors import (
@@ -225,11 +225,26 @@ WHERE u.id = {{}} AND {scope}
 """
 
 
+def detail_sql(scope: Scope) -> tuple[str, tuple[Any, ...]]:
+    """The query of one upload in `scope` with its check and, after the upload id, its
+    arguments."""
+    scope_sql, scope_args = in_scope_sql(scope, "u")
+    return _DETAIL_SQL.format(scope=scope_sql), scope_args
+
+
 async def upload_detail(principal: Principal, actor: Actor, upload_id: int) -> UploadDetail:
     """The upload and its check: every field read, every correction cell with its crop. One
     query unless the photo has written corrections (the parent polls this after uploading)."""
-    scope_sql, scope_args = in_scope_sql(principal.scope, "u")
-    row = await fetch_row(_DETAIL_SQL.format(scope=scope_sql), upload_id, *scope_args)
+    sql, scope_args = detail_sql(principal.scope)
+    return await detail_of(
+        principal, actor, upload_id, await fetch_row(sql, upload_id, *scope_args)
+    )
+
+
+async def detail_of(
+    principal: Principal, actor: Actor, upload_id: int, row: dict[str, Any] | None
+) -> UploadDetail:
+    """`upload_detail` from the row of `detail_sql(principal.scope)` (None: none found)."""
     if row is None:
         # 404 either way; `get_scoped` audits the attempt when the upload exists elsewhere.
         await get_scoped(

@@ -12,7 +12,7 @@ from backend.accounts.scope import get_scoped
 from backend.accounts.tables import SchoolClass
 from backend.pages import Page, window
 from backend.parents import states
-from backend.parents.schemas import ChildStatus, FamilyStatus, FieldCheck, FormState
+from backend.parents.schemas import ChildStatus, FamilyStatus, FieldCheck, FormState, FormStatus
 from backend.records.catalog import BY_CODE
 
 
@@ -44,14 +44,21 @@ async def my_children(principal: Principal) -> list[ChildStatus]:
     """The confirmed children with their records' state, then the links waiting for the
     class (or refused by it): only the link's state, none of the record's data. One query:
     the guardian scope is the account's confirmed links (`records.tables.confirmed_children`)."""
-    children = []
-    for row, form in await states.children_of(principal.account_id):
+    return children_statuses(await states.children_of(principal.account_id))
+
+
+def children_statuses(
+    children: list[tuple[dict[str, Any], FormStatus | None]],
+) -> list[ChildStatus]:
+    """`my_children` from `states.children_of` (or `children_from`)."""
+    statuses = []
+    for row, form in children:
         if form is None:
-            children.append(
+            statuses.append(
                 ChildStatus(row["id"], None, None, None, None, None, link_status=row["link_status"])
             )
             continue
-        children.append(
+        statuses.append(
             ChildStatus(
                 row["id"],
                 row["name"],
@@ -61,7 +68,7 @@ async def my_children(principal: Principal) -> list[ChildStatus]:
                 form,
             )
         )
-    return children
+    return statuses
 
 
 async def families(
@@ -85,5 +92,12 @@ async def families(
         )
     w = window(page, page_size)
     rows, total = await states.families_page(principal.scope, class_id, status, w.size, w.offset)
+    return families_of(rows, w.number, w.size, total)
+
+
+def families_of(
+    rows: list[tuple[dict[str, Any], FormStatus]], page: int, size: int, total: int
+) -> Page[FamilyStatus]:
+    """A page of `families` from `states.families_page`."""
     items = [FamilyStatus(r["id"], r["name"], r["school_class"], form) for r, form in rows]
-    return w.page(items, total)
+    return window(page, size).page(items, total)

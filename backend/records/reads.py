@@ -14,7 +14,7 @@ from backend.accounts.audit import Actor
 from backend.accounts.permissions import Action, may, refusal, require
 from backend.accounts.principal import Principal
 from backend.accounts.roles import STAFF_ROLES
-from backend.accounts.scope import get_scoped, in_scope_sql, scoped
+from backend.accounts.scope import Scope, get_scoped, in_scope_sql, scoped
 from backend.db import fetch_rows, is_postgres
 from backend.errors import BadRequest, NotFound
 from backend.masking import mask_id_number, mask_registry_number
@@ -165,18 +165,32 @@ async def list_students(
 
 _STUDENT_SQL = """
 SELECT s.id, s.registry_number, s.school, s.school_class, s.status, s.fields, s.updated_at,
-       p.kind AS problem_kind, p.detail AS problem_detail
+       p.id AS problem_id, p.kind AS problem_kind, p.detail AS problem_detail
 FROM student s LEFT JOIN problem_flag p ON p.student = s.id
 WHERE s.id = {{}} AND {scope}
-ORDER BY p.id
 """
+STUDENT_ORDER = ("problem_id",)
+
+
+def student_sql(scope: Scope) -> tuple[str, tuple[Any, ...]]:
+    """The query of one record in `scope` and, after the student id, its arguments: a row
+    per problem flag (in `STUDENT_ORDER`), or one."""
+    scope_sql, scope_args = in_scope_sql(scope, "s", student="id")
+    return _STUDENT_SQL.format(scope=scope_sql), scope_args
 
 
 async def get_student(principal: Principal, actor: Actor, student_id: int) -> StudentDetail:
     """One record in scope, masked, with its problems: one query (a parent's read is the
     bulk of the traffic). Staff reads are audited."""
-    scope_sql, scope_args = in_scope_sql(principal.scope, "s", student="id")
-    rows = await fetch_rows(_STUDENT_SQL.format(scope=scope_sql), student_id, *scope_args)
+    sql, scope_args = student_sql(principal.scope)
+    rows = await fetch_rows(f"{sql} ORDER BY {', '.join(STUDENT_ORDER)}", student_id, *scope_args)
+    return await student_detail(principal, actor, student_id, rows)
+
+
+async def student_detail(
+    principal: Principal, actor: Actor, student_id: int, rows: list[dict[str, Any]]
+) -> StudentDetail:
+    """`get_student` from the rows of `student_sql(principal.scope)`."""
     if not rows:
         # 404 either way; `get_scoped` audits the attempt when the record exists elsewhere.
         await get_scoped(

@@ -181,3 +181,26 @@ async def test_a_campaign_closed_early_shows_at_once_in_the_lists(
 
     after = (await client.get("/families", headers=teacher)).json()["items"]
     assert {f["form"]["status"] for f in after} == {"no_campaign"}
+
+
+async def test_a_family_in_a_region_new_to_the_list_gets_its_regions_campaign_at_once(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    """The list remembers the regions its scope's families live in, to find their campaigns
+    in the same query as the page; a family in another region is seen by the next read."""
+    city = bearer(await login(client, world.phones[Role.city_admin]))  # 杭州: 西湖区 and 滨江区
+    before = (await client.get("/families", headers=city)).json()
+    assert before["total"] == 2
+    assert {f["form"]["status"] for f in before["items"]} == {"not_issued"}
+
+    binjiang = await make_students(world, "B1", 2, start=10)  # 滨江区, under the same campaign
+
+    after = (await client.get("/families", headers=city)).json()
+    assert after["total"] == 4
+    state = {f["student_id"]: f["form"] for f in after["items"]}
+    assert {state[s]["status"] for s in binjiang} == {"not_issued"}
+    assert {state[s]["campaign_id"] for s in binjiang} == {
+        before["items"][0]["form"]["campaign_id"]
+    }
+    none_open = await client.get("/families", headers=city, params={"status": "no_campaign"})
+    assert none_open.json()["total"] == 0
