@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 # The catalog's fields as the form prints them: one conversion, shared with the server.
-from backend.records.form_labels import other_names
+from backend.records.catalog import printed_names
 from backend.records.printing import catalog_fields, printed_values
 
 from . import (
@@ -75,7 +75,7 @@ def _read(photo: Path, record_path: Path, key: bytes, layouts: str | None) -> di
         printed_values(record),
         key,
         expected_form_id=None if form_id is None else str(form_id),
-        other_systems=ForeignForms(catalog_fields(), other_names(), LayoutMemory(layouts)),
+        other_systems=ForeignForms(catalog_fields(), printed_names(), LayoutMemory(layouts)),
     )
     return report.summary()
 

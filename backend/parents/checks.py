@@ -40,8 +40,7 @@ from backend.parents.tables import (
     UploadCheck,
     UploadStatus,
 )
-from backend.records.catalog import BY_CODE
-from backend.records.form_labels import other_names
+from backend.records.catalog import BY_CODE, printed_names
 from backend.records.printing import catalog_fields, form_layout, printed_field, printed_values
 from backend.records.service import load_fields
 from backend.records.tables import IssuedForm, Student
@@ -64,7 +63,7 @@ def ocr_executor() -> ThreadPoolExecutor:
 def foreign_forms() -> ForeignForms:
     """How forms printed by other systems are read; the layouts learned stay for the
     worker process's life."""
-    return ForeignForms(catalog_fields(), other_names(), LayoutMemory())
+    return ForeignForms(catalog_fields(), printed_names(), LayoutMemory())
 
 
 async def warm_up_reader() -> None:

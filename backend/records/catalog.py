@@ -8,7 +8,7 @@ Pure data and pure functions: no database, no web, so the form tools can use it 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 
@@ -36,6 +36,10 @@ class Field:
     # masked in every response, report, list, export and log unless revealed (audited), by
     # the one rule in backend.masking, which picks the mask by `type`
     sensitive: bool = False
+    # What other registry systems print for it (the national system, a province's own, a
+    # school's sheet), beside `label`: how a form printed elsewhere is read by its labels
+    # (`backend.ocr`'s foreign reader). Wordings, not spellings: matching is tolerant.
+    printed_as: tuple[str, ...] = ()
 
     def label_of(self, value: str | None) -> str:
         """What the form prints for a stored value."""
@@ -158,34 +162,134 @@ RELATION = {
 
 T = FieldType
 STUDENT_FIELDS: tuple[Field, ...] = (
-    Field("name", "姓名", T.text, key=True, required=True, max_length=50),
+    Field("name", "姓名", T.text, key=True, required=True, max_length=50, printed_as=("学生姓名",)),
     Field("former_name", "曾用名", T.text, max_length=50),
     Field("sex", "性别", T.choice, key=True, required=True, options=SEX),
-    Field("birth_date", "出生日期", T.date, key=True, required=True),
-    Field("birthplace", "出生地", T.text, max_length=100),
+    Field(
+        "birth_date",
+        "出生日期",
+        T.date,
+        key=True,
+        required=True,
+        printed_as=("出生年月日", "出生年月"),
+    ),
+    Field("birthplace", "出生地", T.text, max_length=100, printed_as=("出生地点",)),
     Field("native_place", "籍贯", T.text, max_length=100),
     Field("ethnicity", "民族", T.choice, key=True, required=True, options=ETHNICITY),
-    Field("nationality", "国籍/地区", T.choice, key=True, required=True, options=NATIONALITY),
-    Field("id_type", "身份证件类型", T.choice, key=True, required=True, options=ID_TYPES),
-    Field("id_number", "身份证件号", T.id_number, key=True, max_length=30, sensitive=True),
-    Field("overseas_status", "港澳台侨外", T.choice, key=True, options=OVERSEAS),
+    Field(
+        "nationality",
+        "国籍/地区",
+        T.choice,
+        key=True,
+        required=True,
+        options=NATIONALITY,
+        printed_as=("国籍", "国籍地区"),
+    ),
+    Field(
+        "id_type",
+        "身份证件类型",
+        T.choice,
+        key=True,
+        required=True,
+        options=ID_TYPES,
+        printed_as=("证件类型",),
+    ),
+    Field(
+        "id_number",
+        "身份证件号",
+        T.id_number,
+        key=True,
+        max_length=30,
+        sensitive=True,
+        printed_as=(
+            "身份证件号码",
+            "公民身份号码",
+            "身份证号",
+            "身份证号码",
+            "证件号码",
+            "学生身份证号",
+        ),
+    ),
+    Field(
+        "overseas_status",
+        "港澳台侨外",
+        T.choice,
+        key=True,
+        options=OVERSEAS,
+        printed_as=("港澳台侨",),
+    ),
     Field("health", "健康状况", T.choice, options=HEALTH),
-    Field("household_address", "户口所在地", T.text, max_length=120, sensitive=True),
-    Field("household_type", "户口性质", T.choice, options=HOUSEHOLD_TYPE),
-    Field("current_address", "现住址", T.text, max_length=120, sensitive=True),
-    Field("phone", "联系电话", T.phone, max_length=20, sensitive=True),
-    Field("only_child", "是否独生子女", T.yes_no),
-    Field("left_behind", "是否留守儿童", T.yes_no),
-    Field("migrant_child", "是否进城务工人员随迁子女", T.yes_no),
-    Field("orphan", "是否孤儿", T.yes_no),
-    Field("disability", "残疾类型", T.choice, options=DISABILITY),
-    Field("enrolment_month", "入学年月", T.year_month),
+    Field(
+        "household_address",
+        "户口所在地",
+        T.text,
+        max_length=120,
+        sensitive=True,
+        printed_as=("户籍地址", "户籍所在地", "户口地址", "户籍"),
+    ),
+    Field("household_type", "户口性质", T.choice, options=HOUSEHOLD_TYPE, printed_as=("户籍性质",)),
+    Field(
+        "current_address",
+        "现住址",
+        T.text,
+        max_length=120,
+        sensitive=True,
+        printed_as=("现居住地址", "家庭住址", "居住地址"),
+    ),
+    Field(
+        "phone",
+        "联系电话",
+        T.phone,
+        max_length=20,
+        sensitive=True,
+        printed_as=("手机号码", "家庭电话", "联系手机"),
+    ),
+    Field("only_child", "是否独生子女", T.yes_no, printed_as=("独生子女",)),
+    Field("left_behind", "是否留守儿童", T.yes_no, printed_as=("留守儿童",)),
+    Field(
+        "migrant_child",
+        "是否进城务工人员随迁子女",
+        T.yes_no,
+        printed_as=("随迁子女", "进城务工人员随迁子女"),
+    ),
+    Field("orphan", "是否孤儿", T.yes_no, printed_as=("孤儿",)),
+    Field("disability", "残疾类型", T.choice, options=DISABILITY, printed_as=("残疾人类型",)),
+    Field("enrolment_month", "入学年月", T.year_month, printed_as=("入学时间", "入学日期")),
     Field("enrolment_method", "入学方式", T.choice, options=ENROLMENT_METHOD),
     Field("study_mode", "就读方式", T.choice, options=STUDY_MODE),
 )
 
 
+_GUARDIAN_TAILS: Mapping[str, tuple[str, ...]] = {
+    "name": ("姓名",),
+    "relation": ("关系", "与学生关系"),
+    "phone": ("联系电话", "手机号码", "电话"),
+    "id_type": ("身份证件类型", "证件类型"),
+    "id_number": ("身份证件号", "身份证号", "公民身份号码", "证件号码"),
+    "is_guardian": ("是否监护人",),
+    "employer": ("工作单位", "单位"),
+}
+_GUARDIAN_HEADS = ("家庭成员{n}", "监护人{n}", "家长{n}", "成员{n}")
+
+
+def _guardian_printed_as(n: int, code: str) -> tuple[str, ...]:
+    """Guardian n's field as other systems print it: "监护人n…", "家长n…", and, for the first,
+    no number."""
+    heads = [head.format(n=n) for head in _GUARDIAN_HEADS]
+    if n == 1:
+        heads += ["监护人", "家长"]
+    tail = code.split("_", 1)[1]
+    return tuple(head + end for head in heads for end in _GUARDIAN_TAILS[tail])
+
+
 def _guardian_fields(n: int) -> tuple[Field, ...]:
+    return tuple(
+        replace(field, printed_as=_guardian_printed_as(n, field.code))
+        for field in _guardian_field_labels(n)
+    )
+
+
+def _guardian_field_labels(n: int) -> tuple[Field, ...]:
     who = f"家庭成员{n}"
     return (
         Field(f"guardian{n}_name", f"{who}姓名", T.text, max_length=50, guardian=n),
@@ -217,3 +321,8 @@ FIELDS: tuple[Field, ...] = STUDENT_FIELDS + GUARDIAN_FIELDS
 BY_CODE: Mapping[str, Field] = {f.code: f for f in FIELDS}
 KEY_FIELDS = frozenset(f.code for f in FIELDS if f.key)
 PRINTED_FIELDS: tuple[Field, ...] = tuple(f for f in FIELDS if f.printed)
+
+
+def printed_names() -> dict[str, tuple[str, ...]]:
+    """Catalog code → every label a printed form may carry for it (the catalog's first)."""
+    return {f.code: tuple(dict.fromkeys((f.label, *f.printed_as))) for f in PRINTED_FIELDS}

@@ -29,7 +29,7 @@ import cv2  # noqa: E402
 from backend.ocr import ForeignForms, LayoutMemory, check_foreign_photo, normalise, warm_up  # noqa: E402
 from backend.ocr.__main__ import catalog_fields, printed_values  # noqa: E402
 from backend.ocr.synth_foreign import BY_NAME  # noqa: E402
-from backend.records.form_labels import other_names  # noqa: E402
+from backend.records.catalog import printed_names  # noqa: E402
 
 from .foreign import generate, out_dir  # noqa: E402
 
@@ -51,7 +51,7 @@ def main() -> None:
     args = parser.parse_args()
     cases = generate(args.count, seed=args.seed)
     folder = out_dir(args.seed)
-    fields, names = catalog_fields(), other_names()
+    fields, names = catalog_fields(), printed_names()
     warm_up()
     # The learned memory: each layout read once, from a usable photo of the tuning seed's
     # kind but not from this set (the first matching photo of each layout here would

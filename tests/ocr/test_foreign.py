@@ -22,7 +22,7 @@ from backend.ocr.__main__ import catalog_fields, main, printed_values
 from backend.ocr._labels import LabelMatcher
 from backend.ocr.synth import photograph, print_page
 from backend.ocr.synth_foreign import BY_NAME, LAYOUTS, render, signature, write
-from backend.records.form_labels import other_names
+from backend.records.catalog import printed_names
 
 from .conftest import KEY, PHOTO_SIZE, RECORD
 
@@ -36,7 +36,7 @@ OTHER_CHILD = {
 
 def forms(memory: LayoutMemory | None = None) -> ForeignForms:
     return ForeignForms(
-        catalog_fields(), other_names(), LayoutMemory() if memory is None else memory
+        catalog_fields(), printed_names(), LayoutMemory() if memory is None else memory
     )
 
 
@@ -198,9 +198,9 @@ def test_cli_reads_another_systems_form(tmp_path: Path) -> None:
     ],
 )
 def test_labels_other_systems_print(label: str, code: str) -> None:
-    assert LabelMatcher(other_names()).match(label)[0] == code
+    assert LabelMatcher(printed_names()).match(label)[0] == code
 
 
 @pytest.mark.parametrize("label", ["签名日期", "序号", "正确信息（有误时填写）", "学"])
 def test_text_that_names_no_field(label: str) -> None:
-    assert LabelMatcher(other_names()).match(label)[0] is None
+    assert LabelMatcher(printed_names()).match(label)[0] is None
