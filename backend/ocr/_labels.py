@@ -74,11 +74,3 @@ class LabelMatcher:
         if score >= MIN_SCORE and score - runner_up >= MIN_LEAD:
             return code, score
         return None, score
-
-
-def closest_option(text: str, options: tuple[str, ...]) -> tuple[str, float]:
-    """The option a closed choice's reading is closest to, and how close (0–1)."""
-    key = clean(text)
-    scored = [(SequenceMatcher(None, key, clean(o)).ratio(), o) for o in options]
-    score, option = max(scored, default=(0.0, ""))
-    return option, score
