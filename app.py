@@ -39,6 +39,7 @@ from backend.openapi import finish_schema
 from backend.parents.checks import warm_up_reader
 from backend.parents.controllers import ROUTES as PARENT_ROUTES
 from backend.records.controllers import ROUTES as RECORD_ROUTES
+from backend.records.review_controllers import ROUTES as REVIEW_ROUTES
 from backend.redis_server import resolve_redis
 from backend.refusals import audit_refusal
 from backend.resources import open_resources
@@ -182,6 +183,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             health,
             *ACCOUNT_ROUTES,
             *RECORD_ROUTES,
+            *REVIEW_ROUTES,
             *PARENT_ROUTES,
             *docs_assets(settings),
         ],

@@ -13,6 +13,7 @@ APP_CONFIG = AppConfig(
         modules=[
             "backend.accounts.tables",
             "backend.records.tables",
+            "backend.records.review_tables",
             "backend.parents.tables",
             "backend.outbox",
         ],

@@ -7,7 +7,7 @@ from typing import Any
 
 from backend.accounts import audit
 from backend.accounts.audit import Actor
-from backend.accounts.roles import RegionLevel, ScopeKind
+from backend.accounts.roles import Administration, RegionLevel, ScopeKind, administering_region
 from backend.accounts.schemas import ClassRead, RegionRead, SchoolRead
 from backend.accounts.scope import Scope, get_scoped, scoped
 from backend.accounts.tables import Account, Region, School, SchoolClass
@@ -29,7 +29,14 @@ def region_read(row: dict[str, Any]) -> RegionRead:
 
 
 def school_read(row: dict[str, Any]) -> SchoolRead:
-    return SchoolRead(row["id"], row["code"], row["name"], row["region_code"])
+    return SchoolRead(
+        row["id"],
+        row["code"],
+        row["name"],
+        row["region_code"],
+        Administration(row["administered_by"]),
+        administering_region(row["region_code"], Administration(row["administered_by"])),
+    )
 
 
 async def get_region(actor: Actor, scope: Scope, code: str) -> RegionRead:
@@ -116,21 +123,39 @@ async def create_region(actor: Actor, code: str, name: str) -> None:
         )
 
 
-async def create_school(actor: Actor, code: str, name: str, county_code: str) -> int:
+async def create_school(
+    actor: Actor,
+    code: str,
+    name: str,
+    county_code: str,
+    administered_by: Administration = Administration.county,
+) -> int:
     async with transaction():
         region = await Region.select(Region.level).where(Region.code == county_code).first()
         if region is None or region["level"] != RegionLevel.county:
             raise BadRequest("学校须属于一个县级行政区划", code="county_required")
         if await School.exists().where(School.code == code):
             raise Conflict("该学校标识码已存在", code="school_exists")
-        rows = await School.insert(School(code=code, name=name, region_code=county_code))
+        rows = await School.insert(
+            School(
+                code=code,
+                name=name,
+                region_code=county_code,
+                administered_by=administered_by.value,
+            )
+        )
         school_id: int = rows[0]["id"]
         await audit.record(
             actor,
             "create",
             "school",
             school_id,
-            after={"code": code, "name": name, "region_code": county_code},
+            after={
+                "code": code,
+                "name": name,
+                "region_code": county_code,
+                "administered_by": administered_by.value,
+            },
         )
         return school_id
 

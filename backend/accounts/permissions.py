@@ -48,6 +48,8 @@ class Action(StrEnum):
     decide_correction_draft = "decide_correction_draft"
     list_guardian_links = "list_guardian_links"
     decide_guardian_link = "decide_guardian_link"
+    # Reviews (who decides a given step is its seat's business: `records.reviews.occupies`)
+    decide_review_step = "decide_review_step"
     # Accounts
     create_account = "create_account"
     change_account_status = "change_account_status"  # seal, unseal, disable, enable
@@ -170,6 +172,9 @@ RULES: dict[Action, Rule] = {
     ),
     Action.list_guardian_links: Rule(FAMILY_DESK, _LINK_DECIDERS),
     Action.decide_guardian_link: Rule(FAMILY_DESK, _LINK_DECIDERS),
+    Action.decide_review_step: Rule(
+        STAFF_ROLES, Refusal("reviewers_only", "只有学校和教育行政部门的工作人员可以审核")
+    ),
     Action.create_account: Rule(ACCOUNT_ADMINS, Refusal("forbidden"), LOWER_RANK_STAFF),
     Action.change_account_status: Rule(ACCOUNT_ADMINS, Refusal("forbidden"), LOWER_RANK),
 }

@@ -30,6 +30,33 @@ class RegionLevel(StrEnum):
     county = "county"
 
 
+class Administration(StrEnum):
+    """Which education authority administers a school (notice 001, appendix 2): the county it
+    lies in, or the city or province that runs it directly (市直属 / 省直属). That authority
+    reviews the school's key-data changes and problem-record actions."""
+
+    county = "county"
+    city = "city"
+    province = "province"
+
+
+# The role that reviews for each administering authority.
+AUTHORITY_ROLE: dict[Administration, Role] = {
+    Administration.county: Role.county_reviewer,
+    Administration.city: Role.city_admin,
+    Administration.province: Role.province_admin,
+}
+
+
+def administering_region(school_region_code: str, administration: Administration) -> str:
+    """The region code of the authority that administers a school in county `school_region_code`."""
+    if administration is Administration.province:
+        return school_region_code[:2] + "0000"
+    if administration is Administration.city:
+        return school_region_code[:4] + "00"
+    return school_region_code
+
+
 RANK: dict[Role, int] = {role: rank for rank, role in enumerate(Role)}
 
 ROLE_LABEL: dict[Role, str] = {

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from backend.accounts.roles import RegionLevel, Role, ScopeKind
+from backend.accounts.roles import Administration, RegionLevel, Role, ScopeKind
 from backend.accounts.tables import AccountStatus
 
 Phone = Annotated[
@@ -119,6 +119,9 @@ class SchoolRead(msgspec.Struct):
     school_code: str  # the school's identifier in the registry
     name: str
     region_code: str
+    # who reviews its key-data changes: the county, or the city / province running it directly
+    administered_by: Administration
+    administering_region_code: str
 
 
 class ClassRead(msgspec.Struct):

@@ -24,6 +24,7 @@ from piccolo.columns import (
 from piccolo.columns.base import OnDelete
 from piccolo.table import Table
 
+from backend.accounts.roles import Administration
 from backend.accounts.scope_rules import ScopedColumns, declare_scoped
 from backend.statuses import Lifecycle
 
@@ -44,6 +45,8 @@ class School(Table, tablename="school"):
     code = Varchar(length=10, unique=True)
     name = Varchar(length=100)
     region_code = Varchar(length=6, index=True)  # the county
+    # Administration: the county, or the city / province that runs the school directly
+    administered_by = Varchar(length=10, default=Administration.county.value)
 
 
 declare_scoped(School, ScopedColumns(region=School.region_code, school=School.id))

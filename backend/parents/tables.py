@@ -20,6 +20,7 @@ from piccolo.table import Table
 
 from backend.accounts.scope_rules import OnMove, ScopedColumns, declare_scoped
 from backend.accounts.tables import Account, School, SchoolClass
+from backend.records.review_tables import ChangeRequest
 from backend.records.tables import Campaign, IssuedForm, Student, confirmed_children
 from backend.statuses import Lifecycle
 
@@ -171,6 +172,10 @@ class CorrectionDraft(Table, tablename="correction_draft"):
         references=Account, null=True, default=None, on_delete=OnDelete.restrict
     )
     decided_at = Timestamptz(null=True, default=None)
+    # The change request a legible draft was transcribed into (`records.change_requests`)
+    change_request = ForeignKey(
+        references=ChangeRequest, null=True, default=None, on_delete=OnDelete.set_null
+    )
     created_at = Timestamptz()
 
 

@@ -22,6 +22,13 @@ class FieldType(StrEnum):
     yes_no = "yes_no"  # 是 / 否, stored "1" / "0"
 
 
+class Chain(StrEnum):
+    """The review chain a change to a field goes through (`records.chains` has its steps)."""
+
+    ordinary = "ordinary"  # 学籍数据维护: the registrar enters, a school leader approves
+    key_data = "key_data"  # 关键数据变更: the registrar enters, the administering authority reviews
+
+
 @dataclass(frozen=True, slots=True)
 class Field:
     code: str
@@ -40,6 +47,11 @@ class Field:
     # school's sheet), beside `label`: how a form printed elsewhere is read by its labels
     # (`backend.ocr`'s foreign reader). Wordings, not spellings: matching is tolerant.
     printed_as: tuple[str, ...] = ()
+
+    @property
+    def chain(self) -> Chain:
+        """Which review chain a change to this field takes: key fields the key-data chain."""
+        return Chain.key_data if self.key else Chain.ordinary
 
     def label_of(self, value: str | None) -> str:
         """What the form prints for a stored value."""

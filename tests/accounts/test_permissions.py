@@ -42,6 +42,7 @@ upload_photo                ✓   ✓   ✓   ·   ·   ·   ·   ·   uploaders
 decide_correction_draft     ·   ✓   ✓   ·   ·   ·   ·   ·   teachers_only
 list_guardian_links         ·   ✓   ✓   ·   ·   ·   ·   ·   link_deciders_only
 decide_guardian_link        ·   ✓   ✓   ·   ·   ·   ·   ·   link_deciders_only
+decide_review_step          ·   ✓   ✓   ✓   ✓   ✓   ✓   ✓   reviewers_only
 create_account              ·   ·   ✓   ·   ✓   ✓   ✓   ✓   forbidden
 change_account_status       ·   ·   ✓   ·   ✓   ✓   ✓   ✓   forbidden
 """

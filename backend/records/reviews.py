@@ -1,0 +1,309 @@
+"""Review steps: opening a round of a chain (`records.chains`) for a subject, deciding the
+current step, and cancelling what is left. What a decision *means* for the subject (a change
+applied, a problem resolved) is the subject's handler's business, called inside the same
+transaction as the decision: two reviewers deciding the same step at once get one decision
+and one 409, never two effects.
+
+    where = await place_of(student_id)
+    await open_round(SubjectKind.change_request, request_id, 1, steps, where, author=principal)
+    await decide(principal, actor, step_id, Decision.approve, reason="")
+
+Due dates: a step is due 10 working days (`backend.workdays`) after it became current.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Protocol
+
+from piccolo.columns import Column
+
+from backend.accounts import audit
+from backend.accounts.audit import Actor
+from backend.accounts.principal import Principal
+from backend.accounts.roles import Administration, ScopeKind, administering_region
+from backend.accounts.scope import get_scoped
+from backend.db import transaction
+from backend.errors import BadRequest, Conflict, Forbidden, NotFound
+from backend.records.chains import Seat, StepSpec
+from backend.records.review_tables import STEP_STATE, ReviewStep, StepState, SubjectKind
+from backend.records.tables import Student
+from backend.workdays import due_date
+
+
+class Decision(StrEnum):
+    approve = "approve"
+    reject = "reject"  # with a reason; the author may amend and submit again
+    send_back = "send_back"  # with a reason: for evidence, or to the parent to confirm
+
+
+DECISION_STATE = {
+    Decision.approve: StepState.approved,
+    Decision.reject: StepState.rejected,
+    Decision.send_back: StepState.sent_back,
+}
+
+
+class StepAlreadyDecided(Conflict):
+    code = "step_already_decided"
+    message = "该步骤已由他人处理或已不在待办中，请刷新后查看"
+
+
+class NotYourStep(Forbidden):
+    code = "not_your_step"
+    message = "该步骤不由您处理"
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """Where a student is, and so where each seat of a chain is."""
+
+    student_id: int
+    school_id: int
+    class_id: int
+    region_code: str
+    administration: Administration
+
+    @property
+    def authority_region(self) -> str:
+        return administering_region(self.region_code, self.administration)
+
+
+async def place_of(student_id: int) -> Place:
+    row = (
+        await Student.select(
+            Student.id,
+            Student.school,
+            Student.school_class,
+            Student.region_code,
+            Student.school.administered_by,
+        )
+        .where(Student.id == student_id)
+        .first()
+    )
+    if row is None:
+        raise NotFound("学生不存在", code="student_not_found")
+    return Place(
+        row["id"],
+        row["school"],
+        row["school_class"],
+        row["region_code"],
+        Administration(row["school.administered_by"]),
+    )
+
+
+def _seat_columns(spec: StepSpec, place: Place) -> dict[Any, Any]:
+    return {
+        ReviewStep.seat_class: place.class_id if spec.seat is Seat.school_class else None,
+        ReviewStep.seat_school: place.school_id if spec.seat is Seat.school else None,
+        ReviewStep.seat_region: place.authority_region if spec.seat is Seat.authority else None,
+    }
+
+
+def occupies(principal: Principal, step: dict[str, Any]) -> bool:
+    """Whether `principal` is who decides `step`: its role, sitting in its seat."""
+    scope = principal.scope
+    if principal.role.value != step["role"]:
+        return False
+    if step["seat_class"] is not None:
+        return bool(scope.class_id == step["seat_class"])
+    if step["seat_school"] is not None:
+        return bool(scope.school_id == step["seat_school"])
+    if step["seat_region"] is not None:
+        return scope.kind is ScopeKind.region and scope.region_code == step["seat_region"]
+    return scope.kind is ScopeKind.national
+
+
+def _may_take(principal: Principal | None, spec: StepSpec, place: Place) -> bool:
+    if principal is None:
+        return False
+    row = {"role": spec.role_for(place.administration).value}
+    row |= {column._meta.name: value for column, value in _seat_columns(spec, place).items()}
+    return occupies(principal, row)
+
+
+async def open_round(
+    subject: SubjectKind,
+    subject_id: int,
+    round_number: int,
+    steps: Sequence[StepSpec],
+    place: Place,
+    *,
+    author: Principal | None = None,
+    now: datetime | None = None,
+) -> int | None:
+    """Write the steps of one round, the first current. Leading steps the author is the one
+    to decide (a registrar entering their own change) are approved by them at once. The id of
+    the current step; None when the author decided every step. Inside the caller's
+    transaction."""
+    now = now or datetime.now(UTC)
+    current: int | None = None
+    taking = True
+    for position, spec in enumerate(steps, start=1):
+        taken = taking and _may_take(author, spec, place)
+        taking = taken
+        state = StepState.approved if taken else StepState.waiting
+        if not taken and current is None:
+            state = StepState.current
+        values: dict[Any, Any] = {
+            ReviewStep.subject_kind: subject.value,
+            ReviewStep.subject_id: subject_id,
+            ReviewStep.round: round_number,
+            ReviewStep.position: position,
+            ReviewStep.kind: spec.kind.value,
+            ReviewStep.role: spec.role_for(place.administration).value,
+            ReviewStep.student: place.student_id,
+            ReviewStep.school: place.school_id,
+            ReviewStep.school_class: place.class_id,
+            ReviewStep.region_code: place.region_code,
+            ReviewStep.created_at: now,
+            **_seat_columns(spec, place),
+        }
+        if taken:
+            assert author is not None
+            values |= {
+                ReviewStep.became_current_at: now,
+                ReviewStep.decided_by: author.account_id,
+                ReviewStep.decided_at: now,
+            }
+        elif state is StepState.current:
+            values |= {ReviewStep.became_current_at: now, ReviewStep.due_on: due_date(now)}
+        row = ReviewStep(
+            state=state.value, **{column._meta.name: value for column, value in values.items()}
+        )
+        inserted = await ReviewStep.insert(row).returning(ReviewStep.id)
+        if state is StepState.current:
+            current = inserted[0]["id"]
+    return current
+
+
+class SubjectHandler(Protocol):
+    """What a decision means for a subject; each call runs inside the decision's transaction."""
+
+    async def approved(self, step: dict[str, Any], actor: Actor, *, last: bool) -> None: ...
+
+    async def rejected(self, step: dict[str, Any], actor: Actor, reason: str) -> None: ...
+
+    async def sent_back(self, step: dict[str, Any], actor: Actor, reason: str) -> None: ...
+
+
+HANDLERS: dict[SubjectKind, SubjectHandler] = {}
+
+
+def handle(subject: SubjectKind, handler: SubjectHandler) -> None:
+    """Register what decisions on `subject`'s steps do (once, in the subject's module)."""
+    HANDLERS[subject] = handler
+
+
+async def decide(
+    principal: Principal,
+    actor: Actor,
+    step_id: int,
+    decision: Decision,
+    reason: str = "",
+    *,
+    in_bulk: bool = False,
+) -> dict[str, Any]:
+    """Decide a current step as the one who sits in its seat; the step as decided. A step
+    outside the caller's scope is 404 (audited), someone else's 403, one already decided (by
+    another reviewer a moment ago, or withdrawn) 409."""
+    reason = reason.strip()
+    if decision is not Decision.approve and not reason:
+        raise BadRequest(
+            "请填写理由", code="reason_required", field_errors={"reason": "退回或不通过须说明理由"}
+        )
+    step = await get_scoped(
+        actor, principal.scope, ReviewStep, ReviewStep.id == step_id, "review_step", step_id
+    )
+    if not occupies(principal, step):
+        raise NotYourStep()
+    handler = HANDLERS[SubjectKind(step["subject_kind"])]
+    now = datetime.now(UTC)
+    async with transaction():
+        decided: dict[Column | str, Any] = {
+            ReviewStep.decided_by: principal.account_id,
+            ReviewStep.decided_at: now,
+            ReviewStep.reason: reason,
+        }
+        if not await STEP_STATE.move(
+            step_id, DECISION_STATE[decision], sources={StepState.current}, values=decided
+        ):
+            raise StepAlreadyDecided()
+        step |= {
+            "state": DECISION_STATE[decision].value,
+            "decided_by": principal.account_id,
+            "decided_at": now,
+            "reason": reason,
+        }
+        await audit.record(
+            actor,
+            f"review_{decision.value}",
+            "review_step",
+            step_id,
+            after={
+                "subject": step["subject_kind"],
+                "subject_id": step["subject_id"],
+                "kind": step["kind"],
+                "in_bulk": in_bulk,
+            },
+        )
+        if decision is Decision.approve:
+            following = await _make_next_current(step, now)
+            await handler.approved(step, actor, last=following is None)
+        else:
+            await cancel_rest(SubjectKind(step["subject_kind"]), step["subject_id"])
+            if decision is Decision.reject:
+                await handler.rejected(step, actor, reason)
+            else:
+                await handler.sent_back(step, actor, reason)
+    return step
+
+
+async def _make_next_current(step: dict[str, Any], now: datetime) -> int | None:
+    following = (
+        await ReviewStep.select(ReviewStep.id)
+        .where(
+            (ReviewStep.subject_kind == step["subject_kind"])
+            & (ReviewStep.subject_id == step["subject_id"])
+            & (ReviewStep.round == step["round"])
+            & (ReviewStep.position == step["position"] + 1)
+        )
+        .first()
+    )
+    if following is None:
+        return None
+    await STEP_STATE.move(
+        following["id"],
+        StepState.current,
+        sources={StepState.waiting},
+        values={ReviewStep.became_current_at: now, ReviewStep.due_on: due_date(now)},
+    )
+    step_id: int = following["id"]
+    return step_id
+
+
+async def cancel_rest(subject: SubjectKind, subject_id: int) -> list[int]:
+    """Cancel the subject's steps still waiting or current (withdrawn, rejected, sent back)."""
+    return await STEP_STATE.move_all(
+        StepState.cancelled,
+        (ReviewStep.subject_kind == subject.value) & (ReviewStep.subject_id == subject_id),
+        sources={StepState.waiting, StepState.current},
+    )
+
+
+async def steps_of(subject: SubjectKind, subject_ids: Sequence[int]) -> list[dict[str, Any]]:
+    """Every step of the subjects, every round, in order: their history."""
+    if not subject_ids:
+        return []
+    rows: list[dict[str, Any]] = (
+        await ReviewStep.select()
+        .where(
+            (ReviewStep.subject_kind == subject.value)
+            & ReviewStep.subject_id.is_in(list(subject_ids))
+        )
+        .order_by(ReviewStep.subject_id, ReviewStep.round, ReviewStep.position)
+    )
+    return rows
