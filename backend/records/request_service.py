@@ -145,7 +145,7 @@ def step_read(row: dict[str, Any]) -> StepRead:
 def _shown(code: str, value: str) -> tuple[str | None, str | None]:
     field = BY_CODE.get(code)
     display = field.label_of(value) if field else value
-    return masking.mask(field, value), masking.mask(field, display) or None
+    return masking.mask(field, value) or None, masking.mask(field, display) or None
 
 
 def request_read(
