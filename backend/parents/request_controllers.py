@@ -23,11 +23,11 @@ from backend.records.change_request_controllers import (
 )
 from backend.records.evidence import MAX_REQUEST_BYTES
 from backend.records.request_schemas import (
-    Amendment,
+    ChangeRequestAmendment,
     ChangeRequestDetail,
     ChangeRequestRead,
-    ParentRequestCreate,
-    TranscriptionCreate,
+    DraftTranscription,
+    MyChangeRequestCreate,
 )
 from backend.records.review_tables import RequestState
 
@@ -63,7 +63,7 @@ class MyChildRequestController(Controller):
         self,
         request: Request[Any, Any, Any],
         student_id: FromPath[int],
-        data: MultipartBody[ParentRequestCreate],
+        data: MultipartBody[MyChangeRequestCreate],
         principal: PrincipalDep,
         actor: ActorDep,
         storage: StorageDep,
@@ -112,11 +112,12 @@ class MyChangeRequestController(Controller):
         "/",
         summary="List my children's change requests",
         operation_id="listMyChangeRequests",
-        responses=errors(SIGNED_IN, QUERY, PARENT_ONLY),
+        responses=errors(SIGNED_IN, QUERY, BY_ID, PARENT_ONLY),
     )
     async def list_requests(
         self,
         principal: PrincipalDep,
+        actor: ActorDep,
         student_id: IdFilter = None,
         request_state: Annotated[RequestState | None, QueryParameter(name="state")] = None,
         page: PageNumber = 1,
@@ -129,9 +130,11 @@ class MyChangeRequestController(Controller):
 
         **Who may call**: a parent.
 
-        **Errors**: `parents_only` (403) a staff account; `validation_error` (400)."""
+        **Errors**: `parents_only` (403) a staff account; `validation_error` (400);
+        `not_found` (404) a `student_id` not my child."""
         return await request_service.list_requests(
             principal,
+            actor,
             state=request_state,
             student_id=student_id,
             page=page,
@@ -228,7 +231,7 @@ class MyChangeRequestController(Controller):
         self,
         request: Request[Any, Any, Any],
         request_id: FromPath[int],
-        data: MultipartBody[Amendment],
+        data: MultipartBody[ChangeRequestAmendment],
         principal: PrincipalDep,
         actor: ActorDep,
         storage: StorageDep,
@@ -247,7 +250,7 @@ class MyChangeRequestController(Controller):
         `photo_truncated`, `photo_too_many_pixels`, `too_many_photos` (400);
         `photo_too_large`, `evidence_too_large` (413); `parents_only` (403)."""
         extra = request_service.unknown_fields(await _form_keys(request), AMEND_FIELDS)
-        await parent_requests.refuse_fields(principal, actor, 0, extra)
+        await parent_requests.refuse_fields(principal, actor, None, extra)
         return await request_service.resubmit(
             principal,
             actor,
@@ -284,7 +287,7 @@ class TranscriptionController(Controller):
         self,
         request: Request[Any, Any, Any],
         draft_id: FromPath[int],
-        data: MultipartBody[TranscriptionCreate],
+        data: MultipartBody[DraftTranscription],
         principal: PrincipalDep,
         actor: ActorDep,
         storage: StorageDep,

@@ -48,7 +48,7 @@ class AlreadyTranscribed(Conflict):
 
 
 async def refuse_fields(
-    principal: Principal, actor: Actor, student_id: int, names: Sequence[str]
+    principal: Principal, actor: Actor, student_id: int | None, names: Sequence[str]
 ) -> None:
     """A parent's body naming anything but what a parent sets: audited, then 403."""
     if not names:

@@ -20,10 +20,10 @@ from backend.records import change_requests as _registers_its_handler  # noqa: F
 from backend.records import evidence, request_service
 from backend.records.evidence import MAX_REQUEST_BYTES, EvidenceTooLarge
 from backend.records.request_schemas import (
-    Amendment,
+    ChangeRequestAmendment,
+    ChangeRequestCreate,
     ChangeRequestDetail,
     ChangeRequestRead,
-    RequestCreate,
 )
 from backend.records.review_tables import RequestState
 
@@ -62,7 +62,7 @@ class ChangeRequestController(Controller):
     async def create(
         self,
         request: Request[Any, Any, Any],
-        data: MultipartBody[RequestCreate],
+        data: MultipartBody[ChangeRequestCreate],
         principal: PrincipalDep,
         actor: ActorDep,
         storage: StorageDep,
@@ -104,11 +104,12 @@ class ChangeRequestController(Controller):
         "/",
         summary="List change requests",
         operation_id="listChangeRequests",
-        responses=errors(SIGNED_IN, STAFF, QUERY),
+        responses=errors(SIGNED_IN, STAFF, QUERY, BY_ID),
     )
     async def list_requests(
         self,
         principal: PrincipalDep,
+        actor: ActorDep,
         request_state: Annotated[RequestState | None, QueryParameter(name="state")] = None,
         student_id: IdFilter = None,
         class_id: IdFilter = None,
@@ -124,9 +125,11 @@ class ChangeRequestController(Controller):
         **Who may call**: staff.
 
         **Errors**: `validation_error` (400) a `state` outside the listed values;
+        `not_found` (404) a `student_id` or `class_id` outside the caller's scope;
         `forbidden` (403) a parent."""
         return await request_service.list_requests(
             principal,
+            actor,
             state=request_state,
             student_id=student_id,
             class_id=class_id,
@@ -198,7 +201,7 @@ class ChangeRequestController(Controller):
         self,
         request: Request[Any, Any, Any],
         request_id: FromPath[int],
-        data: MultipartBody[Amendment],
+        data: MultipartBody[ChangeRequestAmendment],
         principal: PrincipalDep,
         actor: ActorDep,
         storage: StorageDep,

@@ -65,7 +65,7 @@ EVIDENCE_PARTS = tuple(kind.value for kind in EvidenceKind)
 
 
 @dataclass(kw_only=True)
-class RequestCreate(EvidenceParts):
+class ChangeRequestCreate(EvidenceParts):
     """A registrar's request, as `multipart/form-data`: the student, the field, the new value,
     the reason, and evidence photos in parts named by their kind."""
 
@@ -76,7 +76,7 @@ class RequestCreate(EvidenceParts):
 
 
 @dataclass(kw_only=True)
-class ParentRequestCreate(EvidenceParts):
+class MyChangeRequestCreate(EvidenceParts):
     """A parent's request for their own child, as `multipart/form-data`: the field, the new
     value, the reason and evidence photos; nothing else may be set (who reviews it, its state,
     its school are not the family's to say)."""
@@ -87,7 +87,7 @@ class ParentRequestCreate(EvidenceParts):
 
 
 @dataclass(kw_only=True)
-class TranscriptionCreate(EvidenceParts):
+class DraftTranscription(EvidenceParts):
     """A legible paper correction typed in: the new value as the family wrote it, the reason,
     and evidence photos (an ID document for a key field)."""
 
@@ -96,7 +96,7 @@ class TranscriptionCreate(EvidenceParts):
 
 
 @dataclass
-class Amendment(EvidenceParts):
+class ChangeRequestAmendment(EvidenceParts):
     """What the author changes before submitting again; a part left out stays as it was
     (send nothing to submit it unchanged), photos are added to the earlier ones."""
 
@@ -104,7 +104,7 @@ class Amendment(EvidenceParts):
     reason: Reason | None = None
 
 
-class StepRead(msgspec.Struct):
+class RequestStepRead(msgspec.Struct):
     id: int
     round: int
     position: int
@@ -120,7 +120,7 @@ class StepRead(msgspec.Struct):
     reason: str  # the reviewer's words (to reject or send back), shown to the author
 
 
-class EvidenceRead(msgspec.Struct):
+class EvidencePhotoRead(msgspec.Struct):
     id: int
     kind: EvidenceKind
     kind_label: Annotated[str, msgspec.Meta(examples=["身份证件照片"])]
@@ -155,12 +155,12 @@ class ChangeRequestRead(msgspec.Struct):
     round: int
     mine: bool  # the caller made it: theirs to withdraw, amend and submit again
     entered: bool  # entered by the school: no longer withdrawn
-    current_step: StepRead | None
+    current_step: RequestStepRead | None
     created_at: datetime
     updated_at: datetime
     applied_at: datetime | None
 
 
 class ChangeRequestDetail(ChangeRequestRead):
-    steps: list[StepRead] = msgspec.field(default_factory=list)  # every round, in order
-    evidence: list[EvidenceRead] = msgspec.field(default_factory=list)
+    steps: list[RequestStepRead] = msgspec.field(default_factory=list)  # every round, in order
+    evidence: list[EvidencePhotoRead] = msgspec.field(default_factory=list)

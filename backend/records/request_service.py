@@ -25,6 +25,7 @@ from backend.accounts.permissions import Action, require
 from backend.accounts.principal import Principal
 from backend.accounts.roles import ROLE_LABEL, Role
 from backend.accounts.scope import get_scoped, scoped
+from backend.accounts.tables import SchoolClass
 from backend.db import transaction
 from backend.errors import BadRequest, Conflict, DomainError, Forbidden, InvalidCharacters
 from backend.pages import Page, window
@@ -47,8 +48,8 @@ from backend.records.request_schemas import (
     ChangeRequestDetail,
     ChangeRequestRead,
     EvidenceParts,
-    EvidenceRead,
-    StepRead,
+    EvidencePhotoRead,
+    RequestStepRead,
 )
 from backend.records.review_tables import (
     REQUEST_STATE,
@@ -123,9 +124,9 @@ class NotWithdrawable(Conflict):
 # ---- reading ---------------------------------------------------------------------------------
 
 
-def step_read(row: dict[str, Any]) -> StepRead:
+def step_read(row: dict[str, Any]) -> RequestStepRead:
     due = row["due_on"]
-    return StepRead(
+    return RequestStepRead(
         id=row["id"],
         round=row["round"],
         position=row["position"],
@@ -212,6 +213,7 @@ async def _current_steps(ids: Sequence[int]) -> dict[int, dict[str, Any]]:
 
 async def list_requests(
     principal: Principal,
+    actor: Actor,
     *,
     state: RequestState | None = None,
     student_id: int | None = None,
@@ -220,7 +222,21 @@ async def list_requests(
     page: int = 1,
     page_size: int = 50,
 ) -> Page[ChangeRequestRead]:
-    """Requests in the caller's scope, the latest changed first."""
+    """Requests in the caller's scope, the latest changed first. A student or class to filter
+    by that lies outside the scope is 404 (audited), as the API's lists answer."""
+    if student_id is not None:
+        await get_scoped(
+            actor, principal.scope, Student, Student.id == student_id, "student", student_id
+        )
+    if class_id is not None:
+        await get_scoped(
+            actor,
+            principal.scope,
+            SchoolClass,
+            SchoolClass.id == class_id,
+            "school_class",
+            class_id,
+        )
     query = scoped(_select(), principal.scope, ChangeRequest)
     count = scoped(ChangeRequest.count(), principal.scope, ChangeRequest)
     where: list[Any] = []
@@ -243,9 +259,9 @@ async def list_requests(
     return w.page([request_read(r, principal, current.get(r["id"])) for r in rows], total)
 
 
-def evidence_read(row: dict[str, Any]) -> EvidenceRead:
+def evidence_read(row: dict[str, Any]) -> EvidencePhotoRead:
     kind = EvidenceKind(row["kind"])
-    return EvidenceRead(
+    return EvidencePhotoRead(
         id=row["id"],
         kind=kind,
         kind_label=KIND_LABEL[kind],

@@ -331,6 +331,12 @@ async def test_lists_filter_by_state_student_class_and_field(
     ).json()["total"] == 2
     registrar_e = await as_staff(client, world, "registrar_E")
     assert (await client.get("/change-requests", headers=registrar_e)).json()["total"] == 0
+    # naming a class outside the scope is a 404, as a missing one
+    elsewhere = await client.get(
+        f"/change-requests?class_id={world.classes['A1']}", headers=registrar_e
+    )
+    assert elsewhere.status_code == 404
+    assert await audit_rows("access_denied", "school_class", world.classes["A1"])
 
 
 async def test_evidence_photos_are_served_in_scope_and_each_staff_read_audited(
