@@ -368,6 +368,13 @@ async def test_an_unusable_photo_is_refused_and_nothing_is_stored(
     assert refused.json()["code"] == "photo_unsupported"
     assert await ChangeRequest.count() == 0
     assert await Evidence.count() == 0
+    garbled = await client.post(
+        "/change-requests",
+        files=[("student_id", (None, "1")), ("new_value", (None, b"\xff\xfe"))],
+        headers=registrar,
+    )
+    assert garbled.status_code == 400
+    assert garbled.json()["code"] == "malformed_multipart"
     json_body = await client.post("/change-requests", json={"student_id": 1}, headers=registrar)
     assert json_body.status_code == 415
     assert json_body.json()["code"] == "multipart_expected"
