@@ -38,6 +38,8 @@ from backend.migrate import migrate
 from backend.openapi import finish_schema
 from backend.parents.checks import warm_up_reader
 from backend.parents.controllers import ROUTES as PARENT_ROUTES
+from backend.parents.request_controllers import ROUTES as PARENT_REQUEST_ROUTES
+from backend.records.change_request_controllers import ROUTES as CHANGE_REQUEST_ROUTES
 from backend.records.controllers import ROUTES as RECORD_ROUTES
 from backend.records.review_controllers import ROUTES as REVIEW_ROUTES
 from backend.redis_server import resolve_redis
@@ -184,7 +186,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *ACCOUNT_ROUTES,
             *RECORD_ROUTES,
             *REVIEW_ROUTES,
+            *CHANGE_REQUEST_ROUTES,
             *PARENT_ROUTES,
+            *PARENT_REQUEST_ROUTES,
             *docs_assets(settings),
         ],
         lifespan=[lifespan],

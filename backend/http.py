@@ -519,7 +519,19 @@ def redis_down_handler(request: Request[Any, Any, Any], exc: Exception) -> Respo
     return domain_error_handler(request, ServiceUnavailable())
 
 
+def undecodable_part_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """A multipart text part (one without a file name) that is not UTF-8: Litestar's parser
+    decodes it before any handler runs. Anywhere else a UnicodeDecodeError is a bug (500)."""
+    if _expected_media(request.scope) == RequestEncodingType.MULTI_PART:
+        message = (
+            "上传的内容不是有效的 multipart/form-data：文字部分须为 UTF-8 编码，照片须带文件名"
+        )
+        return _error(request, 400, "malformed_multipart", message)
+    return internal_error_handler(request, exc)
+
+
 EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
+    UnicodeDecodeError: undecodable_part_handler,
     DomainError: domain_error_handler,
     RedisConnectionError: redis_down_handler,
     RedisTimeoutError: redis_down_handler,

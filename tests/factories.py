@@ -13,7 +13,7 @@ from backend.accounts import org
 from backend.accounts.admin import insert_account
 from backend.accounts.audit import Actor
 from backend.accounts.passwords import hash_password
-from backend.accounts.roles import Role
+from backend.accounts.roles import Administration, Role
 from backend.config import Settings
 
 PASSWORD = "Ceshi2026mima"
@@ -50,6 +50,8 @@ class World:
     phones: dict[Role, str] = field(default_factory=dict)
     students: list[int] = field(default_factory=list)  # filled by tests that need them
     other_students: list[int] = field(default_factory=list)
+    # More accounts by name (`add_direct_schools`): name → (account id, phone)
+    staff: dict[str, tuple[int, str]] = field(default_factory=dict)
 
 
 REGIONS = [
@@ -93,6 +95,42 @@ async def build_world(settings: Settings) -> World:
         world.accounts[role] = await make_account(settings, role, phone, name=role.value, **scope)
         world.phones[role] = phone
     return world
+
+
+# Schools in 西湖区 that the county does not administer (appendix 2): one run directly by 杭州市
+# (市直属, reviewed by the city), one by 浙江省 (省直属, reviewed by the province).
+DIRECT_SCHOOLS = {"E": Administration.city, "F": Administration.province}
+
+
+async def add_direct_schools(world: World, settings: Settings) -> None:
+    """Schools E (city-run) and F (province-run) in 330106, each with one class (E1, F1), its
+    teacher, registrar and leader (`world.staff["teacher_E1"]`, `["registrar_E"]`,
+    `["leader_E"]`, …) and a second county reviewer of 330106 (`["county_reviewer_2"]`)."""
+    for i, (key, administration) in enumerate(DIRECT_SCHOOLS.items(), start=len(world.schools)):
+        school = await org.create_school(
+            SYSTEM, f"21330106{i:02d}", f"学校{key}", "330106", administered_by=administration
+        )
+        world.schools[key] = school
+        klass = await org.create_class(SYSTEM, school, 1, f"{key}1班")
+        world.classes[f"{key}1"] = klass
+        people: dict[str, tuple[Role, dict[str, Any]]] = {
+            f"teacher_{key}1": (
+                Role.teacher,
+                {"region_code": "330106", "school": school, "school_class": klass},
+            ),
+            f"registrar_{key}": (Role.registrar, {"region_code": "330106", "school": school}),
+            f"leader_{key}": (Role.school_leader, {"region_code": "330106", "school": school}),
+        }
+        for name, (role, scope) in people.items():
+            await _add_staff(world, settings, name, role, **scope)
+    await _add_staff(
+        world, settings, "county_reviewer_2", Role.county_reviewer, region_code="330106"
+    )
+
+
+async def _add_staff(world: World, settings: Settings, name: str, role: Role, **scope: Any) -> None:
+    phone = f"1370000{len(world.staff):04d}"
+    world.staff[name] = (await make_account(settings, role, phone, name=name, **scope), phone)
 
 
 async def login(client: httpx.AsyncClient, phone: str, password: str = PASSWORD) -> dict[str, Any]:

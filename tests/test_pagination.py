@@ -18,7 +18,7 @@ from backend.records.tables import GuardianLink
 from tests.factories import World, bearer, build_world, login, make_students
 
 # Who lists each path: the lists a registrar may read, and the accounts for the sysadmin.
-CALLERS = {"/accounts": Role.sysadmin}
+CALLERS = {"/accounts": Role.sysadmin, "/my/change-requests": Role.parent}
 
 
 @pytest.fixture

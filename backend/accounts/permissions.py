@@ -50,6 +50,9 @@ class Action(StrEnum):
     decide_guardian_link = "decide_guardian_link"
     # Reviews (who decides a given step is its seat's business: `records.reviews.occupies`)
     decide_review_step = "decide_review_step"
+    # Change requests (a parent's own go through `use_parent_api` and the guardian scope)
+    create_change_request = "create_change_request"  # a registrar enters one directly
+    transcribe_correction = "transcribe_correction"  # a legible paper correction → a request
     # Accounts
     create_account = "create_account"
     change_account_status = "change_account_status"  # seal, unseal, disable, enable
@@ -174,6 +177,13 @@ RULES: dict[Action, Rule] = {
     Action.decide_guardian_link: Rule(FAMILY_DESK, _LINK_DECIDERS),
     Action.decide_review_step: Rule(
         STAFF_ROLES, Refusal("reviewers_only", "只有学校和教育行政部门的工作人员可以审核")
+    ),
+    Action.create_change_request: Rule(
+        roles(Role.registrar),
+        Refusal("registrars_only", "只有学籍管理员可以直接录入更正申请"),
+    ),
+    Action.transcribe_correction: Rule(
+        FAMILY_DESK, Refusal("teachers_only", "只有班主任或学籍管理员可以转录纸质更正")
     ),
     Action.create_account: Rule(ACCOUNT_ADMINS, Refusal("forbidden"), LOWER_RANK_STAFF),
     Action.change_account_status: Rule(ACCOUNT_ADMINS, Refusal("forbidden"), LOWER_RANK),

@@ -17,10 +17,12 @@ from backend.records.tables import LinkStatus
 
 class FormState(StrEnum):
     """A child's form in the current campaign: before any upload, then its latest upload's
-    `UploadStatus`."""
+    `UploadStatus`; `form_outdated` once a change request was applied to the record after
+    the form was printed (whatever was uploaded: the school prints it again)."""
 
     no_campaign = "no_campaign"
     not_issued = "not_issued"
+    form_outdated = "form_outdated"
     not_uploaded = "not_uploaded"
     uploaded = "uploaded"
     checking = "checking"

@@ -25,16 +25,24 @@ STATUS_MESSAGES = {
     "uploaded": "照片已收到，正在检查，通常几秒钟就有结果。",
     "checking": "照片已收到，正在检查，通常几秒钟就有结果。",
     "check_failed": CHECK_FAILED_MESSAGE,
+    "form_outdated": "学籍信息已按更正申请修改，这张确认表已过期。请等学校重新打印后，"
+    "在新表上核对、签字并拍照上传。",
 }
 
+# The live form is outdated: a change request was applied to the record after it was printed
+# (`records.change_requests.apply_request`). One indexed look-up per form.
+_OUTDATED = """EXISTS (SELECT 1 FROM change_request r WHERE r.student = f.student
+            AND r.state = 'applied' AND r.applied_at > f.issued_at)"""
+
 # `f` is the student's issued form; `u` the photo sent last for it, `c` that photo's check.
-_STATE_COLUMNS = """f.campaign AS form_campaign, f.form_id,
+_STATE_COLUMNS = f"""f.campaign AS form_campaign, f.form_id,
        u.id AS upload_id, u.status AS upload_status, u.created_at AS uploaded_at,
        u.on_behalf AS uploaded_on_behalf,
        c.message AS check_message, c.differing AS check_differing,
        c.corrections AS check_corrections,
        (u.status = 'retake' AND EXISTS (SELECT 1 FROM correction_draft d
-            WHERE d.upload = u.id AND d.state = 'illegible')) AS has_illegible"""
+            WHERE d.upload = u.id AND d.state = 'illegible')) AS has_illegible,
+       (f.id IS NOT NULL AND {_OUTDATED}) AS form_outdated"""
 _STATE_JOINS = """LEFT JOIN upload u ON u.id = (
     SELECT l.id FROM upload l WHERE l.student = f.student AND l.campaign = f.campaign
     ORDER BY COALESCE(l.last_sent_at, l.created_at) DESC, l.id DESC LIMIT 1)
@@ -63,13 +71,15 @@ def form_status(
         return FormStatus(None, None, False, None, FormState.no_campaign, None, None, None, None)
     if row is None or row["form_id"] is None:
         status, row = "not_issued", None
+    elif row["form_outdated"]:
+        status = "form_outdated"
     elif row["upload_id"] is None:
         status = "not_uploaded"
     else:
         status = row["upload_status"]
     upload = row if row is not None and row["upload_id"] is not None else None
     upload_id = upload["upload_id"] if upload else None
-    message = row["check_message"] if row else None
+    message = row["check_message"] if row and status != "form_outdated" else None
     # A teacher who cannot read a correction sends the family back to the camera.
     unreadable = (illegible or {}).get(upload_id) if upload_id else None
     if unreadable:
@@ -226,8 +236,8 @@ async def _families_query(
     query_args = [*case_args, *args]
     if status is not None:
         where += f""" AND (CASE WHEN ({case}) IS NULL THEN 'no_campaign'
-            WHEN f.id IS NULL THEN 'not_issued' WHEN u.id IS NULL THEN 'not_uploaded'
-            ELSE u.status END) = {{}}"""
+            WHEN f.id IS NULL THEN 'not_issued' WHEN {_OUTDATED} THEN 'form_outdated'
+            WHEN u.id IS NULL THEN 'not_uploaded' ELSE u.status END) = {{}}"""
         query_args += [*case_args, status]
     other_where, other_args = _families_where(scope, class_id, "o")
     if regions:

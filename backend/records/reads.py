@@ -21,7 +21,14 @@ from backend.masking import mask_id_number, mask_registry_number
 from backend.pages import Page, window
 from backend.records.catalog import BY_CODE, FIELDS, FieldType
 from backend.records.ids import PROBLEM_LABEL, ProblemKind, normalise_id_number
-from backend.records.schemas import FieldValue, Problem, StudentDetail, StudentSummary
+from backend.records.review_tables import ChangeRequest, RequestState
+from backend.records.schemas import (
+    FieldValue,
+    PendingChange,
+    Problem,
+    StudentDetail,
+    StudentSummary,
+)
 from backend.records.service import load_fields
 from backend.records.tables import ProblemFlag, Student
 
@@ -165,7 +172,9 @@ async def list_students(
 
 _STUDENT_SQL = """
 SELECT s.id, s.registry_number, s.school, s.school_class, s.status, s.fields, s.updated_at,
-       p.id AS problem_id, p.kind AS problem_kind, p.detail AS problem_detail
+       p.id AS problem_id, p.kind AS problem_kind, p.detail AS problem_detail,
+       EXISTS (SELECT 1 FROM change_request r WHERE r.student = s.id
+               AND r.state IN ('in_review', 'returned')) AS has_pending
 FROM student s LEFT JOIN problem_flag p ON p.student = s.id
 WHERE s.id = {{}} AND {scope}
 """
@@ -201,6 +210,7 @@ async def student_detail(
     if principal.role in STAFF_ROLES:
         await audit.record(actor, "read", "student", student_id)
     values = load_fields(row["fields"])
+    pending = await pending_changes(student_id) if row["has_pending"] else {}
     fields = [
         FieldValue(
             field=f.code,
@@ -209,6 +219,7 @@ async def student_detail(
             display=masking.mask(f, f.label_of(values.get(f.code))) or None,
             key=f.key,
             masked=masking.is_masked(f, values.get(f.code)),
+            pending=pending.get(f.code),
         )
         for f in FIELDS
     ]
@@ -229,6 +240,36 @@ async def student_detail(
         problems=problems,
         updated_at=row["updated_at"],
     )
+
+
+PENDING = (RequestState.in_review, RequestState.returned)
+PENDING_LABEL = {RequestState.in_review: "审核中", RequestState.returned: "已退回，待确认或补充"}
+
+
+async def pending_changes(student_id: int) -> dict[str, PendingChange]:
+    """The change asked for each field and not yet decided (the latest, were there two)."""
+    rows = (
+        await ChangeRequest.select(
+            ChangeRequest.id, ChangeRequest.field_code, ChangeRequest.new_value, ChangeRequest.state
+        )
+        .where(
+            (ChangeRequest.student == student_id)
+            & ChangeRequest.state.is_in([s.value for s in PENDING])
+        )
+        .order_by(ChangeRequest.id)
+    )
+    found = {}
+    for r in rows:
+        field = BY_CODE.get(r["field_code"])
+        state = RequestState(r["state"])
+        found[r["field_code"]] = PendingChange(
+            request_id=r["id"],
+            value=masking.mask(field, r["new_value"]),
+            display=masking.mask(field, field.label_of(r["new_value"]) if field else None) or None,
+            state=state,
+            state_label=PENDING_LABEL[state],
+        )
+    return found
 
 
 async def reveal(principal: Principal, actor: Actor, student_id: int, code: str) -> str | None:

@@ -10,6 +10,7 @@ import msgspec
 
 from backend.accounts.schemas import DbId, RegionCode
 from backend.records.ids import ProblemKind
+from backend.records.review_tables import RequestState
 from backend.records.tables import BatchStatus, ImportStatus, StudentStatus
 
 
@@ -24,6 +25,16 @@ class Problem(msgspec.Struct):
     detail: str
 
 
+class PendingChange(msgspec.Struct):
+    """A change request for this field still under way, beside the value it would change."""
+
+    request_id: int
+    value: str | None  # the value asked for (masked where sensitive)
+    display: str | None  # as the form would print it
+    state: RequestState  # in_review or returned
+    state_label: Annotated[str, msgspec.Meta(examples=["审核中"])]
+
+
 class FieldValue(msgspec.Struct):
     field: str  # the catalog's name for the field (`birth_date`)
     field_label: str  # its Chinese label (出生日期)
@@ -31,6 +42,7 @@ class FieldValue(msgspec.Struct):
     display: str | None  # what the form prints (choice labels; masked where sensitive)
     key: bool
     masked: bool
+    pending: PendingChange | None = None  # a change asked for and not yet decided
 
 
 class StudentSummary(msgspec.Struct):

@@ -43,6 +43,8 @@ decide_correction_draft     ·   ✓   ✓   ·   ·   ·   ·   ·   teachers_o
 list_guardian_links         ·   ✓   ✓   ·   ·   ·   ·   ·   link_deciders_only
 decide_guardian_link        ·   ✓   ✓   ·   ·   ·   ·   ·   link_deciders_only
 decide_review_step          ·   ✓   ✓   ✓   ✓   ✓   ✓   ✓   reviewers_only
+create_change_request       ·   ·   ✓   ·   ·   ·   ·   ·   registrars_only
+transcribe_correction       ·   ✓   ✓   ·   ·   ·   ·   ·   teachers_only
 create_account              ·   ·   ✓   ·   ✓   ✓   ✓   ✓   forbidden
 change_account_status       ·   ·   ✓   ·   ✓   ✓   ✓   ✓   forbidden
 """
@@ -201,6 +203,7 @@ ACCOUNT = {
 }
 CSV = ("a.csv", b"x")
 LINK = {"registration_code": "K7QM-3XPA", "birth_date": "2018-05-15"}
+REQUEST = {"student_id": (None, "999999"), "field_code": (None, "health"), "new_value": (None, "2")}
 
 # (who, method, path, request, code) — `{A1}` is class A1's id, `{campaign}` a campaign of
 # 浙江 and `{self}` the caller's own account; ids that do not exist show the refusal comes
@@ -228,6 +231,9 @@ REFUSALS: list[tuple[Role | str, str, str, dict[str, Any], str]] = [
      "uploaders_only"),
     (Role.county_reviewer, "POST", "/correction-drafts/999999/legible", {}, "teachers_only"),
     (Role.school_leader, "GET", "/guardian-links", {}, "link_deciders_only"),
+    (Role.teacher, "POST", "/change-requests", {"files": REQUEST}, "registrars_only"),
+    (Role.school_leader, "POST", "/correction-drafts/999999/transcription",
+     {"files": {"new_value": (None, "2")}}, "teachers_only"),
     (Role.school_leader, "POST", "/guardian-links/999999/confirm", {}, "link_deciders_only"),
     (Role.school_leader, "POST", "/accounts", {"json": ACCOUNT}, "forbidden"),
     (Role.registrar, "POST", "/accounts", {"json": ACCOUNT}, "rank_too_high"),
