@@ -50,6 +50,7 @@ class Action(StrEnum):
     decide_guardian_link = "decide_guardian_link"
     # Reviews (who decides a given step is its seat's business: `records.reviews.occupies`)
     decide_review_step = "decide_review_step"
+    approve_in_bulk = "approve_in_bulk"  # many ordinary changes at once (never key data)
     # Accounts
     create_account = "create_account"
     change_account_status = "change_account_status"  # seal, unseal, disable, enable
@@ -174,6 +175,9 @@ RULES: dict[Action, Rule] = {
     Action.decide_guardian_link: Rule(FAMILY_DESK, _LINK_DECIDERS),
     Action.decide_review_step: Rule(
         STAFF_ROLES, Refusal("reviewers_only", "只有学校和教育行政部门的工作人员可以审核")
+    ),
+    Action.approve_in_bulk: Rule(
+        roles(Role.school_leader), Refusal("leaders_only", "只有学校领导可以批量审核普通数据变更")
     ),
     Action.create_account: Rule(ACCOUNT_ADMINS, Refusal("forbidden"), LOWER_RANK_STAFF),
     Action.change_account_status: Rule(ACCOUNT_ADMINS, Refusal("forbidden"), LOWER_RANK),

@@ -43,6 +43,7 @@ decide_correction_draft     ·   ✓   ✓   ·   ·   ·   ·   ·   teachers_o
 list_guardian_links         ·   ✓   ✓   ·   ·   ·   ·   ·   link_deciders_only
 decide_guardian_link        ·   ✓   ✓   ·   ·   ·   ·   ·   link_deciders_only
 decide_review_step          ·   ✓   ✓   ✓   ✓   ✓   ✓   ✓   reviewers_only
+approve_in_bulk             ·   ·   ·   ✓   ·   ·   ·   ·   leaders_only
 create_account              ·   ·   ✓   ·   ✓   ✓   ✓   ✓   forbidden
 change_account_status       ·   ·   ✓   ·   ✓   ✓   ✓   ✓   forbidden
 """
