@@ -2,8 +2,11 @@
 registrar or leader, and an authority is one index range each, already in due-date order, and
 a page's evidence is found by its subject.
 
-Plain SQL that SQLite and PostgreSQL share. `id` closes each queue index so that the queue's
-order (due date, then step) is the index's own: a page is read from the index, never sorted.
+Plain SQL that SQLite and PostgreSQL share. `id` follows the due date in each queue index so
+that the queue's order (due date, then step) is the index's own: a page is read from the
+index, never sorted. The last column is the one the caller's scope checks (class, school or
+region), so the queue's total is counted from the index alone (an index-only scan once
+vacuumed). The request counts by state for the badge are per class, school or region.
 """
 
 from __future__ import annotations
@@ -17,11 +20,14 @@ VERSION = "1.38.0"
 DESCRIPTION = "review queue indexes"
 
 INDEXES = {
-    "review_step_queue_class": "review_step (state, role, seat_class, due_on, id)",
-    "review_step_queue_school": "review_step (state, role, seat_school, due_on, id)",
-    "review_step_queue_region": "review_step (state, role, seat_region, due_on, id)",
+    "review_step_queue_class": "review_step (state, role, seat_class, due_on, id, school_class)",
+    "review_step_queue_school": "review_step (state, role, seat_school, due_on, id, school)",
+    "review_step_queue_region": "review_step (state, role, seat_region, due_on, id, region_code)",
     "review_step_subject": "review_step (subject_kind, subject_id)",
     "evidence_subject": "evidence (subject_kind, subject_id)",
+    "change_request_class_state": "change_request (school_class, state)",
+    "change_request_school_state": "change_request (school, state)",
+    "change_request_region_state": "change_request (region_code, state)",
 }
 
 

@@ -5,18 +5,19 @@ Which steps wait on a caller is `reviews.occupies` written as SQL (`seat_sql`): 
 role is the caller's and its seat is the caller's class, school, region, or the nation. The
 step must also lie inside the caller's scope, as `reviews.decide` requires, so a queue never
 lists a step its reader could not decide. One statement reads a page with its total
-(indexes: `migrations/backend_2026_12_01t09_30_00_000000.py`); then one statement per kind
-of subject on the page fills in what the reviewer decides on (`summarize`), so a reviewer
-needs no second request:
+(indexes: `migrations/backend_2026_12_01t09_30_00_000000.py`) and, joined to it, what the
+reviewer decides on: each kind of subject registers the join and columns that summarise it
+(`summarize`), so a reviewer needs no second request and the page no second statement:
 
-    summarize(SubjectKind.problem_action, problem_action_summaries)
+    summarize(SubjectKind.problem_action, Summary(join=..., columns=..., read=...))
 
-A kind with no summariser is listed without a summary.
+A kind with no summary registered is listed without one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 from typing import Any
@@ -53,8 +54,21 @@ from backend.records.review_tables import (
 from backend.records.reviews import Decision, decide
 from backend.workdays import add_working_days, china_today, working_days_between
 
-Summarise = Callable[[Sequence[int]], Awaitable[dict[int, SubjectSummary]]]
-SUMMARIES: dict[SubjectKind, Summarise] = {}
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """How a kind of subject is summarised in the queue, inside the page's statement: a
+    `LEFT JOIN` on the page's step `p` (matching `p.subject_kind` and `p.subject_id`), the
+    columns it adds (each aliased with a prefix of its own; a function, called per query,
+    since the SQL may differ by engine), and how a row with those columns reads as a summary
+    (None when the join found nothing)."""
+
+    join: str
+    columns: Callable[[], str]
+    read: Callable[[dict[str, Any]], SubjectSummary | None]
+
+
+SUMMARIES: dict[SubjectKind, Summary] = {}
 
 # The kinds of step a school leader may approve many at a time: from the chains' data
 # (`StepSpec.in_bulk`), never from the field changed. A key-data review is never among them.
@@ -66,9 +80,9 @@ _SUBJECT_KINDS = frozenset(kind.value for kind in SubjectKind)
 _EVIDENCE_KINDS = frozenset(kind.value for kind in EvidenceKind)
 
 
-def summarize(kind: SubjectKind, summarise: Summarise) -> None:
-    """Register how a page's subjects of `kind` are summarised (one statement for all)."""
-    SUMMARIES[kind] = summarise
+def summarize(kind: SubjectKind, summary: Summary) -> None:
+    """Register how the queue summarises subjects of `kind` (once, in the subject's module)."""
+    SUMMARIES[kind] = summary
 
 
 class NotInBulk(DomainError):
@@ -148,19 +162,27 @@ async def waiting_on(
     more, more_args = _filters("rs", subject_kind, step_kind, overdue_only, today)
     count_seat, count_args = seat_sql(principal, "q")
     count_more, count_more_args = _filters("q", subject_kind, step_kind, overdue_only, today)
+    # The page is taken from the queue index first, then joined: the joins run for its
+    # rows only. Its total is counted in the same statement.
+    summaries = list(SUMMARIES.items())
+    columns = "".join(f",\n       {summary.columns()}" for _, summary in summaries)
+    joins = "".join(f"\n{summary.join}" for _, summary in summaries)
     rows = await fetch_rows(
         f"""
-SELECT rs.id, rs.subject_kind, rs.subject_id, rs.kind, rs.role, rs.student, rs.school,
-       rs.school_class, rs.became_current_at, rs.due_on,
+SELECT p.id, p.subject_kind, p.subject_id, p.kind, p.role, p.student, p.school,
+       p.school_class, p.became_current_at, p.due_on,
        s.name AS student_name, sc.name AS school_name, c.name AS class_name,
-       (SELECT COUNT(*) FROM review_step q WHERE {count_seat}{count_more}) AS total
-FROM review_step rs
-JOIN student s ON s.id = rs.student
-JOIN school sc ON sc.id = rs.school
-JOIN school_class c ON c.id = rs.school_class
-WHERE {seat}{more}
-ORDER BY rs.due_on, rs.id
-LIMIT {{}} OFFSET {{}}""",
+       (SELECT COUNT(*) FROM review_step q WHERE {count_seat}{count_more}) AS total{columns}
+FROM (SELECT rs.id, rs.subject_kind, rs.subject_id, rs.kind, rs.role, rs.student, rs.school,
+             rs.school_class, rs.became_current_at, rs.due_on
+      FROM review_step rs
+      WHERE {seat}{more}
+      ORDER BY rs.due_on, rs.id
+      LIMIT {{}} OFFSET {{}}) p
+JOIN student s ON s.id = p.student
+JOIN school sc ON sc.id = p.school
+JOIN school_class c ON c.id = p.school_class{joins}
+ORDER BY p.due_on, p.id""",
         *count_args,
         *count_more_args,
         *seat_args,
@@ -177,15 +199,7 @@ LIMIT {{}} OFFSET {{}}""",
             *count_more_args,
         )
         total = int(counted[0]["total"])
-    summaries: dict[tuple[str, int], SubjectSummary] = {}
-    by_kind: dict[str, list[int]] = {}
-    for row in rows:
-        by_kind.setdefault(row["subject_kind"], []).append(row["subject_id"])
-    for kind, ids in by_kind.items():
-        summarise = SUMMARIES.get(SubjectKind(kind)) if kind in _SUBJECT_KINDS else None
-        if summarise is not None:
-            found = await summarise(ids)
-            summaries |= {(kind, subject_id): s for subject_id, s in found.items()}
+    readers = {kind.value: summary.read for kind, summary in summaries}
     items = []
     for row in rows:
         due = _day(row["due_on"])
@@ -208,10 +222,17 @@ LIMIT {{}} OFFSET {{}}""",
                 overdue=late,
                 days_overdue=_days_overdue(due, today) if late else 0,
                 in_bulk=row["kind"] in BULK_KINDS,
-                summary=summaries.get((row["subject_kind"], row["subject_id"])),
+                summary=_summary(readers, row),
             )
         )
     return w.page(items, total)
+
+
+def _summary(
+    readers: dict[str, Callable[[dict[str, Any]], SubjectSummary | None]], row: dict[str, Any]
+) -> SubjectSummary | None:
+    read = readers.get(row["subject_kind"])
+    return read(row) if read is not None else None
 
 
 async def counts(principal: Principal) -> QueueCounts:
@@ -291,40 +312,31 @@ async def _approve_one(principal: Principal, actor: Actor, step_id: int) -> None
 # -- change requests ------------------------------------------------------------------------
 
 
-async def change_request_summaries(ids: Sequence[int]) -> dict[int, SubjectSummary]:
-    marks = ", ".join("{}" for _ in ids)
-    rows = await fetch_rows(
-        f"""
-SELECT cr.id, cr.field_code, cr.old_value, cr.new_value, cr.source, cr.reason, cr.round,
-       (SELECT {_evidence_list()} FROM evidence e
-         WHERE e.subject_kind = 'change_request' AND e.subject_id = cr.id) AS evidence
-FROM change_request cr WHERE cr.id IN ({marks})""",
-        *ids,
+def change_request_summary(row: dict[str, Any]) -> SubjectSummary | None:
+    code = row["cr_field_code"]
+    if code is None:
+        return None
+    kinds = _evidence_kinds(row["cr_evidence"])
+    field = BY_CODE.get(code)
+    label = field.label if field is not None else code
+    old, new = row["cr_old_value"], row["cr_new_value"]
+    return SubjectSummary(
+        title=f"更正「{label}」",
+        field=FieldChange(
+            code=code,
+            label=label,
+            old_value=mask(field, old),
+            new_value=mask(field, new),
+            old_text=mask(field, field.label_of(old) if field else old),
+            new_text=mask(field, field.label_of(new) if field else new),
+            masked=is_masked(field, old) or is_masked(field, new),
+        ),
+        source=RequestSource(row["cr_source"]),
+        reason=row["cr_reason"],
+        has_document=EvidenceKind.id_scan in kinds,
+        evidence=kinds,
+        round=int(row["cr_round"]),
     )
-    found: dict[int, SubjectSummary] = {}
-    for row in rows:
-        kinds = _evidence_kinds(row["evidence"])
-        field = BY_CODE.get(row["field_code"])
-        label = field.label if field is not None else row["field_code"]
-        old, new = row["old_value"], row["new_value"]
-        found[row["id"]] = SubjectSummary(
-            title=f"更正「{label}」",
-            field=FieldChange(
-                code=row["field_code"],
-                label=label,
-                old_value=mask(field, old),
-                new_value=mask(field, new),
-                old_text=mask(field, field.label_of(old) if field else old),
-                new_text=mask(field, field.label_of(new) if field else new),
-                masked=is_masked(field, old) or is_masked(field, new),
-            ),
-            source=RequestSource(row["source"]),
-            reason=row["reason"],
-            has_document=EvidenceKind.id_scan in kinds,
-            evidence=kinds,
-            round=int(row["round"]),
-        )
-    return found
 
 
 def _evidence_list() -> str:
@@ -342,4 +354,17 @@ def _evidence_kinds(raw: Any) -> list[EvidenceKind]:
     )
 
 
-summarize(SubjectKind.change_request, change_request_summaries)
+summarize(
+    SubjectKind.change_request,
+    Summary(
+        join="LEFT JOIN change_request cr ON p.subject_kind = 'change_request' "
+        "AND cr.id = p.subject_id",
+        columns=lambda: (
+            "cr.field_code AS cr_field_code, cr.old_value AS cr_old_value, "
+            "cr.new_value AS cr_new_value, cr.source AS cr_source, cr.reason AS cr_reason, "
+            f"cr.round AS cr_round, (SELECT {_evidence_list()} FROM evidence e "
+            "WHERE e.subject_kind = 'change_request' AND e.subject_id = cr.id) AS cr_evidence"
+        ),
+        read=change_request_summary,
+    ),
+)
