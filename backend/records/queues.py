@@ -341,15 +341,17 @@ def change_request_summary(row: dict[str, Any]) -> SubjectSummary | None:
 
 def _evidence_list() -> str:
     if is_postgres():
-        return "string_agg(DISTINCT e.kind, ',')"
-    return "group_concat(DISTINCT e.kind)"
+        # not DISTINCT: PostgreSQL sets up a sort per row for it (≈ 0.1 ms each); the few
+        # repeats are dropped in Python
+        return "string_agg(e.kind, ',')"
+    return "group_concat(e.kind)"
 
 
 def _evidence_kinds(raw: Any) -> list[EvidenceKind]:
     if not raw:
         return []
     return sorted(
-        (EvidenceKind(kind) for kind in str(raw).split(",") if kind in _EVIDENCE_KINDS),
+        {EvidenceKind(kind) for kind in str(raw).split(",") if kind in _EVIDENCE_KINDS},
         key=list(EvidenceKind).index,
     )
 
