@@ -76,7 +76,6 @@ BULK_KINDS: frozenset[StepKind] = frozenset(
     spec.kind for chain in CHAINS.values() for spec in (CHECK, *chain) if spec.in_bulk
 )
 DUE_SOON_DAYS = 2
-_SUBJECT_KINDS = frozenset(kind.value for kind in SubjectKind)
 _EVIDENCE_KINDS = frozenset(kind.value for kind in EvidenceKind)
 
 
