@@ -53,6 +53,7 @@ class Action(StrEnum):
     # Change requests (a parent's own go through `use_parent_api` and the guardian scope)
     create_change_request = "create_change_request"  # a registrar enters one directly
     transcribe_correction = "transcribe_correction"  # a legible paper correction → a request
+    approve_in_bulk = "approve_in_bulk"  # many ordinary changes at once (never key data)
     # Accounts
     create_account = "create_account"
     change_account_status = "change_account_status"  # seal, unseal, disable, enable
@@ -184,6 +185,9 @@ RULES: dict[Action, Rule] = {
     ),
     Action.transcribe_correction: Rule(
         FAMILY_DESK, Refusal("teachers_only", "只有班主任或学籍管理员可以转录纸质更正")
+    ),
+    Action.approve_in_bulk: Rule(
+        roles(Role.school_leader), Refusal("leaders_only", "只有学校领导可以批量审核普通数据变更")
     ),
     Action.create_account: Rule(ACCOUNT_ADMINS, Refusal("forbidden"), LOWER_RANK_STAFF),
     Action.change_account_status: Rule(ACCOUNT_ADMINS, Refusal("forbidden"), LOWER_RANK),

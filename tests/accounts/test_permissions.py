@@ -45,6 +45,7 @@ decide_guardian_link        ·   ✓   ✓   ·   ·   ·   ·   ·   link_decid
 decide_review_step          ·   ✓   ✓   ✓   ✓   ✓   ✓   ✓   reviewers_only
 create_change_request       ·   ·   ✓   ·   ·   ·   ·   ·   registrars_only
 transcribe_correction       ·   ✓   ✓   ·   ·   ·   ·   ·   teachers_only
+approve_in_bulk             ·   ·   ·   ✓   ·   ·   ·   ·   leaders_only
 create_account              ·   ·   ✓   ·   ✓   ✓   ✓   ✓   forbidden
 change_account_status       ·   ·   ✓   ·   ✓   ✓   ✓   ✓   forbidden
 """
