@@ -39,6 +39,7 @@ from backend.openapi import finish_schema
 from backend.parents.checks import warm_up_reader
 from backend.parents.controllers import ROUTES as PARENT_ROUTES
 from backend.records.controllers import ROUTES as RECORD_ROUTES
+from backend.records.problem_controllers import ROUTES as PROBLEM_ROUTES
 from backend.records.review_controllers import ROUTES as REVIEW_ROUTES
 from backend.redis_server import resolve_redis
 from backend.refusals import audit_refusal
@@ -184,6 +185,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *ACCOUNT_ROUTES,
             *RECORD_ROUTES,
             *REVIEW_ROUTES,
+            *PROBLEM_ROUTES,
             *PARENT_ROUTES,
             *docs_assets(settings),
         ],

@@ -23,7 +23,7 @@ from backend.records.catalog import BY_CODE, FIELDS, FieldType
 from backend.records.ids import PROBLEM_LABEL, ProblemKind, normalise_id_number
 from backend.records.schemas import FieldValue, Problem, StudentDetail, StudentSummary
 from backend.records.service import load_fields
-from backend.records.tables import ProblemFlag, Student
+from backend.records.tables import ProblemFlag, Student, StudentStatus
 
 LIKE_ESCAPE = str.maketrans({"%": r"\%", "_": r"\_", "\\": r"\\"})
 
@@ -138,6 +138,8 @@ async def list_students(
         where.append(Student.school == school_id)
     if status is not None:
         where.append(Student.status == status)
+    else:  # the roll: a record removed from it is read only when asked for by its status
+        where.append(Student.status != StudentStatus.removed.value)
     if problem is not None:
         where.append(
             Student.id.is_in(

@@ -43,6 +43,10 @@ decide_correction_draft     ·   ✓   ✓   ·   ·   ·   ·   ·   teachers_o
 list_guardian_links         ·   ✓   ✓   ·   ·   ·   ·   ·   link_deciders_only
 decide_guardian_link        ·   ✓   ✓   ·   ·   ·   ·   ·   link_deciders_only
 decide_review_step          ·   ✓   ✓   ✓   ✓   ✓   ✓   ✓   reviewers_only
+read_problem_cases          ·   ✓   ✓   ✓   ✓   ✓   ✓   ✓   forbidden
+act_on_problem              ·   ·   ✓   ·   ·   ·   ·   ·   problem_registrar_only
+import_problem_list         ·   ·   ·   ·   ✓   ✓   ✓   ✓   authorities_only
+arbitrate_problem           ·   ·   ·   ·   ·   ·   ·   ✓   national_only
 create_account              ·   ·   ✓   ·   ✓   ✓   ✓   ✓   forbidden
 change_account_status       ·   ·   ✓   ·   ✓   ✓   ✓   ✓   forbidden
 """
