@@ -185,6 +185,15 @@ async def _follow_change_requests(scope: Scope | None) -> None:
         else:  # rejected, or withdrawn: the school acts again
             await _end_action(row["id"], ActionState.rejected, reason)
             await _move_case(row["case"], CaseState.open, now, reason=reason)
+    # A request sent back or rejected that its author amended and got applied after all.
+    late = ProblemAction.select(ProblemAction.case).where(
+        (ProblemAction.action == ActionKind.change.value)
+        & ProblemAction.state.is_in([ActionState.sent_back.value, ActionState.rejected.value])
+        & (ProblemAction.change_request.state == RequestState.applied.value)
+        & (ProblemAction.case.state != CaseState.resolved.value)
+    )
+    rows = await (late if where is None else late.where(where))
+    await _resolve(sorted({row["case"] for row in rows}), now, cancel=True)
 
 
 async def _last_reason(request_id: int) -> str:
@@ -240,7 +249,10 @@ async def _sync_flags(scope: Scope | None) -> None:
         if (student, kind) not in known
     ]
     if new:
-        await ProblemCase.insert(*new)
+        # Two reads of one scope at once open the case once.
+        await ProblemCase.insert(*new).on_conflict(
+            target=(ProblemCase.student, ProblemCase.kind), action="DO NOTHING"
+        )
     back = [
         c["id"]
         for key, c in known.items()
@@ -791,21 +803,27 @@ async def _upsert_national(student: dict[str, Any], row: ListRow, now: datetime)
     )
     detail = row.detail or f"全国学籍系统下发：{KIND_LABEL[row.kind]}"
     if case is None:
-        await ProblemCase.insert(
-            ProblemCase(
-                student=student["id"],
-                school=student["school"],
-                school_class=student["school_class"],
-                region_code=student["region_code"],
-                kind=row.kind.value,
-                source=CaseSource.national.value,
-                detail=detail,
-                id_number=student["id_number"],
-                due_on=due_date(now),
-                created_at=now,
-                updated_at=now,
+        inserted = (
+            await ProblemCase.insert(
+                ProblemCase(
+                    student=student["id"],
+                    school=student["school"],
+                    school_class=student["school_class"],
+                    region_code=student["region_code"],
+                    kind=row.kind.value,
+                    source=CaseSource.national.value,
+                    detail=detail,
+                    id_number=student["id_number"],
+                    due_on=due_date(now),
+                    created_at=now,
+                    updated_at=now,
+                )
             )
+            .on_conflict(target=(ProblemCase.student, ProblemCase.kind), action="DO NOTHING")
+            .returning(ProblemCase.id)
         )
+        if not inserted:
+            return "unchanged"  # the same list, imported at the same moment
         return "created"
     if case["state"] == CaseState.resolved.value:
         await _reopen([case["id"]], now, detail)
