@@ -16,7 +16,7 @@ from backend.errors import BadRequest, PayloadTooLarge
 from backend.http import allowed
 from backend.openapi import BY_ID, JSON_BODY, QUERY, SIGNED_IN, STAFF, UPLOAD, errors
 from backend.pages import DEFAULT_PAGE_SIZE, Page, PageNumber, PageSize
-from backend.records import national_list, problems
+from backend.records import national_list, problem_imports, problem_reads, problems
 from backend.records.importer import MAX_BYTES, ImportFileError
 from backend.records.problem_evidence import EvidencePhoto, store_photos
 from backend.records.problem_schemas import (
@@ -149,9 +149,9 @@ class ProblemCaseController(Controller):
 
         **Errors**: `validation_error` (400) for a `kind` or `state` outside the listed
         values."""
-        found = await problems.list_cases(
+        found = await problem_reads.list_cases(
             principal,
-            problems.CaseFilter(kind, case_state, open_only, school_id, student_id),
+            problem_reads.CaseFilter(kind, case_state, open_only, school_id, student_id),
             page,
             page_size,
         )
@@ -190,7 +190,7 @@ class ProblemCaseController(Controller):
                 code="validation_error",
                 field_errors={"region_code": "地区代码应为6位数字"},
             )
-        found = await problems.counts(
+        found = await problem_reads.counts(
             principal, actor, region_code=region_code, school_id=school_id
         )
         return CountsRead(
@@ -220,7 +220,7 @@ class ProblemCaseController(Controller):
         **Who may call**: staff whose scope holds the student.
 
         **Errors**: `not_found` (404) outside the caller's scope (audited)."""
-        found = await problems.get_case(principal, actor, case_id)
+        found = await problem_reads.get_case(principal, actor, case_id)
         return CaseDetail(**_case_fields(found), actions=[_action(a) for a in found["actions"]])
 
     @post(
@@ -288,7 +288,7 @@ class ProblemCaseController(Controller):
             case_id,
             problems.ActionIn(data.action, data.note, evidence, data.field_code, data.new_value),
         )
-        found = await problems.get_case(principal, actor, case_id)
+        found = await problem_reads.get_case(principal, actor, case_id)
         return CaseDetail(**_case_fields(found), actions=[_action(a) for a in found["actions"]])
 
     @post(
@@ -327,7 +327,7 @@ class ProblemCaseController(Controller):
         `invalid_keep_school` (400) for a school that holds none of the duplicate's records;
         `step_already_decided` (409) when decided a moment ago; `not_found` (404)."""
         await problems.arbitrate(principal, actor, case_id, data.keep_school_id, data.reason)
-        found = await problems.get_case(principal, actor, case_id)
+        found = await problem_reads.get_case(principal, actor, case_id)
         return CaseDetail(**_case_fields(found), actions=[_action(a) for a in found["actions"]])
 
 
@@ -372,7 +372,7 @@ class ProblemListController(Controller):
         **Errors**: `missing_columns`, `empty_file`, `legacy_xls`, `unreadable_file`,
         `undecodable_file`, `too_many_rows` (400) for a file that cannot be read;
         `file_too_large` (413); `authorities_only` (403) for other roles."""
-        problems.require_importer(principal)
+        problem_imports.require_importer(principal)
         content = await data.file.read()
         try:
             parsed = national_list.parse(content)
@@ -380,7 +380,7 @@ class ProblemListController(Controller):
             if exc.code == "file_too_large":
                 raise PayloadTooLarge(exc.message, code=exc.code) from None
             raise BadRequest(exc.message, code=exc.code) from None
-        report = await problems.import_national_list(principal, actor, parsed)
+        report = await problem_imports.import_national_list(principal, actor, parsed)
         return ListReport(
             total_rows=report.total_rows,
             matched=report.matched,
