@@ -41,6 +41,7 @@ from backend.parents.controllers import ROUTES as PARENT_ROUTES
 from backend.parents.request_controllers import ROUTES as PARENT_REQUEST_ROUTES
 from backend.records.change_request_controllers import ROUTES as CHANGE_REQUEST_ROUTES
 from backend.records.controllers import ROUTES as RECORD_ROUTES
+from backend.records.problem_controllers import ROUTES as PROBLEM_ROUTES
 from backend.records.review_controllers import ROUTES as REVIEW_ROUTES
 from backend.redis_server import resolve_redis
 from backend.refusals import audit_refusal
@@ -187,6 +188,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *RECORD_ROUTES,
             *REVIEW_ROUTES,
             *CHANGE_REQUEST_ROUTES,
+            *PROBLEM_ROUTES,
             *PARENT_ROUTES,
             *PARENT_REQUEST_ROUTES,
             *docs_assets(settings),

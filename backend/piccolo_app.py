@@ -14,6 +14,7 @@ APP_CONFIG = AppConfig(
             "backend.accounts.tables",
             "backend.records.tables",
             "backend.records.review_tables",
+            "backend.records.problem_tables",
             "backend.parents.tables",
             "backend.outbox",
         ],

@@ -54,6 +54,11 @@ class Action(StrEnum):
     create_change_request = "create_change_request"  # a registrar enters one directly
     transcribe_correction = "transcribe_correction"  # a legible paper correction → a request
     approve_in_bulk = "approve_in_bulk"  # many ordinary changes at once (never key data)
+    # Problem records (问题学籍)
+    read_problem_cases = "read_problem_cases"  # lists and counts of cases in one's scope
+    act_on_problem = "act_on_problem"  # delete / corroborate / change, by the school
+    import_problem_list = "import_problem_list"  # the national system's list, by an authority
+    arbitrate_problem = "arbitrate_problem"  # national arbitration of a duplicate
     # Accounts
     create_account = "create_account"
     change_account_status = "change_account_status"  # seal, unseal, disable, enable
@@ -188,6 +193,18 @@ RULES: dict[Action, Rule] = {
     ),
     Action.approve_in_bulk: Rule(
         roles(Role.school_leader), Refusal("leaders_only", "只有学校领导可以批量审核普通数据变更")
+    ),
+    Action.read_problem_cases: Rule(STAFF_ROLES, Refusal("forbidden")),
+    Action.act_on_problem: Rule(
+        roles(Role.registrar),
+        Refusal("problem_registrar_only", "只有学籍管理员可以处理问题学籍"),
+    ),
+    Action.import_problem_list: Rule(
+        roles(Role.county_reviewer, Role.city_admin, Role.province_admin, Role.sysadmin),
+        Refusal("authorities_only", "只有教育行政部门可以导入全国系统下发的问题学籍名单"),
+    ),
+    Action.arbitrate_problem: Rule(
+        roles(Role.sysadmin), Refusal("national_only", "只有国家级账号可以仲裁重复学籍")
     ),
     Action.create_account: Rule(ACCOUNT_ADMINS, Refusal("forbidden"), LOWER_RANK_STAFF),
     Action.change_account_status: Rule(ACCOUNT_ADMINS, Refusal("forbidden"), LOWER_RANK),

@@ -30,7 +30,7 @@ from backend.records.schemas import (
     StudentSummary,
 )
 from backend.records.service import load_fields
-from backend.records.tables import ProblemFlag, Student
+from backend.records.tables import ProblemFlag, Student, StudentStatus
 
 LIKE_ESCAPE = str.maketrans({"%": r"\%", "_": r"\_", "\\": r"\\"})
 
@@ -145,6 +145,8 @@ async def list_students(
         where.append(Student.school == school_id)
     if status is not None:
         where.append(Student.status == status)
+    else:  # the roll: a record removed from it is read only when asked for by its status
+        where.append(Student.status != StudentStatus.removed.value)
     if problem is not None:
         where.append(
             Student.id.is_in(

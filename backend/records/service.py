@@ -22,7 +22,7 @@ from backend.accounts.audit import Actor
 from backend.db import is_postgres, json_value
 from backend.records.catalog import FIELDS
 from backend.records.ids import ProblemKind, id_problems
-from backend.records.tables import ProblemFlag, Student
+from backend.records.tables import ProblemFlag, Student, StudentStatus
 
 CHUNK = 500
 FIELD_ORDER = {f.code: i for i, f in enumerate(FIELDS)}
@@ -329,8 +329,9 @@ def _own_problems(rows: list[dict[str, Any]]) -> list[tuple[int, ProblemKind, st
 async def _flag_duplicates(
     numbers: list[str], now: datetime, schools: Collection[int] | None
 ) -> set[int]:
+    # A record removed from the roll (问题学籍 "delete", arbitration) holds no ID any more.
     query = Student.select(Student.id, Student.school, Student.id_number).where(
-        Student.id_number.is_in(numbers)
+        Student.id_number.is_in(numbers) & (Student.status != StudentStatus.removed.value)
     )
     kinds = [ProblemKind.duplicate_id_in_school.value]
     if schools is None:
@@ -404,7 +405,7 @@ async def same_school_duplicates(student_ids: Iterable[int]) -> dict[int, int]:
 async def find_duplicate_id_numbers(limit: int | None = None) -> list[str]:
     """Every ID number held at more than one school: one grouped pass over the ID index."""
     query = (
-        "SELECT id_number FROM student WHERE id_number IS NOT NULL "
+        "SELECT id_number FROM student WHERE id_number IS NOT NULL AND status <> 'removed' "
         "GROUP BY id_number HAVING COUNT(DISTINCT school) > 1 ORDER BY id_number"
     )
     if limit is not None:

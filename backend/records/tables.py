@@ -44,6 +44,9 @@ class StudentStatus(StrEnum):
     """On the school's roll. Transfers and leaving will add states (and their moves)."""
 
     enrolled = "enrolled"
+    # Off the roll by an approved problem-record "delete" (the student is not at this school)
+    # or by national arbitration: kept for history, left out of every list of the roll.
+    removed = "removed"
 
 
 class Student(Table, tablename="student"):
@@ -62,7 +65,9 @@ class Student(Table, tablename="student"):
     updated_at = Timestamptz()
 
 
-STUDENT_STATUS = Lifecycle(Student.status, {StudentStatus.enrolled: ()})
+STUDENT_STATUS = Lifecycle(
+    Student.status, {StudentStatus.enrolled: {StudentStatus.removed}, StudentStatus.removed: ()}
+)
 
 
 def confirmed_children(account_id: int) -> Any:

@@ -46,6 +46,10 @@ decide_review_step          ·   ✓   ✓   ✓   ✓   ✓   ✓   ✓   revie
 create_change_request       ·   ·   ✓   ·   ·   ·   ·   ·   registrars_only
 transcribe_correction       ·   ✓   ✓   ·   ·   ·   ·   ·   teachers_only
 approve_in_bulk             ·   ·   ·   ✓   ·   ·   ·   ·   leaders_only
+read_problem_cases          ·   ✓   ✓   ✓   ✓   ✓   ✓   ✓   forbidden
+act_on_problem              ·   ·   ✓   ·   ·   ·   ·   ·   problem_registrar_only
+import_problem_list         ·   ·   ·   ·   ✓   ✓   ✓   ✓   authorities_only
+arbitrate_problem           ·   ·   ·   ·   ·   ·   ·   ✓   national_only
 create_account              ·   ·   ✓   ·   ✓   ✓   ✓   ✓   forbidden
 change_account_status       ·   ·   ✓   ·   ✓   ✓   ✓   ✓   forbidden
 """
