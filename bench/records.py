@@ -550,7 +550,8 @@ async def main(args: argparse.Namespace) -> int:
             profile_to = OUT / "records-import.prof" if profiled else None
             data = renamed if label == "re-import, key changes" else content
             run = await run_one_import(label, data, args.rows, dry, profile_to)
-            log(f"import: {label}: {run.wall:.1f}s, {run.status}, {run.summary}; {run.split()}")
+            counts = {k: v for k, v in run.summary.items() if not isinstance(v, list)}
+            log(f"import: {label}: {run.wall:.1f}s, {run.status}, {counts}; {run.split()}")
             runs.append(run)
         results["import"] = {
             "parse_alone_s": parse_s,
