@@ -5,11 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-import uuid
 from typing import Any
 
-from backend.accounts.principal import Principal
-from backend.accounts.roles import Role
+from backend.accounts.principal import Principal, account_principal
 from backend.accounts.scope import Scope
 from backend.config import get_settings
 from backend.db import close_pool, open_pool
@@ -124,15 +122,7 @@ async def _import(path: str, phone: str, dry_run: bool) -> int:
 
 
 def _cli_principal(account: dict[str, Any]) -> Principal:
-    return Principal(
-        int(str(account["id"])),
-        Role(str(account["role"])),
-        str(account["name"]),
-        str(account["phone"]),
-        Scope.of_account(account),
-        uuid.uuid4(),
-        False,
-    )
+    return account_principal(account)
 
 
 async def _run(args: argparse.Namespace) -> int:

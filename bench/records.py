@@ -10,10 +10,12 @@ data (two schools, a registrar with phone 13900000005, 120 students) and then:
 
 1. Import: writes a CSV of `--rows` students (tests/records/files.py's header and row builder,
    distinct valid ID numbers, spread over 40 classes) and runs the API's import path,
-   `imports.start_import` then `imports.run_import`, as the registrar: a dry run, the real run
-   and a re-import of the same file (which must write nothing). `importer.parse` is also timed
-   alone on the same bytes, and the real runs are split into phases by timing wrappers put
-   around the backend's functions from here (the backend itself is not changed).
+   `imports.start_import` then `imports.run_import`, as the registrar: a dry run, the real run,
+   a re-import of the same file (which must write nothing), and a re-import of it with one row
+   in 1,000 renamed (a key field: no student written, one change request per renamed row).
+   `importer.parse` is also timed alone on the same bytes, and the real runs are split into
+   phases by timing wrappers put around the backend's functions from here (the backend itself
+   is not changed).
 2. Duplicate IDs: empties `student`, fills it with `--students` rows by COPY (0.1 % of the ID
    numbers held at two schools), runs ANALYZE, then times `service.find_duplicate_id_numbers()`
    (the grouped pass; EXPLAIN ANALYZE printed) and `service.recompute_flags([id], [number])`
@@ -58,6 +60,7 @@ IMPORT_CLASSES = 40
 IMPORT_REGION = "330108"  # ID numbers of another county than the demo students' (330106)
 FILL_SCHOOLS = 50  # the two demo schools and 48 more
 FILL_REGIONS = ("330102", "330105", "330106", "330108", "330109", "330110")
+RENAMED_EVERY = 1000  # the last re-import renames one row in 1000: key changes, so requests
 DUPLICATE_EVERY = 1000  # one row in 1000 reuses the previous row's ID number (another school)
 COPY_BATCH = 50_000
 
@@ -196,9 +199,10 @@ async def scalar(sql: str, *args: Any) -> Any:
 # ---- part 1: import -------------------------------------------------------------------------
 
 
-def build_csv(rows: int) -> bytes:
+def build_csv(rows: int, renamed_every: int = 0) -> bytes:
     """Distinct valid ID numbers: make_resident_id varies only a 2-digit sequence per birth
-    date and sex, so the birth date moves one day every 100 rows."""
+    date and sex, so the birth date moves one day every 100 rows. With `renamed_every`, every
+    such row has another name (a key field: the re-import makes a change request of it)."""
     from backend.records.ids import make_resident_id
     from tests.records.files import student_row, to_csv
 
@@ -210,7 +214,7 @@ def build_csv(rows: int) -> bytes:
         built.append(
             student_row(
                 i,
-                姓名=f"学生{i:06d}",
+                姓名=f"{'改名' if renamed_every and i % renamed_every == 0 else '学生'}{i:06d}",
                 性别="男" if male else "女",
                 出生日期=born.isoformat(),
                 身份证件号=make_resident_id(IMPORT_REGION, born, i % 100, "1" if male else "2"),
@@ -288,6 +292,7 @@ async def run_one_import(
                 "bench.csv",
                 content,
                 dry_run,
+                None,  # no outbox: the job is run right here
             )
             status = await imports.run_import(job_id, redis)
             if profiler:
@@ -532,13 +537,21 @@ async def main(args: argparse.Namespace) -> int:
         log(f"CSV: {args.rows:,} rows, {len(content) / 1e6:.1f} MB, built in {elapsed:.1f}s")
         parse_s, parsed_rows, parse_errors = time_parse(content)
         log(f"parse alone: {parse_s:.2f}s ({parsed_rows:,} rows, {parse_errors} errors)")
+        renamed = build_csv(args.rows, RENAMED_EVERY)
         runs: list[ImportRun] = []
-        for label, dry in (("dry run", True), ("real run", False), ("re-import", False)):
+        for label, dry in (
+            ("dry run", True),
+            ("real run", False),
+            ("re-import", False),
+            ("re-import, key changes", False),
+        ):
             log(f"import: {label} …")
             profiled = args.profile and label == "real run"
             profile_to = OUT / "records-import.prof" if profiled else None
-            run = await run_one_import(label, content, args.rows, dry, profile_to)
-            log(f"import: {label}: {run.wall:.1f}s, {run.status}, {run.summary}; {run.split()}")
+            data = renamed if label == "re-import, key changes" else content
+            run = await run_one_import(label, data, args.rows, dry, profile_to)
+            counts = {k: v for k, v in run.summary.items() if not isinstance(v, list)}
+            log(f"import: {label}: {run.wall:.1f}s, {run.status}, {counts}; {run.split()}")
             runs.append(run)
         results["import"] = {
             "parse_alone_s": parse_s,
@@ -572,6 +585,10 @@ async def main(args: argparse.Namespace) -> int:
         and runs[1].students_written == args.rows
         and runs[2].students_written == 0
         and runs[2].summary.get("unchanged") == args.rows
+        and runs[2].summary.get("key_changes") == 0
+        and runs[3].students_written == 0
+        and runs[3].summary.get("updated") == 0
+        and runs[3].summary.get("key_change_requests_created") == args.rows // RENAMED_EVERY
         and dup["found"] == expected
     )
     print("checks:", "ok" if ok else "FAILED (see the log above)")
@@ -602,7 +619,8 @@ def print_report(
         result = (
             f"created {s.get('created')}, updated {s.get('updated')}, "
             f"unchanged {s.get('unchanged')}, "
-            f"flagged {s.get('flagged')}; +{run.students_written:,} students, "
+            f"flagged {s.get('flagged')}, key changes {s.get('key_changes')}; "
+            f"+{run.students_written:,} students, "
             f"+{run.audit_rows:,} audit rows"
         )
         lines.append(

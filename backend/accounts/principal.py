@@ -109,3 +109,17 @@ def principal_of(settings: Settings, claims: AccessClaims, row: dict[str, Any] |
 
 async def load_principal(settings: Settings, claims: AccessClaims) -> Principal:
     return principal_of(settings, claims, await fetch_row(_PRINCIPAL_SQL, *principal_args(claims)))
+
+
+def account_principal(account: dict[str, Any]) -> Principal:
+    """The principal of an account acting outside a request (an import job, the command
+    line), from its `account` row: no session of its own."""
+    return Principal(
+        int(str(account["id"])),
+        Role(str(account["role"])),
+        str(account["name"]),
+        str(account["phone"]),
+        Scope.of_account(account),
+        uuid.uuid4(),
+        False,
+    )

@@ -180,6 +180,9 @@ class ImportController(Controller):
         """A CSV or XLSX of students, as `multipart/form-data` with the file in the `file`
         part; a background job reads it (poll `GET /imports/{job_id}`). A dry run
         (`dry_run=true`) checks the file and changes nothing (limited per hour, audited).
+        New students are created; students already on the roll get their ordinary fields
+        updated, while each changed key field (姓名, 性别, 出生日期, 民族, 身份证件号, …)
+        becomes a key-data change request instead of a write (listed in the report).
 
         **Who may call**: a registrar (for its school), a county, city or province admin, or a
         sysadmin (not a school leader).
@@ -210,7 +213,13 @@ class ImportController(Controller):
     ) -> ImportRead:
         """**Who may call**: staff whose scope holds the import.
 
-        The import's state, progress and, once done, its report (rows with errors).
+        The import's state, progress and, once done, its report: rows with errors, or the
+        `summary` — counts (`created`, `updated`, `unchanged`, `flagged`,
+        `same_school_duplicates`, `key_changes`, `key_change_requests_created`), the rows
+        repeating an ID number within their school (`same_school_duplicate_rows`) and the
+        rows whose key fields wait for review as change requests (`key_change_rows`: per
+        field its old and new value, masked, `request` created / already_waiting /
+        would_create, and `request_id`).
 
         **Errors**: `not_found` (404) no such import in scope; `forbidden` (403);
         `service_unavailable` (503)."""

@@ -10,7 +10,11 @@ Both runs report the rows whose ID number another record of the same school hold
 child entered twice, or a typing error): `same_school_duplicates` and, per row, its masked ID
 number and how many records of the school hold it. The real run flags every such record
 `duplicate_id_in_school`, as it flags `duplicate_id` across schools. The importer may read
-every record of those schools anyway, so the dry run tells this much."""
+every record of those schools anyway, so the dry run tells this much.
+
+An import creates students and updates their ordinary fields; a changed key field (姓名, 性别,
+出生日期, …) of a student already on the roll is not written but becomes a key-data change
+request, one per field, listed in the report (`records.import_key_changes`)."""
 
 from __future__ import annotations
 
@@ -26,7 +30,7 @@ from backend import progress, quota
 from backend.accounts import audit, org
 from backend.accounts.audit import Actor
 from backend.accounts.permissions import Action, require
-from backend.accounts.principal import Principal
+from backend.accounts.principal import Principal, account_principal
 from backend.accounts.scope import Scope, get_scoped, scoped
 from backend.accounts.tables import Account, School, SchoolClass
 from backend.config import Settings
@@ -39,7 +43,9 @@ from backend.errors import (
 )
 from backend.masking import mask_id_number
 from backend.outbox import Outbox
+from backend.records.catalog import KEY_FIELDS
 from backend.records.ids import registry_number_for
+from backend.records.import_key_changes import empty_report, request_key_changes
 from backend.records.importer import MAX_BYTES, ImportFileError, ParsedFile, RowError, parse
 from backend.records.schemas import ImportPhase, ImportRead
 from backend.records.service import (
@@ -194,7 +200,9 @@ async def _write(
             redis, "import", job_id, phase="writing", done=done, total=len(records)
         )
 
-    summary = await write_records(actor, records, progress=written, flag_duplicates=not dry_run)
+    summary = await write_records(
+        actor, records, progress=written, flag_duplicates=not dry_run, hold=KEY_FIELDS
+    )
     return summary, await _duplicate_rows(resolved, records, summary)
 
 
@@ -289,26 +297,45 @@ async def _run(
             {"rows": parsed.total_rows, "imported": 0},
             parsed.total_rows,
         )
+    dry_run = bool(job["dry_run"])
+    key_changes = empty_report()
     try:
         async with transaction():
-            summary, duplicates = await _write(job_id, redis, actor, resolved, bool(job["dry_run"]))
-            if job["dry_run"]:
+            summary, duplicates = await _write(job_id, redis, actor, resolved, dry_run)
+            key_changes = await request_key_changes(
+                job_id,
+                account_principal(account),
+                actor,
+                [row.row for row, _ in resolved],
+                summary.held,
+                dry_run=dry_run,
+            )
+            if dry_run:
                 raise DryRunDone
             await audit.record(
-                actor, "import", "import_job", job_id, after=_summary(summary, parsed, duplicates)
+                actor,
+                "import",
+                "import_job",
+                job_id,
+                after=_summary(summary, parsed, duplicates, key_changes),
             )
     except DryRunDone:
         pass
     report = {
-        **_summary(summary, parsed, duplicates),
+        **_summary(summary, parsed, duplicates, key_changes),
         "same_school_duplicate_rows": duplicates,
+        "key_change_rows": key_changes["key_change_rows"],
     }
     return await _finish(job_id, ImportStatus.done, [], report, parsed.total_rows)
 
 
 def _summary(
-    summary: WriteSummary, parsed: ParsedFile, duplicates: list[dict[str, Any]]
+    summary: WriteSummary,
+    parsed: ParsedFile,
+    duplicates: list[dict[str, Any]],
+    key_changes: dict[str, Any],
 ) -> dict[str, int]:
+    """The counts (audited with the import: no personal data)."""
     return {
         "rows": parsed.total_rows,
         "created": summary.created,
@@ -316,6 +343,8 @@ def _summary(
         "unchanged": summary.unchanged,
         "flagged": summary.flagged,
         "same_school_duplicates": len(duplicates),
+        "key_changes": key_changes["key_changes"],
+        "key_change_requests_created": key_changes["key_change_requests_created"],
     }
 
 

@@ -4,14 +4,24 @@ A write is planned, then applied: `plan_changes` reads what each record would do
 update with each field's before and after, or nothing), `apply_changes` writes planned
 changes, recomputes their problem flags and audits them, in the caller's transaction. An
 import does both a chunk at a time (`write_records`); an approval can apply one change it
-planned earlier through the same path."""
+planned earlier through the same path. A write may hold back changes to some fields of stored
+records (`write_records(hold=...)`: an import holds back the key fields, which go to review as
+change requests instead); the summary lists what it held back."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 from collections import Counter
-from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import (
+    Awaitable,
+    Callable,
+    Collection,
+    Iterable,
+    Mapping,
+    Sequence,
+    Set,
+)
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -44,13 +54,26 @@ class RecordIn:
     fields: Mapping[str, str]
 
 
+@dataclass(frozen=True, slots=True)
+class HeldChange:
+    """A change to a stored record's field that a write held back (`write_records(hold=...)`):
+    the record keeps `old_value`; whoever asked for the hold decides what becomes of it."""
+
+    index: int  # the record's position in the records written
+    student_id: int
+    field_code: str
+    old_value: str  # "" when the record had no value
+    new_value: str
+
+
 @dataclass
 class WriteSummary:
     created: int = 0
     updated: int = 0
-    unchanged: int = 0
+    unchanged: int = 0  # stored records not written (a row whose changes were all held too)
     flagged: int = 0  # written records that now have a problem flag
     student_ids: list[int] = field(default_factory=list)
+    held: list[HeldChange] = field(default_factory=list)
 
 
 class ChangeKind(StrEnum):
@@ -128,6 +151,31 @@ def _change(record: RecordIn, old: dict[str, Any] | None) -> RecordChange:
     )
 
 
+def hold_back(
+    change: RecordChange, fields: Set[str], index: int, held: list[HeldChange]
+) -> RecordChange:
+    """`change` without its changes to `fields` (appended to `held`): the record keeps their
+    stored values, and an update left with nothing to write becomes unchanged. Only an
+    update's own before and after are looked at: no query, nothing for a create (a new
+    record's fields are all part of it) or an unchanged record."""
+    if change.kind is not ChangeKind.update or fields.isdisjoint(change.after):
+        return change
+    assert change.student_id is not None
+    kept = dict(change.record.fields)
+    before, after = dict(change.before), dict(change.after)
+    for code in [c for c in change.after if c in fields]:
+        old, new = before.pop(code), after.pop(code)
+        held.append(HeldChange(index, change.student_id, code, old, new))
+        if old:
+            kept[code] = old
+        else:
+            kept.pop(code, None)
+    record = replace(change.record, fields=kept)
+    if not after:
+        return RecordChange(ChangeKind.unchanged, record, change.student_id)
+    return replace(change, record=record, before=before, after=after)
+
+
 @dataclass
 class _Applied:
     """What applying changes has written so far, for the flags and the audit at the end."""
@@ -156,16 +204,22 @@ async def write_records(
     progress: Callable[[int], Awaitable[None]] | None = None,
     *,
     flag_duplicates: bool = True,
+    hold: Set[str] = frozenset(),
 ) -> WriteSummary:
     """Create or update each record (matched by school and registry number): planned and
     applied a chunk at a time, through `apply_changes`'s path. Must run inside the caller's
     transaction; unchanged records are not touched and not audited. Without
     `flag_duplicates` (a dry run), ID numbers are not compared with other schools' records,
-    only with those of the records' own schools."""
+    only with those of the records' own schools. Changes to the `hold` fields of stored
+    records are not written but listed in the summary's `held` (`hold_back`)."""
     applied = _Applied()
+    held = applied.summary.held
     for start in range(0, len(records), CHUNK):
         chunk = records[start : start + CHUNK]
-        await _write(await plan_changes(chunk), applied)
+        planned = await plan_changes(chunk)
+        if hold:
+            planned = [hold_back(c, hold, start + i, held) for i, c in enumerate(planned)]
+        await _write(planned, applied)
         if progress is not None:
             await progress(start + len(chunk))
     own_schools = None if flag_duplicates else {r.school_id for r in records}

@@ -90,7 +90,10 @@ async def test_a_good_file_imports_every_student(
         "unchanged": 0,
         "flagged": 0,
         "same_school_duplicates": 0,
+        "key_changes": 0,
+        "key_change_requests_created": 0,
         "same_school_duplicate_rows": [],
+        "key_change_rows": [],
     }
     assert report["done"] == report["total"] == 10
     students = await Student.select().where(Student.school == world.schools["A"])
@@ -154,7 +157,10 @@ async def test_reimporting_the_same_file_changes_nothing(
         "unchanged": 10,
         "flagged": 0,
         "same_school_duplicates": 0,
+        "key_changes": 0,
+        "key_change_requests_created": 0,
         "same_school_duplicate_rows": [],
+        "key_change_rows": [],
     }
     assert await Student.select(Student.id, Student.fields, Student.updated_at) == snapshot
     assert await AuditLog.count().where(AuditLog.entity == "student") == student_audits

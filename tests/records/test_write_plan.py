@@ -145,3 +145,33 @@ async def test_an_import_and_an_applied_plan_write_and_audit_the_same(world: Wor
     assert by_import.updated == 1
     assert json_value(by_import_audit["before"]) == json_value(by_plan_audit["after"])
     assert json_value(by_import_audit["after"]) == json_value(by_plan_audit["before"])
+
+
+async def test_held_fields_of_stored_records_are_listed_not_written(world: World) -> None:
+    first, second = await _as_record(world.students[0]), await _as_record(world.students[1])
+    renamed_and_moved = replace(
+        first, fields={"name": "王小明", "current_address": "浙江省杭州市西湖区文二路2号"}
+    )
+    renamed_only = replace(second, fields={"name": "李小红", "ethnicity": "03"})
+    new = replace(first, registry_number="J2133010620180101", fields={"name": "新同学"})
+    held_back = frozenset({"name", "ethnicity"})
+
+    async with transaction():
+        summary = await write_records(
+            SYSTEM, [renamed_and_moved, renamed_only, new], hold=held_back
+        )
+
+    assert (summary.created, summary.updated, summary.unchanged) == (1, 1, 1)
+    assert [(h.index, h.student_id, h.field_code, h.new_value) for h in summary.held] == [
+        (0, world.students[0], "name", "王小明"),
+        (1, world.students[1], "name", "李小红"),
+        (1, world.students[1], "ethnicity", "03"),
+    ]
+    assert summary.held[0].old_value == first.fields["name"]
+    one, two = [await _as_record(s) for s in world.students[:2]]
+    assert one.fields["name"] == first.fields["name"]
+    assert one.fields["current_address"] == "浙江省杭州市西湖区文二路2号"
+    assert two.fields == second.fields
+    created = await Student.select().where(Student.registry_number == new.registry_number).first()
+    assert created is not None
+    assert created["name"] == "新同学"
