@@ -114,10 +114,14 @@ def locate_page(full: np.ndarray, small: np.ndarray, layout: Layout) -> PageFoun
     qr = read_qr(small)
     if qr is None and max(full.shape) > RETRY_SIDE:
         # A soft photo: the QR's modules may run together on the small copy and still
-        # part on a bigger one.
+        # part on a bigger one (averaged down, not sampled: the grain stays out), or once
+        # its edges are steepened again (an unsharp mask).
         f = RETRY_SIDE / max(full.shape)
-        bigger = cv2.resize(full, None, fx=f, fy=f, interpolation=cv2.INTER_LINEAR)
+        bigger = cv2.resize(full, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
         qr = read_qr(bigger)
+        if qr is None:
+            soft = cv2.GaussianBlur(bigger, (0, 0), 1.5)
+            qr = read_qr(cv2.addWeighted(bigger, 2.0, soft, -1.0, 0))
         if qr is not None:
             qr = (qr[0], (qr[1] * small.shape[1] / bigger.shape[1]).astype(np.float32))
     if qr is None:

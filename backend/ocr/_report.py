@@ -83,7 +83,10 @@ class Thresholds:
     rival_options_max: int = 4
     option_margin: float = 0.02
     digit_glyph_min: float = 0.75
-    digit_margin: float = 0.03  # how far a digit must beat every other digit (sharp photo)
+    # How far a digit must beat every other digit on a sharp photo; divided by the square of
+    # the templates' blur σ (a digit's strokes are finer than the blur, so what tells it
+    # from its rivals fades about as σ²). A digit that differs trails its rival.
+    digit_margin: float = 0.02
     extra_max: float = 0.002  # unexplained ink in a value cell
     # A reading that differs from the record must itself explain the cell, rendered and
     # compared like the expected text, if more loosely; otherwise the field is unclear.
