@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from difflib import SequenceMatcher
 from typing import Literal
 
 import cv2
@@ -197,9 +198,28 @@ def _read_field(
             return v
         return None
 
+    def read_as(text: str) -> tuple[Verification, str]:
+        """A reading other than the record's, compared with the cell: as read, or (OCR
+        drops characters on a soft photo) with the record's characters it skipped put
+        back, whichever explains the cell better."""
+        tried = [(compare(c), c) for c in dict.fromkeys((text, _with_skipped(expected, text)))]
+        return max(tried, key=lambda vc: vc[0].score)
+
     first = compare(expected)
     clock.lap("verify")
     if (v := verified(ink_smooth, blur_px, first)) is not None:
+        if digits or options or v.score >= t.text_glyph_sure or template_sigma(blur_px) < 1.5:
+            return FieldReading(expected, v.score, True, "verified"), v.shift
+        # Soft enough that Chinese glyphs grow alike (张 passed for a printed 春 at 0.93,
+        # σ 2.5): OCR too, and a reading that explains the cell clearly better differs.
+        text, confidence = _ocr(ink, layout, cells, v.shift)
+        clock.lap("ocr")
+        if text and not matches(text, expected, kind):
+            other, text = read_as(text)
+            if other.passes(*_strict(t, digits, blur_px)[1]) and (
+                other.score > v.score + t.text_differ_lead
+            ):
+                return FieldReading(text, confidence, False, "ocr"), other.shift
         return FieldReading(expected, v.score, True, "verified"), v.shift
 
     method: Literal["options", "ocr"]
@@ -213,7 +233,10 @@ def _read_field(
     else:
         method = "ocr"
         text, confidence = _ocr(ink, layout, cells, first.shift)
-        best = compare(text) if not matches(text, expected, kind) else first
+        if matches(text, expected, kind):
+            best = first
+        else:
+            best, text = read_as(text)
     clock.lap("ocr")
     if matches(text, expected, kind):
         return FieldReading(text, confidence, True, method), first.shift
@@ -235,6 +258,17 @@ def _read_field(
             clock.lap("verify")
             return FieldReading(expected, v.score, True, "verified"), v.shift
     return FieldReading(text, confidence, False, "unsure"), first.shift
+
+
+def _with_skipped(expected: str, reading: str) -> str:
+    """`reading` with the characters of `expected` it has nothing for put back."""
+    if not reading:
+        return reading
+    out = []
+    matcher = SequenceMatcher(None, expected, reading, autojunk=False)
+    for op, a0, a1, b0, b1 in matcher.get_opcodes():
+        out.append(expected[a0:a1] if op == "delete" else reading[b0:b1])
+    return "".join(out)
 
 
 def _ocr(
@@ -382,13 +416,17 @@ def check_photo(
     verdict, message = _verdict(layout, readings, corrections, signed, dated, foreign, token_error)
     retake_reason = None
     # Another student's form, or a printed value that surely differs, is answered whatever
-    # else the photo holds: the family is sent to the teacher either way, and another photo
-    # would not change that. Otherwise a field neither verified nor read surely, or a
-    # correction box where the faintest pencil mark could not be told from the grain,
-    # means the answer cannot be given: a retake, naming what could not be seen.
+    # the correction boxes hold: the family is sent to the teacher either way. A value that
+    # differs is answered even beside a field that could not be made out, unless the photo
+    # is also too grainy to decide the boxes: there a reading that differs is suspect too.
+    # Otherwise a field neither verified nor read surely, or a correction box where the
+    # faintest pencil mark could not be told from the grain, means the answer cannot be
+    # given: a retake, naming what could not be seen.
     unclear = [code for code, r in readings.items() if r.method == "unsure"]
     undecided = [code for code in hand.undecided if code not in corrections]
-    if verdict in (Verdict.not_this_form, Verdict.differs):
+    if verdict is Verdict.not_this_form or (
+        verdict is Verdict.differs and not (unclear and undecided)
+    ):
         pass
     elif unclear:
         verdict, retake_reason = Verdict.retake, RetakeReason.unclear_fields
