@@ -14,7 +14,10 @@ import zxingcpp
 from ._layout import Box, Layout
 
 _QR = zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
-RETRY_SIDE = 2400  # the long side of the copy a QR code missed on the small copy is sought on
+RETRY_SIDE = 2400
+# A printed marker, even leaning 25° or turned, fills this much of its bounding box; the
+# blobs a soft photo makes of glyphs fill less.
+SOLID_FILL = 0.75  # the long side of the copy a QR code missed on the small copy is sought on
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,9 +64,9 @@ def read_qr(small: np.ndarray) -> tuple[str, np.ndarray] | None:
     return None
 
 
-def _square_blobs(small: np.ndarray, side_px: float) -> tuple[np.ndarray, np.ndarray]:
-    """Centres and areas of solid dark squares about `side_px` wide anywhere in the
-    image."""
+def _square_blobs(small: np.ndarray, side_px: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Centres, areas and fill (share of the bounding box) of solid dark squares about
+    `side_px` wide anywhere in the image."""
     block = int(side_px * 3) | 1
     # Darker than 65 % of the neighbourhood's mean: relative, so a dim photo of a page
     # printed with pale toner still shows its squares.
@@ -87,7 +90,8 @@ def _square_blobs(small: np.ndarray, side_px: float) -> tuple[np.ndarray, np.nda
     )
     keep[0] = False
     out: np.ndarray = centroids[keep]
-    return out, area[keep].astype(np.float64)
+    fill = area[keep] / np.maximum(bw[keep] * bh[keep], 1)
+    return out, area[keep].astype(np.float64), fill.astype(np.float64)
 
 
 def _refine(full: np.ndarray, rough: np.ndarray, side_px: float) -> np.ndarray:
@@ -107,6 +111,44 @@ def _refine(full: np.ndarray, rough: np.ndarray, side_px: float) -> np.ndarray:
     ly = int(np.clip(local[1], 0, y1 - y0 - 1))
     label = labels[ly, lx] or 1 + int(np.argmax(stats[1:, 4]))
     return np.asarray(centroids[label] + (x0, y0))
+
+
+def _choose(
+    layout: Layout,
+    blobs: np.ndarray,
+    blob_areas: np.ndarray,
+    guesses: np.ndarray,
+    radius: float,
+    qr_small: np.ndarray,
+) -> tuple[tuple[int, ...] | None, float]:
+    """The four squares (indices into `blobs`), each among the five nearest its marker's
+    guess, that put the QR code where it is; and how far off they put it."""
+    options = []
+    for guess in guesses:
+        distance = np.hypot(*(blobs - guess).T) if len(blobs) else np.zeros(0)
+        near = [int(i) for i in np.argsort(distance)[:5] if distance[i] <= radius]
+        if not near:
+            return None, np.inf
+        options.append(near)
+    layout_centres = np.array([_centre(m) for m in layout.markers], dtype=np.float32)
+    qr_layout = _corners(layout.qr_box)
+    best, best_err = None, np.inf
+    for choice in itertools.product(*options):
+        if len(set(choice)) < 4:
+            continue
+        h = cv2.getPerspectiveTransform(layout_centres, blobs[list(choice)].astype(np.float32))
+        # Each square must be as big as the page's perspective says a marker is there.
+        predicted = [
+            abs(cv2.contourArea(_project(h, _corners(m)).astype(np.float32)))
+            for m in layout.markers
+        ]
+        ratios = blob_areas[list(choice)] / np.maximum(predicted, 1e-6)
+        if ratios.min() < 0.5 or ratios.max() > 2.0:
+            continue
+        err = float(np.abs(_project(h, qr_layout) - qr_small).max())
+        if err < best_err:
+            best, best_err = choice, err
+    return best, best_err
 
 
 def locate_page(full: np.ndarray, small: np.ndarray, layout: Layout) -> PageFound | PageMissing:
@@ -135,38 +177,26 @@ def locate_page(full: np.ndarray, small: np.ndarray, layout: Layout) -> PageFoun
     px_per_layout = qr_side_small / (layout.qr_box[2] - layout.qr_box[0])
     marker_side = (layout.markers[0][2] - layout.markers[0][0]) * px_per_layout
     guesses = _project(coarse, np.array([_centre(m) for m in layout.markers]))
-    blobs, blob_areas = _square_blobs(small, marker_side)
+    blobs, blob_areas, fill = _square_blobs(small, marker_side)
     # The affine guess can be far off at the bottom of a tilted page, so each marker gets
     # its five nearest squares, and the set that puts the QR code where it is wins.
     radius = 0.5 * layout.size[1] * px_per_layout
-    options = []
-    for guess in guesses:
-        distance = np.hypot(*(blobs - guess).T) if len(blobs) else np.zeros(0)
-        near = [int(i) for i in np.argsort(distance)[:5] if distance[i] <= radius]
-        if not near:
-            return PageMissing("marker", "a corner marker is not in the photo")
-        options.append(near)
-    layout_centres = np.array([_centre(m) for m in layout.markers], dtype=np.float32)
-    qr_layout = _corners(layout.qr_box)
-    best, best_err = None, np.inf
-    for choice in itertools.product(*options):
-        if len(set(choice)) < 4:
-            continue
-        h = cv2.getPerspectiveTransform(layout_centres, blobs[list(choice)].astype(np.float32))
-        # Each square must be as big as the page's perspective says a marker is there.
-        predicted = [
-            abs(cv2.contourArea(_project(h, _corners(m)).astype(np.float32)))
-            for m in layout.markers
-        ]
-        ratios = blob_areas[list(choice)] / np.maximum(predicted, 1e-6)
-        if ratios.min() < 0.5 or ratios.max() > 2.0:
-            continue
-        err = float(np.abs(_project(h, qr_layout) - qr_small).max())
-        if err < best_err:
-            best, best_err = choice, err
+    best, best_err = _choose(layout, blobs, blob_areas, guesses, radius, qr_small)
     qr_side = (layout.qr_box[2] - layout.qr_box[0]) * px_per_layout
     if best is None or best_err > 0.15 * qr_side:
+        # A page leaning far (25°) puts its bottom markers further from the guess than
+        # the glyphs of its last rows: look again among the solid squares only, further.
+        solid = fill >= SOLID_FILL
+        if int(np.count_nonzero(solid)) >= 4:
+            best, best_err = _choose(
+                layout, blobs[solid], blob_areas[solid], guesses, 2 * radius, qr_small
+            )
+            blobs = blobs[solid]
+    if best is None:
+        return PageMissing("marker", "a corner marker is not in the photo")
+    if best_err > 0.15 * qr_side:
         return PageMissing("marker", "corner markers disagree with the QR code")
+    layout_centres = np.array([_centre(m) for m in layout.markers], dtype=np.float32)
     found = [_refine(full, blobs[i] * scale, marker_side * scale) for i in best]
     to_photo = cv2.getPerspectiveTransform(layout_centres, np.array(found, dtype=np.float32))
     # The QR must land where the markers say it is: otherwise a wrong blob was taken.
