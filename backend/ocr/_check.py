@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
+from difflib import SequenceMatcher
 from typing import Literal
 
 import cv2
@@ -64,6 +66,90 @@ class _Clock:
         return time.perf_counter() - self.start
 
 
+# The smoothing (σ, layout pixels) of the second ink map, beside the usual one's σ 1, made
+# only for a photo where the first cannot decide something: grain that hides the faintest
+# pencil stroke, a printed cell that neither verifies nor reads. The grain falls as the
+# smoothing grows; a stroke, a line, keeps more of its darkness. (σ 3 found structure
+# that is no grain — JPEG blocks and shadow edges in dim corners — as handwriting.)
+SMOOTHER = 2.0
+
+
+class _Smoother:
+    """The ink map smoothed by SMOOTHER in all, made on first use."""
+
+    def __init__(self, ink_smooth: np.ndarray) -> None:
+        self._from: np.ndarray | None = ink_smooth
+        self._map: np.ndarray | None = None
+
+    def __call__(self) -> np.ndarray:
+        if self._map is None:
+            assert self._from is not None
+            extra = float(np.sqrt(SMOOTHER * SMOOTHER - 1.0))
+            self._map = cv2.GaussianBlur(self._from, (0, 0), extra)
+            self._from = None
+        return self._map
+
+
+def _strict(
+    t: Thresholds, digits: bool, blur_px: float
+) -> tuple[float, tuple[float, float, float]]:
+    """The templates' σ at this blur, and what a verified cell must reach: its worst glyph's
+    correlation, its unexplained ink, and (digits) its worst digit's lead over a rival."""
+    # Blur makes every digit's template more like every other's, so the lead a digit must
+    # have over its rivals shrinks with the square of the templates' blur (it stays > 0: a
+    # printed digit that differs still beats the expected one).
+    sigma = template_sigma(blur_px)
+    margin = t.digit_margin / (sigma * sigma)
+    # ...while blurred Chinese glyphs grow alike (是 and 否 correlate 0.92 at σ 2.5), so
+    # a text glyph must match the more closely the softer the photo.
+    text_min = min(t.text_glyph_max, t.text_glyph_min + t.text_glyph_per_sigma * (sigma - 1))
+    return sigma, (t.digit_glyph_min if digits else text_min, t.extra_max, margin)
+
+
+@dataclass(frozen=True, slots=True)
+class _Hand:
+    """How handwriting is measured on this photo."""
+
+    map: np.ndarray  # the ink map, smoothed by `smoothing`
+    smoothing: float
+    spread: float  # the blur (σ) a printed rule has on that map, the photo's and the map's
+    levels: dict[str, float]  # correction boxes: the darkness that counts as handwriting
+    level: float  # the signature and date boxes
+    local: dict[str, float]  # the grain around each correction box
+    specks: int  # dark specks this small are grain
+    undecided: list[str]  # boxes where the faintest pencil stroke is lost in the grain
+
+
+def _handwriting(
+    ink_smooth: np.ndarray,
+    layout: Layout,
+    blur_px: float,
+    t: Thresholds,
+    smoothing: float = 1.0,
+    grain: float | None = None,
+) -> _Hand:
+    """The darkness that counts as handwriting follows the blur (a faint stroke keeps the
+    same share of its peak) and stays above the grain around each box. `grain`: the
+    worst grain around a box at smoothing 1, which says whether specks are dropped."""
+    spread = float(np.sqrt(blur_px * blur_px + smoothing * smoothing - 1.0))
+    tails = box_noise(ink_smooth, layout, spread)
+    local = local_noise(tails, layout)
+    noise = float(np.median(list(tails.values())))
+    levels = {code: handwriting_level(blur_px, n, smoothing) for code, n in local.items()}
+    faint = faint_stroke_level(blur_px, smoothing)
+    return _Hand(
+        map=ink_smooth,
+        smoothing=smoothing,
+        spread=spread,
+        levels=levels,
+        level=handwriting_level(blur_px, noise, smoothing),
+        local=local,
+        # A speck's area grows with the square of the smoothing.
+        specks=round(speck_px(max(local.values()) if grain is None else grain) * smoothing**2),
+        undecided=[code for code, lv in levels.items() if faint < t.handwriting_margin * lv],
+    )
+
+
 def _retake(reason: RetakeReason, quality: Quality, clock: _Clock) -> CheckReport:
     return CheckReport(
         verdict=Verdict.retake,
@@ -85,33 +171,56 @@ def _read_field(
     t: Thresholds,
     clock: _Clock,
     blur_px: float,
+    smoother: _Smoother,
 ) -> tuple[FieldReading, tuple[int, int]]:
     kind = cells.field.read_kind
     digits = kind == "digits"
-    # Blur makes every digit's template more like every other's, so the lead a digit must
-    # have over its rivals shrinks with the templates' blur (it stays > 0: a printed digit
-    # that differs still beats the expected one).
-    sigma = template_sigma(blur_px)
-    margin = t.digit_margin / sigma
-    # ...while blurred Chinese glyphs grow alike (是 and 否 correlate 0.92 at σ 2.5), so
-    # a text glyph must match the more closely the softer the photo.
-    text_min = min(t.text_glyph_max, t.text_glyph_min + t.text_glyph_per_sigma * (sigma - 1))
-    strict = (t.digit_glyph_min if digits else text_min, t.extra_max, margin)
     loose = (t.digit_glyph_loose if digits else t.text_glyph_loose, 2 * t.extra_max, 0.0)
+    options = cells.field.options
 
-    def compare(text: str) -> Verification:
-        return verify_value(ink, ink_smooth, layout, cells, text, blur_px)
+    def compare(text: str, on: np.ndarray = ink_smooth, blur: float = blur_px) -> Verification:
+        return verify_value(ink, on, layout, cells, text, blur)
+
+    def verified(on: np.ndarray, blur: float, v: Verification | None = None) -> Verification | None:
+        """The expected text's verification on `on` if it passes (`v`: already made)."""
+        sigma, strict = _strict(t, digits, blur)
+        v = v or compare(expected, on, blur)
+        # A short choice on a soft photo: the expected option must also beat the others.
+        rivals = bool(options) and sigma > 1.25 and len(options) <= t.rival_options_max
+        if v.passes(*strict) and (
+            not rivals
+            or all(
+                compare(o, on, blur).score < v.score - t.option_margin
+                for o in options
+                if o != expected
+            )
+        ):
+            return v
+        return None
+
+    def read_as(text: str) -> tuple[Verification, str]:
+        """A reading other than the record's, compared with the cell: as read, or (OCR
+        drops characters on a soft photo) with the record's characters it skipped put
+        back, whichever explains the cell better."""
+        tried = [(compare(c), c) for c in dict.fromkeys((text, _with_skipped(expected, text)))]
+        return max(tried, key=lambda vc: vc[0].score)
 
     first = compare(expected)
     clock.lap("verify")
-    options = cells.field.options
-    # A short choice on a soft photo: the expected option must also beat the others.
-    rivals = bool(options) and sigma > 1.25 and len(options) <= t.rival_options_max
-    if first.passes(*strict) and (
-        not rivals
-        or all(compare(o).score < first.score - t.option_margin for o in options if o != expected)
-    ):
-        return FieldReading(expected, first.score, True, "verified"), first.shift
+    if (v := verified(ink_smooth, blur_px, first)) is not None:
+        if digits or options or v.score >= t.text_glyph_sure or template_sigma(blur_px) < 1.5:
+            return FieldReading(expected, v.score, True, "verified"), v.shift
+        # Soft enough that Chinese glyphs grow alike (张 passed for a printed 春 at 0.93,
+        # σ 2.5): OCR too, and a reading that explains the cell clearly better differs.
+        text, confidence = _ocr(ink, layout, cells, v.shift)
+        clock.lap("ocr")
+        if text and not matches(text, expected, kind):
+            other, text = read_as(text)
+            if other.passes(*_strict(t, digits, blur_px)[1]) and (
+                other.score > v.score + t.text_differ_lead
+            ):
+                return FieldReading(text, confidence, False, "ocr"), other.shift
+        return FieldReading(expected, v.score, True, "verified"), v.shift
 
     method: Literal["options", "ocr"]
     if options:
@@ -124,15 +233,42 @@ def _read_field(
     else:
         method = "ocr"
         text, confidence = _ocr(ink, layout, cells, first.shift)
-        best = compare(text) if not matches(text, expected, kind) else first
+        if matches(text, expected, kind):
+            best = first
+        else:
+            best, text = read_as(text)
     clock.lap("ocr")
     if matches(text, expected, kind):
         return FieldReading(text, confidence, True, method), first.shift
     # Claim a difference only when the reading explains the cell better than the record's
     # text does: an OCR slip on a poor photo must not tell a parent the form is wrong.
-    if best.passes(*loose) and (not first.passes(*loose) or best.score > first.score):
+    # An empty reading (nothing dark enough for OCR: pale toner in dim light) explains the
+    # cell only if the record's text does not, even loosely: its score of 1 means no glyph
+    # was compared, not that the cell is blank.
+    explains = best.passes(*loose) and (
+        not first.passes(*loose) or (bool(text) and best.score > first.score)
+    )
+    if explains:
         return FieldReading(text, confidence, False, method), best.shift
+    # Neither: on a grainy or pale photo the glyphs may still show on the smoother map,
+    # against templates as soft (the blur that gives them the map's σ in all).
+    if expected:
+        again = float(np.sqrt(blur_px * blur_px + SMOOTHER * SMOOTHER - 1.0))
+        if (v := verified(smoother(), again)) is not None:
+            clock.lap("verify")
+            return FieldReading(expected, v.score, True, "verified"), v.shift
     return FieldReading(text, confidence, False, "unsure"), first.shift
+
+
+def _with_skipped(expected: str, reading: str) -> str:
+    """`reading` with the characters of `expected` it has nothing for put back."""
+    if not reading:
+        return reading
+    out = []
+    matcher = SequenceMatcher(None, expected, reading, autojunk=False)
+    for op, a0, a1, b0, b1 in matcher.get_opcodes():
+        out.append(expected[a0:a1] if op == "delete" else reading[b0:b1])
+    return "".join(out)
 
 
 def _ocr(
@@ -214,21 +350,21 @@ def check_photo(
         return _retake(RetakeReason.blurry, quality, clock)
     ink = ink_map(page)
     ink_smooth = cv2.GaussianBlur(ink, (0, 0), 1.0)
-    # Handwriting: the darkness that counts follows the blur (a faint stroke keeps the
-    # same share of its peak) and stays above the grain around each box.
-    tails = box_noise(ink_smooth, layout, blur_px)
-    local = local_noise(tails, layout)
-    noise = float(np.median(list(tails.values())))
-    specks = speck_px(max(local.values()))
-    levels = {code: handwriting_level(blur_px, n) for code, n in local.items()}
-    level = handwriting_level(blur_px, noise)  # the signature and date boxes
+    smoother = _Smoother(ink_smooth)
+    hand = _handwriting(ink_smooth, layout, blur_px, t)
+    if hand.undecided:
+        # Grain that hides the faintest pencil stroke on the usual map: try the smoother.
+        grain = max(hand.local.values())
+        again = _handwriting(smoother(), layout, blur_px, t, SMOOTHER, grain)
+        if len(again.undecided) < len(hand.undecided):
+            hand = again
     quality = Quality(
         quality.paper,
         quality.sharpness,
         found.photo_px_per_layout_px,
         blur_px,
-        max(local.values()),
-        max(levels.values()),
+        max(hand.local.values()),
+        max(hand.levels.values()),
     )
     clock.lap("straighten")
 
@@ -240,18 +376,28 @@ def check_photo(
             readings[cells.code] = FieldReading(None, 0.0, False, "unread")
             continue
         readings[cells.code], shifts[cells.code] = _read_field(
-            ink, ink_smooth, layout, cells, expected.get(cells.code, ""), t, clock, blur_px
+            ink,
+            ink_smooth,
+            layout,
+            cells,
+            expected.get(cells.code, ""),
+            t,
+            clock,
+            blur_px,
+            smoother,
         )
 
     def share(
         box: tuple[int, int, int, int], level: float, shift: tuple[int, int] = (0, 0)
     ) -> float:
         return ink_share(
-            ink_smooth, layout, box, shift, level=level, blur_px=blur_px, speck_px=specks
+            hand.map, layout, box, shift, level=level, blur_px=hand.spread, speck_px=hand.specks
         )
 
     shares = {
-        cells.code: share(cells.correction_box, levels[cells.code], shifts.get(cells.code, (0, 0)))
+        cells.code: share(
+            cells.correction_box, hand.levels[cells.code], shifts.get(cells.code, (0, 0))
+        )
         for cells in layout.fields
     }
     corrections = {
@@ -259,8 +405,8 @@ def check_photo(
         for code, share in shares.items()
         if share >= t.correction_ink
     }
-    shares["signature"] = share(layout.signature_box, level)
-    shares["date"] = share(layout.date_box, level)
+    shares["signature"] = share(layout.signature_box, hand.level)
+    shares["date"] = share(layout.date_box, hand.level)
     signed = shares["signature"] >= t.signature_ink
     # The date box is measured like the signature box: the same handwriting level, its
     # printed rules found and left out. A date is a few digits, so less ink than a name.
@@ -268,29 +414,32 @@ def check_photo(
     clock.lap("ink")
 
     verdict, message = _verdict(layout, readings, corrections, signed, dated, foreign, token_error)
+    retake_reason = None
+    # Another student's form, or a printed value that surely differs, is answered whatever
+    # the correction boxes hold: the family is sent to the teacher either way. A value that
+    # differs is answered even beside a field that could not be made out, unless the photo
+    # is also too grainy to decide the boxes: there a reading that differs is suspect too.
+    # Otherwise a field neither verified nor read surely, or a correction box where the
+    # faintest pencil mark could not be told from the grain, means the answer cannot be
+    # given: a retake, naming what could not be seen.
     unclear = [code for code, r in readings.items() if r.method == "unsure"]
-    retake_reason = RetakeReason.unclear_fields if unclear else None
-    # Could the faintest pencil mark in each correction box be told from the grain around
-    # it? Only matters when the answer rests on the handwriting: another student's form,
-    # or a printed value that differs, is answered whatever the boxes hold.
-    faint = faint_stroke_level(blur_px)
-    undecided = [
-        code
-        for code, lv in levels.items()
-        if faint < t.handwriting_margin * lv and code not in corrections
-    ]
-    if not unclear and undecided and verdict not in (Verdict.not_this_form, Verdict.differs):
-        verdict, retake_reason = Verdict.retake, RetakeReason.unclear_handwriting
-        message = (
-            "照片太暗或不够清晰，看不出这些信息的“更正后信息”栏里有没有字迹："
-            f"{_labels(layout, undecided)}。请在光线充足处拿稳手机、对准表格重新拍照。"
-        )
+    undecided = [code for code in hand.undecided if code not in corrections]
+    if verdict is Verdict.not_this_form or (
+        verdict is Verdict.differs and not (unclear and undecided)
+    ):
+        pass
     elif unclear:
-        verdict = Verdict.retake
+        verdict, retake_reason = Verdict.retake, RetakeReason.unclear_fields
         labels = _labels(layout, unclear)
         message = (
             f"这些信息看不清或被涂改：{labels}。如需更正，请写在“更正后信息”栏，"
             "然后在光线充足处拿稳手机重新拍照。"
+        )
+    elif undecided:
+        verdict, retake_reason = Verdict.retake, RetakeReason.unclear_handwriting
+        message = (
+            "照片太暗或不够清晰，看不出这些信息的“更正后信息”栏里有没有字迹："
+            f"{_labels(layout, undecided)}。请在光线充足处拿稳手机、对准表格重新拍照。"
         )
     return CheckReport(
         verdict=verdict,
@@ -332,7 +481,8 @@ def _verdict(
     foreign: bool,
     token_error: TokenError | None,
 ) -> tuple[Verdict, str]:
-    differing = [code for code, r in readings.items() if not r.match]
+    # A field read unsure is not a difference: the caller asks for a retake for it.
+    differing = [code for code, r in readings.items() if not r.match and r.method != "unsure"]
     if foreign:
         if token_error:
             return Verdict.not_this_form, "照片上的二维码无法验证，请拍摄学校发放的原表。"

@@ -14,7 +14,10 @@ import zxingcpp
 from ._layout import Box, Layout
 
 _QR = zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
-RETRY_SIDE = 2400  # the long side of the copy a QR code missed on the small copy is sought on
+RETRY_SIDE = 2400
+# A printed marker, even leaning 25° or turned, fills this much of its bounding box; the
+# blobs a soft photo makes of glyphs fill less.
+SOLID_FILL = 0.75  # the long side of the copy a QR code missed on the small copy is sought on
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,9 +64,9 @@ def read_qr(small: np.ndarray) -> tuple[str, np.ndarray] | None:
     return None
 
 
-def _square_blobs(small: np.ndarray, side_px: float) -> tuple[np.ndarray, np.ndarray]:
-    """Centres and areas of solid dark squares about `side_px` wide anywhere in the
-    image."""
+def _square_blobs(small: np.ndarray, side_px: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Centres, areas and fill (share of the bounding box) of solid dark squares about
+    `side_px` wide anywhere in the image."""
     block = int(side_px * 3) | 1
     # Darker than 65 % of the neighbourhood's mean: relative, so a dim photo of a page
     # printed with pale toner still shows its squares.
@@ -87,7 +90,8 @@ def _square_blobs(small: np.ndarray, side_px: float) -> tuple[np.ndarray, np.nda
     )
     keep[0] = False
     out: np.ndarray = centroids[keep]
-    return out, area[keep].astype(np.float64)
+    fill = area[keep] / np.maximum(bw[keep] * bh[keep], 1)
+    return out, area[keep].astype(np.float64), fill.astype(np.float64)
 
 
 def _refine(full: np.ndarray, rough: np.ndarray, side_px: float) -> np.ndarray:
@@ -109,38 +113,22 @@ def _refine(full: np.ndarray, rough: np.ndarray, side_px: float) -> np.ndarray:
     return np.asarray(centroids[label] + (x0, y0))
 
 
-def locate_page(full: np.ndarray, small: np.ndarray, layout: Layout) -> PageFound | PageMissing:
-    """Locate the form in a greyscale photo (`small` is `full` shrunk, for speed)."""
-    qr = read_qr(small)
-    if qr is None and max(full.shape) > RETRY_SIDE:
-        # A soft photo: the QR's modules may run together on the small copy and still
-        # part on a bigger one.
-        f = RETRY_SIDE / max(full.shape)
-        bigger = cv2.resize(full, None, fx=f, fy=f, interpolation=cv2.INTER_LINEAR)
-        qr = read_qr(bigger)
-        if qr is not None:
-            qr = (qr[0], (qr[1] * small.shape[1] / bigger.shape[1]).astype(np.float32))
-    if qr is None:
-        return PageMissing("qr", "no readable QR code")
-    token, qr_small = qr
-    scale = full.shape[1] / small.shape[1]
-    # An affine guess: a homography from four points this close together extrapolates
-    # wildly to the far corners.
-    coarse = np.vstack([cv2.estimateAffine2D(_corners(layout.qr_box), qr_small)[0], [0, 0, 1]])
-    qr_side_small = float(np.mean(np.linalg.norm(qr_small - np.roll(qr_small, 1, 0), axis=1)))
-    px_per_layout = qr_side_small / (layout.qr_box[2] - layout.qr_box[0])
-    marker_side = (layout.markers[0][2] - layout.markers[0][0]) * px_per_layout
-    guesses = _project(coarse, np.array([_centre(m) for m in layout.markers]))
-    blobs, blob_areas = _square_blobs(small, marker_side)
-    # The affine guess can be far off at the bottom of a tilted page, so each marker gets
-    # its five nearest squares, and the set that puts the QR code where it is wins.
-    radius = 0.5 * layout.size[1] * px_per_layout
+def _choose(
+    layout: Layout,
+    blobs: np.ndarray,
+    blob_areas: np.ndarray,
+    guesses: np.ndarray,
+    radius: float,
+    qr_small: np.ndarray,
+) -> tuple[tuple[int, ...] | None, float]:
+    """The four squares (indices into `blobs`), each among the five nearest its marker's
+    guess, that put the QR code where it is; and how far off they put it."""
     options = []
     for guess in guesses:
         distance = np.hypot(*(blobs - guess).T) if len(blobs) else np.zeros(0)
         near = [int(i) for i in np.argsort(distance)[:5] if distance[i] <= radius]
         if not near:
-            return PageMissing("marker", "a corner marker is not in the photo")
+            return None, np.inf
         options.append(near)
     layout_centres = np.array([_centre(m) for m in layout.markers], dtype=np.float32)
     qr_layout = _corners(layout.qr_box)
@@ -160,9 +148,55 @@ def locate_page(full: np.ndarray, small: np.ndarray, layout: Layout) -> PageFoun
         err = float(np.abs(_project(h, qr_layout) - qr_small).max())
         if err < best_err:
             best, best_err = choice, err
+    return best, best_err
+
+
+def locate_page(full: np.ndarray, small: np.ndarray, layout: Layout) -> PageFound | PageMissing:
+    """Locate the form in a greyscale photo (`small` is `full` shrunk, for speed)."""
+    qr = read_qr(small)
+    if qr is None and max(full.shape) > RETRY_SIDE:
+        # A soft photo: the QR's modules may run together on the small copy and still
+        # part on a bigger one (averaged down, not sampled: the grain stays out), or once
+        # its edges are steepened again (an unsharp mask).
+        f = RETRY_SIDE / max(full.shape)
+        bigger = cv2.resize(full, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
+        qr = read_qr(bigger)
+        if qr is None:
+            soft = cv2.GaussianBlur(bigger, (0, 0), 1.5)
+            qr = read_qr(cv2.addWeighted(bigger, 2.0, soft, -1.0, 0))
+        if qr is not None:
+            qr = (qr[0], (qr[1] * small.shape[1] / bigger.shape[1]).astype(np.float32))
+    if qr is None:
+        return PageMissing("qr", "no readable QR code")
+    token, qr_small = qr
+    scale = full.shape[1] / small.shape[1]
+    # An affine guess: a homography from four points this close together extrapolates
+    # wildly to the far corners.
+    coarse = np.vstack([cv2.estimateAffine2D(_corners(layout.qr_box), qr_small)[0], [0, 0, 1]])
+    qr_side_small = float(np.mean(np.linalg.norm(qr_small - np.roll(qr_small, 1, 0), axis=1)))
+    px_per_layout = qr_side_small / (layout.qr_box[2] - layout.qr_box[0])
+    marker_side = (layout.markers[0][2] - layout.markers[0][0]) * px_per_layout
+    guesses = _project(coarse, np.array([_centre(m) for m in layout.markers]))
+    blobs, blob_areas, fill = _square_blobs(small, marker_side)
+    # The affine guess can be far off at the bottom of a tilted page, so each marker gets
+    # its five nearest squares, and the set that puts the QR code where it is wins.
+    radius = 0.5 * layout.size[1] * px_per_layout
+    best, best_err = _choose(layout, blobs, blob_areas, guesses, radius, qr_small)
     qr_side = (layout.qr_box[2] - layout.qr_box[0]) * px_per_layout
     if best is None or best_err > 0.15 * qr_side:
+        # A page leaning far (25°) puts its bottom markers further from the guess than
+        # the glyphs of its last rows: look again among the solid squares only, further.
+        solid = fill >= SOLID_FILL
+        if int(np.count_nonzero(solid)) >= 4:
+            best, best_err = _choose(
+                layout, blobs[solid], blob_areas[solid], guesses, 2 * radius, qr_small
+            )
+            blobs = blobs[solid]
+    if best is None:
+        return PageMissing("marker", "a corner marker is not in the photo")
+    if best_err > 0.15 * qr_side:
         return PageMissing("marker", "corner markers disagree with the QR code")
+    layout_centres = np.array([_centre(m) for m in layout.markers], dtype=np.float32)
     found = [_refine(full, blobs[i] * scale, marker_side * scale) for i in best]
     to_photo = cv2.getPerspectiveTransform(layout_centres, np.array(found, dtype=np.float32))
     # The QR must land where the markers say it is: otherwise a wrong blob was taken.

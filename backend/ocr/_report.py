@@ -78,12 +78,19 @@ class Thresholds:
     text_glyph_min: float = 0.85  # the worst Chinese glyph's correlation to verify a cell
     text_glyph_per_sigma: float = 0.05  # … raised by this per pixel of template blur σ > 1
     text_glyph_max: float = 0.92  # … up to this
+    # On a photo soft enough (template σ ≥ 1.5) a cell verified below this is read by OCR
+    # too; a reading that explains the cell better by text_differ_lead differs.
+    text_glyph_sure: float = 0.95
+    text_differ_lead: float = 0.02
     # A choice of at most this many options, on a photo softer than a sharp one, verifies
     # only if its expected option beats each other option by option_margin.
     rival_options_max: int = 4
     option_margin: float = 0.02
     digit_glyph_min: float = 0.75
-    digit_margin: float = 0.03  # how far a digit must beat every other digit (sharp photo)
+    # How far a digit must beat every other digit on a sharp photo; divided by the square of
+    # the templates' blur σ (a digit's strokes are finer than the blur, so what tells it
+    # from its rivals fades about as σ²). A digit that differs trails its rival.
+    digit_margin: float = 0.02
     extra_max: float = 0.002  # unexplained ink in a value cell
     # A reading that differs from the record must itself explain the cell, rendered and
     # compared like the expected text, if more loosely; otherwise the field is unclear.
