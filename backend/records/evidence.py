@@ -1,7 +1,8 @@
-"""Evidence photos of a change request (the ID document, the household register, …): checked
+"""Evidence photos of a change request or a problem-record action (the ID document, the
+household register, the school's proof of enrolment, the registration office's receipt): checked
 and cleaned by the same rules as the form photos (`parents.photos`: JPEG, PNG, WebP or HEIC,
 at most 15 MB each, stored as an upright JPEG of the pixels only), stored under `evidence/`,
-and served only inside the request's scope, every staff read audited.
+and served only inside the student's scope, every staff read audited.
 
 The photo rules are pure image code (no web, no database, no domain): importing them here is
 the one exception the import-linter's layers contract allows (`pyproject.toml`).
@@ -30,9 +31,9 @@ MAX_PHOTOS = 6
 MAX_REQUEST_BYTES = 25 * 1024 * 1024  # the app's own limit on any request
 
 KIND_LABEL = {
-    EvidenceKind.id_scan: "身份证件照片",
+    EvidenceKind.id_scan: "身份证件（正反面）",
     EvidenceKind.household_register: "户口簿",
-    EvidenceKind.enrolment_proof: "在校证明",
+    EvidenceKind.enrolment_proof: "学校盖章的在校证明",
     EvidenceKind.registration_receipt: "户籍部门回执",
     EvidenceKind.other: "其他材料",
 }

@@ -17,8 +17,8 @@ from backend.http import allowed
 from backend.openapi import BY_ID, JSON_BODY, QUERY, SIGNED_IN, STAFF, UPLOAD, errors
 from backend.pages import DEFAULT_PAGE_SIZE, Page, PageNumber, PageSize
 from backend.records import national_list, problem_imports, problem_reads, problems
+from backend.records.evidence import EvidencePhoto, store_photos
 from backend.records.importer import MAX_BYTES, ImportFileError
-from backend.records.problem_evidence import EvidencePhoto, store_photos
 from backend.records.problem_schemas import (
     ACTION_LABEL,
     CASE_STATE_LABEL,

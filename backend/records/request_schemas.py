@@ -123,7 +123,7 @@ class RequestStepRead(msgspec.Struct):
 class EvidencePhotoRead(msgspec.Struct):
     id: int
     kind: EvidenceKind
-    kind_label: Annotated[str, msgspec.Meta(examples=["身份证件照片"])]
+    kind_label: Annotated[str, msgspec.Meta(examples=["身份证件（正反面）"])]
     content_type: str
     size_bytes: int
     created_at: datetime
