@@ -19,16 +19,19 @@ from backend.accounts.tables import Region, School
 from backend.errors import NotFound
 from backend.masking import mask_id_number, mask_registry_number
 from backend.pages import Page, window
-from backend.records import reviews
+from backend.records import queues, reviews
+from backend.records.problem_schemas import ACTION_LABEL
 from backend.records.problem_tables import (
     OPEN_STATES,
+    ActionKind,
     CaseKind,
     CaseState,
     ProblemAction,
     ProblemCase,
 )
 from backend.records.problems import KIND_LABEL, refresh
-from backend.records.review_tables import Evidence, SubjectKind
+from backend.records.queue_schemas import SubjectSummary
+from backend.records.review_tables import Evidence, EvidenceKind, SubjectKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,3 +208,37 @@ async def counts(
         CountGroup(key, names.get(key, key), by_kind) for key, by_kind in sorted(grouped.items())
     ]
     return Counts(region_code, school_id, total, groups_are, groups)
+
+
+# -- in the reviewers' queues ---------------------------------------------------------------
+
+
+def _queue_summary(row: dict[str, Any]) -> SubjectSummary | None:
+    if row["pa_action"] is None:
+        return None
+    action = ACTION_LABEL[ActionKind(row["pa_action"])]
+    return SubjectSummary(
+        title=f"问题学籍「{KIND_LABEL[CaseKind(row['pa_kind'])]}」：{action}",
+        field=None,
+        source=None,
+        reason=row["pa_note"],
+        has_document=EvidenceKind.id_scan in queues.evidence_kinds(row["pa_evidence"]),
+        evidence=queues.evidence_kinds(row["pa_evidence"]),
+        round=int(row["pa_round"]),
+    )
+
+
+queues.summarize(
+    SubjectKind.problem_action,
+    queues.Summary(
+        join="LEFT JOIN problem_action pa ON p.subject_kind = 'problem_action' "
+        'AND pa.id = p.subject_id LEFT JOIN problem_case pc ON pc.id = pa."case"',
+        columns=lambda: (
+            "pa.action AS pa_action, pa.note AS pa_note, pa.round AS pa_round, "
+            "pc.kind AS pa_kind, "
+            f"(SELECT {queues.evidence_list()} FROM evidence e "
+            "WHERE e.subject_kind = 'problem_action' AND e.subject_id = pa.id) AS pa_evidence"
+        ),
+        read=_queue_summary,
+    ),
+)

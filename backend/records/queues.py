@@ -315,7 +315,7 @@ def change_request_summary(row: dict[str, Any]) -> SubjectSummary | None:
     code = row["cr_field_code"]
     if code is None:
         return None
-    kinds = _evidence_kinds(row["cr_evidence"])
+    kinds = evidence_kinds(row["cr_evidence"])
     field = BY_CODE.get(code)
     label = field.label if field is not None else code
     old, new = row["cr_old_value"], row["cr_new_value"]
@@ -338,7 +338,7 @@ def change_request_summary(row: dict[str, Any]) -> SubjectSummary | None:
     )
 
 
-def _evidence_list() -> str:
+def evidence_list() -> str:
     if is_postgres():
         # not DISTINCT: PostgreSQL sets up a sort per row for it (≈ 0.1 ms each); the few
         # repeats are dropped in Python
@@ -346,7 +346,7 @@ def _evidence_list() -> str:
     return "group_concat(e.kind)"
 
 
-def _evidence_kinds(raw: Any) -> list[EvidenceKind]:
+def evidence_kinds(raw: Any) -> list[EvidenceKind]:
     if not raw:
         return []
     return sorted(
@@ -363,7 +363,7 @@ summarize(
         columns=lambda: (
             "cr.field_code AS cr_field_code, cr.old_value AS cr_old_value, "
             "cr.new_value AS cr_new_value, cr.source AS cr_source, cr.reason AS cr_reason, "
-            f"cr.round AS cr_round, (SELECT {_evidence_list()} FROM evidence e "
+            f"cr.round AS cr_round, (SELECT {evidence_list()} FROM evidence e "
             "WHERE e.subject_kind = 'change_request' AND e.subject_id = cr.id) AS cr_evidence"
         ),
         read=change_request_summary,

@@ -347,3 +347,24 @@ async def test_open_cases_are_counted_per_school_and_per_region(
     assert elsewhere.status_code == 404
     a3 = await client.get("/problem-cases/counts", params={"school_id": pw.a3}, headers=county)
     assert a3.json()["total"] == 1
+
+
+async def test_an_action_waits_in_the_reviewers_queue_with_what_it_is_about(
+    client: httpx.AsyncClient, pw: ProblemWorld
+) -> None:
+    student, _ = await make_problem(client, pw, "id_invalid", 5)
+    registrar = await tokens(client, pw, Role.registrar)
+    county = await tokens(client, pw, Role.county_reviewer)
+    case = await case_of(client, registrar, student, "id_invalid")
+    done = await act(client, registrar, case["id"], "corroborate", ID_CARD)
+    assert done.status_code == 201, done.text
+
+    queue = await client.get(
+        "/review-steps", params={"subject_kind": "problem_action"}, headers=county
+    )
+    assert queue.status_code == 200, queue.text
+    [item] = [i for i in queue.json()["items"] if i["step_id"] == current_step(done.json())]
+    assert item["student_id"] == student
+    assert item["summary"]["title"] == "问题学籍「身份证件号错误」：佐证"
+    assert item["summary"]["evidence"] == ["id_scan"]
+    assert item["summary"]["has_document"] is True
