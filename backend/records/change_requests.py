@@ -23,7 +23,7 @@ from backend.accounts import audit
 from backend.accounts.audit import Actor
 from backend.accounts.principal import Principal
 from backend.db import transaction
-from backend.errors import BadRequest, Conflict, NotFound
+from backend.errors import BadRequest, Conflict, Forbidden, NotFound
 from backend.records.campaigns import Switch, require_open
 from backend.records.catalog import BY_CODE, Chain, Field
 from backend.records.chains import EVIDENCE_REQUIRED, steps_for
@@ -79,6 +79,15 @@ class NoChange(BadRequest):
 class EvidenceRequired(BadRequest):
     code = "evidence_required"
     message = "关键数据变更须上传身份证件照片作为佐证材料"
+
+
+class OwnRequest(Forbidden):
+    code = "own_request"
+    message = "不能审核自己提出的变更申请，请由同级其他工作人员审核"
+
+
+# Steps that judge a request (rather than take it in): never decided by the one who asked.
+_JUDGING = frozenset({StepKind.approve.value, StepKind.review.value})
 
 
 class RecordChangedSince(Conflict):
@@ -273,6 +282,8 @@ class ChangeRequestDecisions:
 
     async def approved(self, step: dict[str, Any], actor: Actor, *, last: bool) -> None:
         request = await _request(step["subject_id"])
+        if step["kind"] in _JUDGING and request["author"] == actor.account_id:
+            raise OwnRequest()
         now = datetime.now(UTC)
         if step["kind"] == StepKind.enter.value:
             if EVIDENCE_REQUIRED[Chain(request["chain"])] and not await has_document(request["id"]):

@@ -141,7 +141,7 @@ class ReviewStepController(Controller):
             BY_ID,
             {
                 400: "reason_required evidence_required",
-                403: "not_your_step",
+                403: "not_your_step own_request",
                 409: "step_already_decided record_changed_since",
             },
         ),
@@ -164,9 +164,12 @@ class ReviewStepController(Controller):
         request's first check, the school's registrar to enter, a school leader to approve an
         ordinary change, the authority administering the school (county reviewer, or the
         city / province admin for schools they run directly) to review a key-data change.
+        No one approves or reviews a change they asked for themselves (a county reviewer's
+        own import): another account of the same seat does.
 
         **Errors**: `not_found` (404) for a step outside the caller's scope; `not_your_step`
-        (403) for a step someone else decides; `step_already_decided` (409) when the step
+        (403) for a step someone else decides; `own_request` (403) to approve or review
+        one's own request; `step_already_decided` (409) when the step
         was decided a moment ago (by another reviewer) or withdrawn; `reason_required` (400)
         to reject or send back without a reason; `evidence_required` (400) to enter a
         key-data change without the ID document; `record_changed_since` (409) when the field

@@ -30,7 +30,7 @@ from backend.records.review_tables import (
 from backend.records.reviews import place_of
 from backend.records.service import load_fields
 from backend.records.tables import Student
-from tests.factories import World, bearer, build_world, login
+from tests.factories import World, bearer, build_world, login, make_account
 from tests.records.files import HEADERS, student_row, to_csv
 from tests.records.test_import import do_import
 
@@ -405,3 +405,40 @@ async def test_an_authority_import_leaves_the_enter_step_to_the_schools_registra
     stored = await Student.select(Student.fields).where(Student.id == request["student"]).first()
     assert stored is not None
     assert load_fields(stored["fields"])["ethnicity"] == "01"
+
+
+async def test_no_one_reviews_a_change_they_asked_for(
+    client: httpx.AsyncClient, app: Litestar, settings: Settings, world: World
+) -> None:
+    """A county reviewer may import its county's records; the key change its import asks
+    for is then reviewed by another reviewer of the county, never by itself."""
+    county = bearer(await login(client, world.phones[Role.county_reviewer]))
+    columns = [*HEADERS, "学校标识码"]
+    row = {**ROWS[0], "学校标识码": "2133010600"}
+    await do_import(client, app, settings, county, to_csv([row], columns))
+    await do_import(client, app, settings, county, to_csv([{**row, "民族": "满族"}], columns))
+    request = await ChangeRequest.select().first()
+    assert request is not None
+    assert request["author"] == world.accounts[Role.county_reviewer]
+    enter, review = await steps_of(request["id"])
+    account = await Account.select().where(Account.id == world.accounts[Role.registrar]).first()
+    assert account is not None
+    scan = EvidenceIn(EvidenceKind.id_scan, "evidence/test-id-scan.jpg", "image/jpeg", 12345)
+    place = await place_of(request["student"])
+    await attach_evidence(
+        account_principal(account), place, request["id"], [scan], datetime.now(UTC)
+    )
+    registrar = bearer(await login(client, world.phones[Role.registrar]))
+    assert (await decide(client, registrar, enter["id"])).status_code == 200
+
+    own = await decide(client, county, review["id"])
+
+    assert own.status_code == 403, own.text
+    assert own.json()["code"] == "own_request"
+    assert (await steps_of(request["id"]))[1]["state"] == StepState.current.value
+    colleague_phone = "13800009999"
+    await make_account(
+        settings, Role.county_reviewer, colleague_phone, name="同事", region_code="330106"
+    )
+    colleague = bearer(await login(client, colleague_phone))
+    assert (await decide(client, colleague, review["id"])).status_code == 200
