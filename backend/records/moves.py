@@ -23,6 +23,7 @@ from backend.accounts.tables import SchoolClass
 from backend.db import is_postgres, transaction
 from backend.errors import Conflict, NotFound
 from backend.piccolo_app import APP_CONFIG
+from backend.records import reviews
 from backend.records.service import recompute_flags
 from backend.records.tables import IssuedForm, Student
 
@@ -109,6 +110,7 @@ async def move_student(actor: Actor, student_id: int, class_id: int) -> Moved:
                 .returning(table._meta.primary_key)
             )
             followed[table._meta.tablename] = len(rows)
+        await reviews.reseat(student_id)
         superseded = await (
             IssuedForm.update({IssuedForm.superseded_at: datetime.now(UTC)})
             .where((IssuedForm.student == student_id) & IssuedForm.superseded_at.is_null())

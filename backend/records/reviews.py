@@ -24,7 +24,12 @@ from piccolo.columns import Column
 from backend.accounts import audit
 from backend.accounts.audit import Actor
 from backend.accounts.principal import Principal
-from backend.accounts.roles import Administration, ScopeKind, administering_region
+from backend.accounts.roles import (
+    AUTHORITY_ROLE,
+    Administration,
+    ScopeKind,
+    administering_region,
+)
 from backend.accounts.scope import get_scoped
 from backend.db import transaction
 from backend.errors import BadRequest, Conflict, Forbidden, NotFound
@@ -292,6 +297,37 @@ async def cancel_rest(subject: SubjectKind, subject_id: int) -> list[int]:
         (ReviewStep.subject_kind == subject.value) & (ReviewStep.subject_id == subject_id),
         sources={StepState.waiting, StepState.current},
     )
+
+
+async def reseat(student_id: int) -> int:
+    """After a move, the student's undecided steps are decided where the student is now: the
+    new class's teacher, the new school's staff, the authority administering the new school
+    (its role too: a county-run school's review becomes the city's when the new school is
+    city-run). How many steps changed seat; inside the move's transaction."""
+    place = await place_of(student_id)
+    undecided = (ReviewStep.student == student_id) & ReviewStep.state.is_in(
+        [StepState.waiting.value, StepState.current.value]
+    )
+    moved = 0
+    seats: list[tuple[Column, dict[Column | str, Any]]] = [
+        (ReviewStep.seat_class, {ReviewStep.seat_class: place.class_id}),
+        (ReviewStep.seat_school, {ReviewStep.seat_school: place.school_id}),
+        (
+            ReviewStep.seat_region,
+            {
+                ReviewStep.seat_region: place.authority_region,
+                ReviewStep.role: AUTHORITY_ROLE[place.administration].value,
+            },
+        ),
+    ]
+    for seat, values in seats:
+        rows = await (
+            ReviewStep.update(values)
+            .where(undecided & seat.is_not_null())
+            .returning(ReviewStep.id)
+        )
+        moved += len(rows)
+    return moved
 
 
 async def steps_of(subject: SubjectKind, subject_ids: Sequence[int]) -> list[dict[str, Any]]:

@@ -15,6 +15,7 @@ from backend.accounts.scope import Scope
 from backend.accounts.tables import AuditLog
 from backend.config import Settings
 from backend.records.change_requests import NewRequest, create_request
+from backend.records.moves import move_student
 from backend.records.review_tables import (
     ChangeRequest,
     RequestSource,
@@ -24,7 +25,16 @@ from backend.records.review_tables import (
 )
 from backend.records.service import load_fields
 from backend.records.tables import Student
-from tests.factories import World, bearer, build_world, login, make_students, open_campaign
+from tests.factories import (
+    SYSTEM,
+    World,
+    bearer,
+    build_world,
+    login,
+    make_account,
+    make_students,
+    open_campaign,
+)
 
 
 @pytest.fixture
@@ -95,3 +105,40 @@ async def test_a_leader_approves_an_ordinary_change_once(
     )
     assert again.status_code == 409
     assert again.json()["code"] == "step_already_decided"
+
+
+async def test_a_step_waiting_when_the_student_moves_is_decided_at_the_new_school(
+    client: httpx.AsyncClient, world: World, settings: Settings
+) -> None:
+    """The old school no longer answers for the record; its leader cannot decide, the new
+    school's can, and the step shows in the new leader's queue."""
+    author = registrar(world)
+    student = world.students[0]
+    request_id = await create_request(
+        author,
+        Actor(author.account_id, "registrar", None, None),
+        NewRequest(student, "health", "2", "体检报告", RequestSource.registrar),
+    )
+    step = (
+        await ReviewStep.select()
+        .where((ReviewStep.subject_id == request_id) & (ReviewStep.state == "current"))
+        .first()
+    )
+    assert step is not None
+    await move_student(SYSTEM, student, world.classes["B1"])
+    await make_account(
+        settings, Role.school_leader, "13800007777", region_code="330108", school=world.schools["B"]
+    )
+    old_leader = bearer(await login(client, world.phones[Role.school_leader]))
+    new_leader = bearer(await login(client, "13800007777"))
+
+    queue = await client.get("/review-steps", headers=new_leader)
+    assert [item["step_id"] for item in queue.json()["items"]] == [step["id"]]
+    refused = await client.post(
+        f"/review-steps/{step['id']}/decision", json={"decision": "approve"}, headers=old_leader
+    )
+    assert refused.status_code == 404
+    done = await client.post(
+        f"/review-steps/{step['id']}/decision", json={"decision": "approve"}, headers=new_leader
+    )
+    assert done.status_code == 200, done.text
