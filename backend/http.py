@@ -519,8 +519,19 @@ def redis_down_handler(request: Request[Any, Any, Any], exc: Exception) -> Respo
     return domain_error_handler(request, ServiceUnavailable())
 
 
+def undecodable_form_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """Litestar decodes a multipart form's text fields as UTF-8 before any handler runs; bytes
+    that are not UTF-8 there are the client's malformed body, not a server error."""
+    content_type = dict(request.scope["headers"]).get(b"content-type", b"")
+    if content_type.lower().startswith(b"multipart/form-data"):
+        message = "上传的表单字段不是有效的 UTF-8 文本"
+        return _error(request, 400, "malformed_multipart", message)
+    return internal_error_handler(request, exc)
+
+
 EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
     DomainError: domain_error_handler,
+    UnicodeDecodeError: undecodable_form_handler,
     RedisConnectionError: redis_down_handler,
     RedisTimeoutError: redis_down_handler,
     ValidationException: validation_error_handler,
