@@ -322,9 +322,7 @@ async def reseat(student_id: int) -> int:
     ]
     for seat, values in seats:
         rows = await (
-            ReviewStep.update(values)
-            .where(undecided & seat.is_not_null())
-            .returning(ReviewStep.id)
+            ReviewStep.update(values).where(undecided & seat.is_not_null()).returning(ReviewStep.id)
         )
         moved += len(rows)
     return moved

@@ -368,3 +368,22 @@ async def test_an_action_waits_in_the_reviewers_queue_with_what_it_is_about(
     assert item["summary"]["title"] == "问题学籍「身份证件号错误」：佐证"
     assert item["summary"]["evidence"] == ["id_scan"]
     assert item["summary"]["has_document"] is True
+
+
+async def test_a_form_field_that_is_not_utf8_is_a_malformed_body(
+    client: httpx.AsyncClient, pw: ProblemWorld
+) -> None:
+    student, _ = await make_problem(client, pw, "id_invalid", 10)
+    registrar = await tokens(client, pw, Role.registrar)
+    case = await case_of(client, registrar, student, "id_invalid")
+    body = (
+        b'--b\r\nContent-Disposition: form-data; name="action"\r\n\r\ndelete\r\n'
+        b'--b\r\nContent-Disposition: form-data; name="note"\r\n\r\n\xfd\xfe\r\n--b--\r\n'
+    )
+    answer = await client.post(
+        f"/problem-cases/{case['id']}/actions",
+        content=body,
+        headers={**registrar, "Content-Type": "multipart/form-data; boundary=b"},
+    )
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["code"] == "malformed_multipart"
