@@ -347,12 +347,17 @@ def evidence_list() -> str:
 
 
 def evidence_kinds(raw: Any) -> list[EvidenceKind]:
+    """The kinds in an aggregated list ("id_scan,other,id_scan"), each once, in the enum's
+    order. A page repeats the same few lists: they are read once each."""
+    return list(_evidence_kinds(str(raw) if raw else ""))
+
+
+@lru_cache(maxsize=256)
+def _evidence_kinds(raw: str) -> tuple[EvidenceKind, ...]:
     if not raw:
-        return []
-    return sorted(
-        {EvidenceKind(kind) for kind in str(raw).split(",") if kind in _EVIDENCE_KINDS},
-        key=list(EvidenceKind).index,
-    )
+        return ()
+    found = {EvidenceKind(kind) for kind in raw.split(",") if kind in _EVIDENCE_KINDS}
+    return tuple(kind for kind in EvidenceKind if kind in found)
 
 
 summarize(
