@@ -33,6 +33,7 @@ from backend.db import fetch_rows, is_postgres
 from backend.errors import DomainError
 from backend.masking import is_masked, mask
 from backend.pages import Page, window
+from backend.records import queue_totals
 from backend.records.catalog import BY_CODE
 from backend.records.chains import CHAINS, CHECK
 from backend.records.queue_schemas import (
@@ -167,7 +168,14 @@ async def waiting_on(
     count_seat, count_args = seat_sql(principal, "q")
     count_more, count_more_args = _filters("q", subject_kind, step_kind, overdue_only, today)
     # The page is taken from the queue index first, then joined: the joins run for its
-    # rows only. Its total is counted in the same statement.
+    # rows only. Its total is counted in the same statement, unless counted a moment ago.
+    seat_key = (seat, tuple(seat_args), more, tuple(more_args))
+    known = queue_totals.recall(seat_key)
+    if known is None:
+        total_column = f"(SELECT COUNT(*) FROM review_step q WHERE {count_seat}{count_more})"
+        total_args = [*count_args, *count_more_args]
+    else:
+        total_column, total_args = "NULL", []
     summaries = list(SUMMARIES.items())
     columns = "".join(f",\n       {summary.columns()}" for _, summary in summaries)
     joins = "".join(f"\n{summary.join}" for _, summary in summaries)
@@ -176,7 +184,7 @@ async def waiting_on(
 SELECT p.id, p.subject_kind, p.subject_id, p.kind, p.role, p.student, p.school,
        p.school_class, p.became_current_at, p.due_on,
        s.name AS student_name, sc.name AS school_name, c.name AS class_name,
-       (SELECT COUNT(*) FROM review_step q WHERE {count_seat}{count_more}) AS total{columns}
+       {total_column} AS total{columns}
 FROM (SELECT rs.id, rs.subject_kind, rs.subject_id, rs.kind, rs.role, rs.student, rs.school,
              rs.school_class, rs.became_current_at, rs.due_on
       FROM review_step rs
@@ -187,15 +195,17 @@ JOIN student s ON s.id = p.student
 JOIN school sc ON sc.id = p.school
 JOIN school_class c ON c.id = p.school_class{joins}
 ORDER BY p.due_on, p.id""",
-        *count_args,
-        *count_more_args,
+        *total_args,
         *seat_args,
         *more_args,
         w.size,
         w.offset,
     )
-    if rows:
+    if known is not None:
+        total = known
+    elif rows:
         total = int(rows[0]["total"])
+        queue_totals.keep(seat_key, total)
     else:  # past the last page: its total on its own
         counted = await fetch_rows(
             f"SELECT COUNT(*) AS total FROM review_step q WHERE {count_seat}{count_more}",

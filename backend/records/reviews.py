@@ -33,6 +33,7 @@ from backend.accounts.roles import (
 from backend.accounts.scope import get_scoped
 from backend.db import transaction
 from backend.errors import BadRequest, Conflict, Forbidden, NotFound
+from backend.records import queue_totals
 from backend.records.chains import Seat, StepSpec
 from backend.records.review_tables import STEP_STATE, ReviewStep, StepState, SubjectKind
 from backend.records.tables import Student
@@ -145,6 +146,7 @@ async def open_round(
     the current step; None when the author decided every step. Inside the caller's
     transaction."""
     now = now or datetime.now(UTC)
+    queue_totals.forget()
     current: int | None = None
     taking = True
     for position, spec in enumerate(steps, start=1):
@@ -237,6 +239,7 @@ async def decide(
             step_id, DECISION_STATE[decision], sources={StepState.current}, values=decided
         ):
             raise StepAlreadyDecided()
+        queue_totals.forget()
         step |= {
             "state": DECISION_STATE[decision].value,
             "decided_by": principal.account_id,
@@ -264,6 +267,7 @@ async def decide(
                 await handler.rejected(step, actor, reason)
             else:
                 await handler.sent_back(step, actor, reason)
+    queue_totals.forget()  # again once committed: a page read meanwhile counted the old queue
     return step
 
 
@@ -292,6 +296,7 @@ async def _make_next_current(step: dict[str, Any], now: datetime) -> int | None:
 
 async def cancel_rest(subject: SubjectKind, subject_id: int) -> list[int]:
     """Cancel the subject's steps still waiting or current (withdrawn, rejected, sent back)."""
+    queue_totals.forget()
     return await STEP_STATE.move_all(
         StepState.cancelled,
         (ReviewStep.subject_kind == subject.value) & (ReviewStep.subject_id == subject_id),
@@ -305,6 +310,7 @@ async def reseat(student_id: int) -> int:
     (its role too: a county-run school's review becomes the city's when the new school is
     city-run). How many steps changed seat; inside the move's transaction."""
     place = await place_of(student_id)
+    queue_totals.forget()
     undecided = (ReviewStep.student == student_id) & ReviewStep.state.is_in(
         [StepState.waiting.value, StepState.current.value]
     )
