@@ -37,9 +37,8 @@ from backend.records.problem_schemas import (
     RowErrorRead,
 )
 from backend.records.problem_tables import ActionKind, CaseKind, CaseState
-from backend.records.review_schemas import StepRead
+from backend.records.review_schemas import step_read
 from backend.records.review_tables import EvidenceKind
-from backend.workdays import china_today
 
 MAX_LIST_BYTES = MAX_BYTES
 
@@ -75,25 +74,6 @@ def _case_fields(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _step(row: dict[str, Any]) -> StepRead:
-    due = row["due_on"]
-    return StepRead(
-        id=row["id"],
-        subject_kind=row["subject_kind"],
-        subject_id=row["subject_id"],
-        round=row["round"],
-        position=row["position"],
-        kind=row["kind"],
-        role=row["role"],
-        state=row["state"],
-        student_id=row["student"],
-        due_on=due,
-        overdue=due is not None and row["state"] == "current" and china_today() > due,
-        decided_at=row["decided_at"],
-        reason=row["reason"],
-    )
-
-
 def _action(row: dict[str, Any]) -> ActionRead:
     kind = ActionKind(row["action"])
     return ActionRead(
@@ -106,7 +86,7 @@ def _action(row: dict[str, Any]) -> ActionRead:
         keep_school_id=row["keep_school"],
         reason=row["decided_reason"],
         evidence=[EvidenceRead(e["id"], e["kind"]) for e in row["evidence"]],
-        steps=[_step(s) for s in row["steps"]],
+        steps=[step_read(s) for s in row["steps"]],
         created_at=row["created_at"],
     )
 

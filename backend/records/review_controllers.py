@@ -17,28 +17,8 @@ from backend.pages import DEFAULT_PAGE_SIZE, Page, PageNumber, PageSize
 from backend.records import change_requests as _registers_its_handler  # noqa: F401
 from backend.records import queues, reviews
 from backend.records.queue_schemas import BulkApproval, BulkResult, QueueCounts, QueueItem
-from backend.records.review_schemas import DecisionWrite, StepRead
+from backend.records.review_schemas import DecisionWrite, StepRead, step_read
 from backend.records.review_tables import StepKind, SubjectKind
-from backend.workdays import china_today
-
-
-def step_read(row: dict[str, Any]) -> StepRead:
-    due = row["due_on"]
-    return StepRead(
-        id=row["id"],
-        subject_kind=row["subject_kind"],
-        subject_id=row["subject_id"],
-        round=row["round"],
-        position=row["position"],
-        kind=row["kind"],
-        role=row["role"],
-        state=row["state"],
-        student_id=row["student"],
-        due_on=due,
-        overdue=due is not None and row["state"] == "current" and china_today() > due,
-        decided_at=row["decided_at"],
-        reason=row["reason"],
-    )
 
 
 class ReviewStepController(Controller):
