@@ -57,6 +57,7 @@ class OutboxEntry(Table, tablename="outbox"):
     # log, and cleared once sent.
     message = JSON(null=True, default=None)
     sent_at = Timestamptz(null=True, default=None)
+    run_at = Timestamptz(null=True, default=None)  # not before (a push after quiet hours)
 
 
 class Outbox:
@@ -65,11 +66,14 @@ class Outbox:
     def __init__(self, queue: ArqRedis) -> None:
         self.queue = queue
 
-    async def job(self, function: str, *args: Any, job_id: str) -> None:
+    async def job(
+        self, function: str, *args: Any, job_id: str, run_at: datetime | None = None
+    ) -> None:
         """Ask for arq job `function(*args)` once the current transaction commits. Called
         inside `db.transaction()` (outside one it raises: there is nothing to wait for).
-        `args` are JSON values (ids); `job_id` names the job for arq's dedupe."""
-        await self._write(function, list(args), job_id, None)
+        `args` are JSON values (ids); `job_id` names the job for arq's dedupe; `run_at`, if
+        given, is the earliest time it runs."""
+        await self._write(function, list(args), job_id, None, run_at)
 
     async def message(self, phone: str, text: str, *, key: str) -> None:
         """Send `text` by SMS to `phone` once the current transaction commits (the worker's
@@ -78,9 +82,19 @@ class Outbox:
         await self._write(SEND_MESSAGE, [job_id], job_id, {"phone": phone, "text": text})
 
     async def _write(
-        self, function: str, args: list[Any], job_id: str, message: dict[str, str] | None
+        self,
+        function: str,
+        args: list[Any],
+        job_id: str,
+        message: dict[str, str] | None,
+        run_at: datetime | None = None,
     ) -> None:
-        entry: dict[str, Any] = {"function": function, "args": args, "job_id": job_id}
+        entry: dict[str, Any] = {
+            "function": function,
+            "args": args,
+            "job_id": job_id,
+            "run_at": run_at,
+        }
 
         async def deliver_it() -> None:
             await self._enqueue([entry])
@@ -93,6 +107,7 @@ class Outbox:
                 job_id=job_id,
                 created_at=datetime.now(UTC),
                 message=message,
+                run_at=run_at,
             )
         ).returning(OutboxEntry.id)
         entry["id"] = int(rows[0]["id"])
@@ -102,7 +117,11 @@ class Outbox:
         mark them delivered. With Redis down they stay for the sweeper, and the caller (a
         request whose transaction committed) is not failed for it. Returns how many."""
         query = OutboxEntry.select(
-            OutboxEntry.id, OutboxEntry.function, OutboxEntry.args, OutboxEntry.job_id
+            OutboxEntry.id,
+            OutboxEntry.function,
+            OutboxEntry.args,
+            OutboxEntry.job_id,
+            OutboxEntry.run_at,
         ).where(OutboxEntry.delivered_at.is_null())
         if which is not None:
             query = query.where(which)
@@ -113,7 +132,10 @@ class Outbox:
         for entry in entries:
             try:
                 await self.queue.enqueue_job(
-                    entry["function"], *json_value(entry["args"]), _job_id=entry["job_id"]
+                    entry["function"],
+                    *json_value(entry["args"]),
+                    _job_id=entry["job_id"],
+                    _defer_until=_aware(entry.get("run_at")),
                 )
             except (RedisError, OSError) as exc:
                 log.warning("job %s waits for Redis (%r)", entry["job_id"], exc)
@@ -135,6 +157,13 @@ class Outbox:
         if delivered:
             log.warning("swept %s outbox entries left undelivered", delivered)
         return delivered
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    """SQLite hands timestamps back naive (they are stored in UTC)."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
 
 
 SEND_MESSAGE = "send_outbox_message"

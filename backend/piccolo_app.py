@@ -16,6 +16,7 @@ APP_CONFIG = AppConfig(
             "backend.records.review_tables",
             "backend.records.problem_tables",
             "backend.parents.tables",
+            "backend.notify.tables",
             "backend.outbox",
         ],
         exclude_imported=True,

@@ -1,0 +1,1 @@
+"""Conversations: a parent asks the school; the school answers, or passes it up to its authority."""
