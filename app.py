@@ -23,7 +23,9 @@ from litestar.static_files import create_static_files_router
 from backend.accounts.controllers import ROUTES as ACCOUNT_ROUTES
 from backend.accounts.tokens import AccessTokenVerifier
 from backend.config import Settings, get_settings
-from backend.deps import DEPENDENCIES
+from backend.db import fetch_rows
+from backend.deps import DEPENDENCIES, RedisDep
+from backend.errors import DatabaseUnavailable, ServiceUnavailable
 from backend.http import (
     DOCS_SCRIPT_PATH,
     EXCEPTION_HANDLERS,
@@ -35,7 +37,7 @@ from backend.http import (
 )
 from backend.logs import uvicorn_log_config
 from backend.migrate import migrate
-from backend.openapi import finish_schema
+from backend.openapi import errors, finish_schema
 from backend.parents.checks import warm_up_reader
 from backend.parents.controllers import ROUTES as PARENT_ROUTES
 from backend.parents.request_controllers import ROUTES as PARENT_REQUEST_ROUTES
@@ -52,8 +54,11 @@ from backend.worker import REDIS_DOWN, inline_worker
 log = logging.getLogger("registry")
 
 MAX_REQUEST_BYTES = 25 * 1024 * 1024  # the largest upload (an import file) plus form overhead
+READY_TIMEOUT = 2.0  # seconds: a probe waits no longer for the database or Redis
+REDIS_OR_TIMEOUT: tuple[type[BaseException], ...] = (*REDIS_DOWN, TimeoutError)
 PUBLIC_PATHS = [
     "^/health$",
+    "^/health/ready$",
     "^/schema",
     "^/auth/login$",
     "^/auth/refresh$",
@@ -77,6 +82,35 @@ async def health() -> dict[str, str]:
     database nor Redis.
 
     **Errors**: none."""
+    return {"status": "ok"}
+
+
+@get(
+    "/health/ready",
+    exclude_from_auth=True,
+    tags=["ops"],
+    summary="Check the service can serve: database and Redis answer",
+    operation_id="getReadiness",
+    responses=errors({503: "database_unavailable service_unavailable"}),
+)
+async def ready(redis: RedisDep) -> dict[str, str]:
+    """**Who may call**: anyone, signed in or not (a load balancer's readiness probe).
+
+    Answers `{"status": "ok"}` when the database answers a query and Redis a `PING`, each
+    within 2 seconds; a process that answers `/health` but not this should get no traffic.
+
+    **Errors**: `database_unavailable` (503) the database did not answer;
+    `service_unavailable` (503) Redis did not answer."""
+    try:
+        await asyncio.wait_for(fetch_rows("SELECT 1 AS one"), READY_TIMEOUT)
+    except Exception as exc:
+        log.warning("not ready: the database did not answer (%r)", exc)
+        raise DatabaseUnavailable() from exc
+    try:
+        await asyncio.wait_for(redis.ping(), READY_TIMEOUT)
+    except REDIS_OR_TIMEOUT as exc:
+        log.warning("not ready: Redis did not answer (%r)", exc)
+        raise ServiceUnavailable() from exc
     return {"status": "ok"}
 
 
@@ -184,6 +218,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     app = Litestar(
         route_handlers=[
             health,
+            ready,
             *ACCOUNT_ROUTES,
             *RECORD_ROUTES,
             *REVIEW_ROUTES,

@@ -11,6 +11,7 @@
     ├── UnsupportedMediaType  415  a body of another kind than the operation reads
     ├── OutsideWindow         409  the campaign's window or switch is closed
     ├── TooManyAttempts       429  throttled
+    ├── DatabaseUnavailable   503  the readiness probe found the database not answering
     └── ServiceUnavailable    503  a service it needs (Redis) is down; with Retry-After
 
 Every error reaches the client as one JSON shape:
@@ -102,6 +103,14 @@ class TooManyAttempts(DomainError):
     status = 429
     code = "too_many_attempts"
     message = "尝试次数过多，请稍后再试"
+
+
+class DatabaseUnavailable(DomainError):
+    """The database did not answer the readiness probe (`GET /health/ready`)."""
+
+    status = 503
+    code = "database_unavailable"
+    message = "数据库暂时不可用，请稍后再试"
 
 
 class ServiceUnavailable(DomainError):
