@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.datastructures import UploadFile
-from litestar.params import FromPath, JSONBody, MultipartBody, QueryParameter
+from litestar.params import FromPath, FromQuery, JSONBody, MultipartBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from backend.accounts.permissions import Action
@@ -248,8 +248,8 @@ class ThreadController(Controller):
         self,
         principal: PrincipalDep,
         thread_state: StateFilter = None,
-        overdue: bool | None = None,
-        passed_up: bool | None = None,
+        overdue: FromQuery[bool | None] = None,
+        passed_up: FromQuery[bool | None] = None,
         class_id: IdFilter = None,
         student_id: IdFilter = None,
         page: PageNumber = 1,

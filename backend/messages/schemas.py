@@ -23,7 +23,7 @@ Body = Annotated[
         examples=["孩子的出生日期印错了，应该怎么改？"],
     ),
 ]
-OptionalId = Annotated[int | None, msgspec.Meta(ge=1, le=2_147_483_647)]
+OptionalId = Annotated[int, msgspec.Meta(ge=1, le=2_147_483_647)] | None
 
 STATE_LABEL = {
     ThreadState.open: "待答复",

@@ -341,11 +341,12 @@ async def photo_bytes(principal: Principal, actor: Actor, storage: Storage, phot
     )
     if row is None:
         raise NotFound()
-    try:
-        await get_thread_row(principal, actor, row["thread"])
-    except NotFound:
+    visible = await scoped(
+        Thread.count().where(Thread.id == row["thread"]), principal.scope, Thread
+    )
+    if not visible:
         await audit.record(actor, "access_denied", "thread_photo", photo_id)
-        raise
+        raise NotFound()
     return strip_metadata(await storage.get(row["storage_key"]))
 
 
