@@ -7,7 +7,7 @@ notification."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import httpx
@@ -17,9 +17,10 @@ from backend.accounts.roles import Role
 from backend.config import Settings
 from backend.messages.tables import Message, MessagePhoto, Thread
 from backend.notify.tables import Notification
+from backend.records.moves import move_student
 from backend.records.tables import GuardianLink, Student
 from backend.workdays import CHINA, add_working_days
-from tests.factories import World, bearer, build_world, login, make_account, make_students
+from tests.factories import SYSTEM, World, bearer, build_world, login, make_account, make_students
 from tests.records.requests import as_role, audit_rows, jpeg
 
 QUESTION = "孩子的出生日期印错了，应该怎么改？"
@@ -348,3 +349,40 @@ async def test_a_school_writes_its_canned_answers_once_and_a_teacher_picks_one(
     # The message that used it keeps its text.
     seen = (await client.get(f"/my/threads/{thread_id}", headers=parent)).json()
     assert seen["messages"][-1]["body"] == body["body"]
+
+
+async def test_lists_filter_by_state_overdue_and_passed_up_and_follow_a_move(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    parent = await as_role(client, world, Role.parent)
+    teacher = await as_role(client, world, Role.teacher)
+    late = (await ask(client, parent, world.students[0], body="第一个问题")).json()["id"]
+    fresh = (await ask(client, parent, world.students[0], body="第二个问题")).json()["id"]
+    await Thread.update({Thread.due_on: date(2026, 11, 2)}).where(Thread.id == late)
+    passed = await client.post(f"/threads/{fresh}/pass-up", json={}, headers=teacher)
+    assert passed.status_code == 200
+
+    async def ids(query: str, headers: dict[str, str] = teacher) -> list[int]:
+        response = await client.get(f"/threads?{query}", headers=headers)
+        assert response.status_code == 200, response.text
+        return sorted(t["id"] for t in response.json()["items"])
+
+    assert await ids("overdue=true") == [late]
+    assert await ids("overdue=false") == [fresh]
+    assert await ids("passed_up=true") == [fresh]
+    assert await ids("passed_up=false") == [late]
+    assert await ids("state=open") == sorted([late, fresh])
+    assert await ids("state=closed") == []
+    assert await ids(f"class_id={world.classes['A2']}") == []
+    bad = await client.get("/threads?state=pending", headers=teacher)
+    assert bad.status_code == 400
+
+    # The child moves to school B: the new school's staff hold the threads, the old class's
+    # teacher no longer reads them; the parent still does.
+    await move_student(SYSTEM, world.students[0], world.classes["B1"])
+    assert await ids("") == []
+    assert (await client.get(f"/threads/{late}", headers=teacher)).status_code == 404
+    rows = await Thread.select(Thread.school).where(Thread.id.is_in([late, fresh]))
+    assert {r["school"] for r in rows} == {world.schools["B"]}
+    mine = (await client.get("/my/threads", headers=parent)).json()
+    assert mine["total"] == 2
