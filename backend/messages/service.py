@@ -411,12 +411,14 @@ def clean_body(body: str, *, required: bool = True) -> str:
     return text
 
 
-async def _take_quota(redis: Redis, principal: Principal, new_thread: bool) -> None:
+async def _take_quota(redis: Redis, principal: Principal, new_thread: bool) -> list[quota.Quota]:
+    """One message (and, for a new thread, one thread) of the parent's limits, or 429."""
     hourly = quota.Quota(f"thread-quota:{principal.account_id}:messages", MESSAGES_PER_HOUR, HOUR)
     daily = quota.Quota(f"thread-quota:{principal.account_id}:threads", THREADS_PER_DAY, DAY)
-    refused = await quota.take(redis, [hourly, daily] if new_thread else [hourly])
+    taken = [hourly, daily] if new_thread else [hourly]
+    refused = await quota.take(redis, taken)
     if refused is None:
-        return
+        return taken
     wait = f"请 {max(refused.retry_after // 60, 1)} 分钟后再试"
     if refused.quota is daily:
         message = f"您今天已发起 {THREADS_PER_DAY} 条咨询，达到每日上限，{wait}"
@@ -425,14 +427,20 @@ async def _take_quota(redis: Redis, principal: Principal, new_thread: bool) -> N
     raise TooManyAttempts(message, code="too_many_messages", retry_after=refused.retry_after)
 
 
-async def _store(storage: Storage, student_id: int, photos: Sequence[bytes]) -> list[Any]:
-    if len(photos) > MAX_PHOTOS:
-        raise TooManyThreadPhotos(field_errors={"photo": TooManyThreadPhotos.message})
+async def _store(
+    redis: Redis,
+    taken: list[quota.Quota],
+    storage: Storage,
+    student_id: int,
+    photos: Sequence[bytes],
+) -> list[Any]:
+    """Check, clean and store the photos; a refused photo gives the message's use back."""
     try:
         return await store_photos(
             storage, student_id, [EvidencePhoto(EvidenceKind.other, data) for data in photos]
         )
     except DomainError as exc:  # the evidence rules speak of its kind's part: ours is `photo`
+        await quota.give_back(redis, taken)
         if exc.field_errors:
             exc.field_errors = {"photo": exc.message}
         raise
@@ -530,8 +538,8 @@ async def ask(
     student_id = await _child_of(principal, actor, about_kind, about_id)
     if len(photos) > MAX_PHOTOS:
         raise TooManyThreadPhotos(field_errors={"photo": TooManyThreadPhotos.message})
-    await _take_quota(redis, principal, new_thread=True)
-    stored = await _store(storage, student_id, photos)
+    taken = await _take_quota(redis, principal, new_thread=True)
+    stored = await _store(redis, taken, storage, student_id, photos)
     student = (
         await Student.select(Student.school, Student.school_class, Student.region_code)
         .where(Student.id == student_id)
@@ -607,8 +615,8 @@ async def parent_writes(
     await _check_correction(thread_id, principal.account_id, corrects)
     if len(photos) > MAX_PHOTOS:
         raise TooManyThreadPhotos(field_errors={"photo": TooManyThreadPhotos.message})
-    await _take_quota(redis, principal, new_thread=False)
-    stored = await _store(storage, thread["student"], photos)
+    taken = await _take_quota(redis, principal, new_thread=False)
+    stored = await _store(redis, taken, storage, thread["student"], photos)
     async with transaction():
         state = ThreadState(thread["state"])
         due = add_working_days(_today(now), ANSWER_DAYS)

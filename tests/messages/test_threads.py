@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 
 from backend.accounts.roles import Role
 from backend.config import Settings
@@ -301,7 +302,7 @@ async def test_a_parent_asks_at_most_five_questions_a_day(
 
 
 async def test_photos_are_refused_like_evidence_photos(
-    client: httpx.AsyncClient, world: World
+    client: httpx.AsyncClient, world: World, redis: Redis
 ) -> None:
     parent = await as_role(client, world, Role.parent)
     not_an_image = await ask(client, parent, world.students[0], photos=[b"%PDF-1.4 not a photo"])
@@ -314,6 +315,10 @@ async def test_photos_are_refused_like_evidence_photos(
     assert (empty.status_code, empty.json()["code"]) == (400, "empty_message")
     assert await Thread.count() == 0
     assert await MessagePhoto.count() == 0
+    # A refused photo uses up none of the parent's limits.
+    parent_id = world.accounts[Role.parent]
+    assert await redis.get(f"thread-quota:{parent_id}:threads") is None
+    assert await redis.get(f"thread-quota:{parent_id}:messages") is None
 
 
 async def test_a_school_writes_its_canned_answers_once_and_a_teacher_picks_one(
