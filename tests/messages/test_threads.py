@@ -391,3 +391,27 @@ async def test_lists_filter_by_state_overdue_and_passed_up_and_follow_a_move(
     assert {r["school"] for r in rows} == {world.schools["B"]}
     mine = (await client.get("/my/threads", headers=parent)).json()
     assert mine["total"] == 2
+
+
+async def test_a_parent_sends_at_most_twenty_messages_an_hour(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    parent = await as_role(client, world, Role.parent)
+    thread_id = (await ask(client, parent, world.students[0])).json()["id"]
+    for i in range(19):  # the question was the first of the hour's 20
+        response = await client.post(
+            f"/my/threads/{thread_id}/messages", files=parts({"body": f"补充{i}"}), headers=parent
+        )
+        assert response.status_code == 201, response.text
+    refused = await client.post(
+        f"/my/threads/{thread_id}/messages", files=parts({"body": "再补充"}), headers=parent
+    )
+    assert (refused.status_code, refused.json()["code"]) == (429, "too_many_messages")
+    assert "每小时最多发送 20 条消息" in refused.json()["message"]
+    assert 0 < int(refused.headers["Retry-After"]) <= 3600
+    assert await Message.count() == 20
+    # Closing needs no message: the parent closes it, and a new message would reopen it.
+    closed = await client.post(f"/my/threads/{thread_id}/close", headers=parent)
+    assert closed.json()["state"] == "closed"
+    again = await client.post(f"/my/threads/{thread_id}/close", headers=parent)
+    assert (again.status_code, again.json()["code"]) == (409, "thread_closed")
