@@ -36,6 +36,7 @@ from backend.http import (
     security_headers_middleware,
 )
 from backend.logs import uvicorn_log_config
+from backend.messages.controllers import ROUTES as MESSAGE_ROUTES
 from backend.migrate import migrate
 from backend.openapi import errors, finish_schema
 from backend.parents.checks import warm_up_reader
@@ -226,6 +227,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *PROBLEM_ROUTES,
             *PARENT_ROUTES,
             *PARENT_REQUEST_ROUTES,
+            *MESSAGE_ROUTES,
             *docs_assets(settings),
         ],
         lifespan=[lifespan],

@@ -17,6 +17,7 @@ APP_CONFIG = AppConfig(
             "backend.records.problem_tables",
             "backend.parents.tables",
             "backend.notify.tables",
+            "backend.messages.tables",
             "backend.outbox",
         ],
         exclude_imported=True,

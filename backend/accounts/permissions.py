@@ -59,6 +59,11 @@ class Action(StrEnum):
     act_on_problem = "act_on_problem"  # delete / corroborate / change, by the school
     import_problem_list = "import_problem_list"  # the national system's list, by an authority
     arbitrate_problem = "arbitrate_problem"  # national arbitration of a duplicate
+    # Conversations (a parent's own threads go through `ask_question` and the guardian scope)
+    ask_question = "ask_question"  # a parent asks about their child, writes again, closes
+    answer_thread = "answer_thread"  # the school (teacher, registrar) or its authority answers
+    pass_thread_up = "pass_thread_up"  # the school hands a thread to its authority
+    manage_canned_answers = "manage_canned_answers"  # a school's common answers
     # Accounts
     create_account = "create_account"
     change_account_status = "change_account_status"  # seal, unseal, disable, enable
@@ -104,6 +109,8 @@ FAMILY_DESK = roles(Role.teacher, Role.registrar)  # the class's teacher, the sc
 IMPORTERS = roles(
     Role.registrar, Role.county_reviewer, Role.city_admin, Role.province_admin, Role.sysadmin
 )
+# The administering authorities' reviewers (`roles.AUTHORITY_ROLE`): support staff too.
+AUTHORITIES = roles(Role.county_reviewer, Role.city_admin, Role.province_admin)
 # Who creates, seals, unseals and disables accounts of a lower rank in their scope.
 ACCOUNT_ADMINS = roles(
     Role.registrar, Role.county_reviewer, Role.city_admin, Role.province_admin, Role.sysadmin
@@ -205,6 +212,17 @@ RULES: dict[Action, Rule] = {
     ),
     Action.arbitrate_problem: Rule(
         roles(Role.sysadmin), Refusal("national_only", "只有国家级账号可以仲裁重复学籍")
+    ),
+    Action.ask_question: Rule(roles(Role.parent), _PARENTS_ONLY),
+    Action.answer_thread: Rule(
+        FAMILY_DESK | AUTHORITIES,
+        Refusal("answerers_only", "只有班主任、学籍管理员和教育行政部门的支持人员可以回复咨询"),
+    ),
+    Action.pass_thread_up: Rule(
+        FAMILY_DESK, Refusal("school_desk_only", "只有班主任或学籍管理员可以转交上级")
+    ),
+    Action.manage_canned_answers: Rule(
+        roles(Role.registrar), Refusal("registrars_only", "只有学籍管理员可以维护常见问题答复")
     ),
     Action.create_account: Rule(ACCOUNT_ADMINS, Refusal("forbidden"), LOWER_RANK_STAFF),
     Action.change_account_status: Rule(ACCOUNT_ADMINS, Refusal("forbidden"), LOWER_RANK),

@@ -50,6 +50,10 @@ read_problem_cases          ·   ✓   ✓   ✓   ✓   ✓   ✓   ✓   forbi
 act_on_problem              ·   ·   ✓   ·   ·   ·   ·   ·   problem_registrar_only
 import_problem_list         ·   ·   ·   ·   ✓   ✓   ✓   ✓   authorities_only
 arbitrate_problem           ·   ·   ·   ·   ·   ·   ·   ✓   national_only
+ask_question                ✓   ·   ·   ·   ·   ·   ·   ·   parents_only
+answer_thread               ·   ✓   ✓   ·   ✓   ✓   ✓   ·   answerers_only
+pass_thread_up              ·   ✓   ✓   ·   ·   ·   ·   ·   school_desk_only
+manage_canned_answers       ·   ·   ✓   ·   ·   ·   ·   ·   registrars_only
 create_account              ·   ·   ✓   ·   ✓   ✓   ✓   ✓   forbidden
 change_account_status       ·   ·   ✓   ·   ✓   ✓   ✓   ✓   forbidden
 """
