@@ -52,6 +52,7 @@ import_problem_list         ·   ·   ·   ·   ✓   ✓   ✓   ✓   authorit
 arbitrate_problem           ·   ·   ·   ·   ·   ·   ·   ✓   national_only
 create_account              ·   ·   ✓   ·   ✓   ✓   ✓   ✓   forbidden
 change_account_status       ·   ·   ✓   ·   ✓   ✓   ✓   ✓   forbidden
+read_push_attempts          ·   ·   ✓   ·   ✓   ✓   ✓   ✓   forbidden
 """
 COLUMNS = list(Role)  # parent … sysadmin: the table's columns, in the same order
 

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from arq import create_pool
 from arq.connections import RedisSettings
@@ -31,7 +32,7 @@ from backend.notify.inbox import Note, notify
 from backend.notify.tables import Device, Notification, PushAttempt
 from backend.outbox import Outbox
 from backend.worker import inline_worker, sweep_pushes
-from tests.factories import World, build_world, job_ctx
+from tests.factories import World, bearer, build_world, job_ctx, login, make_account
 from tests.notify.gateways import Failure, Gateways, start_gateways
 
 NOW = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)  # 10:00 China time: no quiet hours
@@ -286,3 +287,40 @@ async def test_the_worker_pushes_once_and_the_sweeper_finds_a_push_redis_lost(
     await run_worker()
     assert gateways.count() == 10
     assert {len(items) for items in gateways.received.values()} == {2}
+
+
+async def test_an_account_admin_sees_why_a_push_did_not_arrive_tokens_masked(
+    app: Litestar,
+    world: World,
+    settings: Settings,
+    gateways: Gateways,
+    channels: dict[str, Channel],
+    client: httpx.AsyncClient,
+) -> None:
+    teacher = world.accounts[Role.teacher]
+    session = await _session(teacher)
+    await _device(teacher, "fcm", Target("fcm-token-of-the-teacher-0042"), session)
+    await _device(teacher, "apns", Target("d" * 64), session)
+    gateways.fail("apns", "d" * 64, Failure.dead())
+    notification_id = await _notification(app, teacher)
+    await push.deliver(channels, notification_id)
+
+    registrar = bearer(await login(client, world.phones[Role.registrar]))
+    response = await client.get("/push-attempts", params={"account_id": teacher}, headers=registrar)
+    assert response.status_code == 200, response.text
+    items = response.json()["items"]
+    assert sorted((i["channel"], i["outcome"], i["http_status"], i["token"]) for i in items) == [
+        ("apns", "dead", 410, None),  # the device is gone with its token
+        ("fcm", "sent", 200, "fcm-…0042"),
+    ]
+    assert "fcm-token-of-the-teacher-0042" not in response.text
+
+    own = bearer(await login(client, world.phones[Role.teacher]))
+    refused = await client.get("/push-attempts", params={"account_id": teacher}, headers=own)
+    assert refused.status_code == 403
+    await make_account(
+        settings, Role.registrar, "13900000099", region_code="330108", school=world.schools["B"]
+    )
+    elsewhere = bearer(await login(client, "13900000099"))
+    hidden = await client.get("/push-attempts", params={"account_id": teacher}, headers=elsewhere)
+    assert hidden.status_code == 404
