@@ -13,7 +13,7 @@ from backend.accounts.principal import Principal
 from backend.accounts.scope import get_scoped
 from backend.accounts.tables import Account
 from backend.notify.push import mask_token
-from backend.notify.tables import PushAttempt
+from backend.notify.tables import AttemptOutcome, ChannelName, PushAttempt
 from backend.pages import Page, window
 
 
@@ -21,9 +21,9 @@ class PushAttemptRead(msgspec.Struct):
     id: int
     notification_id: int
     category: str
-    channel: str  # fcm, apns, webpush, jpush, webhook
-    outcome: str  # sent, retry, dead, failed
-    http_status: int | None
+    channel: ChannelName
+    outcome: AttemptOutcome
+    http_code: int | None  # the gateway's HTTP status; None: no answer (a timeout)
     latency_ms: int
     detail: str  # the gateway's reason ("too many requests", "UNREGISTERED", "timeout", …)
     device_id: int | None  # None: the device was removed since (a dead token)
@@ -63,9 +63,9 @@ async def list_attempts(
                 id=row["id"],
                 notification_id=row["notification"],
                 category=row["category"],
-                channel=row["channel"],
-                outcome=row["outcome"],
-                http_status=row["http_status"],
+                channel=ChannelName(row["channel"]),
+                outcome=AttemptOutcome(row["outcome"]),
+                http_code=row["http_status"],
                 latency_ms=row["latency_ms"],
                 detail=row["detail"],
                 device_id=row["device"],

@@ -309,7 +309,7 @@ async def test_an_account_admin_sees_why_a_push_did_not_arrive_tokens_masked(
     response = await client.get("/push-attempts", params={"account_id": teacher}, headers=registrar)
     assert response.status_code == 200, response.text
     items = response.json()["items"]
-    assert sorted((i["channel"], i["outcome"], i["http_status"], i["token"]) for i in items) == [
+    assert sorted((i["channel"], i["outcome"], i["http_code"], i["token"]) for i in items) == [
         ("apns", "dead", 410, None),  # the device is gone with its token
         ("fcm", "sent", 200, "fcm-…0042"),
     ]
