@@ -119,6 +119,7 @@ class Received:
     headers: dict[str, str]
     http_version: str
     client: tuple[str, int]  # the connection it came on
+    at: float  # time.time() when it arrived
 
 
 # What each channel answers for a dead token.
@@ -247,6 +248,7 @@ class Gateways:
     """The five servers, their credentials, what they received and what they will fail."""
 
     directory: Path
+    tls: tuple[str, ...] = ("apns",)  # the servers on HTTP/2 over TLS; the others HTTP/1.1
     urls: dict[str, str] = field(default_factory=dict)
     received: dict[str, list[Received]] = field(default_factory=lambda: defaultdict(list))
     refused: list[tuple[str, str]] = field(default_factory=list)  # (channel, why)
@@ -370,7 +372,13 @@ class Gateways:
                 return
             self.received[channel].append(
                 Received(
-                    channel, token, payload, headers, scope["http_version"], tuple(scope["client"])
+                    channel,
+                    token,
+                    payload,
+                    headers,
+                    scope["http_version"],
+                    tuple(scope["client"]),
+                    time.time(),
                 )
             )
             if channel == "apns":
@@ -503,7 +511,7 @@ class Gateways:
             config.accesslog = None
             config.errorlog = None
             config.graceful_timeout = 0.2
-            if channel == "apns":
+            if channel in self.tls:
                 config.certfile, config.keyfile = str(self.cert_file), str(self.key_file)
                 config.alpn_protocols = ["h2"]
                 config.h2_max_concurrent_streams = 1000
@@ -522,12 +530,15 @@ class Gateways:
 
 
 @asynccontextmanager
-async def start_gateways(directory: Path | None = None) -> AsyncIterator[Gateways]:
-    """The five gateways on free local ports, their keys and certificates in `directory`."""
+async def start_gateways(
+    directory: Path | None = None, tls: tuple[str, ...] = ("apns",)
+) -> AsyncIterator[Gateways]:
+    """The five gateways on free local ports, their keys and certificates in `directory`;
+    the channels named in `tls` on HTTP/2 over TLS (APNs always is), the others HTTP/1.1."""
     async with AsyncExitStack() as stack:
         if directory is None:
             import tempfile
 
             directory = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        gateways = Gateways(directory)
+        gateways = Gateways(directory, tuple({"apns", *tls}))
         yield await stack.enter_async_context(gateways.running())
