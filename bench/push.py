@@ -204,7 +204,7 @@ async def one_round(
     await pool.flushdb()
 
     workers = [
-        subprocess.Popen(
+        subprocess.Popen(  # noqa: ASYNC220 (started once per round, before the clock starts)
             [sys.executable, __file__, "--worker", str(max_jobs)],
             env={**os.environ, **env},
             stdout=subprocess.PIPE,
@@ -247,17 +247,25 @@ async def one_round(
         await asyncio.gather(*(enqueue(n) for n in notifications[start : start + 100]))
     enqueue_seconds = time.time() - started
     deadline = time.time() + args.timeout
+    next_report = time.time() + 10
     while gateways.count() < expected and time.time() < deadline:
         await asyncio.sleep(0.05)
+        if time.time() > next_report:
+            print(f"  max_jobs {max_jobs}: {gateways.count()} of {expected} received", flush=True)
+            next_report += 10
     cpu_after = resource.getrusage(resource.RUSAGE_SELF)
     received = [item for items in gateways.received.values() for item in items]
-    while await PushAttempt.count() < len(received) and time.time() < deadline + 10:
+    while await PushAttempt.count() < len(received) and time.time() < deadline + 10:  # noqa: ASYNC110
         await asyncio.sleep(0.1)  # the last attempts are written after the gateway answered
 
     for worker in workers:
         os.killpg(worker.pid, signal.SIGTERM)
     for worker in workers:
-        await asyncio.to_thread(worker.wait)
+        try:
+            await asyncio.to_thread(worker.wait, 15)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.pid, signal.SIGKILL)
+            await asyncio.to_thread(worker.wait)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     await pool.aclose()
 
@@ -328,13 +336,18 @@ async def bench(args: argparse.Namespace, var_dir: str) -> int:
             f"{r['p50_ms']:>6}  {r['p99_ms']:>6}  {r['worker_cpu_s_per_1000']:>17}  "
             f"{r['gateway_cpu_s_per_1000']:>18}"
         )
+    # A `retry` attempt is allowed (a gateway slow past the timeout on a loaded machine): the
+    # push then arrives on the next try, once.
     failed = [
         r
         for r in results
-        if r["received"] != r["pushes"] or r["duplicates"] or set(r["attempts"]) != {"sent"}
+        if r["received"] != r["pushes"]
+        or r["duplicates"]
+        or r["attempts"].get("sent") != r["pushes"]
+        or set(r["attempts"]) - {"sent", "retry"}
     ]
     if failed:
-        print("FAILED: a push missing, sent twice, or an attempt not sent", file=sys.stderr)
+        print("FAILED: a push missing, sent twice, or refused", file=sys.stderr)
         return 1
     return 0
 
