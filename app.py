@@ -38,6 +38,7 @@ from backend.http import (
 from backend.logs import uvicorn_log_config
 from backend.messages.controllers import ROUTES as MESSAGE_ROUTES
 from backend.migrate import migrate
+from backend.notify.push_controllers import ROUTES as PUSH_ROUTES
 from backend.openapi import errors, finish_schema
 from backend.parents.checks import warm_up_reader
 from backend.parents.controllers import ROUTES as PARENT_ROUTES
@@ -228,6 +229,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *PARENT_ROUTES,
             *PARENT_REQUEST_ROUTES,
             *MESSAGE_ROUTES,
+            *PUSH_ROUTES,
             *docs_assets(settings),
         ],
         lifespan=[lifespan],

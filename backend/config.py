@@ -22,6 +22,72 @@ _BASE_URL = re.compile(r"https?://[^/?#\s]+(/[^?#\s]*)?")
 
 
 @dataclass(frozen=True)
+class PushSettings:
+    """The push gateways (docs/operations.md, "Push channels"). A channel without its
+    credentials is off: its devices get a `failed` attempt "channel not configured" and the
+    push is logged (title and ids only). Every base URL can point elsewhere (tests, a proxy)."""
+
+    timeout_seconds: float = 10.0  # one request to a gateway; longer counts as a timeout
+    ca_file: str | None = None  # extra CA certificates to trust (a gateway behind a private CA)
+    fcm_service_account_file: str | None = None  # the Firebase service account's JSON key
+    fcm_base_url: str = "https://fcm.googleapis.com"
+    fcm_token_url: str | None = None  # None: the key's own token_uri
+    apns_key_file: str | None = None  # the .p8 signing key (ES256)
+    apns_key_id: str = ""
+    apns_team_id: str = ""
+    apns_topic: str = ""  # the app's bundle id
+    apns_base_url: str = "https://api.push.apple.com"
+    vapid_private_key_file: str | None = None  # PEM, the key whose public half the app uses
+    vapid_subject: str = ""  # "mailto:ops@example.edu.cn": who the push service may contact
+    jpush_app_key: str = ""
+    jpush_master_secret: str = ""
+    jpush_base_url: str = "https://api.jpush.cn"
+
+    @property
+    def fcm_on(self) -> bool:
+        return bool(self.fcm_service_account_file)
+
+    @property
+    def apns_on(self) -> bool:
+        return bool(
+            self.apns_key_file and self.apns_key_id and self.apns_team_id and self.apns_topic
+        )
+
+    @property
+    def webpush_on(self) -> bool:
+        return bool(self.vapid_private_key_file and self.vapid_subject)
+
+    @property
+    def jpush_on(self) -> bool:
+        return bool(self.jpush_app_key and self.jpush_master_secret)
+
+
+def _push_settings(env: Mapping[str, str]) -> PushSettings:
+    base = PushSettings()
+
+    def url(name: str, default: str) -> str:
+        return (env.get(name) or default).rstrip("/")
+
+    return PushSettings(
+        timeout_seconds=float(env.get("PUSH_TIMEOUT_SECONDS", base.timeout_seconds)),
+        ca_file=env.get("PUSH_CA_FILE") or None,
+        fcm_service_account_file=env.get("FCM_SERVICE_ACCOUNT_FILE") or None,
+        fcm_base_url=url("FCM_BASE_URL", base.fcm_base_url),
+        fcm_token_url=env.get("FCM_TOKEN_URL") or None,
+        apns_key_file=env.get("APNS_KEY_FILE") or None,
+        apns_key_id=env.get("APNS_KEY_ID", ""),
+        apns_team_id=env.get("APNS_TEAM_ID", ""),
+        apns_topic=env.get("APNS_TOPIC", ""),
+        apns_base_url=url("APNS_BASE_URL", base.apns_base_url),
+        vapid_private_key_file=env.get("VAPID_PRIVATE_KEY_FILE") or None,
+        vapid_subject=env.get("VAPID_SUBJECT", ""),
+        jpush_app_key=env.get("JPUSH_APP_KEY", ""),
+        jpush_master_secret=env.get("JPUSH_MASTER_SECRET", ""),
+        jpush_base_url=url("JPUSH_BASE_URL", base.jpush_base_url),
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     var_dir: Path = ROOT / "var"
     database_url: str | None = None  # None: SQLite file under var_dir
@@ -56,6 +122,7 @@ class Settings:
     public_base_url: str = "http://127.0.0.1:8000"
     sms_url: str | None = None  # an HTTP SMS gateway; None: the code is logged
     sms_token: str | None = None
+    push: PushSettings = field(default_factory=PushSettings)
     check_lease_seconds: int = 120  # a photo check not finished by then is taken over
     # A class's PDF not rendered by then is taken over: longer than a render job may run.
     render_lease_seconds: int = 20 * 60
@@ -252,6 +319,7 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
         public_base_url=_public_base_url(env, host, ints.get("port", base.port)),
         sms_url=env.get("SMS_URL") or None,
         sms_token=env.get("SMS_TOKEN") or None,
+        push=_push_settings(env),
         audit_keys=audit_keys,
         audit_active_kid=audit_active_kid,
         openapi_enabled=_bool(env.get("OPENAPI_ENABLED", "true")),

@@ -1,5 +1,5 @@
 """What the app and the worker hold open, built in one place: the database pool, Redis (for
-commands and for the job queue), one HTTP client, storage and the senders.
+commands and for the job queue), one HTTP client, storage and the senders (SMS, the push channels).
 
 The app opens them in its lifespan and hands them to handlers as dependencies
 (`backend/deps.py`); the worker opens the same in its start-up and hands them to jobs as a
@@ -8,7 +8,7 @@ The app opens them in its lifespan and hands them to handlers as dependencies
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +20,8 @@ from redis.asyncio import Redis
 
 from backend.config import Settings
 from backend.db import close_pool, open_pool
+from backend.notify.channels.base import Channel
+from backend.notify.channels.setup import build_channels, http_client
 from backend.notify.sms import HttpSmsSender, LoggingSmsSender, SmsSender
 from backend.outbox import Outbox
 from backend.storage import Storage, make_storage
@@ -39,6 +41,7 @@ class Resources:
     http: httpx.AsyncClient
     storage: Storage
     sms: SmsSender
+    channels: Mapping[str, Channel]  # push channels by name (backend/notify/channels)
 
     def worker_context(self) -> dict[str, Any]:
         """arq's `ctx` for a worker on these resources (`WorkerContext.of` reads it)."""
@@ -52,6 +55,7 @@ class WorkerContext:
     settings: Settings
     storage: Storage
     sms: SmsSender
+    channels: Mapping[str, Channel]
     redis: ArqRedis  # the worker's own pool: the queue, and commands (progress)
     job_try: int  # 1 on the first run of a job
 
@@ -62,6 +66,7 @@ class WorkerContext:
             settings=resources.settings,
             storage=resources.storage,
             sms=resources.sms,
+            channels=resources.channels,
             redis=ctx["redis"],
             job_try=ctx.get("job_try", 1),
         )
@@ -86,7 +91,7 @@ async def open_resources(
         if queue is None:
             queue = await create_pool(RedisSettings.from_dsn(redis_url))
             stack.push_async_callback(queue.aclose)
-        http = httpx.AsyncClient(timeout=10)
+        http = http_client(settings.push)  # HTTP/2: APNs multiplexes on one connection
         stack.push_async_callback(http.aclose)
         yield Resources(
             settings=settings,
@@ -95,4 +100,5 @@ async def open_resources(
             http=http,
             storage=make_storage(settings),
             sms=make_sms(settings, http),
+            channels=build_channels(settings.push, http),
         )

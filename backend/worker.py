@@ -36,6 +36,7 @@ from backend.accounts import audit, audit_verify
 from backend.accounts.admin import seal_inactive_accounts
 from backend.config import Settings, get_settings
 from backend.messages import reminders as _thread_reminders  # noqa: F401 (joins the daily run)
+from backend.notify import push
 from backend.notify.sms import SmsError
 from backend.outbox import SWEEP_GRACE
 from backend.parents.checks import MAX_ATTEMPTS, warm_up_reader
@@ -81,6 +82,23 @@ async def sweep_outbox(ctx: dict[str, Any], grace_seconds: float | None = None) 
     return await WorkerContext.of(ctx).outbox.sweep(grace)
 
 
+async def push_notification(ctx: dict[str, Any], notification_id: int) -> str:
+    """Push one notification to its recipient's devices (backend/notify/push.py): devices
+    left to retry run again after the gateway's Retry-After or a backoff."""
+    job = WorkerContext.of(ctx)
+    done = await push.deliver(job.channels, notification_id, job_try=job.job_try)
+    if done.retry_in is not None:
+        raise Retry(defer=done.retry_in)
+    return f"sent {done.sent}, dead {done.dead}, failed {done.failed}"
+
+
+async def sweep_pushes(ctx: dict[str, Any], grace_seconds: float | None = None) -> int:
+    """Every minute, and at once after the worker finds Redis again (grace 0): enqueue the
+    pushes whose time passed with no job in arq (backend/notify/push.py)."""
+    grace = push.SWEEP_GRACE if grace_seconds is None else timedelta(seconds=grace_seconds)
+    return await push.sweep_pushes(WorkerContext.of(ctx).redis, grace=grace)
+
+
 FUNCTIONS: list[Any] = [
     seal_inactive_accounts_job,
     run_import_job,
@@ -93,6 +111,8 @@ FUNCTIONS: list[Any] = [
     sweep_form_batches,
     sweep_outbox,
     func(send_outbox_message, max_tries=MESSAGE_TRIES),
+    func(push_notification, max_tries=push.PUSH_TRIES),
+    sweep_pushes,
 ]
 CHINA_TIME = timezone(timedelta(hours=8), "Asia/Shanghai")  # no daylight saving
 CRON_JOBS = [
@@ -102,6 +122,7 @@ CRON_JOBS = [
     cron(anchor_audit_job, minute=set(range(0, 60, 10)), second={30}, unique=True),
     cron(sweep_form_batches, minute=set(range(2, 60, 5)), unique=True),
     cron(sweep_outbox, second={20}, unique=True),  # every minute
+    cron(sweep_pushes, second={40}, unique=True),  # every minute
 ]
 POLL_DELAY = 0.05  # seconds: arq's default 0.5 s would add up to half a second to every job
 
@@ -241,6 +262,7 @@ class ResilientWorker(Worker):
                 "sweep_form_batches", 0, _job_id=f"sweep_batches:now:{stamp}"
             )
             await self.pool.enqueue_job("sweep_outbox", 0, _job_id=f"sweep_outbox:now:{stamp}")
+            await self.pool.enqueue_job("sweep_pushes", 0, _job_id=f"sweep_pushes:now:{stamp}")
         except REDIS_DOWN as exc:  # gone again: the next reconnection sweeps
             log.warning("could not enqueue the sweepers: %r", exc)
 

@@ -67,6 +67,8 @@ class Action(StrEnum):
     # Accounts
     create_account = "create_account"
     change_account_status = "change_account_status"  # seal, unseal, disable, enable
+    # Notifications
+    read_push_attempts = "read_push_attempts"  # why an account's pushes did (not) arrive
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,6 +228,7 @@ RULES: dict[Action, Rule] = {
     ),
     Action.create_account: Rule(ACCOUNT_ADMINS, Refusal("forbidden"), LOWER_RANK_STAFF),
     Action.change_account_status: Rule(ACCOUNT_ADMINS, Refusal("forbidden"), LOWER_RANK),
+    Action.read_push_attempts: Rule(ACCOUNT_ADMINS, Refusal("forbidden")),
 }
 
 

@@ -56,6 +56,7 @@ pass_thread_up              ·   ✓   ✓   ·   ·   ·   ·   ·   school_des
 manage_canned_answers       ·   ·   ✓   ·   ·   ·   ·   ·   registrars_only
 create_account              ·   ·   ✓   ·   ✓   ✓   ✓   ✓   forbidden
 change_account_status       ·   ·   ✓   ·   ✓   ✓   ✓   ✓   forbidden
+read_push_attempts          ·   ·   ✓   ·   ✓   ✓   ✓   ✓   forbidden
 """
 COLUMNS = list(Role)  # parent … sysadmin: the table's columns, in the same order
 
