@@ -62,6 +62,9 @@ class Action(StrEnum):
     # Accounts
     create_account = "create_account"
     change_account_status = "change_account_status"  # seal, unseal, disable, enable
+    # Notifications (one's own inbox, devices, live stream and settings)
+    use_notifications = "use_notifications"
+    register_webhook = "register_webhook"  # a school's own system as a push target
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +211,11 @@ RULES: dict[Action, Rule] = {
     ),
     Action.create_account: Rule(ACCOUNT_ADMINS, Refusal("forbidden"), LOWER_RANK_STAFF),
     Action.change_account_status: Rule(ACCOUNT_ADMINS, Refusal("forbidden"), LOWER_RANK),
+    Action.use_notifications: Rule(frozenset(Role), Refusal("forbidden")),
+    Action.register_webhook: Rule(
+        STAFF_ROLES,
+        Refusal("webhook_staff_only", "只有学校和教育行政部门的工作人员可以登记 Webhook"),
+    ),
 }
 
 

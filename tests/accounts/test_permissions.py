@@ -52,6 +52,8 @@ import_problem_list         ·   ·   ·   ·   ✓   ✓   ✓   ✓   authorit
 arbitrate_problem           ·   ·   ·   ·   ·   ·   ·   ✓   national_only
 create_account              ·   ·   ✓   ·   ✓   ✓   ✓   ✓   forbidden
 change_account_status       ·   ·   ✓   ·   ✓   ✓   ✓   ✓   forbidden
+use_notifications           ✓   ✓   ✓   ✓   ✓   ✓   ✓   ✓   forbidden
+register_webhook            ·   ✓   ✓   ✓   ✓   ✓   ✓   ✓   webhook_staff_only
 """
 COLUMNS = list(Role)  # parent … sysadmin: the table's columns, in the same order
 
