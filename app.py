@@ -35,6 +35,7 @@ from backend.http import (
 )
 from backend.logs import uvicorn_log_config
 from backend.migrate import migrate
+from backend.notify.controllers import ROUTES as NOTIFY_ROUTES
 from backend.openapi import finish_schema
 from backend.parents.checks import warm_up_reader
 from backend.parents.controllers import ROUTES as PARENT_ROUTES
@@ -191,6 +192,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *PROBLEM_ROUTES,
             *PARENT_ROUTES,
             *PARENT_REQUEST_ROUTES,
+            *NOTIFY_ROUTES,
             *docs_assets(settings),
         ],
         lifespan=[lifespan],

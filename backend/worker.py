@@ -35,6 +35,7 @@ from backend import outbox
 from backend.accounts import audit, audit_verify
 from backend.accounts.admin import seal_inactive_accounts
 from backend.config import Settings, get_settings
+from backend.notify import devices as _removes_devices_of_ended_sessions  # noqa: F401
 from backend.notify.sms import SmsError
 from backend.outbox import SWEEP_GRACE
 from backend.parents.checks import MAX_ATTEMPTS, warm_up_reader
