@@ -157,6 +157,14 @@ class NotificationController(Controller):
         ticket = await stream.issue_ticket(redis, principal)
         return StreamTicket(ticket=ticket, expires_in=stream.TICKET_SECONDS)
 
+
+class NotificationStreamController(Controller):
+    """Outside the bearer middleware and its guards: a browser's `EventSource` sends no
+    header, so the handler checks the header or the ticket itself, then the same rules."""
+
+    path = "/notifications"
+    tags = ["notifications"]
+
     @get(
         "/stream",
         summary="Stream my new notifications (server-sent events)",
@@ -318,4 +326,9 @@ class NotificationSettingsController(Controller):
         return await preferences.write(principal, data)
 
 
-ROUTES: list[Any] = [NotificationController, DeviceController, NotificationSettingsController]
+ROUTES: list[Any] = [
+    NotificationController,
+    NotificationStreamController,
+    DeviceController,
+    NotificationSettingsController,
+]
