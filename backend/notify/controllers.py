@@ -12,7 +12,8 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CON
 
 from backend.accounts.permissions import Action, require
 from backend.accounts.principal import load_principal
-from backend.deps import ActorDep, OutboxDep, PrincipalDep, RedisDep, SettingsDep
+from backend.accounts.schemas import DB_ID_MAX
+from backend.deps import ActorDep, IdFilter, OutboxDep, PrincipalDep, RedisDep, SettingsDep
 from backend.errors import Forbidden, Unauthorized
 from backend.http import allowed
 from backend.notify import devices, preferences, service, stream
@@ -31,7 +32,9 @@ from backend.pages import DEFAULT_PAGE_SIZE, Page, PageNumber, PageSize
 
 NotificationId = Annotated[
     int | None,
-    QueryParameter(name="up_to", ge=1, required=False, description="Mark those up to this id"),
+    QueryParameter(
+        name="up_to", ge=1, le=DB_ID_MAX, required=False, description="Mark those up to this id"
+    ),
 ]
 LastEventHeader = Annotated[
     str | None,
@@ -178,7 +181,7 @@ class NotificationStreamController(Controller):
         settings: SettingsDep,
         redis: RedisDep,
         ticket: FromQuery[str | None] = None,
-        last_event_id: FromQuery[int | None] = None,
+        last_event_id: IdFilter = None,
         last_event_header: LastEventHeader = None,
     ) -> ServerSentEvent:
         """`text/event-stream` of the caller's new notifications while the connection is
@@ -202,8 +205,9 @@ class NotificationStreamController(Controller):
             raise Forbidden("密码已过期或为初始密码，请先修改密码", code="password_change_required")
         require(principal, Action.use_notifications)
         since = last_event_id
-        if since is None and last_event_header and last_event_header.strip().isdigit():
-            since = int(last_event_header.strip())
+        header = (last_event_header or "").strip()
+        if since is None and header.isdigit() and int(header) <= DB_ID_MAX:
+            since = int(header)
         return ServerSentEvent(
             stream.events(redis, principal.account_id, since),
             headers={"X-Accel-Buffering": "no"},  # nginx: pass each event on at once

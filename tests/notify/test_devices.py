@@ -242,3 +242,17 @@ async def test_sealing_unused_accounts_removes_their_devices(
     assert await seal_inactive_accounts(settings, now=later) >= 1
 
     assert await devices_of(world.accounts[Role.teacher]) == []
+
+
+async def test_a_user_keeps_the_newest_devices_only(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    from backend.notify.devices import MAX_DEVICES
+
+    parent = await signed_in(client, world, Role.parent)
+    tokens = [f"{FCM_TOKEN}-{n:02d}" for n in range(MAX_DEVICES + 1)]
+    for token in tokens:
+        assert (await register(client, parent, channel="fcm", token=token)).status_code == 201
+
+    kept = [row["token"] for row in await devices_of(world.accounts[Role.parent])]
+    assert kept == tokens[1:]  # the first registered made room for the last
