@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from backend.accounts import audit
 from backend.accounts.audit import Actor
 from backend.accounts.permissions import Action, require
 from backend.accounts.principal import Principal
@@ -163,6 +164,14 @@ async def register(principal: Principal, actor: Actor, data: DeviceWrite) -> Dev
             .returning(Device.id)
         )
         await _keep_newest(principal.account_id)
+        if data.channel is ChannelName.webhook:  # a school's system will receive its pushes
+            await audit.record(
+                actor,
+                "register_webhook",
+                "device",
+                written["id"],
+                after={"url": masked_token(data.channel, token)},
+            )
     found = await Device.select().where(Device.id == written["id"]).first()
     assert found is not None
     return device_read(found, principal)

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from litestar import Litestar
 
 from backend.accounts.roles import Role
+from backend.accounts.tables import AuditLog
 from backend.config import Settings
 from backend.notify.tables import Device
 from tests.factories import PASSWORD, World, bearer, build_world, login
@@ -158,6 +159,9 @@ async def test_only_staff_register_a_webhook_with_an_http_url_and_a_secret(
     assert secret not in made.text
     [stored] = await devices_of(world.accounts[Role.registrar])
     assert secret in str(stored["keys"])
+    [audited] = await AuditLog.select().where(AuditLog.action == "register_webhook")
+    assert audited["actor_id"] == world.accounts[Role.registrar]
+    assert secret not in str(audited)
 
 
 @pytest.mark.parametrize(
