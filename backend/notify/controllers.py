@@ -9,10 +9,12 @@ from litestar import Controller, Request, delete, get, post, put
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
 from litestar.response import ServerSentEvent
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
+from redis.asyncio import Redis
 
 from backend.accounts.permissions import Action, require
 from backend.accounts.principal import load_principal
 from backend.accounts.schemas import DB_ID_MAX
+from backend.accounts.tokens import AccessClaims, AccessTokenVerifier
 from backend.deps import ActorDep, IdFilter, OutboxDep, PrincipalDep, RedisDep, SettingsDep
 from backend.errors import Forbidden, Unauthorized
 from backend.http import allowed
@@ -34,6 +36,15 @@ NotificationId = Annotated[
     int | None,
     QueryParameter(
         name="up_to", ge=1, le=DB_ID_MAX, required=False, description="Mark those up to this id"
+    ),
+]
+StreamTicketQuery = Annotated[
+    str | None,
+    QueryParameter(
+        name="ticket",
+        max_length=100,
+        required=False,
+        description="From `POST /notifications/stream-ticket` (for `EventSource`)",
     ),
 ]
 LastEventHeader = Annotated[
@@ -180,7 +191,7 @@ class NotificationStreamController(Controller):
         request: Request[Any, Any, Any],
         settings: SettingsDep,
         redis: RedisDep,
-        ticket: FromQuery[str | None] = None,
+        ticket: StreamTicketQuery = None,
         last_event_id: IdFilter = None,
         last_event_header: LastEventHeader = None,
     ) -> ServerSentEvent:
@@ -214,11 +225,15 @@ class NotificationStreamController(Controller):
         )
 
     @staticmethod
-    async def _claims(request: Request[Any, Any, Any], redis: Any, ticket: str | None) -> Any:
+    async def _claims(
+        request: Request[Any, Any, Any], redis: Redis, ticket: str | None
+    ) -> AccessClaims:
+        """Whose stream: the bearer token's session, or the ticket's (spent by this)."""
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() == "bearer" and token.strip():
-            return request.app.state.verifier.verify(token.strip())
+            verifier: AccessTokenVerifier = request.app.state.verifier
+            return verifier.verify(token.strip())
         if ticket:
             return await stream.redeem_ticket(redis, ticket)
         raise Unauthorized()
