@@ -38,6 +38,7 @@ from backend.http import (
 from backend.logs import uvicorn_log_config
 from backend.messages.controllers import ROUTES as MESSAGE_ROUTES
 from backend.migrate import migrate
+from backend.notify.controllers import ROUTES as NOTIFY_ROUTES
 from backend.notify.push_controllers import ROUTES as PUSH_ROUTES
 from backend.openapi import errors, finish_schema
 from backend.parents.checks import warm_up_reader
@@ -230,6 +231,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *PARENT_REQUEST_ROUTES,
             *MESSAGE_ROUTES,
             *PUSH_ROUTES,
+            *NOTIFY_ROUTES,
             *docs_assets(settings),
         ],
         lifespan=[lifespan],

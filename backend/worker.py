@@ -36,6 +36,7 @@ from backend.accounts import audit, audit_verify
 from backend.accounts.admin import seal_inactive_accounts
 from backend.config import Settings, get_settings
 from backend.messages import reminders as _thread_reminders  # noqa: F401 (joins the daily run)
+from backend.notify import devices as _removes_devices_of_ended_sessions  # noqa: F401
 from backend.notify import push
 from backend.notify.sms import SmsError
 from backend.outbox import SWEEP_GRACE

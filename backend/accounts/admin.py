@@ -16,6 +16,7 @@ from backend.accounts.principal import Principal
 from backend.accounts.roles import SCOPE_OF_ROLE, Role, ScopeKind
 from backend.accounts.schemas import AccountCreate, AccountRead, ScopeRead
 from backend.accounts.scope import get_scoped, scoped
+from backend.accounts.session_hooks import sessions_ended
 from backend.accounts.tables import (
     ACCOUNT_STATUS,
     Account,
@@ -196,6 +197,8 @@ async def change_status(
             raise Conflict(
                 f"账号当前状态为 {target['status']}，不能执行此操作", code="invalid_status"
             )
+        if to is not AccountStatus.active:  # sealed or disabled: none of its sessions serve
+            await sessions_ended(accounts=[account_id])
         await audit.record(
             actor,
             action,
@@ -218,6 +221,7 @@ async def seal_inactive_accounts(settings: Settings, now: datetime | None = None
             (Account.role != Role.parent.value) & (Account.last_active_at < cutoff),
             sources=(AccountStatus.active,),
         )
+        await sessions_ended(accounts=sealed)
         for account_id in sealed:
             await audit.record(
                 actor,

@@ -26,6 +26,7 @@ from backend.accounts.passwords import (
 from backend.accounts.principal import Principal, password_change_required
 from backend.accounts.roles import Role
 from backend.accounts.schemas import TokenPair
+from backend.accounts.session_hooks import sessions_ended
 from backend.accounts.tables import Account, AccountStatus, AuthSession, RefreshToken
 from backend.accounts.tokens import (
     InvalidToken,
@@ -268,6 +269,7 @@ async def refresh(settings: Settings, redis: Redis, actor: Actor, refresh_token:
         await AuthSession.update(
             {AuthSession.revoked_at: now, AuthSession.revoked_reason: "refresh_reuse"}
         ).where(AuthSession.id == session_id)
+        await sessions_ended([session_id])
         await audit.record(
             Actor(found["account_id"], None, actor.client_addr, actor.request_id),
             "refresh_reuse_revoked",
@@ -282,6 +284,7 @@ async def logout(settings: Settings, principal: Principal, actor: Actor) -> None
         await AuthSession.update(
             {AuthSession.revoked_at: datetime.now(UTC), AuthSession.revoked_reason: "logout"}
         ).where(AuthSession.id == principal.session_id)
+        await sessions_ended([principal.session_id])
         await audit.record(actor, "logout", "auth_session", principal.session_id)
 
 
@@ -322,4 +325,5 @@ async def change_password(
             & (AuthSession.id != principal.session_id)
             & AuthSession.revoked_at.is_null()
         )
+        await sessions_ended(accounts=[principal.account_id], kept=principal.session_id)
         await audit.record(actor, "password_changed", "account", principal.account_id)

@@ -67,8 +67,10 @@ class Action(StrEnum):
     # Accounts
     create_account = "create_account"
     change_account_status = "change_account_status"  # seal, unseal, disable, enable
-    # Notifications
+    # Notifications (one's own inbox, devices, live stream and settings)
     read_push_attempts = "read_push_attempts"  # why an account's pushes did (not) arrive
+    use_notifications = "use_notifications"
+    register_webhook = "register_webhook"  # a school's own system as a push target
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +231,11 @@ RULES: dict[Action, Rule] = {
     Action.create_account: Rule(ACCOUNT_ADMINS, Refusal("forbidden"), LOWER_RANK_STAFF),
     Action.change_account_status: Rule(ACCOUNT_ADMINS, Refusal("forbidden"), LOWER_RANK),
     Action.read_push_attempts: Rule(ACCOUNT_ADMINS, Refusal("forbidden")),
+    Action.use_notifications: Rule(frozenset(Role), Refusal("forbidden")),
+    Action.register_webhook: Rule(
+        STAFF_ROLES,
+        Refusal("webhook_staff_only", "只有学校和教育行政部门的工作人员可以登记 Webhook"),
+    ),
 }
 
 

@@ -57,6 +57,8 @@ manage_canned_answers       ·   ·   ✓   ·   ·   ·   ·   ·   registrars_
 create_account              ·   ·   ✓   ·   ✓   ✓   ✓   ✓   forbidden
 change_account_status       ·   ·   ✓   ·   ✓   ✓   ✓   ✓   forbidden
 read_push_attempts          ·   ·   ✓   ·   ✓   ✓   ✓   ✓   forbidden
+use_notifications           ✓   ✓   ✓   ✓   ✓   ✓   ✓   ✓   forbidden
+register_webhook            ·   ✓   ✓   ✓   ✓   ✓   ✓   ✓   webhook_staff_only
 """
 COLUMNS = list(Role)  # parent … sysadmin: the table's columns, in the same order
 
