@@ -38,6 +38,7 @@ from backend.config import Settings, get_settings
 from backend.notify import schedule
 from backend.notify.sms import SmsError
 from backend.outbox import SWEEP_GRACE
+from backend.parents import reminders as parents_reminders
 from backend.parents.checks import MAX_ATTEMPTS, warm_up_reader
 from backend.parents.tasks import CHECK_TIMEOUT, check_upload_job, sweep_checks
 from backend.records import reminders as records_reminders
@@ -53,7 +54,7 @@ from backend.resources import Resources, WorkerContext, open_resources
 log = logging.getLogger("registry.worker")
 
 # The domains whose reminders join the daily run (each registers itself at import).
-DAILY_REMINDERS = (records_reminders,)
+DAILY_REMINDERS = (records_reminders, parents_reminders)
 
 MESSAGE_TRIES = 5  # an SMS the gateway keeps refusing: tries 30 s, 1, 1.5, 2 min apart
 

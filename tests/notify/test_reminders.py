@@ -20,12 +20,14 @@ from backend.notify import schedule
 from backend.notify.schedule import Run, run_if_due
 from backend.notify.tables import Notification, Preference
 from backend.outbox import Outbox
+from backend.parents.tables import Upload, UploadStatus
 from backend.records import reminders
 from backend.records.chains import CHECK, ENTER, Seat, StepSpec
 from backend.records.review_tables import ReviewStep, StepKind, StepState, SubjectKind
 from backend.records.reviews import open_round, place_of
+from backend.records.tables import Campaign, GuardianLink, Student
 from backend.workdays import CHINA
-from tests.factories import World, add_direct_schools, build_world, make_students
+from tests.factories import World, add_direct_schools, build_world, make_account, make_students
 
 APPROVE = StepSpec(StepKind.approve, Seat.school, Role.school_leader, True)
 REVIEW = StepSpec(StepKind.review, Seat.authority)
@@ -263,3 +265,62 @@ def test_due_soon_until_counts_working_days() -> None:
     assert reminders.due_soon_until(date(2026, 9, 30)) == date(2026, 10, 8)
     assert reminders.due_soon_until(date(2026, 10, 9)) == date(2026, 10, 11)  # make-up Sat
     assert reminders.due_soon_until(date(2026, 10, 10)) == date(2026, 10, 12)
+
+
+async def test_before_the_window_closes_families_and_class_teachers_are_told_once(
+    app: Litestar, world: World, settings: Settings
+) -> None:
+    a1, a2, _ = world.students
+    parent = world.accounts[Role.parent]
+    other_parent = await make_account(settings, Role.parent, "13500000009", name="家长乙")
+    teacher_a1, teacher_e1 = world.accounts[Role.teacher], world.staff["teacher_E1"][0]
+    now = datetime.now(UTC)
+    [campaign] = await Campaign.insert(
+        Campaign(
+            region_code="330000",
+            name="核查",
+            starts_at=china(date(2026, 9, 1), time(0, 0)),
+            ends_at=china(date(2026, 10, 13), time(0, 0)),  # the last day: Monday 12th
+            created_by=world.accounts[Role.province_admin],
+            created_at=now,
+        )
+    ).returning(Campaign.id)
+    await GuardianLink.insert(
+        GuardianLink(account=parent, student=a1, created_at=now),
+        GuardianLink(account=other_parent, student=a2, created_at=now),
+    )
+    student = await Student.select().where(Student.id == a2).first()
+    assert student is not None
+    await Upload.insert(  # a2's family uploaded a photo that matched
+        Upload(
+            student=a2,
+            campaign=campaign["id"],
+            school=student["school"],
+            school_class=student["school_class"],
+            region_code=student["region_code"],
+            uploaded_by=other_parent,
+            storage_key="x",
+            content_hash="0" * 64,
+            width=1,
+            height=1,
+            status=UploadStatus.matches.value,
+            created_at=now,
+        )
+    )
+    # Friday 9th: three working days left (9th, the make-up Saturday, 12th): not yet.
+    new = await run_on(app, china(date(2026, 10, 9)))
+    assert {item for item in new if item[1] in ("campaign_closing", "upload_nudge")} == set()
+    # Saturday 10th (make-up workday): two left.
+    new = await run_on(app, china(date(2026, 10, 10)))
+    assert new == {
+        (parent, "campaign_closing", campaign["id"]),
+        (teacher_a1, "upload_nudge", world.classes["A1"]),
+        (teacher_e1, "upload_nudge", world.classes["E1"]),
+    }
+    nudge = await Notification.select().where(Notification.account == teacher_a1).first()
+    assert nudge is not None
+    assert nudge["title"] == "本班还有 1 户家庭未上传确认表"
+    assert nudge["subject_kind"] == "class"
+    # Monday 12th, the last day: nothing twice.
+    new = await run_on(app, china(date(2026, 10, 12)))
+    assert {item for item in new if item[1] in ("campaign_closing", "upload_nudge")} == set()
