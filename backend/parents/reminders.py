@@ -28,13 +28,12 @@ from backend.notify.inbox import Note, notify
 from backend.notify.schedule import Due, Run, due_state
 from backend.parents.tables import ServerVerdict
 from backend.records.campaigns import effective
-from backend.records.reminders import SeatOf, seat_holders
+from backend.records.reminders import SeatOf, seat_holders, send_each
 from backend.records.tables import Campaign, CampaignSetting, LinkStatus, StudentStatus
 from backend.workdays import CHINA
 
 # A family whose photo was checked so has done its part (corrections go on with the school).
 VERIFIED = (ServerVerdict.matches.value, ServerVerdict.corrections_written.value)
-NOTES_PER_TRANSACTION = 200
 
 
 def last_day(ends_at: datetime) -> Any:
@@ -149,10 +148,7 @@ async def upload_nudge(run: Run) -> int:
             for row in rows
             if seats[row["school_class"]] in teachers
         ]
-        for start in range(0, len(notes), NOTES_PER_TRANSACTION):
-            async with transaction():
-                for accounts, note in notes[start : start + NOTES_PER_TRANSACTION]:
-                    written += len(await notify(run.outbox, accounts, note, now=run.now))
+        written += await send_each(run, notes)
     return written
 
 

@@ -39,6 +39,7 @@ from backend.notify import schedule
 from backend.notify.categories import Category
 from backend.notify.inbox import Note, notify
 from backend.notify.schedule import Run, working_days_left
+from backend.notify.tables import Notification
 from backend.records.review_tables import StepState
 
 # An overdue step found later than the day after its due date (the worker down for days, or
@@ -194,7 +195,34 @@ async def _current_steps(where: str, *args: Any) -> list[dict[str, Any]]:
     return rows
 
 
-async def _send_each(run: Run, notes: Sequence[tuple[Sequence[int], Note]]) -> int:
+KEYS_PER_LOOKUP = 500
+
+
+async def untold(
+    notes: Sequence[tuple[Sequence[int], Note]],
+) -> list[tuple[Sequence[int], Note]]:
+    """The notes with only the recipients not told yet (by their `once` keys, looked up in a
+    few indexed statements): a step overdue for days is read again each morning, and
+    `notify` for each would cost two statements to write nothing."""
+    keys = [f"{note.once}:{account}" for accounts, note in notes for account in accounts]
+    told: set[str] = set()
+    for start in range(0, len(keys), KEYS_PER_LOOKUP):
+        rows = await Notification.select(Notification.dedupe_key).where(
+            Notification.dedupe_key.is_in(keys[start : start + KEYS_PER_LOOKUP])
+        )
+        told.update(row["dedupe_key"] for row in rows)
+    left: list[tuple[Sequence[int], Note]] = []
+    for accounts, note in notes:
+        waiting = [account for account in accounts if f"{note.once}:{account}" not in told]
+        if waiting:
+            left.append((waiting, note))
+    return left
+
+
+async def send_each(run: Run, notes: Sequence[tuple[Sequence[int], Note]]) -> int:
+    """`notify` each note (each with a `once` key) to those of its recipients not told yet,
+    committed `NOTES_PER_TRANSACTION` at a time; how many were written."""
+    notes = await untold(notes)
     written = 0
     for start in range(0, len(notes), NOTES_PER_TRANSACTION):
         async with transaction():
@@ -226,7 +254,7 @@ async def due_soon(run: Run) -> int:
                 once=f"due_soon:review_step:{step['id']}",
             )
             notes.append((accounts, note))
-    return await _send_each(run, notes)
+    return await send_each(run, notes)
 
 
 async def overdue(run: Run) -> int:
@@ -272,7 +300,7 @@ async def overdue(run: Run) -> int:
                     ),
                 )
             )
-    return await _send_each(run, notes)
+    return await send_each(run, notes)
 
 
 async def review_step_reminders(run: Run) -> int:
