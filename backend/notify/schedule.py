@@ -117,6 +117,9 @@ async def run_if_due(outbox: Outbox, now: datetime, at: time = DIGEST_AT) -> dic
     lease = int(RUN_LEASE.total_seconds())
     if not await redis.set(running_key(day), now.isoformat(), nx=True, ex=lease):
         return None  # another worker is on it (or crashed on it less than a lease ago)
+    if await redis.exists(done_key(day)):  # finished between the two looks
+        await redis.delete(running_key(day))
+        return None
     try:
         counts = await run_daily(outbox, now)
         await redis.set(done_key(day), json.dumps(counts), ex=int(KEEP_DONE.total_seconds()))

@@ -14,7 +14,7 @@ import pytest
 from litestar import Litestar
 
 from backend.accounts.roles import Role
-from backend.config import Settings
+from backend.config import Settings, settings_from_env
 from backend.db import transaction
 from backend.notify import schedule
 from backend.notify.schedule import Run, run_if_due
@@ -324,3 +324,15 @@ async def test_before_the_window_closes_families_and_class_teachers_are_told_onc
     # Monday 12th, the last day: nothing twice.
     new = await run_on(app, china(date(2026, 10, 12)))
     assert {item for item in new if item[1] in ("campaign_closing", "upload_nudge")} == set()
+
+
+def test_the_digest_hour_is_a_setting_read_as_china_time() -> None:
+    env = {"JWT_KEYS": "k:" + "x" * 40, "AUDIT_KEY": "a:" + "y" * 40, "FORM_TOKEN_KEY": "f"}
+    assert settings_from_env(env).digest_at == "08:30"
+    later = settings_from_env({**env, "DIGEST_AT": "09:15"})
+    assert schedule.digest_time(later.digest_at) == time(9, 15)
+    assert not schedule.is_run_time(china(date(2026, 10, 9), time(9, 0)), time(9, 15))
+    assert schedule.is_run_time(china(date(2026, 10, 9), time(9, 15)), time(9, 15))
+    for wrong in ("8:30", "24:00", "morning"):
+        with pytest.raises(ValueError, match="DIGEST_AT"):
+            settings_from_env({**env, "DIGEST_AT": wrong})
