@@ -168,6 +168,9 @@ class Settings:
     openapi_enabled: bool = True
     max_json_bytes: int = 1024 * 1024
     max_json_depth: int = 32
+    # The daily reminders (backend/notify/schedule.py) run once per working day at or after
+    # this hour, China time ("HH:MM").
+    digest_at: str = "08:30"
 
     @property
     def is_postgres(self) -> bool:
@@ -296,6 +299,9 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
     if ints.get("access_token_seconds", 0) > 900:
         raise ValueError("ACCESS_TOKEN_SECONDS may not exceed 900 (15 minutes)")
     audit_keys, audit_active_kid = _audit_keys(env, var_dir)
+    digest_at = env.get("DIGEST_AT", base.digest_at).strip()
+    if not re.fullmatch(r"([01][0-9]|2[0-3]):[0-5][0-9]", digest_at):
+        raise ValueError("DIGEST_AT must be a time of day, HH:MM (China time), e.g. 08:30")
     host = env.get("HOST", base.host)
     return Settings(
         var_dir=var_dir,
@@ -323,6 +329,7 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
         audit_keys=audit_keys,
         audit_active_kid=audit_active_kid,
         openapi_enabled=_bool(env.get("OPENAPI_ENABLED", "true")),
+        digest_at=digest_at,
         **ints,
     )
 

@@ -135,7 +135,7 @@ class Outbox:
                     entry["function"],
                     *json_value(entry["args"]),
                     _job_id=entry["job_id"],
-                    _defer_until=_aware(entry.get("run_at")),
+                    _defer_until=_not_past(_aware(entry.get("run_at"))),
                 )
             except (RedisError, OSError) as exc:
                 log.warning("job %s waits for Redis (%r)", entry["job_id"], exc)
@@ -157,6 +157,12 @@ class Outbox:
         if delivered:
             log.warning("swept %s outbox entries left undelivered", delivered)
         return delivered
+
+
+def _not_past(moment: datetime | None) -> datetime | None:
+    """A `run_at` already past is no deferral: arq would give the job a negative expiry (and
+    Redis refuse it) once it is more than a day past, as after a long outage."""
+    return moment if moment is not None and moment > datetime.now(UTC) else None
 
 
 def _aware(moment: datetime | None) -> datetime | None:

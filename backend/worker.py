@@ -20,7 +20,7 @@ import asyncio
 import logging
 import time
 from contextlib import AsyncExitStack
-from datetime import timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import arq.worker
@@ -35,13 +35,15 @@ from backend import outbox
 from backend.accounts import audit, audit_verify
 from backend.accounts.admin import seal_inactive_accounts
 from backend.config import Settings, get_settings
-from backend.messages import reminders as _thread_reminders  # noqa: F401 (joins the daily run)
+from backend.messages import reminders as messages_reminders
 from backend.notify import devices as _removes_devices_of_ended_sessions  # noqa: F401
-from backend.notify import push
+from backend.notify import push, schedule
 from backend.notify.sms import SmsError
 from backend.outbox import SWEEP_GRACE
+from backend.parents import reminders as parents_reminders
 from backend.parents.checks import MAX_ATTEMPTS, warm_up_reader
 from backend.parents.tasks import CHECK_TIMEOUT, check_upload_job, sweep_checks
+from backend.records import reminders as records_reminders
 from backend.records.forms import MAX_RENDER_ATTEMPTS, RENDER_TIMEOUT
 from backend.records.tasks import (
     render_form_batch_job,
@@ -52,6 +54,9 @@ from backend.records.tasks import (
 from backend.resources import Resources, WorkerContext, open_resources
 
 log = logging.getLogger("registry.worker")
+
+# The domains whose reminders join the daily run (each registers itself at import).
+DAILY_REMINDERS = (records_reminders, parents_reminders, messages_reminders)
 
 MESSAGE_TRIES = 5  # an SMS the gateway keeps refusing: tries 30 s, 1, 1.5, 2 min apart
 
@@ -100,6 +105,14 @@ async def sweep_pushes(ctx: dict[str, Any], grace_seconds: float | None = None) 
     return await push.sweep_pushes(WorkerContext.of(ctx).redis, grace=grace)
 
 
+async def daily_reminders_job(ctx: dict[str, Any]) -> dict[str, int] | None:
+    """Every few minutes: the day's reminders, once per working day at or after the digest
+    hour (`backend/notify/schedule.py`); what each domain wrote, or None."""
+    job = WorkerContext.of(ctx)
+    at = schedule.digest_time(job.settings.digest_at)
+    return await schedule.run_if_due(job.outbox, datetime.now(UTC), at)
+
+
 FUNCTIONS: list[Any] = [
     seal_inactive_accounts_job,
     run_import_job,
@@ -114,6 +127,7 @@ FUNCTIONS: list[Any] = [
     func(send_outbox_message, max_tries=MESSAGE_TRIES),
     func(push_notification, max_tries=push.PUSH_TRIES),
     sweep_pushes,
+    daily_reminders_job,
 ]
 CHINA_TIME = timezone(timedelta(hours=8), "Asia/Shanghai")  # no daylight saving
 CRON_JOBS = [
@@ -124,6 +138,7 @@ CRON_JOBS = [
     cron(sweep_form_batches, minute=set(range(2, 60, 5)), unique=True),
     cron(sweep_outbox, second={20}, unique=True),  # every minute
     cron(sweep_pushes, second={40}, unique=True),  # every minute
+    cron(daily_reminders_job, minute=set(range(1, 60, 5)), second={40}, unique=True),
 ]
 POLL_DELAY = 0.05  # seconds: arq's default 0.5 s would add up to half a second to every job
 

@@ -31,6 +31,8 @@ from backend.ocr import (
     matches,
     warm_up,
 )
+from backend.outbox import Outbox
+from backend.parents.notices import CHECK_FAILED, tell_verdict
 from backend.parents.tables import (
     UPLOAD_STATUS,
     CorrectionDraft,
@@ -179,15 +181,23 @@ def _earlier_printing(
 
 
 async def run_check(
-    settings: Settings, storage: Storage, upload_id: int, *, lease: timedelta, time_limit: float
+    settings: Settings,
+    storage: Storage,
+    upload_id: int,
+    *,
+    lease: timedelta,
+    time_limit: float,
+    outbox: Outbox | None = None,
 ) -> str:
+    """Check one upload and store its verdict; with `outbox`, the family is told it
+    (`parents.notices`) in the same transaction."""
     upload = await claim(upload_id, lease)
     if upload is None:
         return "skipped"
     form = await IssuedForm.select().where(IssuedForm.id == upload["form"]).first()
     student = await Student.select(Student.fields).where(Student.id == upload["student"]).first()
     if form is None or student is None:
-        return await fail(upload_id, "the form or the student is gone")
+        return await fail(upload_id, "the form or the student is gone", outbox)
     photo = await storage.get(upload["storage_key"])
     current = printed_values(load_fields(student["fields"]))
     key = settings.form_token_key.encode()
@@ -227,7 +237,7 @@ async def run_check(
     if report.layout_way is not None:
         outdated = []  # compared with the record now, not with our printed snapshot
     verdict = _verdict(report, photo_form, upload, outdated)
-    await _store(storage, upload, report, verdict, printed, current, outdated)
+    await _store(storage, upload, report, verdict, printed, current, outdated, outbox)
     return verdict.value
 
 
@@ -239,6 +249,7 @@ async def _store(
     printed: dict[str, str],
     current: dict[str, str],
     outdated: list[str],
+    outbox: Outbox | None = None,
 ) -> None:
     now = datetime.now(UTC)
     fields = {
@@ -322,12 +333,17 @@ async def _store(
                 "layout": report.layout_way or "own_form",
             },
         )
+        if outbox is not None:
+            await tell_verdict(outbox, upload, verdict.value, now)
 
 
-async def fail(upload_id: int, reason: str) -> str:
+async def fail(upload_id: int, reason: str, outbox: Outbox | None = None) -> str:
     log.error("photo check of upload %s failed for good: %s", upload_id, reason)
     async with transaction():
         await UPLOAD_STATUS.move(upload_id, UploadStatus.check_failed)
+        upload = await Upload.select().where(Upload.id == upload_id).first()
+        if outbox is not None and upload is not None:
+            await tell_verdict(outbox, upload, CHECK_FAILED, datetime.now(UTC))
         await audit.record(
             Actor.system(f"check:{upload_id}"),
             "check_failed",
@@ -338,11 +354,13 @@ async def fail(upload_id: int, reason: str) -> str:
     return "check_failed"
 
 
-async def give_up_or_release(upload_id: int, error: BaseException) -> bool:
+async def give_up_or_release(
+    upload_id: int, error: BaseException, outbox: Outbox | None = None
+) -> bool:
     """After a failed try: True when tries remain (the upload goes back to waiting)."""
     row = await Upload.select(Upload.check_attempts).where(Upload.id == upload_id).first()
     if row is None or row["check_attempts"] >= MAX_ATTEMPTS:
-        await fail(upload_id, repr(error))
+        await fail(upload_id, repr(error), outbox)
         return False
     await UPLOAD_STATUS.move(upload_id, UploadStatus.uploaded)
     return True

@@ -40,16 +40,17 @@ async def check_upload_job(ctx: dict[str, Any], upload_id: int) -> str:
             upload_id,
             lease=lease(job.settings),
             time_limit=CHECK_TIMEOUT,
+            outbox=job.outbox,
         )
     except (OSError, TimeoutError) as exc:  # storage, database, reader
         log.warning("check of upload %s failed (try %s): %r", upload_id, job.job_try, exc)
-        if await checks.give_up_or_release(upload_id, exc):
+        if await checks.give_up_or_release(upload_id, exc, job.outbox):
             raise Retry(defer=2 * job.job_try) from exc
         return "check_failed"
     except Exception as exc:
         # Not transient: retrying would fail the same way.
         log.exception("check of upload %s failed", upload_id)
-        return await checks.fail(upload_id, repr(exc))
+        return await checks.fail(upload_id, repr(exc), job.outbox)
 
 
 async def sweep_checks(ctx: dict[str, Any], grace_seconds: float = SWEEP_GRACE_SECONDS) -> int:

@@ -27,6 +27,7 @@ from backend.errors import BadRequest, Conflict, Forbidden, NotFound
 from backend.records.campaigns import Switch, require_open
 from backend.records.catalog import BY_CODE, Chain, Field
 from backend.records.chains import EVIDENCE_REQUIRED, steps_for
+from backend.records.notices import request_decided
 from backend.records.review_tables import (
     REQUEST_STATE,
     ChangeRequest,
@@ -39,7 +40,7 @@ from backend.records.review_tables import (
     StepState,
     SubjectKind,
 )
-from backend.records.reviews import Place, handle, open_round, place_of
+from backend.records.reviews import Place, handle, open_round, place_of, tell_on_decision
 from backend.records.service import ChangeKind, RecordChange, RecordIn, apply_changes, load_fields
 from backend.records.tables import Student
 from backend.records.validate import InvalidValue, clean
@@ -312,3 +313,4 @@ async def _end_round(request_id: int, to: RequestState) -> None:
 
 
 handle(SubjectKind.change_request, ChangeRequestDecisions())
+tell_on_decision(SubjectKind.change_request, request_decided)

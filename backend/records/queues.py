@@ -32,6 +32,7 @@ from backend.accounts.scope import in_scope_sql
 from backend.db import fetch_rows, is_postgres
 from backend.errors import DomainError
 from backend.masking import is_masked, mask
+from backend.outbox import Outbox
 from backend.pages import Page, window
 from backend.records import queue_totals
 from backend.records.catalog import BY_CODE
@@ -284,7 +285,7 @@ FROM review_step rs WHERE {seat}""",
 
 
 async def approve_in_bulk(
-    principal: Principal, actor: Actor, step_ids: Sequence[int]
+    principal: Principal, actor: Actor, step_ids: Sequence[int], outbox: Outbox | None = None
 ) -> BulkResult:
     """Approve each step as `reviews.decide` does, each in its own transaction, so one refusal
     undoes nothing else; every decision audited (`in_bulk`). A step of a kind that is never
@@ -297,7 +298,7 @@ async def approve_in_bulk(
             continue
         seen.add(step_id)
         try:
-            await _approve_one(principal, actor, step_id)
+            await _approve_one(principal, actor, step_id, outbox)
         except DomainError as refused:
             if refused.status == 403:  # as every refusal is (backend/refusals.py)
                 await audit.record(
@@ -310,7 +311,9 @@ async def approve_in_bulk(
     return BulkResult(items, approved, len(items) - approved)
 
 
-async def _approve_one(principal: Principal, actor: Actor, step_id: int) -> None:
+async def _approve_one(
+    principal: Principal, actor: Actor, step_id: int, outbox: Outbox | None
+) -> None:
     inside, inside_args = in_scope_sql(principal.scope, "rs")
     rows = await fetch_rows(
         f"SELECT rs.kind FROM review_step rs WHERE rs.id = {{}} AND {inside}",
@@ -320,7 +323,7 @@ async def _approve_one(principal: Principal, actor: Actor, step_id: int) -> None
     if rows and rows[0]["kind"] not in BULK_KINDS:
         raise NotInBulk()
     # Outside the scope (or no such step): decide answers 404 and audits the attempt.
-    await decide(principal, actor, step_id, Decision.approve, in_bulk=True)
+    await decide(principal, actor, step_id, Decision.approve, in_bulk=True, outbox=outbox)
 
 
 # -- change requests ------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK
 
 from backend.accounts.permissions import Action
-from backend.deps import ActorDep, PrincipalDep
+from backend.deps import ActorDep, OutboxDep, PrincipalDep
 from backend.http import allowed
 from backend.openapi import BY_ID, JSON_BODY, QUERY, SIGNED_IN, STAFF, errors
 from backend.pages import DEFAULT_PAGE_SIZE, Page, PageNumber, PageSize
@@ -92,7 +92,11 @@ class ReviewStepController(Controller):
         responses=errors(SIGNED_IN, STAFF, JSON_BODY, {403: "leaders_only"}),
     )
     async def bulk_approval(
-        self, data: JSONBody[BulkApproval], principal: PrincipalDep, actor: ActorDep
+        self,
+        data: JSONBody[BulkApproval],
+        principal: PrincipalDep,
+        actor: ActorDep,
+        outbox: OutboxDep,
     ) -> BulkResult:
         """Approve up to 200 steps (`step_ids`) as a school leader, each as
         `POST /review-steps/{step_id}/decision` would, in its own transaction: one refused
@@ -107,7 +111,7 @@ class ReviewStepController(Controller):
 
         **Errors**: `leaders_only` (403) for any other role; `validation_error` (400) for no
         ids or more than 200."""
-        return await queues.approve_in_bulk(principal, actor, data.step_ids)
+        return await queues.approve_in_bulk(principal, actor, data.step_ids, outbox)
 
     @post(
         "/{step_id:int}/decision",
@@ -132,6 +136,7 @@ class ReviewStepController(Controller):
         data: JSONBody[DecisionWrite],
         principal: PrincipalDep,
         actor: ActorDep,
+        outbox: OutboxDep,
     ) -> StepRead:
         """Approve, reject or send back the current step of a change request (or another
         reviewed thing). Approving passes it to the next step, whose 10-working-day due date
@@ -139,6 +144,8 @@ class ReviewStepController(Controller):
         transaction, with its audit row. Rejecting ends the round (the author may amend and
         submit again); sending back returns it to its author (or the parent) for evidence or
         confirmation. Both need a `reason`, which the author and the parent read. Audited.
+        The family is told (a notification, without the reason) when the decision applies,
+        rejects or sends back a parent's request or one transcribed from their form.
 
         **Who may call**: whoever sits in the step's seat: the class teacher for a parent's
         request's first check, the school's registrar to enter, a school leader to approve an
@@ -155,7 +162,9 @@ class ReviewStepController(Controller):
         key-data change without the ID document; `record_changed_since` (409) when the field
         changed after the request was made (reject it and submit again).
         """
-        row = await reviews.decide(principal, actor, step_id, data.decision, data.reason)
+        row = await reviews.decide(
+            principal, actor, step_id, data.decision, data.reason, outbox=outbox
+        )
         return step_read(row)
 
 

@@ -13,7 +13,7 @@ Due dates: a step is due 10 working days (`backend.workdays`) after it became cu
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -33,6 +33,7 @@ from backend.accounts.roles import (
 from backend.accounts.scope import get_scoped
 from backend.db import transaction
 from backend.errors import BadRequest, Conflict, Forbidden, NotFound
+from backend.outbox import Outbox
 from backend.records import queue_totals
 from backend.records.chains import Seat, StepSpec
 from backend.records.review_tables import STEP_STATE, ReviewStep, StepState, SubjectKind
@@ -205,6 +206,17 @@ def handle(subject: SubjectKind, handler: SubjectHandler) -> None:
     HANDLERS[subject] = handler
 
 
+# Who is told of a decision (the step as decided, the outbox, the moment), after its handler,
+# inside its transaction: `records.notices.request_decided` for change requests.
+DecisionNotice = Callable[[dict[str, Any], Outbox, datetime], Awaitable[None]]
+NOTICES: dict[SubjectKind, DecisionNotice] = {}
+
+
+def tell_on_decision(subject: SubjectKind, notice: DecisionNotice) -> None:
+    """Register who is told when one of `subject`'s steps is decided."""
+    NOTICES[subject] = notice
+
+
 async def decide(
     principal: Principal,
     actor: Actor,
@@ -213,10 +225,12 @@ async def decide(
     reason: str = "",
     *,
     in_bulk: bool = False,
+    outbox: Outbox | None = None,
 ) -> dict[str, Any]:
     """Decide a current step as the one who sits in its seat; the step as decided. A step
     outside the caller's scope is 404 (audited), someone else's 403, one already decided (by
-    another reviewer a moment ago, or withdrawn) 409."""
+    another reviewer a moment ago, or withdrawn) 409. With `outbox`, whoever the subject
+    tells of a decision (`tell_on_decision`) is told in the same transaction."""
     reason = reason.strip()
     if decision is not Decision.approve and not reason:
         raise BadRequest(
@@ -267,6 +281,9 @@ async def decide(
                 await handler.rejected(step, actor, reason)
             else:
                 await handler.sent_back(step, actor, reason)
+        notice = NOTICES.get(SubjectKind(step["subject_kind"]))
+        if outbox is not None and notice is not None:
+            await notice(step, outbox, now)
     queue_totals.forget()  # again once committed: a page read meanwhile counted the old queue
     return step
 
