@@ -252,7 +252,11 @@ class DeviceController(Controller):
         responses=errors(SIGNED_IN, JSON_BODY, {400: "invalid_device", 403: "webhook_staff_only"}),
     )
     async def register(
-        self, data: JSONBody[DeviceWrite], principal: PrincipalDep, actor: ActorDep
+        self,
+        data: JSONBody[DeviceWrite],
+        principal: PrincipalDep,
+        actor: ActorDep,
+        settings: SettingsDep,
     ) -> DeviceRead:
         """Register where the caller's pushes go, bound to this session (signing out, a
         password change or an account sealed or disabled removes it). `channel`: `fcm`,
@@ -267,8 +271,12 @@ class DeviceController(Controller):
 
         **Errors**: `invalid_device` (400) for a token of the wrong shape, a Web Push
         subscription without valid keys, a URL that is not http(s), a webhook without its
-        secret; `webhook_staff_only` (403) for a parent's webhook."""
-        return await devices.register(principal, actor, data)
+        secret or pointing at an internal address (loopback, private, link-local,
+        `localhost`; unless `WEBHOOK_PRIVATE_HOSTS`); `webhook_staff_only` (403) for a
+        parent's webhook."""
+        return await devices.register(
+            principal, actor, data, private_hosts=settings.push.webhook_private_hosts
+        )
 
     @get(
         "/",

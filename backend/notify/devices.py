@@ -24,6 +24,7 @@ from backend.accounts.principal import Principal
 from backend.accounts.session_hooks import EndedSessions, on_sessions_ended
 from backend.db import transaction
 from backend.errors import BadRequest, NotFound
+from backend.notify.channels.addresses import is_internal_name
 from backend.notify.schemas import DeviceRead, DeviceWrite
 from backend.notify.tables import ChannelName, Device
 
@@ -65,7 +66,7 @@ def _url(value: str, schemes: tuple[str, ...], field: str, words: str) -> str:
     return value
 
 
-def _checked(data: DeviceWrite) -> tuple[str, dict[str, str]]:
+def _checked(data: DeviceWrite, private_hosts: bool) -> tuple[str, dict[str, str]]:
     """The token as stored and the keys beside it, or 400 saying what is wrong."""
     token = data.token.strip()
     if data.channel in _TOKEN_SHAPES:
@@ -98,6 +99,11 @@ def _checked(data: DeviceWrite) -> tuple[str, dict[str, str]]:
             )
         return token, {"p256dh": data.keys.p256dh, "auth": data.keys.auth}
     _url(token, ("http", "https"), "token", "Webhook 地址应为 http 或 https 地址")
+    if not private_hosts and is_internal_name(urlsplit(token).hostname or ""):
+        raise InvalidDevice(
+            "Webhook 地址不能指向内部网络（回环、私有或链路本地地址）",
+            field_errors={"token": "请使用可公开访问的地址"},
+        )
     if data.secret is None:
         raise InvalidDevice(
             "Webhook 需要签名密钥（secret，至少 16 个字符）",
@@ -128,11 +134,13 @@ def device_read(row: dict[str, Any], principal: Principal) -> DeviceRead:
     )
 
 
-async def register(principal: Principal, actor: Actor, data: DeviceWrite) -> DeviceRead:
+async def register(
+    principal: Principal, actor: Actor, data: DeviceWrite, *, private_hosts: bool = False
+) -> DeviceRead:
     """Register (or refresh, or take over) a device for the caller's session."""
     if data.channel is ChannelName.webhook:
         require(principal, Action.register_webhook)
-    token, keys = _checked(data)
+    token, keys = _checked(data, private_hosts)
     now = datetime.now(UTC)
     row = Device(
         account=principal.account_id,

@@ -145,3 +145,13 @@ async def test_a_channel_without_credentials_is_off() -> None:
         for channel in ("fcm", "apns", "webpush", "jpush"):
             result = await channels[channel].send(Target("t"), MESSAGE)
             assert (result.outcome, result.detail) == (Outcome.failed, "channel not configured")
+
+
+async def test_a_webhook_whose_host_is_not_public_is_never_sent_to(gateways: Gateways) -> None:
+    """The gateways listen on 127.0.0.1: with private hosts not allowed (the production
+    default), the host is resolved before the send and refused for good, nothing sent."""
+    async with gateways.client_and_channels(webhook_private_hosts=False) as (_, channels):
+        result = await channels["webhook"].send(gateways.webhook_target(), MESSAGE)
+    assert result.outcome is Outcome.failed
+    assert result.detail == "webhook host is not public"
+    assert gateways.received["webhook"] == []

@@ -260,3 +260,27 @@ async def test_a_user_keeps_the_newest_devices_only(
 
     kept = [row["token"] for row in await devices_of(world.accounts[Role.parent])]
     assert kept == tokens[1:]  # the first registered made room for the last
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:6379/",  # the service's own Redis
+        "http://169.254.169.254/latest/meta-data/",  # a cloud's metadata service
+        "https://10.0.0.5/hook",
+        "http://[::1]:5432/",
+        "https://localhost/hook",
+        "https://db.internal/hook",
+        "https://intranet/hook",
+    ],
+)
+async def test_a_webhook_into_the_services_own_network_is_refused(
+    client: httpx.AsyncClient, world: World, url: str
+) -> None:
+    registrar = await signed_in(client, world, Role.registrar)
+    refused = await register(
+        client, registrar, channel="webhook", token=url, secret="s3cret-" + "x" * 20
+    )
+    assert (refused.status_code, refused.json()["code"]) == (400, "invalid_device"), refused.text
+    assert "内部网络" in refused.json()["message"]
+    assert await devices_of(world.accounts[Role.registrar]) == []

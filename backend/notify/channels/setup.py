@@ -38,7 +38,8 @@ def build_channels(push: PushSettings, http: httpx.AsyncClient) -> dict[str, Cha
         "apns": Unconfigured("apns"),
         "webpush": Unconfigured("webpush"),
         "jpush": Unconfigured("jpush"),
-        "webhook": WebhookChannel(http, timeout=timeout),  # each device brings its secret
+        # each device brings its secret; its host must be public unless settings allow
+        "webhook": WebhookChannel(http, timeout=timeout, private_hosts=push.webhook_private_hosts),
     }
     if push.fcm_service_account_file:
         channels["fcm"] = FcmChannel.from_file(
