@@ -206,11 +206,24 @@ def locate_page(full: np.ndarray, small: np.ndarray, layout: Layout) -> PageFoun
     return PageFound(token, to_photo, px_per_layout * scale)
 
 
-def straighten(full: np.ndarray, found: PageFound, layout: Layout) -> np.ndarray:
-    """The page warped onto the layout's pixel grid."""
+def straighten(
+    full: np.ndarray, found: PageFound, layout: Layout, *, averaged: bool = False
+) -> np.ndarray:
+    """The page warped onto the layout's pixel grid.
+
+    Each layout pixel is sampled from the photo (bilinear), so where the photo has more
+    pixels than the layout, most of them go unused. `averaged`: the photo is first
+    shrunk to about the layout's scale by averaging its pixels (area), which keeps every
+    stroke and cuts the sensor grain of a dim photo."""
+    image, to_photo = full, found.to_photo
+    f = 1.0 / found.photo_px_per_layout_px
+    if averaged and f < 1.0:
+        image = cv2.resize(full, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
+        to_photo = np.diag([image.shape[1] / full.shape[1], image.shape[0] / full.shape[0], 1.0])
+        to_photo = to_photo @ found.to_photo
     page: np.ndarray = cv2.warpPerspective(
-        full,
-        found.to_photo,
+        image,
+        to_photo,
         layout.size,
         flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
         borderMode=cv2.BORDER_REPLICATE,
