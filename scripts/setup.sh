@@ -23,7 +23,10 @@ fi
 stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
 if [ ! -f "$stamp" ]; then
   .venv/bin/pip install -q --upgrade pip
-  .venv/bin/pip install -q -e ".[dev]"
+  if ! .venv/bin/pip install -q -e ".[dev,fast-ocr]"; then
+    echo "setup: tesserocr did not install; the photo check reads through the tesseract binary"
+    .venv/bin/pip install -q -e ".[dev]"
+  fi
   rm -f .venv/.installed-*
   touch "$stamp"
 fi
