@@ -42,9 +42,9 @@ class PushSettings:
     jpush_app_key: str = ""
     jpush_master_secret: str = ""
     jpush_base_url: str = "https://api.jpush.cn"
-    # Webhooks may point at private or loopback addresses (a school system on a private
-    # network, the tests' local gateways); off, only public hosts are sent to (SSRF).
-    webhook_private_hosts: bool = False
+    # Webhooks and Web Push endpoints may point at private or loopback addresses (a school
+    # system on a private network, the tests' local gateways); off, only public hosts (SSRF).
+    push_private_hosts: bool = False
 
     @property
     def fcm_on(self) -> bool:
@@ -87,7 +87,7 @@ def _push_settings(env: Mapping[str, str]) -> PushSettings:
         jpush_app_key=env.get("JPUSH_APP_KEY", ""),
         jpush_master_secret=env.get("JPUSH_MASTER_SECRET", ""),
         jpush_base_url=url("JPUSH_BASE_URL", base.jpush_base_url),
-        webhook_private_hosts=_bool(env.get("WEBHOOK_PRIVATE_HOSTS", "false")),
+        push_private_hosts=_bool(env.get("PUSH_PRIVATE_HOSTS", "false")),
     )
 
 

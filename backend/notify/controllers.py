@@ -271,11 +271,11 @@ class DeviceController(Controller):
 
         **Errors**: `invalid_device` (400) for a token of the wrong shape, a Web Push
         subscription without valid keys, a URL that is not http(s), a webhook without its
-        secret or pointing at an internal address (loopback, private, link-local,
-        `localhost`; unless `WEBHOOK_PRIVATE_HOSTS`); `webhook_staff_only` (403) for a
-        parent's webhook."""
+        secret, a webhook or Web Push endpoint pointing at an internal address (loopback,
+        private, link-local, `localhost`; unless `PUSH_PRIVATE_HOSTS`);
+        `webhook_staff_only` (403) for a parent's webhook."""
         return await devices.register(
-            principal, actor, data, private_hosts=settings.push.webhook_private_hosts
+            principal, actor, data, private_hosts=settings.push.push_private_hosts
         )
 
     @get(

@@ -66,6 +66,15 @@ def _url(value: str, schemes: tuple[str, ...], field: str, words: str) -> str:
     return value
 
 
+def _public(url: str, private_hosts: bool) -> None:
+    """A URL the worker will POST to must not point into the service's own network."""
+    if not private_hosts and is_internal_name(urlsplit(url).hostname or ""):
+        raise InvalidDevice(
+            "地址不能指向内部网络（回环、私有或链路本地地址）",
+            field_errors={"token": "请使用可公开访问的地址"},
+        )
+
+
 def _checked(data: DeviceWrite, private_hosts: bool) -> tuple[str, dict[str, str]]:
     """The token as stored and the keys beside it, or 400 saying what is wrong."""
     token = data.token.strip()
@@ -79,6 +88,7 @@ def _checked(data: DeviceWrite, private_hosts: bool) -> tuple[str, dict[str, str
         return token, {}
     if data.channel is ChannelName.webpush:
         _url(token, ("https",), "token", "Web Push 订阅地址（endpoint）应为 https 地址")
+        _public(token, private_hosts)
         if data.keys is None:
             raise InvalidDevice(
                 "Web Push 订阅缺少 keys（p256dh 和 auth）",
@@ -99,11 +109,7 @@ def _checked(data: DeviceWrite, private_hosts: bool) -> tuple[str, dict[str, str
             )
         return token, {"p256dh": data.keys.p256dh, "auth": data.keys.auth}
     _url(token, ("http", "https"), "token", "Webhook 地址应为 http 或 https 地址")
-    if not private_hosts and is_internal_name(urlsplit(token).hostname or ""):
-        raise InvalidDevice(
-            "Webhook 地址不能指向内部网络（回环、私有或链路本地地址）",
-            field_errors={"token": "请使用可公开访问的地址"},
-        )
+    _public(token, private_hosts)
     if data.secret is None:
         raise InvalidDevice(
             "Webhook 需要签名密钥（secret，至少 16 个字符）",

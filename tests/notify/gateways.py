@@ -300,7 +300,7 @@ class Gateways:
             "jpush_app_key": JPUSH_APP_KEY,
             "jpush_master_secret": JPUSH_SECRET,
             "jpush_base_url": self.urls["jpush"],
-            "webhook_private_hosts": True,  # these gateways listen on 127.0.0.1
+            "push_private_hosts": True,  # these gateways listen on 127.0.0.1
         }
         return PushSettings(**{**base, **changes})
 

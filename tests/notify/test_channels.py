@@ -147,11 +147,14 @@ async def test_a_channel_without_credentials_is_off() -> None:
             assert (result.outcome, result.detail) == (Outcome.failed, "channel not configured")
 
 
-async def test_a_webhook_whose_host_is_not_public_is_never_sent_to(gateways: Gateways) -> None:
+@pytest.mark.parametrize("channel", ["webhook", "webpush"])
+async def test_a_url_a_user_registered_is_never_sent_to_a_host_that_is_not_public(
+    gateways: Gateways, channel: str
+) -> None:
     """The gateways listen on 127.0.0.1: with private hosts not allowed (the production
     default), the host is resolved before the send and refused for good, nothing sent."""
-    async with gateways.client_and_channels(webhook_private_hosts=False) as (_, channels):
-        result = await channels["webhook"].send(gateways.webhook_target(), MESSAGE)
+    async with gateways.client_and_channels(push_private_hosts=False) as (_, channels):
+        result = await channels[channel].send(_target(gateways, channel), MESSAGE)
     assert result.outcome is Outcome.failed
-    assert result.detail == "webhook host is not public"
-    assert gateways.received["webhook"] == []
+    assert result.detail == "host is not public"
+    assert gateways.received[channel] == []

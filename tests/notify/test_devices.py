@@ -284,3 +284,18 @@ async def test_a_webhook_into_the_services_own_network_is_refused(
     assert (refused.status_code, refused.json()["code"]) == (400, "invalid_device"), refused.text
     assert "内部网络" in refused.json()["message"]
     assert await devices_of(world.accounts[Role.registrar]) == []
+
+
+async def test_a_web_push_endpoint_into_the_services_own_network_is_refused(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    parent = await signed_in(client, world, Role.parent)
+    refused = await register(
+        client,
+        parent,
+        channel="webpush",
+        token="https://169.254.169.254/latest/meta-data/",
+        keys=web_push_keys(),
+    )
+    assert (refused.status_code, refused.json()["code"]) == (400, "invalid_device"), refused.text
+    assert await devices_of(world.accounts[Role.parent]) == []

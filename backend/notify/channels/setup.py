@@ -38,8 +38,8 @@ def build_channels(push: PushSettings, http: httpx.AsyncClient) -> dict[str, Cha
         "apns": Unconfigured("apns"),
         "webpush": Unconfigured("webpush"),
         "jpush": Unconfigured("jpush"),
-        # each device brings its secret; its host must be public unless settings allow
-        "webhook": WebhookChannel(http, timeout=timeout, private_hosts=push.webhook_private_hosts),
+        # each device brings its secret; its host must be public unless settings allow it
+        "webhook": WebhookChannel(http, timeout=timeout, private_hosts=push.push_private_hosts),
     }
     if push.fcm_service_account_file:
         channels["fcm"] = FcmChannel.from_file(
@@ -61,7 +61,11 @@ def build_channels(push: PushSettings, http: httpx.AsyncClient) -> dict[str, Cha
         )
     if push.webpush_on and push.vapid_private_key_file:
         channels["webpush"] = WebPushChannel.from_file(
-            http, push.vapid_private_key_file, subject=push.vapid_subject, timeout=timeout
+            http,
+            push.vapid_private_key_file,
+            subject=push.vapid_subject,
+            timeout=timeout,
+            private_hosts=push.push_private_hosts,
         )
     if push.jpush_on:
         channels["jpush"] = JPushChannel(

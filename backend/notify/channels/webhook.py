@@ -13,11 +13,10 @@ import hashlib
 import hmac
 import json
 import time
-from urllib.parse import urlsplit
 
 import httpx
 
-from backend.notify.channels.addresses import is_internal_name, resolves_to_public
+from backend.notify.channels.addresses import refused_unless_public
 from backend.notify.channels.base import Outcome, PushMessage, SendResult, Target
 from backend.notify.channels.gateway import reason, request, transient
 
@@ -45,7 +44,7 @@ class WebhookChannel:
         if not secret or not target.token.startswith(("https://", "http://")):
             return SendResult(Outcome.failed, detail="webhook without a URL and a secret")
         if not self.private_hosts:
-            refused = await self._refused_host(target.token)
+            refused = await refused_unless_public(target.token)
             if refused is not None:
                 return refused
         timestamp = str(int(time.time()))
@@ -79,18 +78,3 @@ class WebhookChannel:
         if status in (404, 410):
             return SendResult(Outcome.dead, status, detail="webhook gone")
         return transient(response) or SendResult(Outcome.failed, status, detail=reason(response))
-
-    @staticmethod
-    async def _refused_host(url: str) -> SendResult | None:
-        """Not a public host: refused for good (`channels/addresses.py`); not resolvable
-        now: tried again later."""
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        if is_internal_name(host):
-            return SendResult(Outcome.failed, detail="webhook host is not public")
-        public = await resolves_to_public(host, parts.port or 443)
-        if public is None:
-            return SendResult(Outcome.retry, detail="webhook host does not resolve")
-        if not public:
-            return SendResult(Outcome.failed, detail="webhook host is not public")
-        return None

@@ -15,6 +15,7 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid02
 
+from backend.notify.channels.addresses import refused_unless_public
 from backend.notify.channels.base import Outcome, PushMessage, SendResult, Target
 from backend.notify.channels.gateway import reason, request, transient
 
@@ -30,9 +31,16 @@ class WebPushChannel:
     name = "webpush"
 
     def __init__(
-        self, http: httpx.AsyncClient, vapid: Vapid02, *, subject: str, timeout: float = 10.0
+        self,
+        http: httpx.AsyncClient,
+        vapid: Vapid02,
+        *,
+        subject: str,
+        timeout: float = 10.0,
+        private_hosts: bool = False,
     ) -> None:
         self.http = http
+        self.private_hosts = private_hosts  # endpoints on private addresses (tests) allowed
         self.vapid = vapid
         self.subject = subject
         self.timeout = timeout
@@ -61,6 +69,10 @@ class WebPushChannel:
             auth = b64url_decode(target.keys["auth"])
         except (KeyError, ValueError):
             return SendResult(Outcome.dead, detail="subscription without valid keys")
+        if not self.private_hosts:
+            refused = await refused_unless_public(target.token)
+            if refused is not None:
+                return refused
         payload = json.dumps(
             {
                 "title": message.title,
