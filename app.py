@@ -43,6 +43,7 @@ from backend.records.change_request_controllers import ROUTES as CHANGE_REQUEST_
 from backend.records.controllers import ROUTES as RECORD_ROUTES
 from backend.records.problem_controllers import ROUTES as PROBLEM_ROUTES
 from backend.records.review_controllers import ROUTES as REVIEW_ROUTES
+from backend.records.roll_controllers import ROUTES as ROLL_ROUTES
 from backend.redis_server import resolve_redis
 from backend.refusals import audit_refusal
 from backend.resources import open_resources
@@ -189,6 +190,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *REVIEW_ROUTES,
             *CHANGE_REQUEST_ROUTES,
             *PROBLEM_ROUTES,
+            *ROLL_ROUTES,
             *PARENT_ROUTES,
             *PARENT_REQUEST_ROUTES,
             *docs_assets(settings),

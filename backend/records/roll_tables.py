@@ -48,13 +48,15 @@ class RollState(StrEnum):
 
 
 class RollOutcome(StrEnum):
-    """The registrar's decision on a record whose child is not here (recorded; the transfer or
-    deletion itself goes through its own procedure)."""
+    """The registrar's decision on a mismatch. On a record whose child is not here it is
+    recorded (the transfer or deletion itself goes through its own procedure); an unregistered
+    child is registered (`RollState.registered`, no outcome) or rejected."""
 
     delete = "delete"  # 删除学籍（走问题学籍的删除流程）
     transfer = "transfer"  # 办理转出
     suspend = "suspend"  # 办理休学
     keep = "keep"  # the child does study here after all (a wrong mark, a long absence)
+    reject = "reject"  # an unregistered child the school does not register (with a reason)
 
 
 class RollEntry(Table, tablename="roll_entry"):
@@ -93,9 +95,11 @@ class RollEntry(Table, tablename="roll_entry"):
 ROLL_STATE = Lifecycle(
     RollEntry.state,
     {
-        RollState.settled: {RollState.waiting},
+        # a teacher may mark a child again until the registrar decided
+        RollState.settled: {RollState.settled, RollState.waiting},
         RollState.waiting: {
             RollState.settled,
+            RollState.waiting,
             RollState.handled,
             RollState.registered,
             RollState.rejected,
