@@ -42,6 +42,7 @@ from backend.parents.request_controllers import ROUTES as PARENT_REQUEST_ROUTES
 from backend.records.change_request_controllers import ROUTES as CHANGE_REQUEST_ROUTES
 from backend.records.controllers import ROUTES as RECORD_ROUTES
 from backend.records.problem_controllers import ROUTES as PROBLEM_ROUTES
+from backend.records.proof_controllers import ROUTES as PROOF_ROUTES
 from backend.records.review_controllers import ROUTES as REVIEW_ROUTES
 from backend.records.roll_controllers import ROUTES as ROLL_ROUTES
 from backend.redis_server import resolve_redis
@@ -191,6 +192,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *CHANGE_REQUEST_ROUTES,
             *PROBLEM_ROUTES,
             *ROLL_ROUTES,
+            *PROOF_ROUTES,
             *PARENT_ROUTES,
             *PARENT_REQUEST_ROUTES,
             *docs_assets(settings),

@@ -27,6 +27,7 @@ from backend.errors import BadRequest, Conflict, Forbidden, NotFound
 from backend.records.campaigns import Switch, require_open
 from backend.records.catalog import BY_CODE, Chain, Field
 from backend.records.chains import EVIDENCE_REQUIRED, steps_for
+from backend.records.registry_numbers import follow_id_number
 from backend.records.review_tables import (
     REQUEST_STATE,
     ChangeRequest,
@@ -69,6 +70,11 @@ class NewRequest:
     author_takes_own_steps: bool = True
     # Problem records follow their own deadline, not the campaign's corrections switch.
     check_window: bool = True
+
+
+# A change to one of these may give the record its resident ID number, and with it a G
+# registry number in place of its J number (`registry_numbers`).
+ID_FIELDS = frozenset({"id_type", "id_number"})
 
 
 class NoChange(BadRequest):
@@ -268,6 +274,8 @@ async def apply_request(actor: Actor, request: dict[str, Any], now: datetime) ->
         student["id_number"],
     )
     await apply_changes(actor, [change])
+    if code in ID_FIELDS:
+        await follow_id_number(actor, student["id"], request["id"])
     values: dict[Column | str, Any] = {
         ChangeRequest.applied_at: now,
         ChangeRequest.updated_at: now,

@@ -39,6 +39,7 @@ from backend.pages import Page, window
 from backend.records.campaigns import active_campaign
 from backend.records.catalog import BY_CODE, FIELDS
 from backend.records.ids import registry_number_for
+from backend.records.registry_numbers import RegistryNumberTaken
 from backend.records.roll_tables import (
     ROLL_STATE,
     AbsenceReason,
@@ -79,11 +80,6 @@ class RollEntryNotWaiting(Conflict):
 class OutcomeNotAllowed(BadRequest):
     code = "outcome_not_allowed"
     message = "这类核对结果不能这样处理"
-
-
-class RegistryNumberTaken(Conflict):
-    code = "registry_number_taken"
-    message = "本校已有相同学籍号的学生，请先核对是否重复登记"
 
 
 def _now() -> datetime:
