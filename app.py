@@ -40,6 +40,7 @@ from backend.parents.checks import warm_up_reader
 from backend.parents.controllers import ROUTES as PARENT_ROUTES
 from backend.parents.request_controllers import ROUTES as PARENT_REQUEST_ROUTES
 from backend.records.change_request_controllers import ROUTES as CHANGE_REQUEST_ROUTES
+from backend.records.control_controllers import ROUTES as CONTROL_ROUTES
 from backend.records.controllers import ROUTES as RECORD_ROUTES
 from backend.records.problem_controllers import ROUTES as PROBLEM_ROUTES
 from backend.records.proof_controllers import ROUTES as PROOF_ROUTES
@@ -193,6 +194,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *PROBLEM_ROUTES,
             *ROLL_ROUTES,
             *PROOF_ROUTES,
+            *CONTROL_ROUTES,
             *PARENT_ROUTES,
             *PARENT_REQUEST_ROUTES,
             *docs_assets(settings),
