@@ -45,9 +45,12 @@ from backend.parents.checks import warm_up_reader
 from backend.parents.controllers import ROUTES as PARENT_ROUTES
 from backend.parents.request_controllers import ROUTES as PARENT_REQUEST_ROUTES
 from backend.records.change_request_controllers import ROUTES as CHANGE_REQUEST_ROUTES
+from backend.records.control_controllers import ROUTES as CONTROL_ROUTES
 from backend.records.controllers import ROUTES as RECORD_ROUTES
 from backend.records.problem_controllers import ROUTES as PROBLEM_ROUTES
+from backend.records.proof_controllers import ROUTES as PROOF_ROUTES
 from backend.records.review_controllers import ROUTES as REVIEW_ROUTES
+from backend.records.roll_controllers import ROUTES as ROLL_ROUTES
 from backend.redis_server import resolve_redis
 from backend.refusals import audit_refusal
 from backend.resources import open_resources
@@ -227,6 +230,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *REVIEW_ROUTES,
             *CHANGE_REQUEST_ROUTES,
             *PROBLEM_ROUTES,
+            *ROLL_ROUTES,
+            *PROOF_ROUTES,
+            *CONTROL_ROUTES,
             *PARENT_ROUTES,
             *PARENT_REQUEST_ROUTES,
             *MESSAGE_ROUTES,

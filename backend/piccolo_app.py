@@ -15,6 +15,7 @@ APP_CONFIG = AppConfig(
             "backend.records.tables",
             "backend.records.review_tables",
             "backend.records.problem_tables",
+            "backend.records.roll_tables",
             "backend.parents.tables",
             "backend.notify.tables",
             "backend.messages.tables",

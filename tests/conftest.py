@@ -46,7 +46,7 @@ from redis.asyncio import Redis  # noqa: E402
 
 from backend.config import Settings, get_settings  # noqa: E402
 from backend.db import engine, is_postgres  # noqa: E402
-from backend.records import open_campaigns  # noqa: E402
+from backend.records import controls, open_campaigns  # noqa: E402
 
 
 async def _recreate_postgres_database(url: str) -> None:
@@ -130,6 +130,7 @@ async def clean(app: Litestar) -> None:
     await _empty_tables()
     await app.state.redis.flushdb()
     open_campaigns.forget()  # the campaigns it remembered were emptied with the tables
+    controls.forget()  # so were the provinces' field controls
 
 
 @pytest.fixture

@@ -64,6 +64,12 @@ class Action(StrEnum):
     answer_thread = "answer_thread"  # the school (teacher, registrar) or its authority answers
     pass_thread_up = "pass_thread_up"  # the school hands a thread to its authority
     manage_canned_answers = "manage_canned_answers"  # a school's common answers
+    # The class roll (人籍一致) and the proof of children without a resident ID number
+    mark_class_roll = "mark_class_roll"  # here / not here / a child without a record
+    decide_roll_entry = "decide_roll_entry"  # the registrar decides a mismatch, registers
+    upload_id_proof = "upload_id_proof"  # proof for a child without a resident ID number
+    # Controlled fields (受控字段): a province's controls above the national catalog's
+    set_field_controls = "set_field_controls"
     # Accounts
     create_account = "create_account"
     change_account_status = "change_account_status"  # seal, unseal, disable, enable
@@ -144,6 +150,11 @@ BELOW_OWN_REGION = Relation(
         "campaign_setting_not_below",
         "只能为下级地区设置核查时间和功能开关；本级的由上级设定（省级请直接修改核查工作）",
     ),
+)
+OWN_PROVINCE = Relation(
+    "the target province is the caller's (a national account: any)",
+    lambda principal, province_code: principal.scope.covers_region(province_code),
+    Refusal("controls_other_province", "只能设置本省的受控字段"),
 )
 LOWER_RANK_STAFF = Relation(
     "the target role is a staff role of a lower rank than the caller's",
@@ -227,6 +238,22 @@ RULES: dict[Action, Rule] = {
     ),
     Action.manage_canned_answers: Rule(
         roles(Role.registrar), Refusal("registrars_only", "只有学籍管理员可以维护常见问题答复")
+    ),
+    Action.mark_class_roll: Rule(
+        FAMILY_DESK, Refusal("roll_markers_only", "只有班主任或学籍管理员可以核对班级名册")
+    ),
+    Action.decide_roll_entry: Rule(
+        roles(Role.registrar),
+        Refusal("roll_registrar_only", "只有学籍管理员可以处理班级名册核对发现的问题"),
+    ),
+    Action.upload_id_proof: Rule(
+        roles(Role.registrar),
+        Refusal("proof_registrar_only", "只有学籍管理员可以上传证明材料"),
+    ),
+    Action.set_field_controls: Rule(
+        PROVINCE_LEVEL,
+        Refusal("controls_province_only", "受控字段由省级教育行政部门设置"),
+        OWN_PROVINCE,
     ),
     Action.create_account: Rule(ACCOUNT_ADMINS, Refusal("forbidden"), LOWER_RANK_STAFF),
     Action.change_account_status: Rule(ACCOUNT_ADMINS, Refusal("forbidden"), LOWER_RANK),

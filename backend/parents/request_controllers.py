@@ -56,7 +56,7 @@ class MyChildRequestController(Controller):
             BY_ID,
             CREATE_ERRORS,
             PARENT_ONLY,
-            {403: "parent_field_forbidden"},
+            {400: "field_not_proposable", 403: "parent_field_forbidden"},
         ),
     )
     async def create(
@@ -83,7 +83,8 @@ class MyChildRequestController(Controller):
         **Errors**: `parent_field_forbidden` (403, audited) for any other part in the body
         (`state`, `school_id`, `approver`, …); `parents_only` (403) a staff account;
         `not_found` (404, audited) not my child; `unknown_field`, `invalid_value`,
-        `no_change`, `evidence_required` (400); `photo_empty`, `photo_unsupported`,
+        `no_change`, `evidence_required` (400); `field_not_proposable` (400) a field the
+        province does not let parents propose (受控字段); `photo_empty`, `photo_unsupported`,
         `photo_damaged`, `photo_truncated`, `photo_too_many_pixels`, `too_many_photos` (400);
         `photo_too_large`, `evidence_too_large` (413); `outside_window` (409) while the
         corrections switch is off for the child's region."""
@@ -280,7 +281,11 @@ class TranscriptionController(Controller):
             UPLOAD,
             BY_ID,
             CREATE_ERRORS,
-            {403: "teachers_only", 409: "draft_not_legible already_transcribed"},
+            {
+                400: "field_not_proposable",
+                403: "teachers_only",
+                409: "draft_not_legible already_transcribed",
+            },
         ),
     )
     async def transcribe(
@@ -303,7 +308,9 @@ class TranscriptionController(Controller):
         **Errors**: `teachers_only` (403) any other role; `not_found` (404) a draft outside
         the caller's scope; `draft_not_legible` (409) a draft not marked legible;
         `already_transcribed` (409); `validation_error` (400) a part the operation does not
-        take; `invalid_value`, `no_change`, `evidence_required` (400); `photo_empty`,
+        take; `invalid_value`, `no_change`, `evidence_required` (400);
+        `field_not_proposable` (400) a field the province does not let parents propose;
+        `photo_empty`,
         `photo_unsupported`, `photo_damaged`, `photo_truncated`, `photo_too_many_pixels`,
         `too_many_photos` (400); `photo_too_large`, `evidence_too_large` (413);
         `outside_window` (409)."""

@@ -27,7 +27,9 @@ from backend.errors import BadRequest, Conflict, Forbidden, NotFound
 from backend.records.campaigns import Switch, require_open
 from backend.records.catalog import BY_CODE, Chain, Field
 from backend.records.chains import EVIDENCE_REQUIRED, steps_for
+from backend.records.controls import control_for
 from backend.records.notices import request_decided
+from backend.records.registry_numbers import follow_id_number
 from backend.records.review_tables import (
     REQUEST_STATE,
     ChangeRequest,
@@ -70,6 +72,20 @@ class NewRequest:
     author_takes_own_steps: bool = True
     # Problem records follow their own deadline, not the campaign's corrections switch.
     check_window: bool = True
+
+
+# A change to one of these may give the record its resident ID number, and with it a G
+# registry number in place of its J number (`registry_numbers`).
+ID_FIELDS = frozenset({"id_type", "id_number"})
+
+
+# A parent's own request, or their paper correction transcribed by the school.
+FROM_PARENTS = frozenset({RequestSource.parent, RequestSource.transcribed})
+
+
+class NotProposable(BadRequest):
+    code = "field_not_proposable"
+    message = "本省规定家长不能申请更正这一项，请联系学校学籍管理员"
 
 
 class NoChange(BadRequest):
@@ -123,11 +139,15 @@ async def create_request(principal: Principal, actor: Actor, new: NewRequest) ->
     student is the caller's business (scope and permission checks come first)."""
     found = catalog_field(new.field_code)
     value = clean_value(found, new.new_value)
-    chain = found.chain
+    place = await place_of(new.student_id)
+    # the province's controls over the national catalog's (`records.controls`)
+    control = await control_for(place.region_code, found)
+    if new.source in FROM_PARENTS and not control.parents_may_propose:
+        raise NotProposable(field_errors={"field_code": NotProposable.message})
+    chain = control.chain
     needs_document = EVIDENCE_REQUIRED[chain] and new.source is not RequestSource.import_file
     if needs_document and not any(e.kind is EvidenceKind.id_scan for e in new.evidence):
         raise EvidenceRequired(field_errors={"evidence": EvidenceRequired.message})
-    place = await place_of(new.student_id)
     if new.check_window:
         await require_open(place.region_code, Switch.corrections)
     now = datetime.now(UTC)
@@ -269,6 +289,8 @@ async def apply_request(actor: Actor, request: dict[str, Any], now: datetime) ->
         student["id_number"],
     )
     await apply_changes(actor, [change])
+    if code in ID_FIELDS:
+        await follow_id_number(actor, student["id"], request["id"])
     values: dict[Column | str, Any] = {
         ChangeRequest.applied_at: now,
         ChangeRequest.updated_at: now,

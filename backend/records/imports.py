@@ -44,6 +44,7 @@ from backend.errors import (
 from backend.masking import mask_id_number
 from backend.outbox import Outbox
 from backend.records.catalog import KEY_FIELDS
+from backend.records.controls import controls_of, province_of
 from backend.records.ids import registry_number_for
 from backend.records.import_key_changes import empty_report, request_key_changes
 from backend.records.importer import MAX_BYTES, ImportFileError, ParsedFile, RowError, parse
@@ -200,8 +201,12 @@ async def _write(
             redis, "import", job_id, phase="writing", done=done, total=len(records)
         )
 
+    # key fields (national, and those the records' provinces made key) go to review instead
+    hold = set(KEY_FIELDS)
+    for province in {province_of(r.region_code) for r in records}:
+        hold |= {code for code, c in (await controls_of(province)).items() if c.key}
     summary = await write_records(
-        actor, records, progress=written, flag_duplicates=not dry_run, hold=KEY_FIELDS
+        actor, records, progress=written, flag_duplicates=not dry_run, hold=hold
     )
     return summary, await _duplicate_rows(resolved, records, summary)
 

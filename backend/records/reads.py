@@ -19,11 +19,13 @@ from backend.db import fetch_rows, is_postgres
 from backend.errors import BadRequest, NotFound
 from backend.masking import mask_id_number, mask_registry_number
 from backend.pages import Page, window
+from backend.records import proofs
 from backend.records.catalog import BY_CODE, FIELDS, FieldType
 from backend.records.ids import PROBLEM_LABEL, ProblemKind, normalise_id_number
 from backend.records.review_tables import ChangeRequest, RequestState
 from backend.records.schemas import (
     FieldValue,
+    MissingProof,
     PendingChange,
     Problem,
     StudentDetail,
@@ -232,6 +234,7 @@ async def student_detail(
         for r in rows
         if r["problem_kind"] is not None
     ]
+    missing = await proofs.missing_for(student_id, values, row["registry_number"])
     return StudentDetail(
         id=row["id"],
         registry_number=mask_registry_number(row["registry_number"]),
@@ -241,6 +244,7 @@ async def student_detail(
         fields=fields,
         problems=problems,
         updated_at=row["updated_at"],
+        proof_missing=[MissingProof(kind, proofs.PROOF_LABEL[kind]) for kind in missing],
     )
 
 

@@ -33,15 +33,18 @@ from backend.records.campaigns import Switch, require_open
 from backend.records.catalog import BY_CODE, Chain
 from backend.records.chains import EVIDENCE_REQUIRED, steps_for
 from backend.records.change_requests import (
+    FROM_PARENTS,
     EvidenceIn,
     EvidenceRequired,
     NewRequest,
     NoChange,
+    NotProposable,
     attach_evidence,
     catalog_field,
     clean_value,
     create_request,
 )
+from backend.records.controls import control_for
 from backend.records.evidence import KIND_LABEL, EvidencePhoto, store_photos
 from backend.records.request_schemas import (
     EVIDENCE_PARTS,
@@ -341,14 +344,21 @@ def refuse_unknown(names: list[str]) -> None:
 
 
 async def _precheck(
-    student_id: int, field_code: str, new_value: str, photos: Sequence[EvidencePhoto]
+    student_id: int,
+    field_code: str,
+    new_value: str,
+    source: RequestSource,
+    photos: Sequence[EvidencePhoto],
 ) -> None:
     """What `create_request` would refuse, refused before any photo is stored."""
     found = catalog_field(field_code)
     clean_value(found, new_value)
-    if EVIDENCE_REQUIRED[found.chain] and not any(p.kind is EvidenceKind.id_scan for p in photos):
-        raise EvidenceRequired(field_errors={"id_scan": EvidenceRequired.message})
     place = await place_of(student_id)
+    control = await control_for(place.region_code, found)
+    if source in FROM_PARENTS and not control.parents_may_propose:
+        raise NotProposable(field_errors={"field_code": NotProposable.message})
+    if EVIDENCE_REQUIRED[control.chain] and not any(p.kind is EvidenceKind.id_scan for p in photos):
+        raise EvidenceRequired(field_errors={"id_scan": EvidenceRequired.message})
     await require_open(place.region_code, Switch.corrections)
 
 
@@ -374,7 +384,7 @@ async def submit(
     transaction. The caller has checked who may make it for this student. Photos of a request
     that was refused are removed again."""
     new_value, reason = text(new_value, "new_value"), text(reason, "reason")
-    await _precheck(student_id, field_code, new_value, photos)
+    await _precheck(student_id, field_code, new_value, source, photos)
     stored = await store_photos(storage, student_id, photos)
     try:
         async with transaction():

@@ -126,7 +126,7 @@ class ReviewStepController(Controller):
             {
                 400: "reason_required evidence_required",
                 403: "not_your_step own_request",
-                409: "step_already_decided record_changed_since",
+                409: "step_already_decided record_changed_since registry_number_taken",
             },
         ),
     )
@@ -160,7 +160,10 @@ class ReviewStepController(Controller):
         was decided a moment ago (by another reviewer) or withdrawn; `reason_required` (400)
         to reject or send back without a reason; `evidence_required` (400) to enter a
         key-data change without the ID document; `record_changed_since` (409) when the field
-        changed after the request was made (reject it and submit again).
+        changed after the request was made (reject it and submit again);
+        `registry_number_taken` (409) when a record of the same school already holds the
+        G + ID registry number an approved ID change would give this one (a child without a
+        resident ID number getting one: docs/class-roll.md).
         """
         row = await reviews.decide(
             principal, actor, step_id, data.decision, data.reason, outbox=outbox

@@ -33,6 +33,9 @@ class SubjectKind(StrEnum):
 
     change_request = "change_request"
     problem_action = "problem_action"
+    # a piece of evidence only: the proof a record without a resident ID number needs
+    # (`records.proofs`), its subject the student
+    student_proof = "student_proof"
 
 
 class StepKind(StrEnum):

@@ -10,7 +10,7 @@ import msgspec
 
 from backend.accounts.schemas import DbId, RegionCode
 from backend.records.ids import ProblemKind
-from backend.records.review_tables import RequestState
+from backend.records.review_tables import EvidenceKind, RequestState
 from backend.records.tables import BatchStatus, ImportStatus, StudentStatus
 
 
@@ -58,6 +58,13 @@ class StudentSummary(msgspec.Struct):
     problems: list[ProblemKind]
 
 
+class MissingProof(msgspec.Struct):
+    """Proof a record without a resident ID card still needs (`records.proofs`)."""
+
+    kind: EvidenceKind
+    label: str
+
+
 class StudentDetail(msgspec.Struct):
     id: int
     registry_number: str
@@ -67,6 +74,9 @@ class StudentDetail(msgspec.Struct):
     fields: list[FieldValue]
     problems: list[Problem]
     updated_at: datetime
+    # what the registrar still has to upload (`POST /students/{id}/id-proof`); empty for a
+    # resident ID card with its number
+    proof_missing: list[MissingProof] = msgspec.field(default_factory=list)
 
 
 class RevealRequest(msgspec.Struct, forbid_unknown_fields=True):

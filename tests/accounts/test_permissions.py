@@ -54,6 +54,10 @@ ask_question                ✓   ·   ·   ·   ·   ·   ·   ·   parents_onl
 answer_thread               ·   ✓   ✓   ·   ✓   ✓   ✓   ·   answerers_only
 pass_thread_up              ·   ✓   ✓   ·   ·   ·   ·   ·   school_desk_only
 manage_canned_answers       ·   ·   ✓   ·   ·   ·   ·   ·   registrars_only
+mark_class_roll             ·   ✓   ✓   ·   ·   ·   ·   ·   roll_markers_only
+decide_roll_entry           ·   ·   ✓   ·   ·   ·   ·   ·   roll_registrar_only
+upload_id_proof             ·   ·   ✓   ·   ·   ·   ·   ·   proof_registrar_only
+set_field_controls          ·   ·   ·   ·   ·   ·   ✓   ✓   controls_province_only
 create_account              ·   ·   ✓   ·   ✓   ✓   ✓   ✓   forbidden
 change_account_status       ·   ·   ✓   ·   ✓   ✓   ✓   ✓   forbidden
 read_push_attempts          ·   ·   ✓   ·   ✓   ✓   ✓   ✓   forbidden
@@ -120,6 +124,7 @@ def test_only_the_actions_with_a_target_have_a_relation() -> None:
         Action.set_campaign_region,
         Action.create_account,
         Action.change_account_status,
+        Action.set_field_controls,
     }
 
 
@@ -155,12 +160,17 @@ RELATIONS: list[tuple[Action, Role, str | None, Any, bool]] = [
     (Action.change_account_status, Role.registrar, "330106", Role.teacher, True),
     (Action.change_account_status, Role.registrar, "330106", Role.school_leader, False),
     (Action.change_account_status, Role.county_reviewer, "330106", Role.school_leader, True),
+    # A province sets its own controlled fields.
+    (Action.set_field_controls, Role.province_admin, "330000", "330000", True),
+    (Action.set_field_controls, Role.province_admin, "330000", "320000", False),
+    (Action.set_field_controls, Role.sysadmin, None, "320000", True),
 ]
 RELATION_CODES = {
     Action.change_campaign: "campaign_above_scope",
     Action.set_campaign_region: "campaign_setting_not_below",
     Action.create_account: "rank_too_high",
     Action.change_account_status: "rank_too_high",
+    Action.set_field_controls: "controls_other_province",
 }
 
 

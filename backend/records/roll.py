@@ -1,0 +1,570 @@
+"""The class roll (人籍一致, notice 001 appendix 2, school item 2): in each campaign the
+homeroom teacher goes through the class, marking every record *here* or *not here* (with a
+reason) and adding the children sitting in the room without a record (*unregistered*). The
+class counts as checked when every record of it on the roll is marked.
+
+Every mismatch waits on the school's registrar (`waiting`), in the roll's own queue
+(`GET /roll-entries?state=waiting`): an unregistered child has no record yet, so no review
+step (which belongs to a student) can carry it, and the registrar's answer is a decision
+rather than an approval.
+
+- *not here*: the registrar records what the school does (`RollOutcome`: delete, transfer,
+  suspend, or keep: the child studies here after all); the deletion or transfer itself goes
+  through its own procedure (problem records, later transfers).
+- *unregistered*: the registrar registers the child, creating the record through the one
+  write path (`service.write_records`), or rejects with a reason.
+
+The registrar acts for the school: they may mark any class of it too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from piccolo.columns import Column
+
+from backend.accounts import audit
+from backend.accounts.audit import Actor
+from backend.accounts.permissions import Action, require
+from backend.accounts.principal import Principal
+from backend.accounts.scope import get_scoped, in_scope_sql, scoped
+from backend.accounts.scope_rules import ancestors
+from backend.accounts.tables import School, SchoolClass
+from backend.db import fetch_rows, transaction
+from backend.errors import BadRequest, Conflict, NotFound
+from backend.pages import Page, window
+from backend.records.campaigns import active_campaign
+from backend.records.catalog import BY_CODE, FIELDS
+from backend.records.ids import registry_number_for
+from backend.records.registry_numbers import RegistryNumberTaken
+from backend.records.roll_tables import (
+    ROLL_STATE,
+    AbsenceReason,
+    RollEntry,
+    RollMark,
+    RollOutcome,
+    RollState,
+)
+from backend.records.service import RecordIn, load_fields, write_records
+from backend.records.tables import Campaign, Student, StudentStatus
+from backend.records.validate import InvalidValue, clean
+
+# What the registrar may decide on each kind of mismatch (registering is its own call).
+OUTCOMES_FOR: dict[RollMark, frozenset[RollOutcome]] = {
+    RollMark.not_here: frozenset(
+        {RollOutcome.delete, RollOutcome.transfer, RollOutcome.suspend, RollOutcome.keep}
+    ),
+    RollMark.unregistered: frozenset({RollOutcome.reject}),
+}
+UNREGISTERED_FIELDS = ("name", "sex", "birth_date")
+
+
+class CampaignNotOpen(Conflict):
+    code = "campaign_not_open"
+    message = "该核查工作当前未在进行中，不能核对班级名册"
+
+
+class RollEntryDecided(Conflict):
+    code = "roll_entry_decided"
+    message = "学籍管理员已处理这条核对结果，不能再修改"
+
+
+class RollEntryNotWaiting(Conflict):
+    code = "roll_entry_not_waiting"
+    message = "这条核对结果不在待处理中（已处理或无需处理），请刷新后查看"
+
+
+class OutcomeNotAllowed(BadRequest):
+    code = "outcome_not_allowed"
+    message = "这类核对结果不能这样处理"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def _campaign_of_class(
+    principal: Principal, actor: Actor, campaign_id: int, class_id: int
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The class (in the caller's scope: 404 otherwise, audited) and the campaign, which must
+    cover the class's region (404 otherwise)."""
+    klass = await get_scoped(
+        actor, principal.scope, SchoolClass, SchoolClass.id == class_id, "school_class", class_id
+    )
+    campaign = await Campaign.select().where(Campaign.id == campaign_id).first()
+    if campaign is None or campaign["region_code"] not in ancestors(klass["region_code"]):
+        raise NotFound("核查工作不存在", code="campaign_not_found")
+    return klass, campaign
+
+
+async def _require_running(campaign_id: int, region_code: str) -> None:
+    running = await active_campaign(region_code)
+    if running is None or running["id"] != campaign_id:
+        raise CampaignNotOpen()
+
+
+@dataclass(frozen=True, slots=True)
+class ClassRoll:
+    klass: dict[str, Any]
+    campaign_id: int
+    records: list[dict[str, Any]]  # each enrolled student with its entry (or None)
+    unregistered: list[dict[str, Any]]
+
+    @property
+    def marked(self) -> int:
+        return sum(1 for r in self.records if r["entry"] is not None)
+
+    @property
+    def checked(self) -> bool:
+        return bool(self.records) and self.marked == len(self.records)
+
+
+async def class_roll(
+    principal: Principal, actor: Actor, campaign_id: int, class_id: int
+) -> ClassRoll:
+    """The class's records on the roll, each with its mark in the campaign, and the
+    unregistered children added."""
+    klass, _ = await _campaign_of_class(principal, actor, campaign_id, class_id)
+    students = (
+        await Student.select(Student.id, Student.name, Student.fields)
+        .where(
+            (Student.school_class == class_id) & (Student.status == StudentStatus.enrolled.value)
+        )
+        .order_by(Student.id)
+    )
+    entries = (
+        await RollEntry.select(*_ENTRY_COLUMNS)
+        .where((RollEntry.campaign == campaign_id) & (RollEntry.school_class == class_id))
+        .order_by(RollEntry.id)
+    )
+    by_student = {e["student"]: e for e in entries if e["student"] is not None}
+    records = []
+    for s in students:
+        fields = load_fields(s["fields"])
+        records.append(
+            {
+                "student_id": s["id"],
+                "name": s["name"],
+                "sex": fields.get("sex", ""),
+                "birth_date": fields.get("birth_date", ""),
+                "entry": by_student.get(s["id"]),
+            }
+        )
+    unregistered = [e for e in entries if e["mark"] == RollMark.unregistered.value]
+    return ClassRoll(klass, campaign_id, records, unregistered)
+
+
+async def mark(
+    principal: Principal,
+    actor: Actor,
+    campaign_id: int,
+    class_id: int,
+    student_id: int,
+    found: RollMark,
+    reason: AbsenceReason | None,
+    note: str,
+) -> dict[str, Any]:
+    """Mark one record of the class *here* or *not here* (with a reason); marking again
+    replaces the mark until the registrar decided. The entry."""
+    require(principal, Action.mark_class_roll)
+    if found is RollMark.unregistered:
+        raise BadRequest(
+            "未建学籍的学生请用“添加未建学籍学生”登记",
+            code="invalid_mark",
+            field_errors={"mark": "只能标记为在班（here）或不在班（not_here）"},
+        )
+    if found is RollMark.not_here and reason is None:
+        raise BadRequest(
+            "请选择学生不在班的原因",
+            code="reason_required",
+            field_errors={"reason": "不在班须选择原因（离校、转学、休学、从未到校、其他）"},
+        )
+    klass, _ = await _campaign_of_class(principal, actor, campaign_id, class_id)
+    student = await get_scoped(
+        actor, principal.scope, Student, Student.id == student_id, "student", student_id
+    )
+    if student["school_class"] != class_id or student["status"] != StudentStatus.enrolled.value:
+        raise NotFound("该学生不在这个班级的名册上", code="not_found")
+    await _require_running(campaign_id, klass["region_code"])
+    now = _now()
+    state = RollState.waiting if found is RollMark.not_here else RollState.settled
+    values: dict[Column | str, Any] = {
+        RollEntry.mark: found.value,
+        RollEntry.reason: reason.value if found is RollMark.not_here and reason else "",
+        RollEntry.note: note.strip(),
+        RollEntry.marked_by: principal.account_id,
+        RollEntry.marked_at: now,
+        RollEntry.updated_at: now,
+    }
+    async with transaction():
+        existing = (
+            await RollEntry.select()
+            .where((RollEntry.campaign == campaign_id) & (RollEntry.student == student_id))
+            .first()
+        )
+        if existing is None:
+            rows = await RollEntry.insert(
+                RollEntry(
+                    campaign=campaign_id,
+                    school=student["school"],
+                    school_class=class_id,
+                    region_code=student["region_code"],
+                    student=student_id,
+                    state=state.value,
+                    **{_name(column): value for column, value in values.items()},
+                )
+            ).returning(RollEntry.id)
+            entry_id: int = rows[0]["id"]
+        else:
+            entry_id = existing["id"]
+            sources = {RollState.settled, RollState.waiting}
+            moved = await ROLL_STATE.move(entry_id, state, sources=sources, values=values)
+            if not moved:
+                raise RollEntryDecided()
+        await audit.record(
+            actor,
+            "roll_mark",
+            "roll_entry",
+            entry_id,
+            before=None if existing is None else {"mark": existing["mark"]},
+            after={"student": student_id, "mark": found.value, "reason": values[RollEntry.reason]},
+        )
+    return await _entry(entry_id)
+
+
+def _name(column: Column | str) -> str:
+    return column if isinstance(column, str) else column._meta.name
+
+
+def clean_child(raw: Mapping[str, object]) -> dict[str, str]:
+    """An unregistered child's name, sex and birth date, checked by the field catalog."""
+    cleaned: dict[str, str] = {}
+    errors: dict[str, str] = {}
+    for code in UNREGISTERED_FIELDS:
+        try:
+            cleaned[code] = clean(BY_CODE[code], raw.get(code)) or ""
+        except InvalidValue as exc:
+            errors[code] = str(exc)
+    if errors:
+        raise BadRequest(next(iter(errors.values())), code="invalid_value", field_errors=errors)
+    return cleaned
+
+
+async def add_unregistered(
+    principal: Principal,
+    actor: Actor,
+    campaign_id: int,
+    class_id: int,
+    child: Mapping[str, object],
+    note: str,
+) -> dict[str, Any]:
+    """Add a child sitting in the room who has no record: it waits on the registrar."""
+    require(principal, Action.mark_class_roll)
+    values = clean_child(child)
+    klass, _ = await _campaign_of_class(principal, actor, campaign_id, class_id)
+    await _require_running(campaign_id, klass["region_code"])
+    now = _now()
+    async with transaction():
+        rows = await RollEntry.insert(
+            RollEntry(
+                campaign=campaign_id,
+                school=klass["school"],
+                school_class=class_id,
+                region_code=klass["region_code"],
+                mark=RollMark.unregistered.value,
+                note=note.strip(),
+                name=values["name"],
+                sex=values["sex"],
+                birth_date=values["birth_date"],
+                state=RollState.waiting.value,
+                marked_by=principal.account_id,
+                marked_at=now,
+                updated_at=now,
+            )
+        ).returning(RollEntry.id)
+        entry_id: int = rows[0]["id"]
+        # the child's name and birth date are not personal data the masks cover; the audit
+        # keeps that a child was added, not who
+        await audit.record(actor, "roll_add_unregistered", "roll_entry", entry_id)
+    return await _entry(entry_id)
+
+
+_ENTRY_COLUMNS: tuple[Any, ...] = (
+    *RollEntry.all_columns(),
+    RollEntry.student.name.as_alias("student_name"),
+    RollEntry.school.name.as_alias("school_name"),
+    RollEntry.school_class.name.as_alias("class_name"),
+)
+
+
+async def _entry(entry_id: int) -> dict[str, Any]:
+    row = await RollEntry.select(*_ENTRY_COLUMNS).where(RollEntry.id == entry_id).first()
+    if row is None:
+        raise NotFound()
+    return dict(row)
+
+
+async def get_entry(principal: Principal, actor: Actor, entry_id: int) -> dict[str, Any]:
+    await get_scoped(
+        actor, principal.scope, RollEntry, RollEntry.id == entry_id, "roll_entry", entry_id
+    )
+    return await _entry(entry_id)
+
+
+@dataclass(frozen=True, slots=True)
+class EntryFilter:
+    campaign_id: int | None = None
+    state: RollState | None = None
+    mark: RollMark | None = None
+    school_id: int | None = None
+    class_id: int | None = None
+
+
+async def list_entries(
+    principal: Principal, found: EntryFilter, page: int, page_size: int
+) -> Page[dict[str, Any]]:
+    """Roll entries in the caller's scope; `state=waiting` is the registrar's queue."""
+    w = window(page, page_size)
+    where: Any = RollEntry.id > 0
+    if found.campaign_id is not None:
+        where &= RollEntry.campaign == found.campaign_id
+    if found.state is not None:
+        where &= RollEntry.state == found.state.value
+    if found.mark is not None:
+        where &= RollEntry.mark == found.mark.value
+    if found.school_id is not None:
+        where &= RollEntry.school == found.school_id
+    if found.class_id is not None:
+        where &= RollEntry.school_class == found.class_id
+    query = scoped(RollEntry.select(*_ENTRY_COLUMNS).where(where), principal.scope, RollEntry)
+    rows = await query.order_by(RollEntry.id).limit(w.size).offset(w.offset)
+    total = await scoped(RollEntry.count().where(where), principal.scope, RollEntry)
+    return w.page([dict(r) for r in rows], int(total))
+
+
+async def _waiting_entry(principal: Principal, actor: Actor, entry_id: int) -> dict[str, Any]:
+    require(principal, Action.decide_roll_entry)
+    entry = await get_scoped(
+        actor, principal.scope, RollEntry, RollEntry.id == entry_id, "roll_entry", entry_id
+    )
+    if entry["state"] != RollState.waiting.value:
+        raise RollEntryNotWaiting()
+    return entry
+
+
+async def decide(
+    principal: Principal, actor: Actor, entry_id: int, outcome: RollOutcome, reason: str
+) -> dict[str, Any]:
+    """The registrar's decision on a mismatch: on a record not here, what the school does
+    (recorded); on an unregistered child, `reject` with a reason."""
+    entry = await _waiting_entry(principal, actor, entry_id)
+    if outcome not in OUTCOMES_FOR[RollMark(entry["mark"])]:
+        raise OutcomeNotAllowed(field_errors={"outcome": OutcomeNotAllowed.message})
+    reason = reason.strip()
+    if outcome is RollOutcome.reject and not reason:
+        raise BadRequest(
+            "请填写理由", code="reason_required", field_errors={"reason": "不予登记须说明理由"}
+        )
+    now = _now()
+    to = RollState.rejected if outcome is RollOutcome.reject else RollState.handled
+    async with transaction():
+        if not await ROLL_STATE.move(
+            entry_id,
+            to,
+            sources={RollState.waiting},
+            values={
+                RollEntry.outcome: outcome.value,
+                RollEntry.decided_reason: reason,
+                RollEntry.decided_by: principal.account_id,
+                RollEntry.decided_at: now,
+                RollEntry.updated_at: now,
+            },
+        ):
+            raise RollEntryNotWaiting()
+        await audit.record(
+            actor, "roll_decide", "roll_entry", entry_id, after={"outcome": outcome.value}
+        )
+    return await _entry(entry_id)
+
+
+async def register(
+    principal: Principal, actor: Actor, entry_id: int, more: Mapping[str, object]
+) -> dict[str, Any]:
+    """Register an unregistered child: a new record of the entry's class with the entry's
+    name, sex and birth date and `more` catalog fields (the required ones among them),
+    written through the one write path (created, flagged, audited). The entry."""
+    entry = await _waiting_entry(principal, actor, entry_id)
+    if entry["mark"] != RollMark.unregistered.value:
+        raise OutcomeNotAllowed()
+    fields = _record_fields(entry, more)
+    school = await School.select(School.code).where(School.id == entry["school"]).first()
+    assert school is not None
+    number = registry_number_for(
+        fields.get("id_type"),
+        fields.get("id_number"),
+        school["code"],
+        fields["name"],
+        fields["birth_date"],
+    )
+    now = _now()
+    async with transaction():
+        if await Student.exists().where(
+            (Student.school == entry["school"]) & (Student.registry_number == number)
+        ):
+            raise RegistryNumberTaken()
+        record = RecordIn(
+            number, entry["school"], entry["school_class"], entry["region_code"], fields
+        )
+        summary = await write_records(actor, [record])
+        student_id = summary.student_ids[0]
+        # the child sits in the room: the new record is marked here, so the class stays checked
+        await RollEntry.insert(
+            RollEntry(
+                campaign=entry["campaign"],
+                school=entry["school"],
+                school_class=entry["school_class"],
+                region_code=entry["region_code"],
+                student=student_id,
+                mark=RollMark.here.value,
+                state=RollState.settled.value,
+                marked_by=principal.account_id,
+                marked_at=now,
+                updated_at=now,
+            )
+        )
+        if not await ROLL_STATE.move(
+            entry_id,
+            RollState.registered,
+            sources={RollState.waiting},
+            values={
+                RollEntry.registered_student: student_id,
+                RollEntry.decided_by: principal.account_id,
+                RollEntry.decided_at: now,
+                RollEntry.updated_at: now,
+            },
+        ):
+            raise RollEntryNotWaiting()
+        await audit.record(
+            actor, "roll_register", "roll_entry", entry_id, after={"student": student_id}
+        )
+    return await _entry(entry_id)
+
+
+def _record_fields(entry: Mapping[str, Any], more: Mapping[str, object]) -> dict[str, str]:
+    raw: dict[str, object] = {**more, **{code: entry[code] for code in UNREGISTERED_FIELDS}}
+    unknown = sorted(code for code in raw if code not in BY_CODE)
+    if unknown:
+        raise BadRequest(
+            "没有这个学籍字段",
+            code="unknown_field",
+            field_errors={f"fields.{code}": "没有这个学籍字段" for code in unknown},
+        )
+    fields: dict[str, str] = {}
+    errors: dict[str, str] = {}
+    for field in FIELDS:
+        if field.code not in raw and not field.required:
+            continue
+        try:
+            value = clean(field, raw.get(field.code))
+        except InvalidValue as exc:
+            errors[f"fields.{field.code}"] = str(exc)
+            continue
+        if value:
+            fields[field.code] = value
+    if errors:
+        raise BadRequest(next(iter(errors.values())), code="invalid_value", field_errors=errors)
+    return fields
+
+
+# -- progress -------------------------------------------------------------------------------
+
+
+@dataclass
+class Progress:
+    """How far the roll check is in some schools: classes with records on the roll, those
+    whose every record is marked, and the mismatches found (and still waiting)."""
+
+    classes: int = 0
+    classes_checked: int = 0
+    records: int = 0
+    marked: int = 0
+    not_here: int = 0
+    unregistered: int = 0
+    waiting: int = 0
+
+    def add(self, other: Progress) -> None:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+async def progress_by_school(
+    principal: Principal, campaign_id: int, region_code: str | None = None
+) -> dict[int, Progress]:
+    """The campaign's roll progress per school in the caller's scope (narrowed to a region
+    inside it with `region_code`): two grouped statements."""
+    inside, inside_args = in_scope_sql(principal.scope, "s", student="id")
+    region, region_args = _region_sql("s", region_code)
+    classes = await fetch_rows(
+        f"""
+SELECT s.school, s.school_class, COUNT(*) AS records, COUNT(r.id) AS marked
+FROM student s
+LEFT JOIN roll_entry r ON r.student = s.id AND r.campaign = {{}}
+WHERE s.status = 'enrolled' AND {inside}{region}
+GROUP BY s.school, s.school_class""",
+        campaign_id,
+        *inside_args,
+        *region_args,
+    )
+    found: dict[int, Progress] = {}
+    for row in classes:
+        records, marked = int(row["records"]), int(row["marked"])
+        p = found.setdefault(row["school"], Progress())
+        p.classes += 1
+        p.classes_checked += 1 if marked == records else 0
+        p.records += records
+        p.marked += marked
+    inside, inside_args = in_scope_sql(principal.scope, "r")
+    region, region_args = _region_sql("r", region_code)
+    mismatches = await fetch_rows(
+        f"""
+SELECT r.school, r.mark, r.state, COUNT(*) AS n
+FROM roll_entry r
+WHERE r.campaign = {{}} AND r.mark <> 'here' AND {inside}{region}
+GROUP BY r.school, r.mark, r.state""",
+        campaign_id,
+        *inside_args,
+        *region_args,
+    )
+    for row in mismatches:
+        p = found.setdefault(row["school"], Progress())
+        n = int(row["n"])
+        if row["mark"] == RollMark.not_here.value:
+            p.not_here += n
+        else:
+            p.unregistered += n
+        if row["state"] == RollState.waiting.value:
+            p.waiting += n
+    return found
+
+
+def _region_sql(alias: str, region_code: str | None) -> tuple[str, tuple[Any, ...]]:
+    if region_code is None:
+        return "", ()
+    prefix = region_code.rstrip("0")
+    prefix = prefix + "0" * (len(prefix) % 2)  # whole levels: 33, 3301, 330106
+    return (
+        f" AND {alias}.region_code >= {{}} AND {alias}.region_code <= {{}}",
+        (prefix.ljust(6, "0"), prefix.ljust(6, "9")),
+    )
+
+
+async def campaign_for_progress(
+    principal: Principal, actor: Actor, campaign_id: int
+) -> dict[str, Any]:
+    """The campaign, if the caller's scope overlaps its region (404 otherwise, audited)."""
+    return await get_scoped(
+        actor, principal.scope, Campaign, Campaign.id == campaign_id, "campaign", campaign_id
+    )
