@@ -13,7 +13,7 @@ from backend.notify.categories import Category
 from backend.notify.tables import ChannelName
 
 
-class SubjectKind(StrEnum):
+class NotificationSubject(StrEnum):
     """What a notification opens in the app (with `subject_id`)."""
 
     review_step = "review_step"
@@ -21,6 +21,7 @@ class SubjectKind(StrEnum):
     thread = "thread"
     upload = "upload"
     student = "student"
+    school_class = "class"  # a teacher's nudge opens the class page
     campaign = "campaign"
     problem_case = "problem_case"
     form_batch = "form_batch"
@@ -97,7 +98,7 @@ class NotificationRead(msgspec.Struct):
     category_label: str  # Chinese
     title: str
     body: str
-    subject_kind: SubjectKind | None  # None: nothing to open (a digest)
+    subject_kind: NotificationSubject | None  # None: nothing to open (a digest)
     subject_id: int | None
     created_at: datetime
     read_at: datetime | None

@@ -14,7 +14,7 @@ from backend.db import transaction
 from backend.errors import NotFound, TooManyAttempts
 from backend.notify.categories import BEHAVIOUR, Category
 from backend.notify.inbox import Note, notify
-from backend.notify.schemas import MarkedRead, NotificationRead, SubjectKind, UnreadCount
+from backend.notify.schemas import MarkedRead, NotificationRead, NotificationSubject, UnreadCount
 from backend.notify.tables import Notification
 from backend.outbox import Outbox
 from backend.pages import Page, window
@@ -35,9 +35,9 @@ READ_COLUMNS = (
 )
 
 
-def _subject_kind(value: str | None) -> SubjectKind | str | None:
+def _subject_kind(value: str | None) -> NotificationSubject | str | None:
     try:
-        return None if value is None else SubjectKind(value)
+        return None if value is None else NotificationSubject(value)
     except ValueError:  # a kind newer than this enum: passed on as it is
         return value
 
