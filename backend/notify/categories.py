@@ -22,6 +22,7 @@ class Category(StrEnum):
     thread_new = "thread_new"  # a new question in their class or school
     thread_passed_up = "thread_passed_up"  # a school passed a thread to its authority
     upload_nudge = "upload_nudge"  # a teacher: families who have not uploaded yet
+    roll_mismatch = "roll_mismatch"  # a registrar: the class roll found a record or a child
     # anyone
     test = "test"  # "send me a test notification", from the app's settings
 
@@ -46,6 +47,7 @@ BEHAVIOUR: dict[Category, Behaviour] = {
     Category.thread_new: Behaviour("新的家长咨询"),
     Category.thread_passed_up: Behaviour("学校转交的咨询"),
     Category.upload_nudge: Behaviour("未上传家庭提醒"),
+    Category.roll_mismatch: Behaviour("班级名册核对待处理"),
     # Asked for by the user a moment ago, to see that pushes reach this phone.
     Category.test: Behaviour("测试通知", urgent=True, may_turn_off=False),
 }

@@ -30,16 +30,21 @@ from backend.accounts import audit
 from backend.accounts.audit import Actor
 from backend.accounts.permissions import Action, require
 from backend.accounts.principal import Principal
+from backend.accounts.roles import Role, ScopeKind
 from backend.accounts.scope import get_scoped, in_scope_sql, scoped
 from backend.accounts.scope_rules import ancestors
 from backend.accounts.tables import School, SchoolClass
 from backend.db import fetch_rows, transaction
 from backend.errors import BadRequest, Conflict, NotFound
+from backend.notify.categories import Category
+from backend.notify.inbox import Note, notify
+from backend.outbox import Outbox
 from backend.pages import Page, window
 from backend.records.campaigns import active_campaign
 from backend.records.catalog import BY_CODE, FIELDS
 from backend.records.ids import registry_number_for
 from backend.records.registry_numbers import RegistryNumberTaken
+from backend.records.reminders import SeatOf, seat_holders
 from backend.records.roll_tables import (
     ROLL_STATE,
     AbsenceReason,
@@ -157,9 +162,28 @@ async def class_roll(
     return ClassRoll(klass, campaign_id, records, unregistered)
 
 
+async def _tell_registrars(outbox: Outbox, school_id: int, entry_id: int) -> None:
+    """A mismatch waits on the school's registrars: each is told once per entry (a teacher
+    marking it again tells nobody twice). No name: the app opens the entry."""
+    holders = await seat_holders([SeatOf(Role.registrar.value, ScopeKind.school, school_id)])
+    registrars = [account for accounts in holders.values() for account in accounts]
+    await notify(
+        outbox,
+        registrars,
+        Note(
+            Category.roll_mismatch,
+            "班级名册核对有 1 条待处理",
+            "班主任核对名册时发现学生与学籍不符，请处理",
+            subject=("roll_entry", entry_id),
+            once=f"roll_mismatch:{entry_id}",
+        ),
+    )
+
+
 async def mark(
     principal: Principal,
     actor: Actor,
+    outbox: Outbox,
     campaign_id: int,
     class_id: int,
     student_id: int,
@@ -232,6 +256,8 @@ async def mark(
             before=None if existing is None else {"mark": existing["mark"]},
             after={"student": student_id, "mark": found.value, "reason": values[RollEntry.reason]},
         )
+        if state is RollState.waiting:
+            await _tell_registrars(outbox, student["school"], entry_id)
     return await _entry(entry_id)
 
 
@@ -256,6 +282,7 @@ def clean_child(raw: Mapping[str, object]) -> dict[str, str]:
 async def add_unregistered(
     principal: Principal,
     actor: Actor,
+    outbox: Outbox,
     campaign_id: int,
     class_id: int,
     child: Mapping[str, object],
@@ -289,6 +316,7 @@ async def add_unregistered(
         # the child's name and birth date are not personal data the masks cover; the audit
         # keeps that a child was added, not who
         await audit.record(actor, "roll_add_unregistered", "roll_entry", entry_id)
+        await _tell_registrars(outbox, klass["school"], entry_id)
     return await _entry(entry_id)
 
 

@@ -12,7 +12,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from backend.accounts.permissions import Action
 from backend.accounts.tables import School
-from backend.deps import ActorDep, IdFilter, PrincipalDep
+from backend.deps import ActorDep, IdFilter, OutboxDep, PrincipalDep
 from backend.http import allowed
 from backend.openapi import BY_ID, JSON_BODY, QUERY, SIGNED_IN, STAFF, errors
 from backend.pages import DEFAULT_PAGE_SIZE, Page, PageNumber, PageSize, window
@@ -117,11 +117,12 @@ class ClassRollController(Controller):
         data: JSONBody[MarkWrite],
         principal: PrincipalDep,
         actor: ActorDep,
+        outbox: OutboxDep,
     ) -> RollEntryRead:
         """Mark one record of the class: `here` (the child sits in the room) or `not_here`
         with a `reason` (left, transferred, suspended, never came, other), which goes to the
-        school registrar's queue. Marking again replaces the mark until the registrar
-        decided. Only while the campaign runs. Audited.
+        school registrar's queue (its registrars are told: `roll_mismatch`). Marking again
+        replaces the mark until the registrar decided. Only while the campaign runs. Audited.
 
         **Who may call**: the class's teacher; the school's registrar.
 
@@ -131,7 +132,15 @@ class ClassRollController(Controller):
         or a record not of this class; `campaign_not_open` (409) outside the campaign's
         window; `roll_entry_decided` (409) once the registrar decided."""
         entry = await roll.mark(
-            principal, actor, campaign_id, class_id, student_id, data.mark, data.reason, data.note
+            principal,
+            actor,
+            outbox,
+            campaign_id,
+            class_id,
+            student_id,
+            data.mark,
+            data.reason,
+            data.note,
         )
         return entry_read(entry)
 
@@ -155,6 +164,7 @@ class ClassRollController(Controller):
         data: JSONBody[UnregisteredWrite],
         principal: PrincipalDep,
         actor: ActorDep,
+        outbox: OutboxDep,
     ) -> RollEntryRead:
         """A child sitting in the room who has no record (在班未建学籍), with name, sex and
         birth date as the field catalog checks them: it goes to the school registrar's queue
@@ -167,7 +177,7 @@ class ClassRollController(Controller):
         outside the caller's scope (audited); `campaign_not_open` (409)."""
         child = {"name": data.name, "sex": data.sex, "birth_date": data.birth_date}
         entry = await roll.add_unregistered(
-            principal, actor, campaign_id, class_id, child, data.note
+            principal, actor, outbox, campaign_id, class_id, child, data.note
         )
         return entry_read(entry)
 

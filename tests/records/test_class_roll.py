@@ -12,6 +12,7 @@ import pytest
 
 from backend.accounts.roles import Role
 from backend.config import Settings
+from backend.notify.tables import Notification
 from backend.records.service import load_fields
 from backend.records.tables import Student
 from tests.factories import World, bearer, build_world, login, make_account, make_students
@@ -128,6 +129,15 @@ async def test_a_class_checked_end_to_end(
     assert set(waiting) == {"not_here", "unregistered"}
     assert waiting["not_here"]["student_id"] == gone
     missing_id, child_id = waiting["not_here"]["id"], waiting["unregistered"]["id"]
+    # The school's registrar is told of each once, without the child's name.
+    told = await Notification.select().where(Notification.account == world.accounts[Role.registrar])
+    assert sorted((n["category"], n["subject_id"]) for n in told) == sorted(
+        [("roll_mismatch", missing_id), ("roll_mismatch", child_id)]
+    )
+    assert all("王小明" not in n["title"] + n["body"] for n in told)
+    assert (
+        await Notification.count().where(Notification.account == world.accounts[Role.teacher]) == 0
+    )
 
     totals = await progress(client, county, campaign)
     assert totals == {
