@@ -3,8 +3,8 @@ per chunk of up to `inbox.PUSH_CHUNK` notifications due at the same time (`inbox
 the outbox for it, job id `push:{first}-{last}`, after quiet hours; `push:{id}` for one).
 
 One run reads the chunk in two statements, sends to every device of each recipient whose
-session is still signed in, concurrently (at most `PUSH_STREAMS` at once, multiplexed on the
-shared HTTP/2 client), and records every try as a `PushAttempt` (channel, outcome, HTTP
+session is still signed in, concurrently (at most `PUSH_STREAMS` at once in the process, multiplexed
+on the shared HTTP/2 client), and records every try as a `PushAttempt` (channel, outcome, HTTP
 status, latency) in one insert. What happens next depends on the gateway's answer, device by
 device:
 
@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -49,7 +50,7 @@ BACKOFF_CAP = 600.0
 SWEEP_GRACE = timedelta(minutes=2)  # a push this late with no job in arq is enqueued again
 SWEEP_WINDOW = timedelta(days=1)  # older ones are not pushed any more (the inbox has them)
 SWEEP_BATCH = 2000
-PUSH_STREAMS = 100  # sends in flight at once per job, multiplexed on the shared HTTP/2 client
+PUSH_STREAMS = 100  # sends in flight at once per process, on the shared HTTP/2 client
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,21 @@ def mask_token(token: str) -> str:
         host = rest.split("/", 1)[0]
         return f"{scheme}://{host}/…{token[-4:]}"
     return f"{token[:4]}…{token[-4:]}" if len(token) > 12 else "…"
+
+
+# Sends in flight in this process, across the jobs arq runs at once: more only queue inside
+# the HTTP/2 connection and time out there (one semaphore per event loop: tests run several).
+_in_flight: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _streams() -> asyncio.Semaphore:
+    loop = asyncio.get_running_loop()
+    streams = _in_flight.get(loop)
+    if streams is None:
+        streams = _in_flight[loop] = asyncio.Semaphore(PUSH_STREAMS)
+    return streams
 
 
 def _in(values: Sequence[object]) -> str:
@@ -142,7 +158,8 @@ async def deliver(
     Five statements whatever the chunk's size: the notifications with their badges; their
     devices less those done with; then all attempts in one insert, the dead devices removed,
     `pushed_at` set on the notifications with nothing left to try. The sends in between go
-    concurrently, at most `PUSH_STREAMS` at once, over the shared HTTP/2 client."""
+    concurrently, at most `PUSH_STREAMS` at once in the process, over the shared HTTP/2
+    client."""
     ids = [notification_ids] if isinstance(notification_ids, int) else list(notification_ids)
     if not ids:
         return Delivery()
@@ -152,7 +169,7 @@ async def deliver(
     pending = [row["id"] for row in found]
     messages = {row["id"]: message_of(row, int(row["unread"])) for row in found}
     devices = await Device.raw(DEVICES_TO_TRY.format(ids=_in(pending)), *pending)
-    streams = asyncio.Semaphore(PUSH_STREAMS)
+    streams = _streams()
     results = await asyncio.gather(
         *(
             _send(channels.get(d["channel"]), d, messages[d["notification"]], streams)
