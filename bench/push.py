@@ -3,23 +3,30 @@
 One command, from the project root:
 
     .venv/bin/python bench/push.py                       # 10,000 pushes, max_jobs 10 and 100
-    .venv/bin/python bench/push.py --pushes 2000 --max-jobs 50
+    .venv/bin/python bench/push.py --pushes 2000 --max-jobs 10 --workers 2
+    .venv/bin/python bench/push.py --profile --pushes 2000   # in process: where the CPU goes
 
-It recreates the PostgreSQL database `registry_bench_push`, applies the migrations, and
-writes `--pushes`/2 accounts, each with one APNs and one FCM device (one signed-in session).
-It starts the fake gateways of `tests/notify/gateways.py` in this process (APNs and FCM both
-HTTP/2 over TLS, verifying every ES256 JWT and bearer as in the tests), then, for each
-`--max-jobs` value: starts `--workers` real arq worker processes (the production
-`push_notification` job, its channels on the shared HTTP/2 client; only the push job is
-registered, and the OCR warm-up is skipped), writes one notification per account, and
-enqueues `push_notification` for each with its job id `push:{id}` — what the outbox does after
-the commit — as fast as Redis takes them. It waits until the gateways received every push,
-then reports pushes/s (from the first enqueue to the last push received), p50/p99 of
-enqueue-to-delivery per push, and CPU seconds per 1,000 pushes of the workers and of this
-process (the gateways). Checks: every push arrived exactly once and every attempt is `sent`.
+It recreates the PostgreSQL database `registry_bench_push` (`BENCH_DB_NAME`), applies the
+migrations, and writes `--pushes`/2 accounts, each with one APNs and one FCM device (one
+signed-in session). It starts the fake gateways of `tests/notify/gateways.py` in this process
+(APNs and FCM both HTTP/2 over TLS, verifying the ES256 provider token and every FCM bearer
+as in the tests), then, for each `--max-jobs` value: starts `--workers` real arq worker
+processes (the production `push_notification` job, its channels on the shared HTTP/2 client;
+only the push job is registered, and the OCR warm-up is skipped), writes one notification per
+account, and enqueues the jobs `inbox.notify` asks the outbox for after the commit — one per
+chunk of `--chunk` (200) notifications, job id `push:{first}-{last}` — as fast as Redis takes
+them. It waits until the gateways received every push, then reports pushes/s (from the first
+enqueue to the last push received), p50/p99 of enqueue-to-delivery per push, and CPU seconds
+per 1,000 pushes of the workers (start-up included) and of this process (the gateways).
+Checks: every push arrived exactly once and every attempt is `sent`.
+
+`--profile` runs no arq: `push.deliver` on the chunks in this process, the gateways in a
+thread of their own (their CPU counted apart), three passes: channels that answer at once (the
+job's own work: database, payloads), the real channels, and the real channels under cProfile
+(the share of each library); `--top N` prints the N costliest functions.
 
 Redis database `BENCH_REDIS_URL` (default redis://127.0.0.1:6379/5) is flushed. Figures and
-the command line go to `bench/out/push.json`. Target: ≥ 500 pushes/s.
+the command line go to `bench/out/push.json` (`push_profile.json`). Target: ≥ 500 pushes/s.
 """
 
 from __future__ import annotations

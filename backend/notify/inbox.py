@@ -40,13 +40,14 @@ def push_job_id(notification_ids: Sequence[int]) -> str:
 
 
 def push_chunks(
-    due: Sequence[tuple[int, datetime]], size: int = PUSH_CHUNK
+    due: Sequence[tuple[int, datetime]], size: int | None = None
 ) -> list[tuple[datetime, list[int]]]:
     """(notification id, push time) → chunks of at most `size` ids sharing a push time (quiet
     hours differ by user), each id in one chunk, ids sorted."""
     by_time: dict[datetime, list[int]] = {}
     for notification_id, push_at in due:
         by_time.setdefault(push_at, []).append(notification_id)
+    size = size or PUSH_CHUNK
     chunks = []
     for push_at, ids in sorted(by_time.items()):
         ids.sort()
