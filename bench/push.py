@@ -331,7 +331,12 @@ BUCKETS = (  # a profiled function's file → what it is part of
 )
 
 
-def bucket_of(filename: str) -> str:
+SYSTEM_CALLS = ("_socket", "_ssl", "select.epoll")  # built-ins: the kernel and OpenSSL
+
+
+def bucket_of(filename: str, function: str) -> str:
+    if filename == "~" and any(part in function for part in SYSTEM_CALLS):
+        return "sockets and TLS"
     for name, parts in BUCKETS:
         if any(part in filename for part in parts):
             return name
@@ -443,8 +448,9 @@ async def profile(args: argparse.Namespace, var_dir: str) -> int:
     stats = pstats.Stats(profiler)
     split: dict[str, float] = {}
     total = 0.0
-    for (filename, _, _), (_, _, tottime, _, _) in stats.stats.items():  # type: ignore[attr-defined]
-        split[bucket_of(filename)] = split.get(bucket_of(filename), 0.0) + tottime
+    for (filename, _, function), (_, _, tottime, _, _) in stats.stats.items():  # type: ignore[attr-defined]
+        bucket = bucket_of(filename, function)
+        split[bucket] = split.get(bucket, 0.0) + tottime
         total += tottime
     report["profiled_split_percent"] = {
         name: round(100 * seconds / total, 1)
