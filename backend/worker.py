@@ -88,11 +88,12 @@ async def sweep_outbox(ctx: dict[str, Any], grace_seconds: float | None = None) 
     return await WorkerContext.of(ctx).outbox.sweep(grace)
 
 
-async def push_notification(ctx: dict[str, Any], notification_id: int) -> str:
-    """Push one notification to its recipient's devices (backend/notify/push.py): devices
-    left to retry run again after the gateway's Retry-After or a backoff."""
+async def push_notification(ctx: dict[str, Any], notification_ids: int | list[int]) -> str:
+    """Push a chunk of notifications (a job enqueued before chunks: one id) to their
+    recipients' devices (backend/notify/push.py): the job runs again for the devices left to
+    retry, after the gateway's Retry-After or a backoff."""
     job = WorkerContext.of(ctx)
-    done = await push.deliver(job.channels, notification_id, job_try=job.job_try)
+    done = await push.deliver(job.channels, notification_ids, job_try=job.job_try)
     if done.retry_in is not None:
         raise Retry(defer=done.retry_in)
     return f"sent {done.sent}, dead {done.dead}, failed {done.failed}"

@@ -3,23 +3,30 @@
 One command, from the project root:
 
     .venv/bin/python bench/push.py                       # 10,000 pushes, max_jobs 10 and 100
-    .venv/bin/python bench/push.py --pushes 2000 --max-jobs 50
+    .venv/bin/python bench/push.py --pushes 2000 --max-jobs 10 --workers 2
+    .venv/bin/python bench/push.py --profile --pushes 2000   # in process: where the CPU goes
 
-It recreates the PostgreSQL database `registry_bench_push`, applies the migrations, and
-writes `--pushes`/2 accounts, each with one APNs and one FCM device (one signed-in session).
-It starts the fake gateways of `tests/notify/gateways.py` in this process (APNs and FCM both
-HTTP/2 over TLS, verifying every ES256 JWT and bearer as in the tests), then, for each
-`--max-jobs` value: starts `--workers` real arq worker processes (the production
-`push_notification` job, its channels on the shared HTTP/2 client; only the push job is
-registered, and the OCR warm-up is skipped), writes one notification per account, and
-enqueues `push_notification` for each with its job id `push:{id}` — what the outbox does after
-the commit — as fast as Redis takes them. It waits until the gateways received every push,
-then reports pushes/s (from the first enqueue to the last push received), p50/p99 of
-enqueue-to-delivery per push, and CPU seconds per 1,000 pushes of the workers and of this
-process (the gateways). Checks: every push arrived exactly once and every attempt is `sent`.
+It recreates the PostgreSQL database `registry_bench_push` (`BENCH_DB_NAME`), applies the
+migrations, and writes `--pushes`/2 accounts, each with one APNs and one FCM device (one
+signed-in session). It starts the fake gateways of `tests/notify/gateways.py` in this process
+(APNs and FCM both HTTP/2 over TLS, verifying the ES256 provider token and every FCM bearer
+as in the tests), then, for each `--max-jobs` value: starts `--workers` real arq worker
+processes (the production `push_notification` job, its channels on the shared HTTP/2 client;
+only the push job is registered, and the OCR warm-up is skipped), writes one notification per
+account, and enqueues the jobs `inbox.notify` asks the outbox for after the commit — one per
+chunk of `--chunk` (200) notifications, job id `push:{first}-{last}` — as fast as Redis takes
+them. It waits until the gateways received every push, then reports pushes/s (from the first
+enqueue to the last push received), p50/p99 of enqueue-to-delivery per push, and CPU seconds
+per 1,000 pushes of the workers (start-up included) and of this process (the gateways).
+Checks: every push arrived exactly once and every attempt is `sent`.
+
+`--profile` runs no arq: `push.deliver` on the chunks in this process, the gateways in a
+thread of their own (their CPU counted apart), three passes: channels that answer at once (the
+job's own work: database, payloads), the real channels, and the real channels under cProfile
+(the share of each library); `--top N` prints the N costliest functions.
 
 Redis database `BENCH_REDIS_URL` (default redis://127.0.0.1:6379/5) is flushed. Figures and
-the command line go to `bench/out/push.json`. Target: ≥ 500 pushes/s.
+the command line go to `bench/out/push.json` (`push_profile.json`). Target: ≥ 500 pushes/s.
 """
 
 from __future__ import annotations
@@ -91,6 +98,10 @@ def run_worker(max_jobs: int) -> None:
     from backend.worker import POLL_DELAY, ResilientWorker, push_notification, redis_settings
 
     settings = get_settings()
+    if os.environ.get("BENCH_PUSH_STREAMS"):
+        from backend.notify import push
+
+        push.PUSH_STREAMS = int(os.environ["BENCH_PUSH_STREAMS"])
 
     async def startup(ctx: dict[str, Any]) -> None:
         stack = AsyncExitStack()
@@ -193,7 +204,7 @@ async def one_round(
     from arq import create_pool
     from arq.connections import RedisSettings
 
-    from backend.notify.inbox import PUSH_JOB
+    from backend.notify.inbox import PUSH_JOB, push_chunks, push_job_id
     from backend.notify.tables import Notification, PushAttempt
 
     await PushAttempt.delete(force=True)
@@ -206,7 +217,7 @@ async def one_round(
     workers = [
         subprocess.Popen(  # noqa: ASYNC220 (started once per round, before the clock starts)
             [sys.executable, __file__, "--worker", str(max_jobs)],
-            env={**os.environ, **env},
+            env={**os.environ, **env, "BENCH_PUSH_STREAMS": str(args.streams or "")},
             stdout=subprocess.PIPE,
             stderr=None if args.verbose else subprocess.DEVNULL,
             start_new_session=True,
@@ -239,12 +250,15 @@ async def one_round(
     cpu_before = resource.getrusage(resource.RUSAGE_SELF)
     started = time.time()
 
-    async def enqueue(notification_id: int) -> None:
-        enqueued_at[notification_id] = time.time()
-        await pool.enqueue_job(PUSH_JOB, notification_id, _job_id=f"push:{notification_id}")
+    async def enqueue(chunk: list[int]) -> None:
+        at = time.time()
+        enqueued_at.update(dict.fromkeys(chunk, at))
+        await pool.enqueue_job(PUSH_JOB, chunk, _job_id=push_job_id(chunk))
 
-    for start in range(0, len(notifications), 100):
-        await asyncio.gather(*(enqueue(n) for n in notifications[start : start + 100]))
+    # The jobs `inbox.notify` asks the outbox for: one per chunk of notifications due at once.
+    chunks = [ids for _, ids in push_chunks([(n, now) for n in notifications], args.chunk)]
+    for start in range(0, len(chunks), 100):
+        await asyncio.gather(*(enqueue(chunk) for chunk in chunks[start : start + 100]))
     enqueue_seconds = time.time() - started
     deadline = time.time() + args.timeout
     next_report = time.time() + 10
@@ -305,6 +319,153 @@ async def one_round(
     }
 
 
+# --- where a push's CPU goes (--profile) ---
+
+BUCKETS = (  # a profiled function's file → what it is part of
+    ("database", ("piccolo", "asyncpg", "aiosqlite", "sqlite3")),
+    ("http/2 client", ("httpx", "httpcore", "/h2/", "hpack", "hyperframe", "ssl.py", "anyio")),
+    ("jwt", ("/jwt/", "cryptography")),
+    ("payload/json", ("json",)),
+    ("event loop", ("asyncio",)),
+    ("push job", ("backend/notify",)),
+)
+
+
+SYSTEM_CALLS = ("_socket", "_ssl", "select.epoll")  # built-ins: the kernel and OpenSSL
+
+
+def bucket_of(filename: str, function: str) -> str:
+    if filename == "~" and any(part in function for part in SYSTEM_CALLS):
+        return "sockets and TLS"
+    for name, parts in BUCKETS:
+        if any(part in filename for part in parts):
+            return name
+    return "other"
+
+
+class Answered:
+    """A channel that answers at once: what is left is the job's own work (database, payload)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    async def send(self, target: Any, message: Any) -> Any:
+        from backend.notify.channels.base import Outcome, SendResult
+
+        return SendResult(Outcome.sent, 200)
+
+
+async def profile(args: argparse.Namespace, var_dir: str) -> int:
+    """In process, no arq: `push.deliver` on chunks of `--chunk`, the gateways in a thread of
+    their own (their CPU counted apart). Three passes over the same notifications: channels
+    that answer at once (database and payload only), the real channels, the real channels
+    under cProfile (the split by library)."""
+    import cProfile
+    import pstats
+    import threading
+
+    from backend.notify import push as push_job
+    from backend.notify.tables import Notification, PushAttempt
+    from tests.notify.gateways import start_gateways
+
+    if args.streams:
+        push_job.PUSH_STREAMS = args.streams
+    ids = await prepare(args.pushes // 2)
+    await add_devices(ids)
+    now = datetime.now(UTC)
+    notifications: list[int] = []
+    for start in range(0, len(ids), 1000):
+        rows = await Notification.insert(
+            *[
+                Notification(
+                    account=a,
+                    category="review_digest",
+                    title="有 3 条待审核",
+                    created_at=now,
+                    push_at=now,
+                )
+                for a in ids[start : start + 1000]
+            ]
+        ).returning(Notification.id)
+        notifications += [row["id"] for row in rows]
+    chunks = [notifications[i : i + args.chunk] for i in range(0, len(notifications), args.chunk)]
+
+    ready = threading.Event()
+    held: dict[str, Any] = {}
+
+    def serve() -> None:
+        async def main() -> None:
+            async with start_gateways(Path(var_dir), tls=("apns", "fcm")) as gateways:
+                held.update(
+                    gateways=gateways, stop=asyncio.Event(), loop=asyncio.get_running_loop()
+                )
+                ready.set()
+                await held["stop"].wait()
+
+        asyncio.run(main())
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    ready.wait()
+    gateways = held["gateways"]
+    gateway_clock = time.pthread_getcpuclockid(thread.ident or 0)
+
+    async def one_pass(channels: Any, profiler: Any = None) -> dict[str, float]:
+        await PushAttempt.delete(force=True)
+        await Notification.update({Notification.pushed_at: None}, force=True)
+        for items in gateways.received.values():
+            items.clear()
+        gateway_before = time.clock_gettime(gateway_clock)
+        cpu_before, wall_before = time.thread_time(), time.perf_counter()
+        if profiler:
+            profiler.enable()
+        for chunk in chunks:
+            await push_job.deliver(channels, chunk)
+        if profiler:
+            profiler.disable()
+        cpu = time.thread_time() - cpu_before
+        pushes = 2 * len(notifications)
+        return {
+            "job_cpu_ms_per_push": round(1000 * cpu / pushes, 3),
+            "gateway_cpu_ms_per_push": round(
+                1000 * (time.clock_gettime(gateway_clock) - gateway_before) / pushes, 3
+            ),
+            "pushes_per_second": round(pushes / (time.perf_counter() - wall_before), 1),
+        }
+
+    report: dict[str, Any] = {
+        "chunk": args.chunk,
+        "streams": push_job.PUSH_STREAMS,
+        "pushes": 2 * len(notifications),
+    }
+    report["answered_at_once"] = await one_pass({"apns": Answered("apns"), "fcm": Answered("fcm")})
+    async with gateways.client_and_channels(timeout_seconds=10) as (_, channels):
+        report["real_channels"] = await one_pass(channels)
+        profiler = cProfile.Profile()
+        await one_pass(channels, profiler)
+    held["loop"].call_soon_threadsafe(held["stop"].set)
+    thread.join(5)
+    stats = pstats.Stats(profiler)
+    split: dict[str, float] = {}
+    total = 0.0
+    for (filename, _, function), (_, _, tottime, _, _) in stats.stats.items():  # type: ignore[attr-defined]
+        bucket = bucket_of(filename, function)
+        split[bucket] = split.get(bucket, 0.0) + tottime
+        total += tottime
+    report["profiled_split_percent"] = {
+        name: round(100 * seconds / total, 1)
+        for name, seconds in sorted(split.items(), key=lambda item: -item[1])
+    }
+    if args.top:
+        stats.sort_stats("tottime").print_stats(args.top)
+    report["load"] = [round(x, 1) for x in os.getloadavg()]
+    report["argv"] = sys.argv[1:]
+    OUT.mkdir(exist_ok=True)
+    (OUT / "push_profile.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
+    print(json.dumps(report, indent=2, ensure_ascii=False))
+    return 0
+
+
 async def bench(args: argparse.Namespace, var_dir: str) -> int:
     from tests.notify.gateways import start_gateways
 
@@ -359,6 +520,14 @@ def main() -> int:
     parser.add_argument("--max-jobs", type=int, nargs="+", default=[10, 100])
     parser.add_argument("--timeout", type=float, default=120.0)
     parser.add_argument("--verbose", action="store_true", help="show the workers' log")
+    parser.add_argument(
+        "--profile", action="store_true", help="in process, no arq: where a push's CPU goes"
+    )
+    parser.add_argument(
+        "--chunk", type=int, default=200, help="notifications a job (inbox.PUSH_CHUNK)"
+    )
+    parser.add_argument("--streams", type=int, help="sends in flight a process (push.PUSH_STREAMS)")
+    parser.add_argument("--top", type=int, default=0, help="--profile: print the top functions")
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker is not None:
@@ -366,7 +535,7 @@ def main() -> int:
         return 0
     var_dir = tempfile.mkdtemp(prefix="bench-push-")
     os.environ.update(base_env(var_dir))
-    return asyncio.run(bench(args, var_dir))
+    return asyncio.run(profile(args, var_dir) if args.profile else bench(args, var_dir))
 
 
 if __name__ == "__main__":

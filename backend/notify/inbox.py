@@ -1,6 +1,7 @@
 """Telling users something: `notify` writes the notifications (the inbox), and, once the
-transaction commits, publishes each on Redis for the live stream and asks the outbox for its
-push, deferred past the recipient's quiet hours unless it is urgent.
+transaction commits, publishes each on Redis for the live stream and asks the outbox for the
+pushes: one job per chunk of up to `PUSH_CHUNK` notifications that go at the same time (past
+each recipient's quiet hours unless it is urgent).
 
     async with transaction():
         ...  # the change that calls for it
@@ -28,6 +29,30 @@ from backend.outbox import Outbox
 log = logging.getLogger("registry.notify")
 
 PUSH_JOB = "push_notification"
+PUSH_CHUNK = 200  # notifications per push job: one job reads, sends and records them together
+
+
+def push_job_id(notification_ids: Sequence[int]) -> str:
+    """The arq job id of a chunk of notifications (sorted ids): `push:17` for one,
+    `push:17-216` for a chunk (the sweeper reads the range back to leave queued ones alone)."""
+    first, last = notification_ids[0], notification_ids[-1]
+    return f"push:{first}" if first == last else f"push:{first}-{last}"
+
+
+def push_chunks(
+    due: Sequence[tuple[int, datetime]], size: int | None = None
+) -> list[tuple[datetime, list[int]]]:
+    """(notification id, push time) → chunks of at most `size` ids sharing a push time (quiet
+    hours differ by user), each id in one chunk, ids sorted."""
+    by_time: dict[datetime, list[int]] = {}
+    for notification_id, push_at in due:
+        by_time.setdefault(push_at, []).append(notification_id)
+    size = size or PUSH_CHUNK
+    chunks = []
+    for push_at, ids in sorted(by_time.items()):
+        ids.sort()
+        chunks += [(push_at, ids[i : i + size]) for i in range(0, len(ids), size)]
+    return chunks
 
 
 def stream_channel(account_id: int) -> str:
@@ -127,9 +152,9 @@ async def notify(
         .on_conflict(target=Notification.dedupe_key, action="DO NOTHING")
         .returning(Notification.id, Notification.account, Notification.push_at)
     )
-    for row in written:
-        if row["push_at"] is not None:
-            await outbox.job(PUSH_JOB, row["id"], job_id=f"push:{row['id']}", run_at=row["push_at"])
+    due = [(row["id"], row["push_at"]) for row in written if row["push_at"] is not None]
+    for push_at, ids in push_chunks(due):
+        await outbox.job(PUSH_JOB, ids, job_id=push_job_id(ids), run_at=push_at)
     events = [(row["account"], _event(row["id"], note, now)) for row in written]
 
     async def publish() -> None:

@@ -262,6 +262,7 @@ class Gateways:
         self.vapid = Vapid02()
         self.vapid.generate_keys()
         self.access_tokens: set[str] = set()
+        self.apns_verified: dict[str, dict[str, Any]] = {}  # provider token -> its claims
         self.subscriptions: dict[str, tuple[ec.EllipticCurvePrivateKey, bytes]] = {}
         self.hooks: dict[str, str] = {}  # hook id -> secret
         self.ca_file, self.cert_file, self.key_file = _tls_files(self.directory)
@@ -424,18 +425,23 @@ class Gateways:
         if scope["http_version"] != "2":
             raise Refused(505, "HTTP/2 required")
         bearer = headers.get("authorization", "").removeprefix("bearer ")
-        try:
-            if jwt.get_unverified_header(bearer).get("kid") != APNS_KEY_ID:
-                raise Refused(403, "InvalidProviderToken")
-            claims = jwt.decode(
-                bearer,
-                self.apns_key.public_key(),
-                algorithms=["ES256"],
-                issuer=APNS_TEAM_ID,
-                options={"require": ["iss", "iat"]},
-            )
-        except jwt.PyJWTError as exc:
-            raise Refused(403, "InvalidProviderToken") from exc
+        # A provider token is verified once, then known (as Apple does: the sender is told to
+        # reuse it for up to an hour); its age is checked on every request.
+        claims = self.apns_verified.get(bearer)
+        if claims is None:
+            try:
+                if jwt.get_unverified_header(bearer).get("kid") != APNS_KEY_ID:
+                    raise Refused(403, "InvalidProviderToken")
+                claims = jwt.decode(
+                    bearer,
+                    self.apns_key.public_key(),
+                    algorithms=["ES256"],
+                    issuer=APNS_TEAM_ID,
+                    options={"require": ["iss", "iat"]},
+                )
+            except jwt.PyJWTError as exc:
+                raise Refused(403, "InvalidProviderToken") from exc
+            self.apns_verified[bearer] = claims
         if claims["iat"] < time.time() - 3600:
             raise Refused(403, "ExpiredProviderToken")
         if headers.get("apns-topic") != APNS_TOPIC:
@@ -512,6 +518,9 @@ class Gateways:
             config.accesslog = None
             config.errorlog = None
             config.graceful_timeout = 0.2
+            # hypercorn closes a connection after 1,000 requests by default, cutting the streams
+            # in flight; the real gateways keep one open for far longer.
+            config.keep_alive_max_requests = 1_000_000
             if channel in self.tls:
                 config.certfile, config.keyfile = str(self.cert_file), str(self.key_file)
                 config.alpn_protocols = ["h2"]
