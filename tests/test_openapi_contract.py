@@ -103,6 +103,18 @@ def test_operation_ids_are_explicit_readable_and_unique(schema: dict[str, Any]) 
     assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
 
 
+def test_every_schema_has_a_name_of_its_own(schema: dict[str, Any]) -> None:
+    """Two classes of one name in different modules come out module-prefixed
+    (`roll_schemas_DecisionWrite`), and client generators then drop the operations that use
+    them: each name a client sees must be one class's."""
+    prefixed = [
+        name
+        for name in schema["components"]["schemas"]
+        if re.match(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*_[A-Z]", name)
+    ]
+    assert prefixed == []
+
+
 def test_every_error_answer_has_the_error_shape_and_its_codes(schema: dict[str, Any]) -> None:
     problems = []
     for method, path, operation in operations(schema):

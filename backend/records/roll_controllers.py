@@ -19,9 +19,9 @@ from backend.pages import DEFAULT_PAGE_SIZE, Page, PageNumber, PageSize, window
 from backend.records import roll
 from backend.records.roll_schemas import (
     ClassRollRead,
-    DecisionWrite,
     MarkWrite,
     RegistrationWrite,
+    RollDecisionWrite,
     RollEntryRead,
     RollProgressRead,
     RollRecordRead,
@@ -337,7 +337,7 @@ class RollEntryController(Controller):
     async def decide(
         self,
         entry_id: FromPath[int],
-        data: JSONBody[DecisionWrite],
+        data: JSONBody[RollDecisionWrite],
         principal: PrincipalDep,
         actor: ActorDep,
     ) -> RollEntryRead:

@@ -69,7 +69,7 @@ class UnregisteredWrite(msgspec.Struct):
     note: Note = ""
 
 
-class DecisionWrite(msgspec.Struct):
+class RollDecisionWrite(msgspec.Struct):
     outcome: RollOutcome
     reason: Reason = ""
 
