@@ -25,7 +25,7 @@ from backend.db import json_value
 from backend.notify.channels.base import Channel
 from backend.records.tables import GuardianLink, Student
 from backend.worker import inline_worker
-from tests.factories import World, build_world, make_students
+from tests.factories import World, build_world, due_only, make_students
 from tests.notify.gateways import Gateways, start_gateways
 from tests.records.requests import as_role
 
@@ -58,7 +58,7 @@ async def world(settings: Settings) -> World:
 
 async def _push_everything(app: Litestar, channels: dict[str, Channel]) -> None:
     resources = dataclasses.replace(app.state.resources, channels=channels)
-    pool = await create_pool(RedisSettings.from_dsn(os.environ["REDIS_URL"]))
+    pool = await due_only(await create_pool(RedisSettings.from_dsn(os.environ["REDIS_URL"])))
     worker = inline_worker(resources, pool, burst=True, poll_delay=0)
     await worker.main()
     await worker.close()

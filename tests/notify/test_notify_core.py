@@ -18,7 +18,7 @@ from backend.notify.categories import Category
 from backend.notify.inbox import Note, notify, stream_channel
 from backend.notify.tables import Notification, Preference
 from backend.outbox import Outbox, OutboxEntry
-from tests.factories import World, build_world
+from tests.factories import World, build_world, run_jobs
 
 # 2026-12-01 (a Tuesday): 10:00 and 22:00 China time
 DAY = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
@@ -115,3 +115,14 @@ async def test_the_stream_hears_it_after_the_commit_and_never_for_a_rollback(
     assert event["id"] == written
     assert (event["subject_kind"], event["subject_id"]) == ("thread", 3)
     await pubsub.aclose()
+
+
+async def test_a_burst_worker_runs_what_is_due_and_leaves_a_push_deferred_past_quiet_hours(
+    app: Litestar, settings: Settings
+) -> None:
+    """The suite's burst worker (`run_jobs`) must stop in a Chinese evening too: a job
+    deferred to 07:30 stays queued, and the worker does not poll until then."""
+    await app.state.arq.enqueue_job("sweep_outbox", 0, _job_id="later", _defer_by=3600)
+    await app.state.arq.enqueue_job("sweep_outbox", 0, _job_id="now")
+    await asyncio.wait_for(run_jobs(app, settings), timeout=60)
+    assert [job.job_id for job in await app.state.arq.queued_jobs()] == ["later"]

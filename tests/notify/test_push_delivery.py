@@ -32,7 +32,7 @@ from backend.notify.inbox import Note, notify
 from backend.notify.tables import Device, Notification, PushAttempt
 from backend.outbox import Outbox
 from backend.worker import inline_worker, sweep_pushes
-from tests.factories import World, bearer, build_world, job_ctx, login, make_account
+from tests.factories import World, bearer, build_world, due_only, job_ctx, login, make_account
 from tests.notify.gateways import Failure, Gateways, start_gateways
 
 NOW = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)  # 10:00 China time: no quiet hours
@@ -264,7 +264,7 @@ async def test_the_worker_pushes_once_and_the_sweeper_finds_a_push_redis_lost(
     resources = dataclasses.replace(app.state.resources, channels=channels)
 
     async def run_worker() -> None:
-        pool = await create_pool(RedisSettings.from_dsn(os.environ["REDIS_URL"]))
+        pool = await due_only(await create_pool(RedisSettings.from_dsn(os.environ["REDIS_URL"])))
         worker = inline_worker(resources, pool, burst=True, poll_delay=0)
         await worker.main()
         await worker.close()
