@@ -161,15 +161,19 @@ async def run_jobs(app: Any, settings: Settings, max_jobs: int = -1) -> None:
     await worker.close()  # closes its own pool
 
 
+DUE_HORIZON_MS = 120_000  # a retry deferred by seconds is waited for; a push to 07:30 is not
+
+
 async def due_only(pool: Any) -> Any:
     """A burst worker stops when its queue is empty, counting jobs deferred to later too: a
     push waiting for the end of quiet hours (the suite run in a Chinese evening) would keep
-    it polling until 07:30. On this pool it counts only the jobs due now (arq scores a
-    queued job by when it may run, in ms), so it drains what is due and stops."""
+    it polling until 07:30. On this pool it counts only the jobs due within two minutes (arq
+    scores a queued job by when it may run, in ms): it still waits for a job's short retry,
+    and stops with a push deferred to the morning left queued."""
     import time
 
     async def due(name: str) -> int:
-        return int(await pool.zcount(name, 0, int(time.time() * 1000)))
+        return int(await pool.zcount(name, 0, int(time.time() * 1000) + DUE_HORIZON_MS))
 
     pool.zcard = due
     return pool

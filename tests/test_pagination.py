@@ -18,7 +18,11 @@ from backend.records.tables import GuardianLink
 from tests.factories import World, bearer, build_world, login, make_students
 
 # Who lists each path: the lists a registrar may read, and the accounts for the sysadmin.
-CALLERS = {"/accounts": Role.sysadmin, "/my/change-requests": Role.parent}
+CALLERS = {
+    "/accounts": Role.sysadmin,
+    "/my/change-requests": Role.parent,
+    "/my/threads": Role.parent,
+}
 
 
 @pytest.fixture
@@ -41,7 +45,9 @@ async def _paged_lists(client: httpx.AsyncClient) -> list[str]:
     return sorted(
         path
         for path, operations in schema["paths"].items()
-        if any(p["name"] == "page" for p in operations.get("get", {}).get("parameters", []))
+        # lists under an id (a campaign's progress by school) are walked by their own tests
+        if "{" not in path
+        and any(p["name"] == "page" for p in operations.get("get", {}).get("parameters", []))
     )
 
 
@@ -63,10 +69,13 @@ async def test_every_list_refuses_a_page_below_one_and_answers_past_the_end_alik
         role: bearer(await login(client, world.phones[role]))
         for role in set(CALLERS.values()) | {Role.registrar}
     }
+    # a list that needs a filter gets one
+    required = {"/push-attempts": {"account_id": world.accounts[Role.registrar]}}
     for path in paths:
         headers = tokens[CALLERS.get(path, Role.registrar)]
+        extra = required.get(path, {})
 
-        first = await client.get(path, headers=headers, params={"page": 1, "page_size": 1})
+        first = await client.get(path, headers=headers, params={**extra, "page": 1, "page_size": 1})
         assert first.status_code == 200, (path, first.text)
         total = first.json()["total"]
         assert first.json()["page"] == 1
@@ -81,16 +90,20 @@ async def test_every_list_refuses_a_page_below_one_and_answers_past_the_end_alik
             {"page_size": -5},
             {"page_size": MAX_PAGE_SIZE + 1},
         ):
-            refused = await client.get(path, headers=headers, params=params)
+            refused = await client.get(path, headers=headers, params={**extra, **params})
             assert refused.status_code == 400, (path, params, refused.text)
             assert refused.json()["code"] == "validation_error", (path, params)
 
         past = total + 2
-        beyond = await client.get(path, headers=headers, params={"page": past, "page_size": 1})
+        beyond = await client.get(
+            path, headers=headers, params={**extra, "page": past, "page_size": 1}
+        )
         assert beyond.status_code == 200, (path, beyond.text)
         assert beyond.json() == {"items": [], "page": past, "page_size": 1, "total": total}, path
 
-        last = await client.get(path, headers=headers, params={"page": MAX_PAGE, "page_size": 200})
+        last = await client.get(
+            path, headers=headers, params={**extra, "page": MAX_PAGE, "page_size": 200}
+        )
         assert last.status_code == 200, (path, last.text)
         assert last.json()["items"] == []
         assert last.json()["total"] == total, path
