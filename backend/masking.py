@@ -42,6 +42,15 @@ class MaskedField(Protocol):
     def type(self) -> str: ...
 
 
+def mask_push_token(token: str) -> str:
+    """A device's push token or endpoint: enough to tell one's devices apart in a list, never
+    enough to push to one (an endpoint URL keeps only its scheme and host)."""
+    if token.startswith(("https://", "http://")):
+        scheme, _, rest = token.partition("://")
+        return f"{scheme}://{rest.split('/', 1)[0].rsplit('@', 1)[-1]}/…"
+    return f"…{token[-6:]}" if len(token) > 12 else "…"
+
+
 def mask_id_number(value: str | None) -> str | None:
     """A resident ID keeps its 6-digit region only; any other document number its first
     characters (at most a third of it)."""

@@ -12,6 +12,7 @@ from backend.masking import (
     mask_address,
     mask_id_number,
     mask_phone,
+    mask_push_token,
     mask_registry_number,
     mask_values,
 )
@@ -87,3 +88,12 @@ def test_addresses_of_many_shapes() -> None:
     assert mask_address("广东省广州市天河区") == "广东省广州市****"
     assert mask_address("四川省甘孜藏族自治州康定市") == "四川省甘孜藏族自治州****"
     assert mask_address("内蒙古自治区锡林郭勒盟") == "内蒙古自治区锡林郭勒盟****"
+
+
+def test_push_tokens_show_their_tail_and_endpoints_only_their_host() -> None:
+    token = "fcm-token:" + "A1b2C3d4" * 8
+    assert mask_push_token(token) == "…" + token[-6:]
+    assert token[:-6] not in mask_push_token(token)
+    assert mask_push_token("short-token") == "…"  # a short tail would be most of it
+    endpoint = "https://user:pw@push.example.net/wpush/v2/AbCdEf0123456789"
+    assert mask_push_token(endpoint) == "https://push.example.net/…"

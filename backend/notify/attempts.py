@@ -12,7 +12,7 @@ from backend.accounts.permissions import Action, require
 from backend.accounts.principal import Principal
 from backend.accounts.scope import get_scoped
 from backend.accounts.tables import Account
-from backend.notify.push import mask_token
+from backend.masking import mask_push_token
 from backend.notify.tables import AttemptOutcome, ChannelName, PushAttempt
 from backend.pages import Page, window
 
@@ -69,7 +69,7 @@ async def list_attempts(
                 latency_ms=row["latency_ms"],
                 detail=row["detail"],
                 device_id=row["device"],
-                token=mask_token(row["token"]) if row["token"] else None,
+                token=mask_push_token(row["token"]) if row["token"] else None,
                 at=row["at"],
             )
             for row in rows

@@ -24,6 +24,7 @@ from backend.accounts.principal import Principal
 from backend.accounts.session_hooks import EndedSessions, on_sessions_ended
 from backend.db import transaction
 from backend.errors import BadRequest, NotFound
+from backend.masking import mask_push_token
 from backend.notify.channels.addresses import is_internal_name
 from backend.notify.schemas import DeviceRead, DeviceWrite
 from backend.notify.tables import ChannelName, Device
@@ -118,20 +119,12 @@ def _checked(data: DeviceWrite, private_hosts: bool) -> tuple[str, dict[str, str
     return token, {"secret": data.secret}
 
 
-def masked_token(channel: str, token: str) -> str:
-    """Enough to tell one's devices apart, never enough to push to one."""
-    if channel in (ChannelName.webpush, ChannelName.webhook):
-        parts = urlsplit(token)
-        return f"{parts.scheme}://{parts.hostname}/…"
-    return f"…{token[-6:]}"
-
-
 def device_read(row: dict[str, Any], principal: Principal) -> DeviceRead:
     session = row["session"]
     return DeviceRead(
         id=row["id"],
         channel=ChannelName(row["channel"]),
-        token=masked_token(row["channel"], row["token"]),
+        token=mask_push_token(row["token"]),
         app_version=row["app_version"],
         locale=row["locale"],
         this_session=session is not None and str(session) == str(principal.session_id),
@@ -184,7 +177,7 @@ async def register(
                 "register_webhook",
                 "device",
                 written["id"],
-                after={"url": masked_token(data.channel, token)},
+                after={"url": mask_push_token(token)},
             )
     found = await Device.select().where(Device.id == written["id"]).first()
     assert found is not None

@@ -68,15 +68,6 @@ def backoff(job_try: int) -> float:
     return float(min(BACKOFF_FIRST * 2.0 ** (job_try - 1), BACKOFF_CAP))
 
 
-def mask_token(token: str) -> str:
-    """Enough of a token to tell devices apart in the admin view, never enough to use it."""
-    if token.startswith(("https://", "http://")):
-        scheme, _, rest = token.partition("://")
-        host = rest.split("/", 1)[0]
-        return f"{scheme}://{host}/…{token[-4:]}"
-    return f"{token[:4]}…{token[-4:]}" if len(token) > 12 else "…"
-
-
 # Sends in flight in this process, across the jobs arq runs at once: more only queue inside
 # the HTTP/2 connection and time out there (one semaphore per event loop: tests run several).
 _in_flight: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
