@@ -127,6 +127,8 @@ class Settings:
     sms_url: str | None = None  # an HTTP SMS gateway; None: the code is logged
     sms_token: str | None = None
     push: PushSettings = field(default_factory=PushSettings)
+    # An open live stream checks its session this often and closes once it has ended.
+    stream_session_check_seconds: int = 30
     check_lease_seconds: int = 120  # a photo check not finished by then is taken over
     # A class's PDF not rendered by then is taken over: longer than a render job may run.
     render_lease_seconds: int = 20 * 60
@@ -288,6 +290,7 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
             "refresh_grace_seconds",
             "max_json_bytes",
             "max_json_depth",
+            "stream_session_check_seconds",
         )
         if name.upper() in env
     }

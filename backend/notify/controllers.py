@@ -12,9 +12,9 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CON
 from redis.asyncio import Redis
 
 from backend.accounts.permissions import Action, require
-from backend.accounts.principal import load_principal
+from backend.accounts.principal import AccountInactive, load_principal
 from backend.accounts.schemas import DB_ID_MAX
-from backend.accounts.tokens import AccessClaims, AccessTokenVerifier
+from backend.accounts.tokens import AccessClaims, AccessTokenVerifier, InvalidToken
 from backend.deps import ActorDep, IdFilter, OutboxDep, PrincipalDep, RedisDep, SettingsDep
 from backend.errors import Forbidden, Unauthorized
 from backend.http import allowed
@@ -201,7 +201,10 @@ class NotificationStreamController(Controller):
         `subject_kind`, `subject_id`, `created_at`); a comment every 15 seconds keeps it
         open. Reconnecting with `Last-Event-ID` (the header `EventSource` sends) or
         `last_event_id` replays, oldest first, up to 100 notifications made since that id.
-        Works behind several API processes (Redis pub/sub).
+        Works behind several API processes (Redis pub/sub). When the session ends (signed
+        out, password changed elsewhere, account sealed or disabled) the stream sends an event
+        `session_ended` within 30 seconds (`STREAM_SESSION_CHECK_SECONDS`) and closes: sign in
+        again before reconnecting.
 
         Authenticate with `Authorization: Bearer <access_token>`, or, from a browser's
         `EventSource`, with `?ticket=` from `POST /notifications/stream-ticket`.
@@ -219,8 +222,18 @@ class NotificationStreamController(Controller):
         header = (last_event_header or "").strip()
         if since is None and header.isdigit() and int(header) <= DB_ID_MAX:
             since = int(header)
+
+        async def signed_in() -> bool:
+            try:
+                await load_principal(settings, claims)
+            except (InvalidToken, AccountInactive):
+                return False
+            return True
+
         return ServerSentEvent(
-            stream.events(redis, principal.account_id, since),
+            stream.events(
+                redis, principal.account_id, since, signed_in, settings.stream_session_check_seconds
+            ),
             headers={"X-Accel-Buffering": "no"},  # nginx: pass each event on at once
         )
 

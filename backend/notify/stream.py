@@ -12,7 +12,12 @@ proxies from closing an idle stream and finds a client that went away.
 
 A browser's `EventSource` cannot send an `Authorization` header: it first asks for a ticket
 (`POST /notifications/stream-ticket`, with its bearer token), good once within
-`TICKET_SECONDS`, and opens `/notifications/stream?ticket=...`."""
+`TICKET_SECONDS`, and opens `/notifications/stream?ticket=...`.
+
+A stream outlives the request that opened it, so it asks every
+`stream_session_check_seconds` whether its session still stands (signed out, its password
+changed elsewhere, the account sealed or disabled): if not, it sends `session_ended` and
+closes, and the app signs in again."""
 
 from __future__ import annotations
 
@@ -24,7 +29,7 @@ import logging
 import secrets
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from litestar.response import ServerSentEventMessage
@@ -45,6 +50,7 @@ TICKET_SECONDS = 60
 REPLAY_LIMIT = 100  # a client away longer reads the rest from GET /notifications
 RECONNECT_MS = 3000  # what the client waits before reconnecting (the `retry:` field)
 EVENT = "notification"
+ENDED_EVENT = "session_ended"
 
 
 def _ticket_key(ticket: str) -> str:
@@ -101,10 +107,15 @@ async def _missed(account_id: int, after_id: int) -> list[dict[str, Any]]:
 
 
 async def events(
-    redis: Redis, account_id: int, last_event_id: int | None
+    redis: Redis,
+    account_id: int,
+    last_event_id: int | None,
+    signed_in: Callable[[], Awaitable[bool]],
+    check_seconds: float,
 ) -> AsyncIterator[ServerSentEventMessage]:
     """The stream of one user's notifications, until the client goes (the response cancels
-    this generator) or Redis does (the client reconnects and is replayed what it missed)."""
+    this generator), Redis does (the client reconnects and is replayed what it missed), or
+    `signed_in()`, asked every `check_seconds`, says the session has ended."""
     pubsub = redis.pubsub()
     try:
         # Subscribed before the replay is read: nothing falls between the two.
@@ -115,8 +126,13 @@ async def events(
             for event in await _missed(account_id, last_event_id):
                 newest = max(newest, event["id"])
                 yield _message(event)
-        quiet_since = time.monotonic()
+        quiet_since = checked_at = time.monotonic()
         while True:
+            if time.monotonic() - checked_at >= check_seconds:
+                checked_at = time.monotonic()
+                if not await signed_in():
+                    yield ServerSentEventMessage(data="{}", event=ENDED_EVENT, retry=RECONNECT_MS)
+                    return
             # Short waits: the command client's socket timeout also bounds a pub/sub read.
             message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
             if message is None:

@@ -76,9 +76,10 @@ def logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 async def servers(app: Litestar, logs: Path) -> AsyncIterator[tuple[Server, Server]]:
-    """Two API processes; B with a database pool of 2, to show open streams hold none."""
+    """Two API processes; B with a database pool of 2, to show open streams hold none, and
+    checking its streams' sessions every second."""
     a = start_server(logs / "a.log")
-    b = start_server(logs / "b.log", DB_POOL_SIZE="2")
+    b = start_server(logs / "b.log", DB_POOL_SIZE="2", STREAM_SESSION_CHECK_SECONDS="1")
     try:
         up = await asyncio.gather(wait_until_up(a), wait_until_up(b))
         for server_up, log in zip(up, ("a.log", "b.log"), strict=True):
@@ -248,3 +249,27 @@ async def test_a_client_that_goes_leaves_no_subscription_and_streams_hold_no_db_
                 break
             await asyncio.sleep(0.1)
         assert subscribers == 0
+
+
+async def test_a_stream_closes_when_its_session_ends_elsewhere(
+    clients: tuple[httpx.AsyncClient, httpx.AsyncClient], world: World
+) -> None:
+    """Signed out on process A, the stream open on B stops: a phone handed on, or a
+    stolen token revoked, no longer receives the family's notifications."""
+    a, b = clients
+    async with a, b:
+        tokens = await login(a, world.phones[Role.parent])
+        headers = bearer(tokens)
+        other = bearer(await login(a, world.phones[Role.parent]))  # a second session
+        async with open_stream(b, headers) as stream, open_stream(b, other) as kept:
+            out = await a.post("/auth/logout", headers=headers)
+            assert out.status_code in (200, 204), out.text
+            async with asyncio.timeout(WAIT):  # keep-alives alone would never end the loop
+                while "comment" in (event := await stream.next()):
+                    pass
+            assert event["event"] == "session_ended"
+            with pytest.raises(AssertionError, match="the stream ended"):
+                await stream.next()
+
+            sent = await a.post("/notifications/test", headers=other)
+            assert (await kept.notification())["id"] == sent.json()["id"]  # the other lives on
