@@ -1,5 +1,5 @@
 """Command line: `python -m backend audit verify | audit anchor | migrate | seed | import |
-archive run | archive status`."""
+archive run | archive status | archive verify`."""
 
 from __future__ import annotations
 
@@ -153,6 +153,18 @@ async def _archive(word: str) -> int:
     return 1 if word == "run" and done.get("failed", "0") != "0" else 0
 
 
+async def _archive_verify() -> int:
+    from backend.parents.archive_verify import verify_archive
+    from backend.storage import make_storage
+
+    result = await verify_archive(make_storage(get_settings()))
+    for problem in result.bad:
+        print(f"archive NOT VERIFIED: {problem}")
+    if not result.bad:
+        print(f"archive intact: {result.checked} objects match the hash their audit row records")
+    return 1 if result.bad else 0
+
+
 async def _archive_run() -> int:
     return await _archive("run")
 
@@ -183,6 +195,7 @@ COMMANDS = {
     ("seed",): _seed,
     ("archive", "run"): _archive_run,
     ("archive", "status"): _archive_status,
+    ("archive", "verify"): _archive_verify,
 }
 
 
@@ -192,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         "command",
         nargs="+",
         help="audit verify | audit anchor | migrate | seed | import FILE --account PHONE | "
-        "archive run | archive status",
+        "archive run | archive status | archive verify",
     )
     parser.add_argument("--account", help="import: the phone of the account to act as")
     parser.add_argument("--dry-run", action="store_true", help="import: check only")

@@ -102,7 +102,7 @@ def _region_in(column: Column, region_code: str) -> Any:
     return (column >= prefix.ljust(6, "0")) & (column <= prefix.ljust(6, "9"))
 
 
-def _table(kind: ArchivedKind) -> Any:
+def table_of(kind: ArchivedKind) -> Any:
     """`Upload` or `Evidence` (typed Any: mypy cannot see columns through `type[Table]`)."""
     return Upload if kind is ArchivedKind.upload else Evidence
 
@@ -130,7 +130,7 @@ async def candidates(
     """The next `limit` objects of `kind` to archive, by id after `after_id`."""
     if not settled:
         return []
-    table = _table(kind)
+    table = table_of(kind)
     columns: list[Any] = [table.id, table.storage_key, table.region_code, table.created_at]
     columns.append(Upload.campaign if kind is ArchivedKind.upload else Evidence.size_bytes)
     rows: list[dict[str, Any]] = (
@@ -143,7 +143,7 @@ async def candidates(
 
 
 def _where(kind: ArchivedKind, settled: Sequence[Settled], prefix: str, after_id: int) -> Any:
-    table = _table(kind)
+    table = table_of(kind)
     requests, actions = _busy_students()
     return (
         _settled_where(kind, settled)
@@ -185,7 +185,7 @@ async def archive_one(
     row: Mapping[str, Any],
     campaign_id: int,
 ) -> Outcome:
-    table = _table(kind)
+    table = table_of(kind)
     object_id, hot = int(row["id"]), str(row["storage_key"])
     ref = ref_of(kind, object_id)
     if hot.startswith(storage.archive_prefix):
@@ -308,7 +308,7 @@ async def pending_count(settings: Settings, storage: Storage, now: datetime) -> 
     if not settled:
         return counts
     for kind in KINDS:
-        table = _table(kind)
+        table = table_of(kind)
         counts[kind.value] = await table.count().where(
             _where(kind, settled, storage.archive_prefix, 0)
         )

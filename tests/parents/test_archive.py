@@ -36,6 +36,7 @@ from backend.parents.archive_tasks import (
     start_archive_job,
     start_run,
 )
+from backend.parents.archive_verify import verify_archive
 from backend.parents.tables import Upload
 from backend.records.problem_tables import ProblemAction, ProblemCase
 from backend.records.review_tables import ChangeRequest, Evidence
@@ -567,3 +568,35 @@ def test_nothing_deletes_a_photo_or_evidence_on_a_schedule() -> None:
         if removal.search(path.read_text())
     )
     assert found == ["parents/archive.py", "records/request_service.py", "storage.py"]
+
+
+async def test_verify_finds_an_archived_photo_swapped_lost_or_misrecorded(
+    app: Litestar, world: World, archive_now: Settings
+) -> None:
+    storage = storage_of(app)
+    campaign = await open_campaign()
+    swapped, lost, relabelled, fine = [
+        await add_upload(storage, world, s, campaign, i)
+        for i, s in enumerate([*world.students, world.students[0]])
+    ]
+    await end_campaign(campaign, 40)
+    await run_inline(storage, archive_now, app.state.redis)
+    assert (await verify_archive(storage)).bad == []
+
+    (storage.root / await key_of(Upload, swapped)).write_bytes(jpeg(99))
+    (storage.root / await key_of(Upload, lost)).unlink()
+    await ArchivedObject.update({ArchivedObject.sha256: "f" * 64}).where(
+        ArchivedObject.object_ref == f"upload:{relabelled}"
+    )
+
+    result = await verify_archive(storage)
+
+    assert result.checked == 4
+    assert sorted(result.bad) == sorted(
+        [
+            f"upload:{swapped} bytes in the archive differ from the hash recorded when it moved",
+            f"upload:{lost} missing from the archive",
+            f"upload:{relabelled} ledger and audit trail disagree on its hash",
+        ]
+    )
+    assert fine not in {int(b.split()[0].split(":")[1]) for b in result.bad}
