@@ -154,13 +154,16 @@ def _where(kind: ArchivedKind, settled: Sequence[Settled], prefix: str, after_id
     )
 
 
-def _campaign_of(kind: ArchivedKind, row: Mapping[str, Any], settled: Sequence[Settled]) -> int:
+def _campaign_of(
+    kind: ArchivedKind, row: Mapping[str, Any], settled: Sequence[Settled]
+) -> int | None:
+    """The settled campaign that lets the object go (None: none, after all)."""
     if kind is ArchivedKind.upload:
         return int(row["campaign"])
     made_at: datetime = row["created_at"]
     if made_at.tzinfo is None:  # SQLite answers naive UTC
         made_at = made_at.replace(tzinfo=UTC)
-    return next(c.id for c in settled if c.covers(row["region_code"], made_at))
+    return next((c.id for c in settled if c.covers(row["region_code"], made_at)), None)
 
 
 @dataclass
@@ -294,9 +297,12 @@ async def archive_chunk(
     rows = await candidates(kind, settled, storage.archive_prefix, after_id, settings.archive_chunk)
     outcome = Outcome()
     for row in rows:
-        outcome.add(
-            await archive_one(storage, settings, actor, kind, row, _campaign_of(kind, row, settled))
-        )
+        campaign = _campaign_of(kind, row, settled)
+        if campaign is None:  # the query and the rule disagree: leave it, and say so
+            log.error("archive: %s:%s matched no settled campaign", kind.value, row["id"])
+            outcome.skipped += 1
+            continue
+        outcome.add(await archive_one(storage, settings, actor, kind, row, campaign))
     last_id = int(rows[-1]["id"]) if rows else after_id
     return Chunk(outcome, last_id, more=len(rows) == settings.archive_chunk)
 
