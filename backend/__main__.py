@@ -1,4 +1,5 @@
-"""Command line: `python -m backend audit verify | audit anchor | migrate | seed | import`."""
+"""Command line: `python -m backend audit verify | audit anchor | migrate | seed | import |
+archive run | archive status | archive verify`."""
 
 from __future__ import annotations
 
@@ -121,6 +122,57 @@ async def _import(path: str, phone: str, dry_run: bool) -> int:
     return 0 if status == "done" else 1
 
 
+async def _archive(word: str) -> int:
+    """`archive run`: a whole archive run here, chunk after chunk (the worker's daily run does
+    the same in jobs); `archive status`: the newest run's progress."""
+    import json
+
+    from redis.asyncio import Redis
+
+    from backend.parents.archive_tasks import latest_run, run_inline
+    from backend.redis_server import resolve_redis
+    from backend.storage import make_storage
+
+    settings = get_settings()
+    url, private = await resolve_redis(settings)
+    redis = Redis.from_url(url)
+    try:
+        if word == "run" and await run_inline(make_storage(settings), settings, redis) is None:
+            print("an archive run is still going (python -m backend archive status)")
+            return 1
+        latest = await latest_run(redis)
+    finally:
+        await redis.aclose()
+        if private is not None:
+            private.stop()
+    if latest is None:
+        print("no archive run yet")
+        return 0
+    run_id, done = latest
+    print(json.dumps({"run": run_id, **done}, ensure_ascii=False, indent=1))
+    return 1 if word == "run" and done.get("failed", "0") != "0" else 0
+
+
+async def _archive_verify() -> int:
+    from backend.parents.archive_verify import verify_archive
+    from backend.storage import make_storage
+
+    result = await verify_archive(make_storage(get_settings()))
+    for problem in result.bad:
+        print(f"archive NOT VERIFIED: {problem}")
+    if not result.bad:
+        print(f"archive intact: {result.checked} objects match the hash their audit row records")
+    return 1 if result.bad else 0
+
+
+async def _archive_run() -> int:
+    return await _archive("run")
+
+
+async def _archive_status() -> int:
+    return await _archive("status")
+
+
 def _cli_principal(account: dict[str, Any]) -> Principal:
     return account_principal(account)
 
@@ -141,6 +193,9 @@ COMMANDS = {
     ("audit", "anchor"): _audit_anchor,
     ("migrate",): _migrate,
     ("seed",): _seed,
+    ("archive", "run"): _archive_run,
+    ("archive", "status"): _archive_status,
+    ("archive", "verify"): _archive_verify,
 }
 
 
@@ -149,7 +204,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "command",
         nargs="+",
-        help="audit verify | audit anchor | migrate | seed | import FILE --account PHONE",
+        help="audit verify | audit anchor | migrate | seed | import FILE --account PHONE | "
+        "archive run | archive status | archive verify",
     )
     parser.add_argument("--account", help="import: the phone of the account to act as")
     parser.add_argument("--dry-run", action="store_true", help="import: check only")

@@ -177,6 +177,14 @@ class Settings:
     # The daily reminders (backend/notify/schedule.py) run once per working day at or after
     # this hour, China time ("HH:MM").
     digest_at: str = "08:30"
+    # The archive (backend/parents/archive.py, docs/operations.md "The archive"): photos and
+    # evidence of a settled campaign move under `archive_prefix`, on S3 into
+    # `archive_storage_class` (a class read without a restore), `archive_after_days` after the
+    # campaign's end, `archive_chunk` objects per job.
+    archive_prefix: str = "archive/"
+    archive_storage_class: str = "STANDARD_IA"
+    archive_after_days: int = 30
+    archive_chunk: int = 200
 
     @property
     def is_postgres(self) -> bool:
@@ -291,6 +299,8 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
             "max_json_bytes",
             "max_json_depth",
             "stream_session_check_seconds",
+            "archive_after_days",
+            "archive_chunk",
         )
         if name.upper() in env
     }
@@ -310,6 +320,7 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
     if not re.fullmatch(r"([01][0-9]|2[0-3]):[0-5][0-9]", digest_at):
         raise ValueError("DIGEST_AT must be a time of day, HH:MM (China time), e.g. 08:30")
     host = env.get("HOST", base.host)
+    archive_prefix, archive_storage_class = _archive_settings(env, base, ints)
     return Settings(
         var_dir=var_dir,
         database_url=env.get("DATABASE_URL") or None,
@@ -337,8 +348,44 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
         audit_active_kid=audit_active_kid,
         openapi_enabled=_bool(env.get("OPENAPI_ENABLED", "true")),
         digest_at=digest_at,
+        archive_prefix=archive_prefix,
+        archive_storage_class=archive_storage_class,
         **ints,
     )
+
+
+# Where the service writes objects (its hot folders): the archive prefix is none of them.
+HOT_PREFIXES = frozenset(
+    {"photos/", "evidence/", "crops/", "forms/", "audit-anchors/", "messages/", "uploads/"}
+)
+# Storage classes an object must be restored from before it can be read (AWS, and the names
+# Chinese S3-compatible stores use): the archive must stay readable through the same reads.
+RESTORE_FIRST = frozenset(
+    {"GLACIER", "DEEP_ARCHIVE", "ARCHIVE", "COLD_ARCHIVE", "DEEP_COLD_ARCHIVE", "DEEP_COLD"}
+)
+
+
+def _archive_settings(
+    env: Mapping[str, str], base: Settings, ints: Mapping[str, int]
+) -> tuple[str, str]:
+    """`ARCHIVE_PREFIX` (a key prefix ending in /) and `ARCHIVE_STORAGE_CLASS` (an S3 class
+    read without a restore), checked with `ARCHIVE_AFTER_DAYS` ≥ 0 and `ARCHIVE_CHUNK` ≥ 1."""
+    prefix = env.get("ARCHIVE_PREFIX", base.archive_prefix).strip()
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,30}/", prefix):
+        raise ValueError("ARCHIVE_PREFIX must be one folder name ending in /, e.g. archive/")
+    if prefix in HOT_PREFIXES:
+        raise ValueError(f"ARCHIVE_PREFIX may not be {prefix}: the service writes there")
+    storage_class = env.get("ARCHIVE_STORAGE_CLASS", base.archive_storage_class).strip().upper()
+    if not re.fullmatch(r"[A-Z][A-Z_]{1,30}", storage_class):
+        raise ValueError("ARCHIVE_STORAGE_CLASS must be an S3 storage class, e.g. STANDARD_IA")
+    if storage_class in RESTORE_FIRST:
+        raise ValueError(
+            f"ARCHIVE_STORAGE_CLASS {storage_class} must be restored before each read; the "
+            "archive stays readable on demand: use STANDARD_IA or GLACIER_IR"
+        )
+    if ints.get("archive_after_days", 0) < 0 or ints.get("archive_chunk", 1) < 1:
+        raise ValueError("ARCHIVE_AFTER_DAYS must be 0 or more, ARCHIVE_CHUNK 1 or more")
+    return prefix, storage_class
 
 
 @lru_cache(maxsize=1)

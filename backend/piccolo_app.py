@@ -17,6 +17,7 @@ APP_CONFIG = AppConfig(
             "backend.records.problem_tables",
             "backend.records.roll_tables",
             "backend.parents.tables",
+            "backend.parents.archive_tables",
             "backend.notify.tables",
             "backend.messages.tables",
             "backend.outbox",

@@ -41,6 +41,12 @@ from backend.notify import push, schedule
 from backend.notify.sms import SmsError
 from backend.outbox import SWEEP_GRACE
 from backend.parents import reminders as parents_reminders
+from backend.parents.archive_tasks import (
+    ARCHIVE_CHUNK_TIMEOUT,
+    ARCHIVE_TRIES,
+    archive_chunk_job,
+    start_archive_job,
+)
 from backend.parents.checks import MAX_ATTEMPTS, warm_up_reader
 from backend.parents.tasks import CHECK_TIMEOUT, check_upload_job, sweep_checks
 from backend.records import reminders as records_reminders
@@ -129,6 +135,9 @@ FUNCTIONS: list[Any] = [
     func(push_notification, max_tries=push.PUSH_TRIES),
     sweep_pushes,
     daily_reminders_job,
+    # The archive, not deletion (backend/parents/archive.py): a daily run, one job per chunk.
+    start_archive_job,
+    func(archive_chunk_job, timeout=ARCHIVE_CHUNK_TIMEOUT, max_tries=ARCHIVE_TRIES),
 ]
 CHINA_TIME = timezone(timedelta(hours=8), "Asia/Shanghai")  # no daylight saving
 CRON_JOBS = [
@@ -140,6 +149,7 @@ CRON_JOBS = [
     cron(sweep_outbox, second={20}, unique=True),  # every minute
     cron(sweep_pushes, second={40}, unique=True),  # every minute
     cron(daily_reminders_job, minute=set(range(1, 60, 5)), second={40}, unique=True),
+    cron(start_archive_job, hour={2}, minute={40}, unique=True, run_at_startup=False),
 ]
 POLL_DELAY = 0.05  # seconds: arq's default 0.5 s would add up to half a second to every job
 

@@ -46,7 +46,7 @@ from backend.records.catalog import BY_CODE, printed_names
 from backend.records.printing import catalog_fields, form_layout, printed_field, printed_values
 from backend.records.service import load_fields
 from backend.records.tables import IssuedForm, Student
-from backend.storage import Storage
+from backend.storage import Storage, read_current
 
 log = logging.getLogger("registry.checks")
 
@@ -198,7 +198,7 @@ async def run_check(
     student = await Student.select(Student.fields).where(Student.id == upload["student"]).first()
     if form is None or student is None:
         return await fail(upload_id, "the form or the student is gone", outbox)
-    photo = await storage.get(upload["storage_key"])
+    photo = await read_current(storage, upload["storage_key"])
     current = printed_values(load_fields(student["fields"]))
     key = settings.form_token_key.encode()
     loop = asyncio.get_running_loop()

@@ -44,7 +44,7 @@ from backend.parents.tables import Upload
 from backend.parents.views import report_fields
 from backend.records.campaigns import active_campaign
 from backend.records.tables import IssuedForm, Student
-from backend.storage import Storage
+from backend.storage import Storage, read_current
 
 log = logging.getLogger("registry.uploads")
 
@@ -212,7 +212,7 @@ async def photo_bytes(
     if principal.role in STAFF_ROLES:
         await audit.record(actor, "read", "upload", upload_id)
     # Stored copies are already pixels only; this also covers those stored before that was so.
-    return strip_metadata(await storage.get(row["storage_key"]))
+    return strip_metadata(await read_current(storage, row["storage_key"]))
 
 
 _DETAIL_SQL = """

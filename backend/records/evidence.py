@@ -24,7 +24,7 @@ from backend.errors import BadRequest, DomainError, PayloadTooLarge
 from backend.parents.photos import MAX_BYTES, PhotoRejected, clean_photo, strip_metadata
 from backend.records.change_requests import EvidenceIn
 from backend.records.review_tables import Evidence, EvidenceKind
-from backend.storage import Storage
+from backend.storage import Storage, read_current
 
 # At most this many photos with one request (or one amendment), and this many bytes in all.
 MAX_PHOTOS = 6
@@ -103,4 +103,4 @@ async def evidence_bytes(
     )
     if principal.role in STAFF_ROLES:
         await audit.record(actor, "read", "evidence", evidence_id)
-    return strip_metadata(await storage.get(row["storage_key"]))
+    return strip_metadata(await read_current(storage, row["storage_key"]))
