@@ -17,6 +17,7 @@ from backend.http import allowed
 from backend.openapi import BY_ID, JSON_BODY, QUERY, SIGNED_IN, STAFF, errors
 from backend.pages import DEFAULT_PAGE_SIZE, Page, PageNumber, PageSize, window
 from backend.records import roll
+from backend.records import roll_waiting as _lists_mismatches_in_the_queue  # noqa: F401
 from backend.records.roll_schemas import (
     ClassRollRead,
     MarkWrite,
