@@ -123,7 +123,7 @@ class RollEntryRead(msgspec.Struct):
     problem_case_id: int | None
     problem_case_state: CaseState | None
     problem_case_state_label: str
-    problem_case_reason: str  # the reviewer's last reason (rejected, sent back)
+    review_note: str  # the authority's reason on the deletion (rejected, sent back)
 
 
 class RollRecordRead(msgspec.Struct):
@@ -197,5 +197,5 @@ def entry_read(row: dict[str, Any]) -> RollEntryRead:
         problem_case_id=row["problem_case"],
         problem_case_state=case_state,
         problem_case_state_label=CASE_STATE_LABEL[case_state] if case_state else "",
-        problem_case_reason=row["problem_case_reason"] or "",
+        review_note=row["problem_case_reason"] or "",
     )

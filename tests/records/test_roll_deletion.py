@@ -134,7 +134,7 @@ async def test_a_rejected_deletion_comes_back_to_the_school_and_the_entry_shows_
     assert rejected.status_code == 200, rejected.text
 
     now = await entry(client, registrar, entry_id)
-    assert (now["problem_case_state"], now["problem_case_reason"]) == ("open", "请核实是否休学")
+    assert (now["problem_case_state"], now["review_note"]) == ("open", "请核实是否休学")
     # The registrar acts again from the problem list, as on any case (a second round).
     again = await client.post(
         f"/problem-cases/{case_id}/actions",
