@@ -24,6 +24,25 @@ def _moment(value: object) -> datetime:
     return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
 
 
+async def backfill_due_dates() -> int:
+    """Give each waiting entry without a due date the one it would have had; how many."""
+    db = engine_finder()
+    waiting = await db.run_querystring(
+        QueryString(
+            "SELECT id, marked_at FROM roll_entry WHERE state = 'waiting' AND due_on IS NULL"
+        )
+    )
+    for row in waiting:
+        await db.run_querystring(
+            QueryString(
+                "UPDATE roll_entry SET due_on = {} WHERE id = {}",
+                due_date(_moment(row["marked_at"])),
+                row["id"],
+            )
+        )
+    return len(waiting)
+
+
 async def forwards() -> MigrationManager:
     manager = MigrationManager(migration_id=ID, app_name="backend", description=DESCRIPTION)
 
@@ -31,19 +50,7 @@ async def forwards() -> MigrationManager:
         db = engine_finder()
         for name, columns in INDEXES.items():
             await db.run_querystring(QueryString(f"CREATE INDEX {name} ON {columns}"))
-        waiting = await db.run_querystring(
-            QueryString(
-                "SELECT id, marked_at FROM roll_entry WHERE state = 'waiting' AND due_on IS NULL"
-            )
-        )
-        for row in waiting:
-            await db.run_querystring(
-                QueryString(
-                    "UPDATE roll_entry SET due_on = {} WHERE id = {}",
-                    due_date(_moment(row["marked_at"])),
-                    row["id"],
-                )
-            )
+        await backfill_due_dates()
 
     async def drop() -> None:
         db = engine_finder()

@@ -6,6 +6,7 @@ school's leaders), once each, never once decided."""
 
 from __future__ import annotations
 
+import importlib
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -23,7 +24,7 @@ from backend.records.chains import ENTER
 from backend.records.review_tables import ReviewStep, SubjectKind
 from backend.records.reviews import open_round, place_of
 from backend.records.roll_tables import RollEntry
-from backend.workdays import CHINA, china_today
+from backend.workdays import CHINA, china_today, due_date
 from tests.factories import World, bearer, build_world, login, make_account, make_students
 from tests.factories import open_campaign as open_campaign_row
 from tests.records.requests import as_role
@@ -263,3 +264,17 @@ async def test_waiting_mismatches_are_reminded_when_due_soon_and_overdue(
     )
     assert decided not in {row["subject_id"] for row in told}
     assert all("王小明" not in row["title"] for row in told)
+
+
+async def test_mismatches_waiting_before_due_dates_were_kept_get_one(
+    client: httpx.AsyncClient, world: World, campaign: int
+) -> None:
+    """The migration that added `due_on` gives the entries already waiting theirs."""
+    _, child = await mismatches(client, world, campaign)
+    await RollEntry.update({RollEntry.due_on: None}).where(RollEntry.id == child)
+    migration = importlib.import_module("migrations.backend_2026_12_01t15_44_17_000000")
+    assert await migration.backfill_due_dates() == 1
+    rows = await RollEntry.select(RollEntry.id, RollEntry.due_on, RollEntry.marked_at)
+    for row in rows:
+        assert row["due_on"] == due_date(row["marked_at"]), row
+    assert await migration.backfill_due_dates() == 0
