@@ -50,6 +50,7 @@ from backend.parents.archive_tasks import (
 from backend.parents.checks import MAX_ATTEMPTS, warm_up_reader
 from backend.parents.tasks import CHECK_TIMEOUT, check_upload_job, sweep_checks
 from backend.records import reminders as records_reminders
+from backend.records import roll_waiting as roll_reminders
 from backend.records.forms import MAX_RENDER_ATTEMPTS, RENDER_TIMEOUT
 from backend.records.tasks import (
     render_form_batch_job,
@@ -62,7 +63,7 @@ from backend.resources import Resources, WorkerContext, open_resources
 log = logging.getLogger("registry.worker")
 
 # The domains whose reminders join the daily run (each registers itself at import).
-DAILY_REMINDERS = (records_reminders, parents_reminders, messages_reminders)
+DAILY_REMINDERS = (records_reminders, parents_reminders, messages_reminders, roll_reminders)
 
 MESSAGE_TRIES = 5  # an SMS the gateway keeps refusing: tries 30 s, 1, 1.5, 2 min apart
 

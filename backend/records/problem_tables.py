@@ -36,11 +36,13 @@ class CaseKind(StrEnum):
     id_not_found = "id_not_found"  # 身份证号不存在 (national list)
     name_id_mismatch = "name_id_mismatch"  # 姓名与身份证号不匹配 (national list)
     national_duplicate = "national_duplicate"  # 重复 (national list)
+    roll_not_here = "roll_not_here"  # 在籍不在班: the class roll found no child (`records.roll`)
 
 
 class CaseSource(StrEnum):
     local = "local"  # the registry's own checks, recomputed when a record is written
     national = "national"  # the national system's list, imported by an authority
+    roll = "roll"  # the registrar deleting a record the class roll found no child for
 
 
 class CaseState(StrEnum):

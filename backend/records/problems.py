@@ -73,6 +73,7 @@ from backend.workdays import due_date
 KIND_LABEL: dict[CaseKind, str] = {
     **{CaseKind(kind.value): label for kind, label in PROBLEM_LABEL.items()},
     **NATIONAL_KIND_LABEL,
+    CaseKind.roll_not_here: "班级核对：在籍不在班",
 }
 LOCAL_KINDS = frozenset(CaseKind(kind.value) for kind in ProblemKind)
 # Resolved when only one school still holds the ID; arbitrated when all holders corroborated.
@@ -86,6 +87,9 @@ ACTIONS_FOR: dict[CaseKind, frozenset[ActionKind]] = {
     else ALL_ACTIONS
     for kind in CaseKind
 }
+# A record the class roll found no child for (`records.roll`): deleted, or shown to be right
+# after all; no key field to change.
+ACTIONS_FOR[CaseKind.roll_not_here] = frozenset({ActionKind.delete, ActionKind.corroborate})
 
 # Each is enough on its own (notice 001, 问题学籍处理).
 EVIDENCE_SETS: tuple[frozenset[EvidenceKind], ...] = (

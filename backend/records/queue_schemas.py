@@ -47,12 +47,14 @@ class SubjectSummary(msgspec.Struct):
 
 
 class QueueItem(msgspec.Struct):
-    step_id: int
+    # None for what waits beside the review steps (a class-roll mismatch, `subject_kind`
+    # `roll_entry`, `step_kind` `settle`): decided through its own subject (`subject_id`)
+    step_id: int | None
     subject_kind: SubjectKind
     subject_id: int
     step_kind: StepKind
     role: Role
-    student_id: int
+    student_id: int | None  # None for a child without a record (a roll mismatch)
     student_name: str
     school_id: int
     school_name: str
@@ -72,13 +74,14 @@ class RequestStateCount(msgspec.Struct):
 
 
 class QueueCounts(msgspec.Struct):
-    """The badge: steps waiting on the caller, and the change requests in the caller's scope
-    by state."""
+    """The badge: steps (and class-roll mismatches) waiting on the caller, and the change
+    requests in the caller's scope by state."""
 
     waiting: int
     overdue: int
     due_soon: int  # due today or within the next 2 working days, not yet overdue
     requests: list[RequestStateCount]
+    roll_entries: int = 0  # of `waiting`, the class-roll mismatches (a registrar's)
 
 
 class BulkApproval(msgspec.Struct, forbid_unknown_fields=True):

@@ -13,6 +13,11 @@ decides on: each kind of subject registers the join and columns that summarise i
     summarize(SubjectKind.problem_action, Summary(join=..., columns=..., read=...))
 
 A kind with no summary registered is listed without one.
+
+What waits on someone beside the review steps (a class-roll mismatch waits on the school's
+registrar, and is no review step: `records.roll_waiting`) is listed in the same queue, in the
+same order, and counted on the same badge (`list_beside`); for a caller nothing else waits
+on, the queue's statement is the steps' alone.
 """
 
 from __future__ import annotations
@@ -85,6 +90,51 @@ _EVIDENCE_KINDS = frozenset(kind.value for kind in EvidenceKind)
 def summarize(kind: SubjectKind, summary: Summary) -> None:
     """Register how the queue summarises subjects of `kind` (once, in the subject's module)."""
     SUMMARIES[kind] = summary
+
+
+@dataclass(frozen=True, slots=True)
+class Beside:
+    """Something that waits on a caller beside the review steps. `rows(principal)` is a SELECT
+    of what of it waits on `principal`, with its arguments, or None when nothing of the kind
+    can; its columns, in this order: `id` (NULL: no step), `subject_kind`, `subject_id`,
+    `kind`, `role`, `student` (may be NULL), `school`, `school_class`, `became_current_at`,
+    `due_on`, `name` (shown when `student` is NULL), `sort_kind` (> 0), `sort_id`."""
+
+    subject_kind: SubjectKind
+    step_kind: StepKind
+    rows: Callable[[Principal], tuple[str, list[Any]] | None]
+
+
+BESIDE: dict[SubjectKind, Beside] = {}
+
+
+def list_beside(beside: Beside) -> None:
+    """List a kind of thing in the queues and badges of whoever it waits on (once, in its
+    module)."""
+    BESIDE[beside.subject_kind] = beside
+
+
+def _beside(
+    principal: Principal,
+    subject_kind: SubjectKind | None,
+    step_kind: StepKind | None,
+    overdue_only: bool,
+    today: date,
+) -> list[tuple[SubjectKind, str, list[Any]]]:
+    """What waits on the caller beside the steps, through the queue's filters: a SELECT (and
+    its arguments) per kind."""
+    found = []
+    for kind, beside in BESIDE.items():
+        if subject_kind not in (None, kind) or step_kind not in (None, beside.step_kind):
+            continue
+        rows = beside.rows(principal)
+        if rows is None:
+            continue
+        sql, args = rows
+        if overdue_only:
+            sql, args = f"SELECT * FROM ({sql}) b WHERE b.due_on < {{}}", [*args, today]
+        found.append((kind, sql, list(args)))
+    return found
 
 
 class NotInBulk(DomainError):
@@ -172,9 +222,33 @@ async def waiting_on(
     # rows only. Its total is counted in the same statement, unless counted a moment ago.
     seat_key = (seat, tuple(seat_args), more, tuple(more_args))
     known = queue_totals.recall(seat_key)
+    count_sql = f"(SELECT COUNT(*) FROM review_step q WHERE {count_seat}{count_more})"
+    count_args = [*count_args, *count_more_args]
+
+    def steps(extra: str = "") -> str:
+        return f"""SELECT rs.id, rs.subject_kind, rs.subject_id, rs.kind, rs.role, rs.student,
+             rs.school, rs.school_class, rs.became_current_at, rs.due_on{extra}
+      FROM review_step rs
+      WHERE {seat}{more}"""
+
+    page_sql = f"""{steps()}
+      ORDER BY rs.due_on, rs.id"""
+    page_args = [*seat_args, *more_args]
+    student, name, order = "JOIN student s ON s.id = p.student", "s.name", "p.due_on, p.id"
+    beside = _beside(principal, subject_kind, step_kind, overdue_only, today)
+    if beside:  # one order over the steps and what waits beside them (`list_beside`)
+        also = "".join(f"\n      UNION ALL {sql}" for _, sql, _ in beside)
+        also_args = [arg for _, _, args in beside for arg in args]
+        page_sql = f"""SELECT * FROM (
+      {steps(", NULL AS name, 0 AS sort_kind, rs.id AS sort_id")}{also}) u
+      ORDER BY u.due_on, u.sort_kind, u.sort_id"""
+        page_args += also_args
+        count_sql += "".join(f" + (SELECT COUNT(*) FROM ({sql}) bc)" for _, sql, _ in beside)
+        count_args += also_args
+        student = "LEFT JOIN student s ON s.id = p.student"  # a child without a record
+        name, order = "COALESCE(s.name, p.name)", "p.due_on, p.sort_kind, p.sort_id"
     if known is None:
-        total_column = f"(SELECT COUNT(*) FROM review_step q WHERE {count_seat}{count_more})"
-        total_args = [*count_args, *count_more_args]
+        total_column, total_args = count_sql, count_args
     else:
         total_column, total_args = "NULL", []
     summaries = list(SUMMARIES.items())
@@ -184,21 +258,16 @@ async def waiting_on(
         f"""
 SELECT p.id, p.subject_kind, p.subject_id, p.kind, p.role, p.student, p.school,
        p.school_class, p.became_current_at, p.due_on,
-       s.name AS student_name, sc.name AS school_name, c.name AS class_name,
+       {name} AS student_name, sc.name AS school_name, c.name AS class_name,
        {total_column} AS total{columns}
-FROM (SELECT rs.id, rs.subject_kind, rs.subject_id, rs.kind, rs.role, rs.student, rs.school,
-             rs.school_class, rs.became_current_at, rs.due_on
-      FROM review_step rs
-      WHERE {seat}{more}
-      ORDER BY rs.due_on, rs.id
+FROM ({page_sql}
       LIMIT {{}} OFFSET {{}}) p
-JOIN student s ON s.id = p.student
+{student}
 JOIN school sc ON sc.id = p.school
 JOIN school_class c ON c.id = p.school_class{joins}
-ORDER BY p.due_on, p.id""",
+ORDER BY {order}""",
         *total_args,
-        *seat_args,
-        *more_args,
+        *page_args,
         w.size,
         w.offset,
     )
@@ -208,11 +277,7 @@ ORDER BY p.due_on, p.id""",
         total = int(rows[0]["total"])
         queue_totals.keep(seat_key, total)
     else:  # past the last page: its total on its own
-        counted = await fetch_rows(
-            f"SELECT COUNT(*) AS total FROM review_step q WHERE {count_seat}{count_more}",
-            *count_args,
-            *count_more_args,
-        )
+        counted = await fetch_rows(f"SELECT {count_sql} AS total", *count_args)
         total = int(counted[0]["total"])
     readers = {kind.value: summary.read for kind, summary in summaries}
     items = []
@@ -276,11 +341,32 @@ FROM review_step rs WHERE {seat}""",
     )
     found = {row["state"]: int(row["n"]) for row in by_state}
     row = waiting[0]
+    total = [int(row["waiting"]), int(row["overdue"]), int(row["due_soon"])]
+    beside: dict[SubjectKind, int] = {}
+    for kind, sql, args in _beside(principal, None, None, False, today):
+        also = await fetch_rows(
+            f"""
+SELECT COUNT(*) AS waiting,
+       COALESCE(SUM(CASE WHEN b.due_on < {{}} THEN 1 ELSE 0 END), 0) AS overdue,
+       COALESCE(SUM(CASE WHEN b.due_on >= {{}} AND b.due_on <= {{}} THEN 1 ELSE 0 END), 0)
+           AS due_soon
+FROM ({sql}) b""",
+            today,
+            today,
+            soon,
+            *args,
+        )
+        beside[kind] = int(also[0]["waiting"])
+        total = [
+            t + int(also[0][c])
+            for t, c in zip(total, ("waiting", "overdue", "due_soon"), strict=True)
+        ]
     return QueueCounts(
-        waiting=int(row["waiting"]),
-        overdue=int(row["overdue"]),
-        due_soon=int(row["due_soon"]),
+        waiting=total[0],
+        overdue=total[1],
+        due_soon=total[2],
         requests=[RequestStateCount(state, found.get(state.value, 0)) for state in RequestState],
+        roll_entries=beside.get(SubjectKind.roll_entry, 0),
     )
 
 

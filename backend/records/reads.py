@@ -19,7 +19,7 @@ from backend.db import fetch_rows, is_postgres
 from backend.errors import BadRequest, NotFound
 from backend.masking import mask_id_number, mask_registry_number
 from backend.pages import Page, window
-from backend.records import proofs
+from backend.records import controls, proofs
 from backend.records.catalog import BY_CODE, FIELDS, FieldType
 from backend.records.ids import PROBLEM_LABEL, ProblemKind, normalise_id_number
 from backend.records.review_tables import ChangeRequest, RequestState
@@ -176,7 +176,7 @@ async def list_students(
 
 _STUDENT_SQL = """
 SELECT s.id, s.registry_number, s.school, s.school_class, s.status, s.fields, s.updated_at,
-       p.id AS problem_id, p.kind AS problem_kind, p.detail AS problem_detail,
+       s.region_code, p.id AS problem_id, p.kind AS problem_kind, p.detail AS problem_detail,
        EXISTS (SELECT 1 FROM change_request r WHERE r.student = s.id
                AND r.state IN ('in_review', 'returned')) AS has_pending
 FROM student s LEFT JOIN problem_flag p ON p.student = s.id
@@ -215,13 +215,15 @@ async def student_detail(
         await audit.record(actor, "read", "student", student_id)
     values = load_fields(row["fields"])
     pending = await pending_changes(student_id) if row["has_pending"] else {}
+    # key as the record's province controls it (a province may make more fields key)
+    controlled = await controls.controls_of(controls.province_of(row["region_code"]))
     fields = [
         FieldValue(
             field=f.code,
             field_label=f.label,
             value=masking.mask(f, values.get(f.code)),
             display=masking.mask(f, f.label_of(values.get(f.code))) or None,
-            key=f.key,
+            key=controlled[f.code].key,
             masked=masking.is_masked(f, values.get(f.code)),
             pending=pending.get(f.code),
         )

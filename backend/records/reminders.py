@@ -12,6 +12,10 @@ Whoever holds a seat: the active accounts of the step's role at its class, schoo
 aggregate per seat), one over the accounts of the seats it found, then one `notify` per
 distinct digest and per step; each note once per step, kind and person, ever (`Note.once`).
 No titles or bodies carry a name: counts, and the step's id for the app to open.
+
+What waits on someone beside the review steps (a class-roll mismatch on the school's
+registrar: `records.roll_waiting`) is reminded the same way, in the same digest, its notes
+about its own subject (`also_remind`).
 """
 
 from __future__ import annotations
@@ -137,6 +141,25 @@ def due_soon_until(today: date) -> date:
 
 _SEAT_COLUMNS = "rs.role, rs.seat_class, rs.seat_school, rs.seat_region"
 
+# What else waits, by the notes' subject kind: a SELECT of `subject` (that kind), `id`,
+# `role`, `seat_class`, `seat_school`, `seat_region`, `school`, `region_code`, `due_on`, for
+# what waits now.
+BESIDE: dict[str, str] = {}
+
+
+def also_remind(subject: str, sql: str) -> None:
+    """Remind whoever something else waits on as for a review step (once, in its module)."""
+    BESIDE[subject] = sql
+
+
+def _waiting() -> str:
+    """The current steps and what waits beside them, as one table (`rs`)."""
+    steps = (
+        f"SELECT 'review_step' AS subject, rs.id, {_SEAT_COLUMNS}, rs.school, rs.region_code, "
+        f"rs.due_on FROM review_step rs WHERE rs.state = '{StepState.current.value}'"
+    )
+    return "\n        UNION ALL ".join([steps, *BESIDE.values()])
+
 
 async def digests(run: Run) -> int:
     """One digest per account with current steps in its seat (several seats add up)."""
@@ -146,14 +169,12 @@ async def digests(run: Run) -> int:
                SUM(CASE WHEN rs.due_on >= {{}} AND rs.due_on <= {{}} THEN 1 ELSE 0 END)
                    AS due_soon,
                SUM(CASE WHEN rs.due_on < {{}} THEN 1 ELSE 0 END) AS overdue
-        FROM review_step rs
-        WHERE rs.state = {{}}
+        FROM ({_waiting()}) rs
         GROUP BY {_SEAT_COLUMNS}
         """,
         run.today,
         due_soon_until(run.today),
         run.today,
-        StepState.current.value,
     )
     per_seat = {step_seat(row): row for row in rows}
     holders = await seat_holders(per_seat)
@@ -183,13 +204,12 @@ async def digests(run: Run) -> int:
 async def _current_steps(where: str, *args: Any) -> list[dict[str, Any]]:
     rows = await fetch_rows(
         f"""
-        SELECT rs.id, {_SEAT_COLUMNS}, rs.school, rs.region_code, rs.due_on,
+        SELECT rs.subject, rs.id, {_SEAT_COLUMNS}, rs.school, rs.region_code, rs.due_on,
                s.administered_by
-        FROM review_step rs JOIN school s ON s.id = rs.school
-        WHERE rs.state = {{}} AND {where}
-        ORDER BY rs.id
+        FROM ({_waiting()}) rs JOIN school s ON s.id = rs.school
+        WHERE {where}
+        ORDER BY rs.subject, rs.id
         """,
-        StepState.current.value,
         *args,
     )
     return rows
@@ -250,8 +270,8 @@ async def due_soon(run: Run) -> int:
                 Category.step_due_soon,
                 "有 1 条待办即将到期",
                 _days_left_text(days),
-                subject=("review_step", step["id"]),
-                once=f"due_soon:review_step:{step['id']}",
+                subject=(step["subject"], step["id"]),
+                once=f"due_soon:{step['subject']}:{step['id']}",
             )
             notes.append((accounts, note))
     return await send_each(run, notes)
@@ -262,15 +282,15 @@ async def overdue(run: Run) -> int:
     steps = await _current_steps(
         "rs.due_on < {} AND rs.due_on >= {}", run.today, run.today - OVERDUE_LOOKBACK
     )
-    own = {step["id"]: step_seat(step) for step in steps}
-    above = {step["id"]: escalation_seat(step) for step in steps}
+    own = {(step["subject"], step["id"]): step_seat(step) for step in steps}
+    above = {(step["subject"], step["id"]): escalation_seat(step) for step in steps}
     holders = await seat_holders(
         {*own.values(), *(seat for seat in above.values() if seat is not None)}
     )
     notes = []
     for step in steps:
-        subject = ("review_step", step["id"])
-        accounts = holders.get(own[step["id"]], [])
+        subject = (step["subject"], step["id"])
+        accounts = holders.get(own[subject], [])
         if accounts:
             notes.append(
                 (
@@ -280,11 +300,11 @@ async def overdue(run: Run) -> int:
                         "您有 1 条待办已逾期",
                         "请尽快处理",
                         subject=subject,
-                        once=f"overdue:review_step:{step['id']}",
+                        once=f"overdue:{step['subject']}:{step['id']}",
                     ),
                 )
             )
-        seat = above[step["id"]]
+        seat = above[subject]
         escalated = holders.get(seat, []) if seat is not None else []
         if escalated:
             label = ROLE_LABEL[Role(step["role"])]
@@ -296,7 +316,7 @@ async def overdue(run: Run) -> int:
                         "下级有 1 条待办已逾期",
                         f"{label}的待办已过期限，请督促处理",
                         subject=subject,
-                        once=f"escalated:review_step:{step['id']}",
+                        once=f"escalated:{step['subject']}:{step['id']}",
                     ),
                 )
             )

@@ -47,8 +47,12 @@ class ReviewStepController(Controller):
         (sensitive values masked), the request's source and reason, its evidence (whether
         the ID document is attached), the due date and how many working days it is overdue
         (China's date past `due_on`). `in_bulk` marks steps a school leader may approve
-        together (`POST /review-steps/bulk-approval`). Filters: `subject_kind`
-        (`change_request`, `problem_action`), `step_kind`, `overdue=true` for overdue only.
+        together (`POST /review-steps/bulk-approval`). A registrar's queue also lists the
+        school's class-roll mismatches, in the same order: `subject_kind` `roll_entry`,
+        `step_kind` `settle`, `step_id` null (decide through
+        `POST /roll-entries/{subject_id}/decision` or `/registration`), `student_id` null for a
+        child without a record. Filters: `subject_kind` (`change_request`, `problem_action`,
+        `roll_entry`), `step_kind`, `overdue=true` for overdue only.
         A kind of subject this version cannot summarise is listed with `summary` null.
 
         **Who may call**: staff. A teacher sees the checks of their class's parents'
@@ -75,9 +79,11 @@ class ReviewStepController(Controller):
         responses=errors(SIGNED_IN, STAFF, {403: "reviewers_only"}),
     )
     async def counts(self, principal: PrincipalDep) -> QueueCounts:
-        """The badge on the phone: how many steps wait on the caller (`waiting`), how many of
-        them are overdue, and how many are due within the next 2 working days; and the change
-        requests in the caller's scope by state (`requests`, every state listed).
+        """The badge on the phone: how many steps wait on the caller (`waiting`; a registrar's
+        count includes the school's class-roll mismatches, also counted alone in
+        `roll_entries`), how many of them are overdue, and how many are due within the next 2
+        working days; and the change requests in the caller's scope by state (`requests`,
+        every state listed).
 
         **Who may call**: staff.
 

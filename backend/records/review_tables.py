@@ -36,6 +36,9 @@ class SubjectKind(StrEnum):
     # a piece of evidence only: the proof a record without a resident ID number needs
     # (`records.proofs`), its subject the student
     student_proof = "student_proof"
+    # a queue item only: a class-roll mismatch waiting on the school's registrar (no review
+    # step: `records.roll_waiting`)
+    roll_entry = "roll_entry"
 
 
 class StepKind(StrEnum):
@@ -44,6 +47,7 @@ class StepKind(StrEnum):
     approve = "approve"  # a school leader approves an ordinary change (审核)
     review = "review"  # the administering authority reviews, one by one (审核)
     arbitrate = "arbitrate"  # national arbitration of a duplicate both schools corroborated
+    settle = "settle"  # a queue item only: the registrar settles a class-roll mismatch
 
 
 class StepState(StrEnum):

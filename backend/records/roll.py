@@ -8,13 +8,18 @@ Every mismatch waits on the school's registrar (`waiting`), in the roll's own qu
 step (which belongs to a student) can carry it, and the registrar's answer is a decision
 rather than an approval.
 
-- *not here*: the registrar records what the school does (`RollOutcome`: delete, transfer,
-  suspend, or keep: the child studies here after all); the deletion or transfer itself goes
-  through its own procedure (problem records, later transfers).
+- *not here*: the registrar decides what the school does (`RollOutcome`). `delete` starts
+  the problem-record deletion, the same one a registrar starts from the problem list: a
+  case of kind `roll_not_here` for the record and its `delete` action, reviewed by the
+  authority administering the school (`records.problems`); the entry links to the case and
+  shows its state. `transfer` and `suspend` are recorded (the service has no transfer or
+  suspension procedure yet); `keep`: the child studies here after all.
 - *unregistered*: the registrar registers the child, creating the record through the one
   write path (`service.write_records`), or rejects with a reason.
 
-The registrar acts for the school: they may mark any class of it too.
+The registrar acts for the school: they may mark any class of it too. Each mismatch is due
+10 working days after it began waiting (`RollEntry.due_on`); it is listed in the registrar's
+review queue and badge, and reminded, beside the review steps (`records.roll_waiting`).
 """
 
 from __future__ import annotations
@@ -40,11 +45,22 @@ from backend.notify.categories import Category
 from backend.notify.inbox import Note, notify
 from backend.outbox import Outbox
 from backend.pages import Page, window
+from backend.records import problems, queue_totals
 from backend.records.campaigns import active_campaign
 from backend.records.catalog import BY_CODE, FIELDS
 from backend.records.ids import registry_number_for
+from backend.records.problem_tables import (
+    CASE_STATE,
+    ActionKind,
+    CaseKind,
+    CaseSource,
+    CaseState,
+    ProblemCase,
+)
 from backend.records.registry_numbers import RegistryNumberTaken
 from backend.records.reminders import SeatOf, seat_holders
+from backend.records.reviews import place_of
+from backend.records.roll_schemas import REASON_LABEL
 from backend.records.roll_tables import (
     ROLL_STATE,
     AbsenceReason,
@@ -56,6 +72,7 @@ from backend.records.roll_tables import (
 from backend.records.service import RecordIn, load_fields, write_records
 from backend.records.tables import Campaign, Student, StudentStatus
 from backend.records.validate import InvalidValue, clean
+from backend.workdays import due_date
 
 # What the registrar may decide on each kind of mismatch (registering is its own call).
 OUTCOMES_FOR: dict[RollMark, frozenset[RollOutcome]] = {
@@ -238,6 +255,7 @@ async def mark(
                     region_code=student["region_code"],
                     student=student_id,
                     state=state.value,
+                    due_on=due_date(now) if state is RollState.waiting else None,
                     **{_name(column): value for column, value in values.items()},
                 )
             ).returning(RollEntry.id)
@@ -245,6 +263,8 @@ async def mark(
         else:
             entry_id = existing["id"]
             sources = {RollState.settled, RollState.waiting}
+            if state is RollState.waiting and existing["state"] != RollState.waiting.value:
+                values[RollEntry.due_on] = due_date(now)  # begins waiting now
             moved = await ROLL_STATE.move(entry_id, state, sources=sources, values=values)
             if not moved:
                 raise RollEntryDecided()
@@ -258,6 +278,7 @@ async def mark(
         )
         if state is RollState.waiting:
             await _tell_registrars(outbox, student["school"], entry_id)
+    queue_totals.forget()  # the registrar's queue changed
     return await _entry(entry_id)
 
 
@@ -307,6 +328,7 @@ async def add_unregistered(
                 sex=values["sex"],
                 birth_date=values["birth_date"],
                 state=RollState.waiting.value,
+                due_on=due_date(now),
                 marked_by=principal.account_id,
                 marked_at=now,
                 updated_at=now,
@@ -317,6 +339,7 @@ async def add_unregistered(
         # keeps that a child was added, not who
         await audit.record(actor, "roll_add_unregistered", "roll_entry", entry_id)
         await _tell_registrars(outbox, klass["school"], entry_id)
+    queue_totals.forget()
     return await _entry(entry_id)
 
 
@@ -325,6 +348,8 @@ _ENTRY_COLUMNS: tuple[Any, ...] = (
     RollEntry.student.name.as_alias("student_name"),
     RollEntry.school.name.as_alias("school_name"),
     RollEntry.school_class.name.as_alias("class_name"),
+    RollEntry.problem_case.state.as_alias("problem_case_state"),
+    RollEntry.problem_case.reason.as_alias("problem_case_reason"),
 )
 
 
@@ -387,7 +412,8 @@ async def decide(
     principal: Principal, actor: Actor, entry_id: int, outcome: RollOutcome, reason: str
 ) -> dict[str, Any]:
     """The registrar's decision on a mismatch: on a record not here, what the school does
-    (recorded); on an unregistered child, `reject` with a reason."""
+    (`delete` starts the problem-record deletion, in the same transaction; the others are
+    recorded); on an unregistered child, `reject` with a reason."""
     entry = await _waiting_entry(principal, actor, entry_id)
     if outcome not in OUTCOMES_FOR[RollMark(entry["mark"])]:
         raise OutcomeNotAllowed(field_errors={"outcome": OutcomeNotAllowed.message})
@@ -412,10 +438,65 @@ async def decide(
             },
         ):
             raise RollEntryNotWaiting()
-        await audit.record(
-            actor, "roll_decide", "roll_entry", entry_id, after={"outcome": outcome.value}
-        )
+        after: dict[str, Any] = {"outcome": outcome.value}
+        if outcome is RollOutcome.delete:
+            after["problem_case"] = await _start_deletion(principal, actor, entry, reason, now)
+        await audit.record(actor, "roll_decide", "roll_entry", entry_id, after=after)
+    queue_totals.forget()
     return await _entry(entry_id)
+
+
+async def _start_deletion(
+    principal: Principal, actor: Actor, entry: Mapping[str, Any], reason: str, now: datetime
+) -> int:
+    """The problem-record deletion of a record not here, as the registrar would start it from
+    the problem list: the record's `roll_not_here` case (opened, or opened again if an earlier
+    one was resolved or corroborated) and its `delete` action, whose review by the authority
+    decides. The case's id; inside the decision's transaction (409 `case_not_open` if the
+    case is under review already)."""
+    student_id = entry["student"]
+    why = REASON_LABEL[AbsenceReason(entry["reason"])] if entry["reason"] else "原因未填"
+    detail = f"班级名册核对：不在班（{why}）"
+    place = await place_of(student_id)
+    kind = CaseKind.roll_not_here.value
+    await ProblemCase.insert(
+        ProblemCase(
+            student=student_id,
+            school=place.school_id,
+            school_class=place.class_id,
+            region_code=place.region_code,
+            kind=kind,
+            source=CaseSource.roll.value,
+            detail=detail,
+            due_on=due_date(now),
+            created_at=now,
+            updated_at=now,
+        )
+    ).on_conflict(target=(ProblemCase.student, ProblemCase.kind), action="DO NOTHING")
+    case = (
+        await ProblemCase.select(ProblemCase.id, ProblemCase.state)
+        .where((ProblemCase.student == student_id) & (ProblemCase.kind == kind))
+        .first()
+    )
+    assert case is not None
+    case_id: int = case["id"]
+    if case["state"] in (CaseState.resolved.value, CaseState.corroborated.value):
+        await CASE_STATE.move(
+            case_id,
+            CaseState.open,
+            values={
+                ProblemCase.detail: detail,
+                ProblemCase.reason: "",
+                ProblemCase.due_on: due_date(now),
+                ProblemCase.resolved_at: None,
+                ProblemCase.updated_at: now,
+            },
+        )
+    teacher_note = f"班主任备注：{entry['note']}" if entry["note"] else ""
+    note = "；".join(part for part in (detail, teacher_note, reason) if part)
+    await problems.act(principal, actor, case_id, problems.ActionIn(ActionKind.delete, note))
+    await RollEntry.update({RollEntry.problem_case: case_id}).where(RollEntry.id == entry["id"])
+    return case_id
 
 
 async def register(
@@ -478,6 +559,7 @@ async def register(
         await audit.record(
             actor, "roll_register", "roll_entry", entry_id, after={"student": student_id}
         )
+    queue_totals.forget()
     return await _entry(entry_id)
 
 

@@ -17,6 +17,7 @@ from backend.http import allowed
 from backend.openapi import BY_ID, JSON_BODY, QUERY, SIGNED_IN, STAFF, errors
 from backend.pages import DEFAULT_PAGE_SIZE, Page, PageNumber, PageSize, window
 from backend.records import roll
+from backend.records import roll_waiting as _lists_mismatches_in_the_queue  # noqa: F401
 from backend.records.roll_schemas import (
     ClassRollRead,
     MarkWrite,
@@ -310,7 +311,8 @@ class RollEntryController(Controller):
     async def read(
         self, entry_id: FromPath[int], principal: PrincipalDep, actor: ActorDep
     ) -> RollEntryRead:
-        """One roll entry with its decision.
+        """One roll entry with its decision, its due date while it waits, and for a deletion
+        the problem-record case it started and where that stands.
 
         **Who may call**: staff whose scope holds it.
 
@@ -330,7 +332,7 @@ class RollEntryController(Controller):
             {
                 400: "outcome_not_allowed reason_required",
                 403: "roll_registrar_only",
-                409: "roll_entry_not_waiting",
+                409: "roll_entry_not_waiting case_not_open",
             },
         ),
     )
@@ -342,17 +344,21 @@ class RollEntryController(Controller):
         actor: ActorDep,
     ) -> RollEntryRead:
         """The registrar's decision on a mismatch waiting in the queue. A record not here:
-        `delete`, `transfer`, `suspend` or `keep` (the child studies here after all),
-        recorded (the deletion or transfer itself goes through its own procedure). A child
-        without a record: `reject`, with a `reason` (registering is
-        `POST /roll-entries/{entry_id}/registration`). Audited.
+        `delete` starts the problem-record deletion in the same transaction (a case of kind
+        `roll_not_here` and its `delete` action, reviewed by the authority administering the
+        school; the entry answers `problem_case_id` and the case's state, which it follows);
+        `transfer` and `suspend` are recorded only (no such procedure in the service yet);
+        `keep`: the child studies here after all. A child without a record: `reject`, with a
+        `reason` (registering is `POST /roll-entries/{entry_id}/registration`). Audited.
 
         **Who may call**: the school's registrar.
 
         **Errors**: `outcome_not_allowed` (400) for an outcome the kind of mismatch does not
         take; `reason_required` (400) to reject without a reason; `roll_registrar_only`
         (403); `not_found` (404) outside the caller's scope (audited);
-        `roll_entry_not_waiting` (409) for an entry already decided or needing nothing."""
+        `roll_entry_not_waiting` (409) for an entry already decided or needing nothing (or
+        decided a moment ago by another registrar); `case_not_open` (409) for a record whose
+        roll deletion is already under review."""
         return entry_read(await roll.decide(principal, actor, entry_id, data.outcome, data.reason))
 
     @post(

@@ -3,11 +3,13 @@ its Chinese label beside it."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any
 
 import msgspec
 
+from backend.records.problem_schemas import CASE_STATE_LABEL
+from backend.records.problem_tables import CaseState
 from backend.records.roll_tables import AbsenceReason, RollMark, RollOutcome, RollState
 
 MARK_LABEL = {
@@ -114,6 +116,14 @@ class RollEntryRead(msgspec.Struct):
     registered_student_id: int | None  # the record the registrar created for the child
     marked_at: datetime
     decided_at: datetime | None
+    due_on: date | None  # the registrar's last working day to decide a mismatch (China time)
+    # A `delete`: the problem-record case whose deletion the authority reviews
+    # (`GET /problem-cases/{id}`), its state (`resolved` once the record is removed; `open`
+    # again, with the reviewer's reason, when the deletion was rejected)
+    problem_case_id: int | None
+    problem_case_state: CaseState | None
+    problem_case_state_label: str
+    review_note: str  # the authority's reason on the deletion (rejected, sent back)
 
 
 class RollRecordRead(msgspec.Struct):
@@ -158,6 +168,7 @@ def entry_read(row: dict[str, Any]) -> RollEntryRead:
     reason = AbsenceReason(row["reason"]) if row["reason"] else None
     state = RollState(row["state"])
     outcome = RollOutcome(row["outcome"]) if row["outcome"] else None
+    case_state = CaseState(row["problem_case_state"]) if row["problem_case_state"] else None
     return RollEntryRead(
         id=row["id"],
         campaign_id=row["campaign"],
@@ -182,4 +193,9 @@ def entry_read(row: dict[str, Any]) -> RollEntryRead:
         registered_student_id=row["registered_student"],
         marked_at=row["marked_at"],
         decided_at=row["decided_at"],
+        due_on=row["due_on"],
+        problem_case_id=row["problem_case"],
+        problem_case_state=case_state,
+        problem_case_state_label=CASE_STATE_LABEL[case_state] if case_state else "",
+        review_note=row["problem_case_reason"] or "",
     )

@@ -10,12 +10,22 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from piccolo.columns import Boolean, ForeignKey, Integer, Serial, Text, Timestamptz, Varchar
+from piccolo.columns import (
+    Boolean,
+    Date,
+    ForeignKey,
+    Integer,
+    Serial,
+    Text,
+    Timestamptz,
+    Varchar,
+)
 from piccolo.columns.base import OnDelete
 from piccolo.table import Table
 
 from backend.accounts.scope_rules import OnMove, Reach, ScopedColumns, declare_scoped
 from backend.accounts.tables import Account, School, SchoolClass
+from backend.records.problem_tables import ProblemCase
 from backend.records.tables import Campaign, Student
 from backend.statuses import Lifecycle
 
@@ -48,11 +58,12 @@ class RollState(StrEnum):
 
 
 class RollOutcome(StrEnum):
-    """The registrar's decision on a mismatch. On a record whose child is not here it is
-    recorded (the transfer or deletion itself goes through its own procedure); an unregistered
-    child is registered (`RollState.registered`, no outcome) or rejected."""
+    """The registrar's decision on a mismatch. On a record whose child is not here, `delete`
+    starts the problem-record deletion (a `roll_not_here` case, `RollEntry.problem_case`); the
+    others are recorded (transfers and suspensions have no procedure in the service yet). An
+    unregistered child is registered (`RollState.registered`, no outcome) or rejected."""
 
-    delete = "delete"  # 删除学籍（走问题学籍的删除流程）
+    delete = "delete"  # 删除学籍: starts the problem-record deletion (reviewed by the authority)
     transfer = "transfer"  # 办理转出
     suspend = "suspend"  # 办理休学
     keep = "keep"  # the child does study here after all (a wrong mark, a long absence)
@@ -90,6 +101,14 @@ class RollEntry(Table, tablename="roll_entry"):
     marked_by = ForeignKey(references=Account, on_delete=OnDelete.restrict)
     marked_at = Timestamptz()
     updated_at = Timestamptz()
+    # The registrar's last working day to decide a mismatch (China time): 10 working days
+    # from when it began waiting (a teacher marking it again does not move it).
+    due_on = Date(null=True, default=None)
+    # A `delete` decided on a record not here: the problem-record case whose deletion the
+    # authority reviews (`records.problems`), and whose state the entry shows.
+    problem_case = ForeignKey(
+        references=ProblemCase, null=True, default=None, on_delete=OnDelete.set_null
+    )
 
 
 ROLL_STATE = Lifecycle(
