@@ -17,7 +17,7 @@ from backend.accounts.second_factor_schemas import (
     ConfirmBody,
     Enrolled,
     FactorStatus,
-    RecoveryCodes,
+    RecoveryCodeList,
     RegenerateBody,
     SmsSent,
     TicketBody,
@@ -204,7 +204,7 @@ class MySecondFactorController(Controller):
         redis: RedisDep,
         principal: PrincipalDep,
         actor: ActorDep,
-    ) -> RecoveryCodes:
+    ) -> RecoveryCodeList:
         """**Who may call**: staff with a second factor, with their password again.
 
         Ten new recovery codes, shown this once; every earlier code stops working.

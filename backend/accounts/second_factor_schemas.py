@@ -118,5 +118,5 @@ class RegenerateBody(msgspec.Struct, forbid_unknown_fields=True):
     password: Password
 
 
-class RecoveryCodes(msgspec.Struct):
+class RecoveryCodeList(msgspec.Struct):
     recovery_codes: list[str]

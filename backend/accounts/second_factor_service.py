@@ -39,7 +39,7 @@ from backend.accounts.second_factor import (
 from backend.accounts.second_factor_schemas import (
     Enrolled,
     FactorStatus,
-    RecoveryCodes,
+    RecoveryCodeList,
     SmsSent,
     TotpEnrolment,
 )
@@ -318,7 +318,7 @@ async def status(settings: Settings, account_id: int, role: Role) -> FactorStatu
 
 async def regenerate_recovery_codes(
     settings: Settings, redis: Redis, principal: Principal, actor: Actor, password: str
-) -> RecoveryCodes:
+) -> RecoveryCodeList:
     """New recovery codes for the signed-in account (the old ones die); the password again,
     so an access token alone cannot mint a way back in."""
     if not await second_factor.has_factor(principal.account_id):
@@ -338,7 +338,7 @@ async def regenerate_recovery_codes(
         codes = await _new_recovery_codes(settings, principal.account_id)
         await audit.record(actor, "recovery_codes_regenerated", "account", principal.account_id)
     await second_factor.attempt_succeeded(redis, attempt)
-    return RecoveryCodes(recovery_codes=codes)
+    return RecoveryCodeList(recovery_codes=codes)
 
 
 async def reset(
