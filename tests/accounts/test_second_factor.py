@@ -507,3 +507,20 @@ async def test_a_reset_of_an_equal_or_higher_rank_is_refused(
     assert answer.status_code == 403
     assert answer.json()["code"] == "rank_too_high"
     assert await SecondFactor.exists().where(SecondFactor.account == leader)
+
+
+def test_required_by_default_except_for_the_seeded_demo(tmp_path: Any) -> None:
+    from backend.config import settings_from_env
+
+    base = {"VAR_DIR": str(tmp_path)}
+
+    assert settings_from_env({**base, "SEED_DEMO": "false"}).second_factor_required is True
+    assert settings_from_env(base).second_factor_required is False  # the demo's logins
+    assert (
+        settings_from_env(
+            {**base, "SEED_DEMO": "false", "SECOND_FACTOR_REQUIRED": "false"}
+        ).second_factor_required
+        is False
+    )
+    with pytest.raises(ValueError, match="SECOND_FACTOR_KEY"):
+        settings_from_env({**base, "SECOND_FACTOR_KEY": "short"})
