@@ -22,9 +22,9 @@ classes; a parent sees only their own children.
   per stored code (ten of them: 1.7 s of CPU per attempt with the production parameters,
   measured on the 2-core development machine, against 15 µs for one HMAC — a lever for
   anyone with the password to load the service), while a keyed hash is looked up by equality
-  in one query. The key lives outside the database, so a dump alone tests no guess; with the key too,
-  one code still costs ≈ 2^48 HMACs on average. Online guessing is throttled with the other
-  codes. Each code is spent by one conditional UPDATE.
+  in one query. The key lives outside the database, so a dump alone tests no guess; with the
+  key too, one code still costs ≈ 2^48 HMACs on average. Online guessing is throttled with
+  the other codes. Each code is spent by one conditional UPDATE.
 - Wrong codes of one account, across tickets and methods, are a quota of `backend/quota.py`
   (`second_factor_max_failures` per `second_factor_failure_window_seconds`): taken before a
   code is checked and given back when it was right, so a burst is counted exactly.
@@ -219,10 +219,27 @@ async def open_ticket(redis: Redis, ticket: str) -> Ticket:
     )
 
 
+# Only a live ticket is written to: a ticket that expired meanwhile is not re-created
+# (without an expiry). KEYS: the ticket; ARGV: the field, the value (HSET) or the tries that
+# end it (HINCRBY). Answers the new count, or -1 when there is no ticket.
+_HSET_LIVE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 0
+"""
+_FAIL_LIVE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+local tries = redis.call('HINCRBY', KEYS[1], 'tries', 1)
+if tries >= tonumber(ARGV[1]) then redis.call('DEL', KEYS[1]) end
+return tries
+"""
+
+
 async def hold_secret(redis: Redis, ticket: Ticket, secret: str) -> None:
     """Keep an offered TOTP secret in the ticket, sealed with the ticket, until confirmed."""
     sealed = base64.b64encode(seal_with_token(ticket.text, secret.encode())).decode()
-    await redis.hset(ticket.key, "totp", sealed)  # type: ignore[misc]
+    if int(await redis.eval(_HSET_LIVE, 1, ticket.key, "totp", sealed)) < 0:  # type: ignore[misc]
+        raise TicketInvalid()
 
 
 async def spend_ticket(redis: Redis, ticket: Ticket) -> None:
@@ -233,8 +250,7 @@ async def spend_ticket(redis: Redis, ticket: Ticket) -> None:
 
 async def ticket_failed(redis: Redis, ticket: Ticket) -> None:
     """One wrong code on this ticket; the `TICKET_TRIES`th ends it."""
-    if await redis.hincrby(ticket.key, "tries", 1) >= TICKET_TRIES:  # type: ignore[misc]
-        await redis.delete(ticket.key)
+    await redis.eval(_FAIL_LIVE, 1, ticket.key, str(TICKET_TRIES))  # type: ignore[misc]
 
 
 # --- the per-account count of wrong codes ----------------------------------------------------
