@@ -21,6 +21,7 @@ from litestar.openapi.plugins import JsonRenderPlugin, OpenAPIRenderPlugin
 from litestar.static_files import create_static_files_router
 
 from backend.accounts.controllers import ROUTES as ACCOUNT_ROUTES
+from backend.accounts.second_factor_controllers import ROUTES as SECOND_FACTOR_ROUTES
 from backend.accounts.tokens import AccessTokenVerifier
 from backend.config import Settings, get_settings
 from backend.db import fetch_rows
@@ -70,6 +71,7 @@ PUBLIC_PATHS = [
     "^/auth/refresh$",
     "^/signup/start$",
     "^/signup/confirm$",
+    "^/auth/second-factor/(verify|sms|totp|confirm)$",  # a login's ticket, not a token
 ]
 DOCS_ASSETS = Path(__file__).resolve().parent / "backend" / "static" / "redoc"
 
@@ -238,6 +240,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *MESSAGE_ROUTES,
             *PUSH_ROUTES,
             *NOTIFY_ROUTES,
+            *SECOND_FACTOR_ROUTES,
             *docs_assets(settings),
         ],
         lifespan=[lifespan],

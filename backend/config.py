@@ -185,6 +185,18 @@ class Settings:
     archive_storage_class: str = "STANDARD_IA"
     archive_after_days: int = 30
     archive_chunk: int = 200
+    # --- Second factor for staff (backend/accounts/second_factor.py, docs/security.md) ---
+    # Registrars and every role above them confirm sign-in with an authenticator app's code
+    # (TOTP) or an SMS code. Unset, it is on, except for the embedded demo (SEED_DEMO on), whose
+    # printed demo logins must work as they are.
+    second_factor_required: bool = True
+    # Seals the TOTP secrets in the database and keys the recovery codes' hashes; kept outside
+    # the database like the JWT and audit keys (unset: a random key under VAR_DIR).
+    second_factor_key: str = ""
+    second_factor_ticket_seconds: int = 300  # from the password to the code (or enrolment)
+    # Wrong codes per account within the window (any ticket, any method), then 429.
+    second_factor_max_failures: int = 10
+    second_factor_failure_window_seconds: int = 900
 
     @property
     def is_postgres(self) -> bool:
@@ -301,6 +313,9 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
             "stream_session_check_seconds",
             "archive_after_days",
             "archive_chunk",
+            "second_factor_ticket_seconds",
+            "second_factor_max_failures",
+            "second_factor_failure_window_seconds",
         )
         if name.upper() in env
     }
@@ -321,6 +336,10 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
         raise ValueError("DIGEST_AT must be a time of day, HH:MM (China time), e.g. 08:30")
     host = env.get("HOST", base.host)
     archive_prefix, archive_storage_class = _archive_settings(env, base, ints)
+    seed_demo = _bool(env.get("SEED_DEMO", "true"))
+    second_factor_key = env.get("SECOND_FACTOR_KEY") or _dev_key(var_dir, "second-factor-dev.key")
+    if len(second_factor_key) < 32:
+        raise ValueError("SECOND_FACTOR_KEY must be at least 32 characters long")
     return Settings(
         var_dir=var_dir,
         database_url=env.get("DATABASE_URL") or None,
@@ -328,7 +347,7 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
         redis_probe_url=env.get("REDIS_PROBE_URL", base.redis_probe_url),
         host=host,
         run_worker_inline=_bool(env.get("RUN_WORKER_INLINE", "true")),
-        seed_demo=_bool(env.get("SEED_DEMO", "true")),
+        seed_demo=seed_demo,
         jwt_keys=keys,
         jwt_active_kid=active,
         jwt_issuer=env.get("JWT_ISSUER", base.jwt_issuer),
@@ -350,6 +369,10 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
         digest_at=digest_at,
         archive_prefix=archive_prefix,
         archive_storage_class=archive_storage_class,
+        second_factor_required=_bool(
+            env.get("SECOND_FACTOR_REQUIRED", "false" if seed_demo else "true")
+        ),
+        second_factor_key=second_factor_key,
         **ints,
     )
 

@@ -27,6 +27,9 @@ else:
 os.environ["REDIS_URL"] = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
 os.environ["SEED_DEMO"] = "false"
 os.environ["RUN_WORKER_INLINE"] = "false"
+# Staff sign in with the password alone in tests that are not about the second factor;
+# tests/accounts/test_second_factor.py turns it on (`use_settings`).
+os.environ["SECOND_FACTOR_REQUIRED"] = "false"
 os.environ["JWT_KEYS"] = (
     "k2026:test-signing-key-2026-"
     + "0123456789abcdef" * 3

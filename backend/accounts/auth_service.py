@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 from redis.asyncio import Redis
 
-from backend.accounts import audit, throttle
+from backend.accounts import audit, second_factor, throttle
 from backend.accounts.audit import Actor
 from backend.accounts.passwords import (
     burn_password_check,
@@ -26,6 +26,7 @@ from backend.accounts.passwords import (
 from backend.accounts.principal import Principal, password_change_required
 from backend.accounts.roles import Role
 from backend.accounts.schemas import TokenPair
+from backend.accounts.second_factor_schemas import SecondFactorChallenge
 from backend.accounts.session_hooks import sessions_ended
 from backend.accounts.tables import Account, AccountStatus, AuthSession, RefreshToken
 from backend.accounts.tokens import (
@@ -125,9 +126,10 @@ async def login(
     phone: str,
     password: str,
     sms_code: str | None = None,
-) -> TokenPair:
+) -> TokenPair | SecondFactorChallenge:
     """Phone and password; while the address or the account is under attack, also the SMS
-    code that this answers `sms_code_required` for (see `throttle`)."""
+    code that this answers `sms_code_required` for (see `throttle`). An account that must
+    confirm with a second factor gets a challenge, not tokens (`second_factor`)."""
     keys = throttle.login_keys(phone, actor.client_addr)
     needs_code = await throttle.begin_attempt(redis, settings, keys)
     account = await Account.select().where(Account.phone == phone).first()
@@ -167,6 +169,8 @@ async def login(
             await Account.update({Account.password_hash: new_hash}).where(
                 Account.id == account["id"]
             )
+        if second_factor.required(settings, Role(account["role"])):
+            return await second_factor.issue_challenge(settings, redis, actor, account)
         return await open_session(settings, actor, account, "login")
 
 
@@ -230,6 +234,12 @@ async def refresh(settings: Settings, redis: Redis, actor: Actor, refresh_token:
         .first()
     )
     if account is None or account["status"] != AccountStatus.active:
+        raise InvalidToken()
+    if second_factor.required(
+        settings, Role(account["role"])
+    ) and not await second_factor.has_factor(found["account_id"]):
+        # A session opened before the factor was required (or before an admin reset it)
+        # does not outlive it: sign in again, and enrol.
         raise InvalidToken()
     async with transaction():
         claimed = (

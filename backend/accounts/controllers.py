@@ -25,6 +25,7 @@ from backend.accounts.schemas import (
     ScopeRead,
     TokenPair,
 )
+from backend.accounts.second_factor_schemas import SecondFactorChallenge
 from backend.deps import (
     ActorDep,
     IdFilter,
@@ -75,11 +76,15 @@ class AuthController(Controller):
         redis: RedisDep,
         sms: SmsDep,
         actor: ActorDep,
-    ) -> TokenPair:
+    ) -> TokenPair | SecondFactorChallenge:
         """**Who may call**: anyone (staff and parents alike).
 
         Checks the phone and password and answers an access token (short-lived, for
-        `Authorization: Bearer`) and a refresh token. While the account or the address is
+        `Authorization: Bearer`) and a refresh token. Registrars and every role above them
+        (when the second factor is required) get a `SecondFactorChallenge` instead
+        (`second_factor_required: true`, a `ticket`, no tokens): `step: verify`, send the
+        code to `POST /auth/second-factor/verify`; `step: enrol`, set a factor up first
+        (docs/api.md, "Signing in with a second factor"). While the account or the address is
         under attack the answer is 401 `sms_code_required` and an SMS code is sent: send the
         same request again with `sms_code`. `password_change_required: true` means every other
         call answers 403 until `POST /auth/password`.

@@ -77,6 +77,8 @@ class Action(StrEnum):
     read_push_attempts = "read_push_attempts"  # why an account's pushes did (not) arrive
     use_notifications = "use_notifications"
     register_webhook = "register_webhook"  # a school's own system as a push target
+    # Second factor (backend/accounts/second_factor_service.py)
+    reset_second_factor = "reset_second_factor"  # a lower-ranked account's lost factor
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,6 +265,7 @@ RULES: dict[Action, Rule] = {
         STAFF_ROLES,
         Refusal("webhook_staff_only", "只有学校和教育行政部门的工作人员可以登记 Webhook"),
     ),
+    Action.reset_second_factor: Rule(ACCOUNT_ADMINS, Refusal("forbidden"), LOWER_RANK_STAFF),
 }
 
 

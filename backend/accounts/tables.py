@@ -11,6 +11,7 @@ from enum import StrEnum
 
 from piccolo.columns import (
     UUID,
+    BigInt,
     BigSerial,
     Boolean,
     ForeignKey,
@@ -156,3 +157,25 @@ class AuditLog(Table, tablename="audit_log"):
     before = Text(null=True, default=None)  # canonical JSON
     after = Text(null=True, default=None)
     key_id = Varchar(length=16, null=True, default=None)  # None: not yet keyed (legacy)
+
+
+class SecondFactor(Table, tablename="second_factor"):
+    """A staff account's confirmed second factor, one per account (docs/security.md, "Second
+    factor"). Written only once its first code was right; an admin's reset deletes it."""
+
+    id = Serial(primary_key=True)
+    account = ForeignKey(references=Account, unique=True, on_delete=OnDelete.cascade)
+    method = Varchar(length=10)  # second_factor.Method: totp or sms
+    totp_secret = Text(null=True, default=None)  # sealed under SECOND_FACTOR_KEY (AES-GCM)
+    # The time step of the last TOTP code accepted: that code, and any older, is refused.
+    last_totp_step = BigInt(null=True, default=None)
+    enrolled_at = Timestamptz()
+
+
+class RecoveryCode(Table, tablename="recovery_code"):
+    """One-time codes for a lost phone, kept as a keyed hash; each is spent once."""
+
+    id = Serial(primary_key=True)
+    account = ForeignKey(references=Account, index=True, on_delete=OnDelete.cascade)
+    code_hash = Varchar(length=64)
+    used_at = Timestamptz(null=True, default=None)

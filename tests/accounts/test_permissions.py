@@ -63,6 +63,7 @@ change_account_status       ·   ·   ✓   ·   ✓   ✓   ✓   ✓   forbidd
 read_push_attempts          ·   ·   ✓   ·   ✓   ✓   ✓   ✓   forbidden
 use_notifications           ✓   ✓   ✓   ✓   ✓   ✓   ✓   ✓   forbidden
 register_webhook            ·   ✓   ✓   ✓   ✓   ✓   ✓   ✓   webhook_staff_only
+reset_second_factor         ·   ·   ✓   ·   ✓   ✓   ✓   ✓   forbidden
 """
 COLUMNS = list(Role)  # parent … sysadmin: the table's columns, in the same order
 
@@ -125,6 +126,7 @@ def test_only_the_actions_with_a_target_have_a_relation() -> None:
         Action.create_account,
         Action.change_account_status,
         Action.set_field_controls,
+        Action.reset_second_factor,
     }
 
 
@@ -160,6 +162,11 @@ RELATIONS: list[tuple[Action, Role, str | None, Any, bool]] = [
     (Action.change_account_status, Role.registrar, "330106", Role.teacher, True),
     (Action.change_account_status, Role.registrar, "330106", Role.school_leader, False),
     (Action.change_account_status, Role.county_reviewer, "330106", Role.school_leader, True),
+    # A lost second factor is reset by a staff admin of a higher rank.
+    (Action.reset_second_factor, Role.county_reviewer, "330106", Role.registrar, True),
+    (Action.reset_second_factor, Role.county_reviewer, "330106", Role.county_reviewer, False),
+    (Action.reset_second_factor, Role.registrar, "330106", Role.school_leader, False),
+    (Action.reset_second_factor, Role.registrar, "330106", Role.parent, False),
     # A province sets its own controlled fields.
     (Action.set_field_controls, Role.province_admin, "330000", "330000", True),
     (Action.set_field_controls, Role.province_admin, "330000", "320000", False),
@@ -171,6 +178,7 @@ RELATION_CODES = {
     Action.create_account: "rank_too_high",
     Action.change_account_status: "rank_too_high",
     Action.set_field_controls: "controls_other_province",
+    Action.reset_second_factor: "rank_too_high",
 }
 
 

@@ -58,7 +58,7 @@ class Outcome:
     record: StudentDetail
 
 
-def expect(answer: T | Error | None, kind: type[T]) -> T:
+def expect(answer: object, kind: type[T]) -> T:
     if isinstance(answer, kind):
         return answer
     if isinstance(answer, Error):
