@@ -20,6 +20,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, OpenAPIRenderPlugin
 from litestar.static_files import create_static_files_router
 
+from backend.accounts.admin_controllers import ROUTES as STAFF_ADMIN_ROUTES
 from backend.accounts.controllers import ROUTES as ACCOUNT_ROUTES
 from backend.accounts.tokens import AccessTokenVerifier
 from backend.config import Settings, get_settings
@@ -226,6 +227,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             health,
             ready,
             *ACCOUNT_ROUTES,
+            *STAFF_ADMIN_ROUTES,
             *RECORD_ROUTES,
             *REVIEW_ROUTES,
             *CHANGE_REQUEST_ROUTES,
