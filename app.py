@@ -45,6 +45,7 @@ from backend.openapi import errors, finish_schema
 from backend.parents.checks import warm_up_reader
 from backend.parents.controllers import ROUTES as PARENT_ROUTES
 from backend.parents.request_controllers import ROUTES as PARENT_REQUEST_ROUTES
+from backend.records.campaign_work_controllers import ROUTES as CAMPAIGN_WORK_ROUTES
 from backend.records.change_request_controllers import ROUTES as CHANGE_REQUEST_ROUTES
 from backend.records.control_controllers import ROUTES as CONTROL_ROUTES
 from backend.records.controllers import ROUTES as RECORD_ROUTES
@@ -229,6 +230,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *ACCOUNT_ROUTES,
             *STAFF_ADMIN_ROUTES,
             *RECORD_ROUTES,
+            *CAMPAIGN_WORK_ROUTES,
             *REVIEW_ROUTES,
             *CHANGE_REQUEST_ROUTES,
             *PROBLEM_ROUTES,

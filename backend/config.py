@@ -175,6 +175,10 @@ class Settings:
     # The daily reminders (backend/notify/schedule.py) run once per working day at or after
     # this hour, China time ("HH:MM").
     digest_at: str = "08:30"
+    # The read-rate alert (backend/records/read_rate.py): a staff account may read this many
+    # distinct students' records per clock hour; past it, it is throttled until the hour ends
+    # and its admins are told. 0: no limit.
+    student_reads_per_hour: int = 1000
 
     @property
     def is_postgres(self) -> bool:
@@ -288,6 +292,7 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
             "refresh_grace_seconds",
             "max_json_bytes",
             "max_json_depth",
+            "student_reads_per_hour",
         )
         if name.upper() in env
     }

@@ -43,6 +43,7 @@ from backend.outbox import SWEEP_GRACE
 from backend.parents import reminders as parents_reminders
 from backend.parents.checks import MAX_ATTEMPTS, warm_up_reader
 from backend.parents.tasks import CHECK_TIMEOUT, check_upload_job, sweep_checks
+from backend.records import campaign_accounts
 from backend.records import reminders as records_reminders
 from backend.records.forms import MAX_RENDER_ATTEMPTS, RENDER_TIMEOUT
 from backend.records.tasks import (
@@ -114,6 +115,11 @@ async def daily_reminders_job(ctx: dict[str, Any]) -> dict[str, int] | None:
     return await schedule.run_if_due(job.outbox, datetime.now(UTC), at)
 
 
+async def close_campaign_accounts_job(ctx: dict[str, Any]) -> int:
+    """Campaign accounts whose campaign's window passed where they work close (issue 12)."""
+    return await campaign_accounts.close_ended()
+
+
 FUNCTIONS: list[Any] = [
     seal_inactive_accounts_job,
     run_import_job,
@@ -129,6 +135,7 @@ FUNCTIONS: list[Any] = [
     func(push_notification, max_tries=push.PUSH_TRIES),
     sweep_pushes,
     daily_reminders_job,
+    close_campaign_accounts_job,
 ]
 CHINA_TIME = timezone(timedelta(hours=8), "Asia/Shanghai")  # no daylight saving
 CRON_JOBS = [
@@ -140,6 +147,7 @@ CRON_JOBS = [
     cron(sweep_outbox, second={20}, unique=True),  # every minute
     cron(sweep_pushes, second={40}, unique=True),  # every minute
     cron(daily_reminders_job, minute=set(range(1, 60, 5)), second={40}, unique=True),
+    cron(close_campaign_accounts_job, minute=set(range(3, 60, 5)), second={10}, unique=True),
 ]
 POLL_DELAY = 0.05  # seconds: arq's default 0.5 s would add up to half a second to every job
 

@@ -5,6 +5,7 @@ admin of a school of their children (or above); and the daily sealing of unused 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -316,7 +317,7 @@ async def reset_password(
                 Account.must_change_password: True,
             }
         ).where(Account.id == account_id)
-        ended = await end_sessions(account_id, "password_reset", now)
+        ended = await end_sessions([account_id], "password_reset", now)
         if delivery is ResetDelivery.sms:
             await outbox.message(
                 target["phone"],
@@ -338,15 +339,17 @@ async def reset_password(
     )
 
 
-async def end_sessions(account_id: int, reason: str, now: datetime | None = None) -> int:
-    """Revoke every live session of the account (its refresh tokens stop working; its access
-    tokens are refused at their next request) and tell the hooks; inside the caller's
+async def end_sessions(account_ids: Sequence[int], reason: str, now: datetime | None = None) -> int:
+    """Revoke every live session of the accounts (their refresh tokens stop working; their
+    access tokens are refused at their next request) and tell the hooks; inside the caller's
     transaction. Returns how many sessions ended."""
+    if not account_ids:
+        return 0
     now = now or datetime.now(UTC)
     revoked = (
         await AuthSession.update({AuthSession.revoked_at: now, AuthSession.revoked_reason: reason})
-        .where((AuthSession.account == account_id) & AuthSession.revoked_at.is_null())
+        .where(AuthSession.account.is_in(list(account_ids)) & AuthSession.revoked_at.is_null())
         .returning(AuthSession.id)
     )
-    await sessions_ended(accounts=[account_id])
+    await sessions_ended(accounts=account_ids)
     return len(revoked)
