@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 from litestar import Litestar
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from backend.accounts.audit import Actor
 from backend.accounts.principal import account_principal
@@ -126,6 +127,22 @@ async def test_a_list_page_counts_every_student_it_shows(
     assert world.accounts[Role.school_leader] not in told  # not an account admin
 
 
+@pytest.mark.usefixtures("limited")
+async def test_the_families_page_counts_its_children(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    headers = await as_role(client, world, Role.teacher)
+
+    first = await client.get("/families", headers=headers, params={"page_size": 3})
+    whole = await client.get("/families", headers=headers)
+
+    assert first.status_code == 200, first.text
+    assert len(first.json()["items"]) == 3
+    assert whole.status_code == 429
+    assert whole.json()["code"] == "student_reads_throttled"
+    assert (await client.get(f"/students/{world.students[0]}", headers=headers)).status_code == 429
+
+
 async def test_the_window_passes_with_the_hour(app: Litestar, world: World) -> None:
     settings = app.state.settings.with_(student_reads_per_hour=2)
     account = await Account.select().where(Account.id == world.accounts[Role.registrar]).first()
@@ -149,6 +166,21 @@ async def test_the_window_passes_with_the_hour(app: Litestar, world: World) -> N
     with pytest.raises(TooManyAttempts):
         await read([world.students[4]], later)
     assert len(await AuditLog.select().where(AuditLog.action == "read_rate_throttled")) == 2
+
+
+@pytest.mark.usefixtures("limited")
+async def test_without_redis_the_reads_go_on_uncounted(
+    client: httpx.AsyncClient, world: World, app: Litestar, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    headers = await as_role(client, world, Role.registrar)
+
+    async def down(*args: object, **kwargs: object) -> None:
+        raise RedisConnectionError("Redis is restarting")
+
+    monkeypatch.setattr(app.state.redis, "eval", down)
+    for student in world.students:
+        assert (await client.get(f"/students/{student}", headers=headers)).status_code == 200
+    assert await alerts() == []
 
 
 async def test_the_default_limit_leaves_normal_work_alone(
