@@ -132,6 +132,9 @@ async def test_refusals(
 
     assert response.status_code == status, response.text
     assert response.json()["code"] == code
+    if status == 403:  # every 403 is audited with its code
+        [refused] = await AuditLog.select().where(AuditLog.action == "forbidden")
+        assert code in (refused["after"] or "")
     if status == 404:
         [denied] = await AuditLog.select().where(AuditLog.action == "access_denied")
         assert (denied["entity"], denied["entity_id"]) == ("region", region)

@@ -4,6 +4,7 @@ it are told once; re-reading the same students costs nothing; other accounts rea
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -93,6 +94,24 @@ async def test_past_the_limit_the_account_is_throttled_and_its_admins_told_once(
     [audit] = await AuditLog.select().where(AuditLog.action == "read_rate_throttled")
     assert audit["actor_id"] == registrar
     assert audit["entity_id"] == str(registrar)
+
+
+@pytest.mark.usefixtures("limited")
+async def test_concurrent_reads_never_overshoot_and_alert_once(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    headers = await as_role(client, world, Role.registrar)
+
+    answers = await asyncio.gather(
+        *(client.get(f"/students/{s}", headers=headers) for s in world.students * 2)
+    )
+
+    admitted = {r.url.path for r in answers if r.status_code == 200}
+    refused = [r for r in answers if r.status_code == 429]
+    assert len(admitted) <= LIMIT  # never more distinct students than the limit
+    assert refused  # five students, a limit of three
+    assert len(await alerts()) == 3  # county, city, province: once each
+    assert len(await AuditLog.select().where(AuditLog.action == "read_rate_throttled")) == 1
 
 
 @pytest.mark.usefixtures("limited")
