@@ -32,7 +32,7 @@ from backend.accounts.scope import get_scoped, scoped
 from backend.accounts.scope_rules import region_contains
 from backend.accounts.tables import ACCOUNT_STATUS, Account, AccountStatus, Region, School
 from backend.config import Settings
-from backend.db import transaction
+from backend.db import is_postgres, transaction
 from backend.errors import BadRequest, Conflict
 from backend.pages import Page, window
 from backend.records.campaign_account_schemas import (
@@ -77,6 +77,19 @@ async def _window_end(campaign: dict[str, Any], region_code: str) -> datetime:
     return effective(campaign, settings, region_code).ends_at
 
 
+async def _refuse_if_over(campaign: dict[str, Any] | None, county: str) -> None:
+    """409 when the campaign is gone, closed, or its window over for the county."""
+    if campaign is None:
+        raise Conflict("该核查工作已被删除", code="campaign_ended")
+    ends = await _window_end(campaign, county)
+    if campaign["closed_at"] is not None or ends <= datetime.now(UTC):
+        raise Conflict(
+            f"该地区的核查工作已于{china_date(min(ends, campaign['ends_at']))}结束，"
+            "不能再下发专用账号",
+            code="campaign_ended",
+        )
+
+
 async def create(
     settings: Settings, principal: Principal, actor: Actor, data: CampaignAccountCreate
 ) -> CampaignAccountRead:
@@ -86,19 +99,19 @@ async def create(
     require_over(principal, Action.create_campaign_account, role)
     if not region_contains(campaign["region_code"], county):
         raise Conflict("该核查工作不覆盖这所学校或区县", code="campaign_not_here")
-    ends = await _window_end(campaign, county)
-    if campaign["closed_at"] is not None or ends <= datetime.now(UTC):
-        raise Conflict(
-            f"该地区的核查工作已于{china_date(min(ends, campaign['ends_at']))}结束，"
-            "不能再下发专用账号",
-            code="campaign_ended",
-        )
+    await _refuse_if_over(campaign, county)
     check_password_rules(
         data.initial_password, user_inputs=[data.phone, data.name], field="initial_password"
     )
     password_hash = await hash_password(settings, data.initial_password)
     now = datetime.now(UTC)
     async with transaction():
+        if is_postgres():
+            # A close of the campaign committing now waits for this, or this for it: either
+            # the close sees this account, or this sees the campaign closed.
+            await Campaign.select(Campaign.id).where(Campaign.id == campaign["id"]).lock_rows()
+        fresh = await Campaign.select().where(Campaign.id == campaign["id"]).first()
+        await _refuse_if_over(fresh, county)
         if await Account.exists().where(Account.phone == data.phone):
             raise Conflict(
                 "该手机号已注册", code="phone_taken", field_errors={"phone": "该手机号已注册"}

@@ -6,6 +6,7 @@ passes."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -276,6 +277,27 @@ async def test_the_cron_closes_accounts_when_their_countys_window_passes(
         [binjiang_id, west_id, jiangsu.json()["account_id"]]
     )
     assert {r["actor_id"] for r in rows} == {None}  # the system closed them
+
+
+async def test_an_account_made_while_the_campaign_closes_is_never_left_open(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    province = await as_role(client, world, Role.province_admin)
+    for attempt in range(3):
+        campaign = await open_campaign()
+        body = school_body(campaign, world.schools["A"], phone=f"1360000010{attempt}")
+
+        made, closed = await asyncio.gather(
+            client.post("/campaign-accounts", headers=province, json=body),
+            client.post(f"/campaigns/{campaign}/close", headers=province),
+        )
+
+        assert closed.status_code == 200, closed.text
+        if made.status_code == 201:  # made first: the close closed it
+            assert await status_of(made.json()["account_id"]) == "closed"
+        else:  # the close first: refused
+            assert (made.status_code, made.json()["code"]) == (409, "campaign_ended")
+            assert not await Account.exists().where(Account.phone == body["phone"])
 
 
 async def test_deleting_a_mistaken_campaign_closes_its_accounts(
