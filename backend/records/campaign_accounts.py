@@ -248,9 +248,18 @@ async def close_ended(now: datetime | None = None) -> int:
     (closed, or the window that applies to its county has passed). Returns how many."""
     now = now or datetime.now(UTC)
     actor = Actor.system("close_ended_campaign_accounts")
+    # Only campaigns over somewhere: closed, past their end, or with a region's end passed.
+    over_somewhere = (
+        Campaign.closed_at.is_not_null()
+        | (Campaign.ends_at <= now)
+        | Campaign.id.is_in(
+            CampaignSetting.select(CampaignSetting.campaign).where(CampaignSetting.ends_at <= now)
+        )
+    )
+    candidates = Campaign.select(Campaign.id).where(over_somewhere)
     bindings = await CampaignAccount.select(
         CampaignAccount.account, CampaignAccount.campaign, CampaignAccount.region_code
-    ).where(CampaignAccount.closed_at.is_null())
+    ).where(CampaignAccount.closed_at.is_null() & CampaignAccount.campaign.is_in(candidates))
     if not bindings:
         return 0
     campaign_ids = sorted({b["campaign"] for b in bindings})
