@@ -51,6 +51,7 @@ from backend.records.control_controllers import ROUTES as CONTROL_ROUTES
 from backend.records.controllers import ROUTES as RECORD_ROUTES
 from backend.records.problem_controllers import ROUTES as PROBLEM_ROUTES
 from backend.records.proof_controllers import ROUTES as PROOF_ROUTES
+from backend.records.read_rate_controllers import ROUTES as READ_RATE_ROUTES
 from backend.records.review_controllers import ROUTES as REVIEW_ROUTES
 from backend.records.roll_controllers import ROUTES as ROLL_ROUTES
 from backend.redis_server import resolve_redis
@@ -231,6 +232,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *STAFF_ADMIN_ROUTES,
             *RECORD_ROUTES,
             *CAMPAIGN_WORK_ROUTES,
+            *READ_RATE_ROUTES,
             *REVIEW_ROUTES,
             *CHANGE_REQUEST_ROUTES,
             *PROBLEM_ROUTES,

@@ -31,9 +31,10 @@ from redis.exceptions import RedisError
 
 from backend.accounts import audit
 from backend.accounts.audit import Actor
-from backend.accounts.permissions import ACCOUNT_ADMINS
+from backend.accounts.permissions import ACCOUNT_ADMINS, Action, require_over
 from backend.accounts.principal import Principal
 from backend.accounts.roles import RANK, ROLE_LABEL, Role
+from backend.accounts.scope import get_scoped
 from backend.accounts.scope_rules import ancestors
 from backend.accounts.tables import Account, AccountStatus
 from backend.config import Settings
@@ -179,3 +180,24 @@ async def _alert(
         "student reads throttled",
         extra={"account_id": principal.account_id, "limit": limit, "hour": hour},
     )
+
+
+async def lift(
+    redis: Redis, principal: Principal, actor: Actor, account_id: int, now: datetime | None = None
+) -> bool:
+    """An admin above the account (who may disable it) lifts this hour's throttle once it has
+    checked the work explains the reads: the account starts the hour afresh. Audited.
+    Returns whether the account was throttled."""
+    target = await get_scoped(
+        actor, principal.scope, Account, Account.id == account_id, "account", account_id
+    )
+    require_over(principal, Action.change_account_status, Role(target["role"]))
+    hour = hour_of(now or datetime.now(UTC))
+    seen, mark = keys(account_id, hour)
+    throttled = bool(await redis.exists(mark))
+    await redis.delete(seen, mark)
+    async with transaction():
+        await audit.record(
+            actor, "lift_read_throttle", "account", account_id, after={"was_throttled": throttled}
+        )
+    return throttled

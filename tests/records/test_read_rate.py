@@ -22,7 +22,7 @@ from backend.errors import TooManyAttempts
 from backend.notify.tables import Notification
 from backend.outbox import Outbox
 from backend.records import read_rate
-from tests.factories import World, bearer, build_world, login, make_students
+from tests.factories import World, bearer, build_world, login, make_account, make_students
 
 LIMIT = 3
 
@@ -112,6 +112,35 @@ async def test_concurrent_reads_never_overshoot_and_alert_once(
     assert refused  # five students, a limit of three
     assert len(await alerts()) == 3  # county, city, province: once each
     assert len(await AuditLog.select().where(AuditLog.action == "read_rate_throttled")) == 1
+
+
+@pytest.mark.usefixtures("limited")
+async def test_an_admin_above_lifts_the_throttle_after_checking(
+    client: httpx.AsyncClient, world: World, settings: Settings
+) -> None:
+    registrar = await as_role(client, world, Role.registrar)
+    for student in world.students:
+        await client.get(f"/students/{student}", headers=registrar)
+    assert (
+        await client.get(f"/students/{world.students[0]}", headers=registrar)
+    ).status_code == 429
+    url = f"/accounts/{world.accounts[Role.registrar]}/read-throttle/lift"
+    await make_account(settings, Role.county_reviewer, "13900008888", region_code="330108")
+
+    leader = await client.post(url, headers=await as_role(client, world, Role.school_leader))
+    elsewhere = await client.post(url, headers=bearer(await login(client, "13900008888")))
+    lifted = await client.post(url, headers=await as_role(client, world, Role.county_reviewer))
+
+    assert (leader.status_code, leader.json()["code"]) == (403, "forbidden")
+    assert (elsewhere.status_code, elsewhere.json()["code"]) == (404, "not_found")
+    assert lifted.status_code == 200, lifted.text
+    assert lifted.json() == {"account_id": world.accounts[Role.registrar], "was_throttled": True}
+    # A fresh allowance for the rest of the hour.
+    for student in world.students[:LIMIT]:
+        assert (await client.get(f"/students/{student}", headers=registrar)).status_code == 200
+    [audit] = await AuditLog.select().where(AuditLog.action == "lift_read_throttle")
+    assert audit["actor_id"] == world.accounts[Role.county_reviewer]
+    assert audit["entity_id"] == str(world.accounts[Role.registrar])
 
 
 @pytest.mark.usefixtures("limited")
