@@ -20,6 +20,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, OpenAPIRenderPlugin
 from litestar.static_files import create_static_files_router
 
+from backend.accounts.admin_controllers import ROUTES as STAFF_ADMIN_ROUTES
 from backend.accounts.controllers import ROUTES as ACCOUNT_ROUTES
 from backend.accounts.second_factor_controllers import ROUTES as SECOND_FACTOR_ROUTES
 from backend.accounts.tokens import AccessTokenVerifier
@@ -45,11 +46,13 @@ from backend.openapi import errors, finish_schema
 from backend.parents.checks import warm_up_reader
 from backend.parents.controllers import ROUTES as PARENT_ROUTES
 from backend.parents.request_controllers import ROUTES as PARENT_REQUEST_ROUTES
+from backend.records.campaign_work_controllers import ROUTES as CAMPAIGN_WORK_ROUTES
 from backend.records.change_request_controllers import ROUTES as CHANGE_REQUEST_ROUTES
 from backend.records.control_controllers import ROUTES as CONTROL_ROUTES
 from backend.records.controllers import ROUTES as RECORD_ROUTES
 from backend.records.problem_controllers import ROUTES as PROBLEM_ROUTES
 from backend.records.proof_controllers import ROUTES as PROOF_ROUTES
+from backend.records.read_rate_controllers import ROUTES as READ_RATE_ROUTES
 from backend.records.review_controllers import ROUTES as REVIEW_ROUTES
 from backend.records.roll_controllers import ROUTES as ROLL_ROUTES
 from backend.redis_server import resolve_redis
@@ -228,7 +231,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             health,
             ready,
             *ACCOUNT_ROUTES,
+            *STAFF_ADMIN_ROUTES,
             *RECORD_ROUTES,
+            *CAMPAIGN_WORK_ROUTES,
+            *READ_RATE_ROUTES,
             *REVIEW_ROUTES,
             *CHANGE_REQUEST_ROUTES,
             *PROBLEM_ROUTES,

@@ -197,6 +197,10 @@ class Settings:
     # Wrong codes per account within the window (any ticket, any method), then 429.
     second_factor_max_failures: int = 10
     second_factor_failure_window_seconds: int = 900
+    # The read-rate alert (backend/records/read_rate.py): a staff account may read this many
+    # distinct students' records per clock hour; past it, it is throttled until the hour ends
+    # and its admins are told. 0: no limit.
+    student_reads_per_hour: int = 1000
 
     @property
     def is_postgres(self) -> bool:
@@ -316,6 +320,7 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
             "second_factor_ticket_seconds",
             "second_factor_max_failures",
             "second_factor_failure_window_seconds",
+            "student_reads_per_hour",
         )
         if name.upper() in env
     }

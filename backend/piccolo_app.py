@@ -16,6 +16,7 @@ APP_CONFIG = AppConfig(
             "backend.records.review_tables",
             "backend.records.problem_tables",
             "backend.records.roll_tables",
+            "backend.records.campaign_account_tables",
             "backend.parents.tables",
             "backend.parents.archive_tables",
             "backend.notify.tables",

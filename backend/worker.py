@@ -49,6 +49,7 @@ from backend.parents.archive_tasks import (
 )
 from backend.parents.checks import MAX_ATTEMPTS, warm_up_reader
 from backend.parents.tasks import CHECK_TIMEOUT, check_upload_job, sweep_checks
+from backend.records import campaign_accounts
 from backend.records import reminders as records_reminders
 from backend.records import roll_waiting as roll_reminders
 from backend.records.forms import MAX_RENDER_ATTEMPTS, RENDER_TIMEOUT
@@ -121,6 +122,11 @@ async def daily_reminders_job(ctx: dict[str, Any]) -> dict[str, int] | None:
     return await schedule.run_if_due(job.outbox, datetime.now(UTC), at)
 
 
+async def close_campaign_accounts_job(ctx: dict[str, Any]) -> int:
+    """Campaign accounts whose campaign's window passed where they work close (issue 12)."""
+    return await campaign_accounts.close_ended()
+
+
 FUNCTIONS: list[Any] = [
     seal_inactive_accounts_job,
     run_import_job,
@@ -139,6 +145,7 @@ FUNCTIONS: list[Any] = [
     # The archive, not deletion (backend/parents/archive.py): a daily run, one job per chunk.
     start_archive_job,
     func(archive_chunk_job, timeout=ARCHIVE_CHUNK_TIMEOUT, max_tries=ARCHIVE_TRIES),
+    close_campaign_accounts_job,
 ]
 CHINA_TIME = timezone(timedelta(hours=8), "Asia/Shanghai")  # no daylight saving
 CRON_JOBS = [
@@ -151,6 +158,7 @@ CRON_JOBS = [
     cron(sweep_pushes, second={40}, unique=True),  # every minute
     cron(daily_reminders_job, minute=set(range(1, 60, 5)), second={40}, unique=True),
     cron(start_archive_job, hour={2}, minute={40}, unique=True, run_at_startup=False),
+    cron(close_campaign_accounts_job, minute=set(range(3, 60, 5)), second={10}, unique=True),
 ]
 POLL_DELAY = 0.05  # seconds: arq's default 0.5 s would add up to half a second to every job
 

@@ -4,10 +4,15 @@ admin of a school of their children (or above); and the daily sealing of unused 
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from piccolo.columns.combination import WhereRaw
+
 from backend.accounts import audit
+from backend.accounts.admin_schemas import PasswordResetRead, ResetDelivery
 from backend.accounts.audit import Actor
 from backend.accounts.org import region_level
 from backend.accounts.passwords import check_password_rules, hash_password
@@ -21,6 +26,7 @@ from backend.accounts.tables import (
     ACCOUNT_STATUS,
     Account,
     AccountStatus,
+    AuthSession,
     Region,
     School,
     SchoolClass,
@@ -29,7 +35,11 @@ from backend.config import Settings
 from backend.db import transaction
 from backend.errors import BadRequest, Conflict, Forbidden
 from backend.masking import mask_phone
+from backend.outbox import Outbox
 from backend.pages import Page, window
+
+# A name filter's own % and _ are letters, not wildcards (as in `records.reads`).
+LIKE_ESCAPE = str.maketrans({"%": r"\%", "_": r"\_", "\\": r"\\"})
 
 
 def account_read(row: dict[str, Any]) -> AccountRead:
@@ -157,9 +167,29 @@ async def get_account(principal: Principal, actor: Actor, account_id: int) -> Ac
     return account_read(row)
 
 
-async def list_accounts(principal: Principal, page: int, page_size: int) -> Page[AccountRead]:
+async def list_accounts(
+    principal: Principal,
+    page: int,
+    page_size: int,
+    *,
+    role: Role | None = None,
+    status: AccountStatus | None = None,
+    name: str | None = None,
+) -> Page[AccountRead]:
+    """Accounts in scope, narrowed by role, status and a part of the name."""
     query = scoped(Account.select(), principal.scope, Account).order_by(Account.id)
     count = scoped(Account.count(), principal.scope, Account)
+    where: list[Any] = []
+    if role is not None:
+        where.append(Account.role == role.value)
+    if status is not None:
+        where.append(Account.status == status.value)
+    if name and name.strip():
+        pattern = f"%{name.strip().translate(LIKE_ESCAPE)}%"
+        # ESCAPE named: SQLite's LIKE has no escape character of its own.
+        where.append(WhereRaw("lower(account.name) LIKE lower({}) ESCAPE '\\'", pattern))
+    for clause in where:
+        query, count = query.where(clause), count.where(clause)
     w = window(page, page_size)
     rows, total = await w.fetch(query, count)
     return w.page([account_read(r) for r in rows], total)
@@ -232,3 +262,94 @@ async def seal_inactive_accounts(settings: Settings, now: datetime | None = None
                 after={"status": "sealed", "reason": "inactive"},
             )
     return len(sealed)
+
+
+# Letters and digits that cannot be misread on paper or a phone's screen (no 0/O, 1/l/I).
+_TEMPORARY_ALPHABET = "abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+TEMPORARY_LENGTH = 12  # 55^12 ≈ 2^69: no guessing it, at any rate the login throttle allows
+
+RESET_SMS_TEXT = (
+    "【学籍核查】管理员已重置您的登录密码，临时密码：{password}。"
+    "请尽快用它登录并按提示设置新密码；如非本人申请，请立即联系管理员。"
+)
+
+
+def temporary_password() -> str:
+    """A random temporary password, with at least one letter and one digit."""
+    while True:
+        password = "".join(secrets.choice(_TEMPORARY_ALPHABET) for _ in range(TEMPORARY_LENGTH))
+        if any(c.isdigit() for c in password) and any(c.isalpha() for c in password):
+            return password
+
+
+RESETTABLE = frozenset({AccountStatus.active, AccountStatus.sealed})
+
+
+async def reset_password(
+    settings: Settings,
+    principal: Principal,
+    actor: Actor,
+    outbox: Outbox,
+    account_id: int,
+    delivery: ResetDelivery,
+) -> PasswordResetRead:
+    """An admin above a staff account (in scope, higher rank) gives it a temporary password:
+    shown once in this answer, or sent by SMS to the account's phone. The account must
+    change it at its next sign-in (`must_change_password`), every session of it ends, and
+    the reset is audited (how it was delivered, never the password)."""
+    target = await get_scoped(
+        actor, principal.scope, Account, Account.id == account_id, "account", account_id
+    )
+    require_over(principal, Action.reset_password, Role(target["role"]))
+    if target["status"] not in RESETTABLE:
+        raise Conflict(
+            f"账号当前状态为 {target['status']}，不能重置密码（停用或已关闭的账号请先启用）",
+            code="invalid_status",
+        )
+    password = temporary_password()
+    password_hash = await hash_password(settings, password)
+    now = datetime.now(UTC)
+    async with transaction():
+        await Account.update(
+            {
+                Account.password_hash: password_hash,
+                Account.password_changed_at: now,
+                Account.must_change_password: True,
+            }
+        ).where(Account.id == account_id)
+        ended = await end_sessions([account_id], "password_reset", now)
+        if delivery is ResetDelivery.sms:
+            await outbox.message(
+                target["phone"],
+                RESET_SMS_TEXT.format(password=password),
+                key=f"password-reset:{account_id}:{secrets.token_hex(8)}",
+            )
+        await audit.record(
+            actor,
+            "reset_password",
+            "account",
+            account_id,
+            after={"delivery": delivery.value, "sessions_ended": ended},
+        )
+    return PasswordResetRead(
+        account_id=account_id,
+        delivery=delivery,
+        temporary_password=password if delivery is ResetDelivery.show else None,
+        sessions_ended=ended,
+    )
+
+
+async def end_sessions(account_ids: Sequence[int], reason: str, now: datetime | None = None) -> int:
+    """Revoke every live session of the accounts (their refresh tokens stop working; their
+    access tokens are refused at their next request) and tell the hooks; inside the caller's
+    transaction. Returns how many sessions ended."""
+    if not account_ids:
+        return 0
+    now = now or datetime.now(UTC)
+    revoked = (
+        await AuthSession.update({AuthSession.revoked_at: now, AuthSession.revoked_reason: reason})
+        .where(AuthSession.account.is_in(list(account_ids)) & AuthSession.revoked_at.is_null())
+        .returning(AuthSession.id)
+    )
+    await sessions_ended(accounts=account_ids)
+    return len(revoked)

@@ -57,6 +57,7 @@ class RefreshReused(Unauthorized):
 INACTIVE_MESSAGES = {
     AccountStatus.sealed: ("account_sealed", "账号因长期未使用已被封存，请联系上级管理员解封"),
     AccountStatus.disabled: ("account_disabled", "账号已停用，请联系管理员"),
+    AccountStatus.closed: ("account_closed", "该核查专用账号已随核查工作结束而关闭"),
 }
 
 

@@ -11,7 +11,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 from backend.accounts import admin, auth_service, org
 from backend.accounts.permissions import Action
 from backend.accounts.principal import Principal
-from backend.accounts.roles import ROLE_LABEL
+from backend.accounts.roles import ROLE_LABEL, Role
 from backend.accounts.schemas import (
     AccountCreate,
     AccountRead,
@@ -26,6 +26,7 @@ from backend.accounts.schemas import (
     TokenPair,
 )
 from backend.accounts.second_factor_schemas import SecondFactorChallenge
+from backend.accounts.tables import AccountStatus
 from backend.deps import (
     ActorDep,
     IdFilter,
@@ -63,7 +64,7 @@ class AuthController(Controller):
             REDIS,
             {
                 401: "invalid_credentials sms_code_required sms_code_invalid",
-                403: "account_sealed account_disabled",
+                403: "account_sealed account_disabled account_closed",
                 409: "sms_failed",
                 429: "too_many_attempts",
             },
@@ -93,7 +94,8 @@ class AuthController(Controller):
         both); `sms_code_required`, `sms_code_invalid` (401) send (again) with the SMS code;
         `account_sealed`, `account_disabled` (403); `sms_failed` (409) the SMS could not be
         sent; `too_many_attempts` (429, `Retry-After`); `validation_error` (400);
-        `service_unavailable` (503)."""
+        `service_unavailable` (503); `account_closed` (403) a campaign account whose campaign
+        ended."""
         return await auth_service.login(
             settings, redis, sms, actor, data.phone, data.password, data.sms_code
         )
@@ -321,15 +323,24 @@ class AccountController(Controller):
         responses=errors(SIGNED_IN, STAFF, QUERY),
     )
     async def list_accounts(
-        self, principal: PrincipalDep, page: PageNumber = 1, page_size: PageSize = DEFAULT_PAGE_SIZE
+        self,
+        principal: PrincipalDep,
+        page: PageNumber = 1,
+        page_size: PageSize = DEFAULT_PAGE_SIZE,
+        role: FromQuery[Role | None] = None,
+        status: FromQuery[AccountStatus | None] = None,
+        name: FromQuery[str | None] = None,
     ) -> Page[AccountRead]:
         """**Who may call**: staff (any role but parent).
 
         Accounts inside the caller's scope (parents of its children included), phones
-        masked, a page at a time.
+        masked, a page at a time; `role`, `status` and `name` (a part of it) narrow the list.
 
-        **Errors**: `forbidden` (403) a parent; `validation_error` (400) page out of range."""
-        return await admin.list_accounts(principal, page, page_size)
+        **Errors**: `forbidden` (403) a parent; `validation_error` (400) page out of range,
+        or a `role` or `status` outside the listed values."""
+        return await admin.list_accounts(
+            principal, page, page_size, role=role, status=status, name=name
+        )
 
     @post(
         "/",

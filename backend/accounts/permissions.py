@@ -79,6 +79,10 @@ class Action(StrEnum):
     register_webhook = "register_webhook"  # a school's own system as a push target
     # Second factor (backend/accounts/second_factor_service.py)
     reset_second_factor = "reset_second_factor"  # a lower-ranked account's lost factor
+    # Staff administration and campaign accounts (issue 12)
+    reset_password = "reset_password"  # a temporary password for a lower-ranked staff account
+    create_campaign_account = "create_campaign_account"  # 数据质量核查专用账号
+    list_schools_not_started = "list_schools_not_started"  # a campaign's schools yet to print
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,6 +270,16 @@ RULES: dict[Action, Rule] = {
         Refusal("webhook_staff_only", "只有学校和教育行政部门的工作人员可以登记 Webhook"),
     ),
     Action.reset_second_factor: Rule(ACCOUNT_ADMINS, Refusal("forbidden"), LOWER_RANK_STAFF),
+    Action.reset_password: Rule(ACCOUNT_ADMINS, Refusal("forbidden"), LOWER_RANK_STAFF),
+    Action.create_campaign_account: Rule(
+        roles(Role.county_reviewer, Role.city_admin, Role.province_admin, Role.sysadmin),
+        Refusal("campaign_accounts_forbidden", "核查专用账号由区县及以上教育行政部门下发"),
+        LOWER_RANK_STAFF,
+    ),
+    Action.list_schools_not_started: Rule(
+        AUTHORITIES | {Role.sysadmin},
+        Refusal("progress_authorities_only", "只有教育行政部门可以查看各校核查工作进展"),
+    ),
 }
 
 

@@ -67,6 +67,7 @@ class AccountStatus(StrEnum):
     active = "active"
     sealed = "sealed"  # unused too long; an admin of a higher scope unseals
     disabled = "disabled"
+    closed = "closed"  # a campaign account (核查专用账号) whose campaign ended: for good
 
 
 declare_scoped(
@@ -101,9 +102,10 @@ class Account(Table, tablename="account"):
 ACCOUNT_STATUS = Lifecycle(
     Account.status,
     {
-        AccountStatus.active: {AccountStatus.sealed, AccountStatus.disabled},
-        AccountStatus.sealed: {AccountStatus.active, AccountStatus.disabled},
-        AccountStatus.disabled: {AccountStatus.active},
+        AccountStatus.active: {AccountStatus.sealed, AccountStatus.disabled, AccountStatus.closed},
+        AccountStatus.sealed: {AccountStatus.active, AccountStatus.disabled, AccountStatus.closed},
+        AccountStatus.disabled: {AccountStatus.active, AccountStatus.closed},
+        AccountStatus.closed: (),
     },
 )
 

@@ -23,6 +23,7 @@ class Category(StrEnum):
     thread_passed_up = "thread_passed_up"  # a school passed a thread to its authority
     upload_nudge = "upload_nudge"  # a teacher: families who have not uploaded yet
     roll_mismatch = "roll_mismatch"  # a registrar: the class roll found a record or a child
+    read_rate_alert = "read_rate_alert"  # admins: an account read far too many students
     # anyone
     test = "test"  # "send me a test notification", from the app's settings
 
@@ -48,6 +49,8 @@ BEHAVIOUR: dict[Category, Behaviour] = {
     Category.thread_passed_up: Behaviour("学校转交的咨询"),
     Category.upload_nudge: Behaviour("未上传家庭提醒"),
     Category.roll_mismatch: Behaviour("班级名册核对待处理"),
+    # A possible leak in progress: pushed at once, and an admin may not silence it.
+    Category.read_rate_alert: Behaviour("账号查看学生信息异常", urgent=True, may_turn_off=False),
     # Asked for by the user a moment ago, to see that pushes reach this phone.
     Category.test: Behaviour("测试通知", urgent=True, may_turn_off=False),
 }

@@ -22,7 +22,7 @@ from backend.deps import (
     SmsDep,
     StorageDep,
 )
-from backend.http import NO_STORE, PRINCIPAL_IN_READ, allowed
+from backend.http import NO_STORE, PRINCIPAL_IN_READ, actor_of, allowed
 from backend.openapi import BY_ID, JSON_BODY, QUERY, REDIS, SIGNED_IN, STAFF, UPLOAD, errors
 from backend.pages import DEFAULT_PAGE_SIZE, Page, PageNumber, PageSize
 from backend.parents import drafts, hot_reads, links, signup, uploads
@@ -44,6 +44,7 @@ from backend.parents.schemas import (
     UploadRead,
 )
 from backend.parents.tables import DraftState
+from backend.records import read_rate
 from backend.records.schemas import StudentDetail
 from backend.records.tables import LinkStatus
 
@@ -215,12 +216,15 @@ class FamiliesController(Controller):
         "/",
         summary="List families and their forms' state",
         operation_id="listFamilies",
-        responses=errors(SIGNED_IN, STAFF, QUERY, BY_ID),
+        responses=errors(SIGNED_IN, STAFF, QUERY, BY_ID, {429: "student_reads_throttled"}),
         opt={PRINCIPAL_IN_READ: True},  # staff only: checked in `hot_reads.families`
     )
     async def families(
         self,
         request: Request[Any, Any, Any],
+        redis: RedisDep,
+        settings: SettingsDep,
+        outbox: OutboxDep,
         class_id: IdFilter = None,
         status: FromQuery[FormState | None] = None,
         page: PageNumber = 1,
@@ -234,8 +238,12 @@ class FamiliesController(Controller):
 
         **Errors**: `validation_error` (400) for a `status` outside the listed values (the
         message names them); `not_found` (404) for a `class_id` outside the caller's scope;
-        `forbidden` (403) a parent."""
-        return await hot_reads.families(request, class_id, status, page, page_size)
+        `forbidden` (403) a parent; `student_reads_throttled` (429, `Retry-After`) the account
+        read far more students this hour than its work explains."""
+        found = await hot_reads.families(request, class_id, status, page, page_size)
+        ids = [family.student_id for family in found.items]
+        await read_rate.admit(redis, settings, outbox, request.user, actor_of(request), ids)
+        return found
 
 
 class GuardianLinkController(Controller):

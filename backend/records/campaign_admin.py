@@ -19,7 +19,8 @@ from backend.accounts.scope import Scope, get_scoped, scope_filter
 from backend.accounts.tables import Region
 from backend.db import is_postgres, transaction
 from backend.errors import BadRequest, Conflict
-from backend.records import open_campaigns
+from backend.records import campaign_accounts, open_campaigns
+from backend.records.campaign_account_schemas import ClosedReason
 from backend.records.campaign_reads import get_campaign, load_campaign, region_names
 from backend.records.campaigns import china_date
 from backend.records.schemas import CampaignCreate, CampaignRead, CampaignUpdate
@@ -182,6 +183,10 @@ async def close_campaign(principal: Principal, actor: Actor, campaign_id: int) -
             before={"ends_at": msgspec.to_builtins(campaign["ends_at"])},
             after={"ends_at": msgspec.to_builtins(now), "closed_at": msgspec.to_builtins(now)},
         )
+        # Its campaign accounts (数据质量核查专用账号) close with it, in the same transaction.
+        await campaign_accounts.close_for_campaign(
+            actor, campaign_id, ClosedReason.campaign_closed, now
+        )
     open_campaigns.forget()
     return await get_campaign(principal, actor, campaign_id)
 
@@ -200,6 +205,9 @@ async def delete_campaign(principal: Principal, actor: Actor, campaign_id: int) 
                 code="campaign_has_forms",
             )
         await CampaignSetting.delete().where(CampaignSetting.campaign == campaign_id)
+        await campaign_accounts.close_for_campaign(
+            actor, campaign_id, ClosedReason.campaign_deleted
+        )
         await Campaign.delete().where(Campaign.id == campaign_id)
         fields = ("region_code", "name", "starts_at", "ends_at", "forms_open", "corrections_open")
         await audit.record(

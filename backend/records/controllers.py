@@ -25,7 +25,15 @@ from backend.deps import (
 from backend.http import NO_STORE, allowed
 from backend.openapi import BY_ID, JSON_BODY, QUERY, REDIS, SIGNED_IN, STAFF, UPLOAD, errors
 from backend.pages import DEFAULT_PAGE_SIZE, Page, PageNumber, PageSize
-from backend.records import campaign_admin, campaign_reads, campaign_regions, forms, imports, reads
+from backend.records import (
+    campaign_admin,
+    campaign_reads,
+    campaign_regions,
+    forms,
+    imports,
+    read_rate,
+    reads,
+)
 from backend.records.ids import ProblemKind
 from backend.records.importer import MAX_BYTES as MAX_IMPORT_BYTES
 from backend.records.schemas import (
@@ -56,12 +64,20 @@ class StudentController(Controller):
         "/",
         summary="Search students",
         operation_id="listStudents",
-        responses=errors(SIGNED_IN, STAFF, QUERY, {403: "identifier_search_forbidden"}),
+        responses=errors(
+            SIGNED_IN,
+            STAFF,
+            QUERY,
+            {403: "identifier_search_forbidden", 429: "student_reads_throttled"},
+        ),
     )
     async def list_students(
         self,
         principal: PrincipalDep,
         actor: ActorDep,
+        redis: RedisDep,
+        settings: SettingsDep,
+        outbox: OutboxDep,
         q: FromQuery[str | None] = None,
         class_id: IdFilter = None,
         school_id: IdFilter = None,
@@ -78,8 +94,9 @@ class StudentController(Controller):
 
         **Errors**: `validation_error` (400) for a `status` or `problem` outside the listed
         values (the message names them); `identifier_search_forbidden` (403) for an
-        identifier search below registrar."""
-        return await reads.list_students(
+        identifier search below registrar; `student_reads_throttled` (429, `Retry-After`)
+        the account read far more students this hour than its work explains."""
+        found = await reads.list_students(
             principal,
             actor,
             q=q,
@@ -90,22 +107,33 @@ class StudentController(Controller):
             page=page,
             page_size=page_size,
         )
+        ids = [student.id for student in found.items]
+        await read_rate.admit(redis, settings, outbox, principal, actor, ids)
+        return found
 
     @get(
         "/{student_id:int}",
         summary="Read a student's record",
         operation_id="getStudent",
-        responses=errors(SIGNED_IN, STAFF, BY_ID),
+        responses=errors(SIGNED_IN, STAFF, BY_ID, {429: "student_reads_throttled"}),
     )
     async def get_student(
-        self, student_id: FromPath[int], principal: PrincipalDep, actor: ActorDep
+        self,
+        student_id: FromPath[int],
+        principal: PrincipalDep,
+        actor: ActorDep,
+        redis: RedisDep,
+        settings: SettingsDep,
+        outbox: OutboxDep,
     ) -> StudentDetail:
         """**Who may call**: staff whose scope holds the student.
 
         One student's full record, sensitive values masked (this read is audited).
 
         **Errors**: `not_found` (404) no such student in scope (audited); `forbidden` (403)
-        a parent."""
+        a parent; `student_reads_throttled` (429, `Retry-After`) the account read far more
+        students this hour than its work explains."""
+        await read_rate.admit(redis, settings, outbox, principal, actor, [student_id])
         return await reads.get_student(principal, actor, student_id)
 
     @post(
@@ -114,7 +142,11 @@ class StudentController(Controller):
         summary="Reveal one sensitive value in full",
         operation_id="revealStudentField",
         responses=errors(
-            SIGNED_IN, STAFF, JSON_BODY, BY_ID, {400: "not_revealable", 403: "reveal_forbidden"}
+            SIGNED_IN,
+            STAFF,
+            JSON_BODY,
+            BY_ID,
+            {400: "not_revealable", 403: "reveal_forbidden", 429: "student_reads_throttled"},
         ),
     )
     async def reveal(
@@ -123,6 +155,9 @@ class StudentController(Controller):
         data: JSONBody[RevealRequest],
         principal: PrincipalDep,
         actor: ActorDep,
+        redis: RedisDep,
+        settings: SettingsDep,
+        outbox: OutboxDep,
     ) -> Revealed:
         """**Who may call**: a registrar or above, inside its scope.
 
@@ -130,7 +165,10 @@ class StudentController(Controller):
         `id_number`) in full; audited.
 
         **Errors**: `reveal_forbidden` (403) a teacher; `not_revealable` (400) not a masked
-        field; `not_found` (404) no such student in scope; `validation_error` (400)."""
+        field; `not_found` (404) no such student in scope; `validation_error` (400);
+        `student_reads_throttled` (429, `Retry-After`) the account read far more students
+        this hour than its work explains."""
+        await read_rate.admit(redis, settings, outbox, principal, actor, [student_id])
         value = await reads.reveal(principal, actor, student_id, data.field)
         return Revealed(data.field, value)
 

@@ -60,6 +60,9 @@ upload_id_proof             ·   ·   ✓   ·   ·   ·   ·   ·   proof_regis
 set_field_controls          ·   ·   ·   ·   ·   ·   ✓   ✓   controls_province_only
 create_account              ·   ·   ✓   ·   ✓   ✓   ✓   ✓   forbidden
 change_account_status       ·   ·   ✓   ·   ✓   ✓   ✓   ✓   forbidden
+reset_password              ·   ·   ✓   ·   ✓   ✓   ✓   ✓   forbidden
+create_campaign_account     ·   ·   ·   ·   ✓   ✓   ✓   ✓   campaign_accounts_forbidden
+list_schools_not_started    ·   ·   ·   ·   ✓   ✓   ✓   ✓   progress_authorities_only
 read_push_attempts          ·   ·   ✓   ·   ✓   ✓   ✓   ✓   forbidden
 use_notifications           ✓   ✓   ✓   ✓   ✓   ✓   ✓   ✓   forbidden
 register_webhook            ·   ✓   ✓   ✓   ✓   ✓   ✓   ✓   webhook_staff_only
@@ -127,6 +130,8 @@ def test_only_the_actions_with_a_target_have_a_relation() -> None:
         Action.change_account_status,
         Action.set_field_controls,
         Action.reset_second_factor,
+        Action.reset_password,
+        Action.create_campaign_account,
     }
 
 
