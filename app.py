@@ -53,6 +53,7 @@ from backend.records.review_controllers import ROUTES as REVIEW_ROUTES
 from backend.records.roll_controllers import ROUTES as ROLL_ROUTES
 from backend.redis_server import resolve_redis
 from backend.refusals import audit_refusal
+from backend.reports.exports_controllers import ROUTES as EXPORT_ROUTES
 from backend.resources import open_resources
 from backend.seed import format_logins, seed_if_empty
 from backend.worker import REDIS_DOWN, inline_worker
@@ -238,6 +239,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *MESSAGE_ROUTES,
             *PUSH_ROUTES,
             *NOTIFY_ROUTES,
+            *EXPORT_ROUTES,
             *docs_assets(settings),
         ],
         lifespan=[lifespan],

@@ -20,6 +20,7 @@ APP_CONFIG = AppConfig(
             "backend.notify.tables",
             "backend.messages.tables",
             "backend.outbox",
+            "backend.reports.tables",
         ],
         exclude_imported=True,
     ),

@@ -51,6 +51,12 @@ from backend.records.tasks import (
     sweep_form_batches,
     sweep_imports,
 )
+from backend.reports.exports_tasks import (
+    EXPORT_TIMEOUT,
+    EXPORT_TRIES,
+    run_export_job,
+    sweep_exports_job,
+)
 from backend.resources import Resources, WorkerContext, open_resources
 
 log = logging.getLogger("registry.worker")
@@ -129,6 +135,8 @@ FUNCTIONS: list[Any] = [
     func(push_notification, max_tries=push.PUSH_TRIES),
     sweep_pushes,
     daily_reminders_job,
+    func(run_export_job, timeout=EXPORT_TIMEOUT, max_tries=EXPORT_TRIES),
+    sweep_exports_job,
 ]
 CHINA_TIME = timezone(timedelta(hours=8), "Asia/Shanghai")  # no daylight saving
 CRON_JOBS = [
@@ -140,6 +148,7 @@ CRON_JOBS = [
     cron(sweep_outbox, second={20}, unique=True),  # every minute
     cron(sweep_pushes, second={40}, unique=True),  # every minute
     cron(daily_reminders_job, minute=set(range(1, 60, 5)), second={40}, unique=True),
+    cron(sweep_exports_job, minute=set(range(3, 60, 5)), second={50}, unique=True),
 ]
 POLL_DELAY = 0.05  # seconds: arq's default 0.5 s would add up to half a second to every job
 

@@ -63,6 +63,10 @@ change_account_status       ·   ·   ✓   ·   ✓   ✓   ✓   ✓   forbidd
 read_push_attempts          ·   ·   ✓   ·   ✓   ✓   ✓   ✓   forbidden
 use_notifications           ✓   ✓   ✓   ✓   ✓   ✓   ✓   ✓   forbidden
 register_webhook            ·   ✓   ✓   ✓   ✓   ✓   ✓   ✓   webhook_staff_only
+export_reports              ·   ·   ✓   ✓   ✓   ✓   ✓   ✓   export_forbidden
+record_export_approval      ·   ·   ·   ·   ✓   ✓   ✓   ✓   export_admins_only
+confirm_export_approval     ·   ·   ·   ·   ✓   ✓   ✓   ✓   export_admins_only
+export_student_records      ·   ·   ·   ·   ✓   ✓   ✓   ✓   export_admins_only
 """
 COLUMNS = list(Role)  # parent … sysadmin: the table's columns, in the same order
 
@@ -125,6 +129,7 @@ def test_only_the_actions_with_a_target_have_a_relation() -> None:
         Action.create_account,
         Action.change_account_status,
         Action.set_field_controls,
+        Action.record_export_approval,
     }
 
 
@@ -164,6 +169,11 @@ RELATIONS: list[tuple[Action, Role, str | None, Any, bool]] = [
     (Action.set_field_controls, Role.province_admin, "330000", "330000", True),
     (Action.set_field_controls, Role.province_admin, "330000", "320000", False),
     (Action.set_field_controls, Role.sysadmin, None, "320000", True),
+    # An authorising document is recorded for the admin's own region or one inside it.
+    (Action.record_export_approval, Role.county_reviewer, "330106", "330106", True),
+    (Action.record_export_approval, Role.county_reviewer, "330106", "330108", False),
+    (Action.record_export_approval, Role.city_admin, "330100", "330106", True),
+    (Action.record_export_approval, Role.city_admin, "330100", "330000", False),
 ]
 RELATION_CODES = {
     Action.change_campaign: "campaign_above_scope",
@@ -171,6 +181,7 @@ RELATION_CODES = {
     Action.create_account: "rank_too_high",
     Action.change_account_status: "rank_too_high",
     Action.set_field_controls: "controls_other_province",
+    Action.record_export_approval: "approval_outside_scope",
 }
 
 
