@@ -21,6 +21,8 @@ APP_CONFIG = AppConfig(
             "backend.messages.tables",
             "backend.outbox",
             "backend.reports.tables",
+            "backend.records.progress_marks",
+            "backend.reports.progress_tables",
         ],
         exclude_imported=True,
     ),

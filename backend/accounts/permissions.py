@@ -82,6 +82,9 @@ class Action(StrEnum):
     record_export_approval = "record_export_approval"  # an authorising document, by one admin
     confirm_export_approval = "confirm_export_approval"  # by a second admin of that level
     export_student_records = "export_student_records"  # full records, unmasked, when approved
+    # Campaign progress (backend/reports/progress.py)
+    read_progress = "read_progress"  # counts, drill-down and series of one's scope
+    tick_paper_return = "tick_paper_return"  # 回收: the signed paper form came back
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,6 +293,14 @@ RULES: dict[Action, Rule] = {
     ),
     Action.confirm_export_approval: Rule(EXPORT_APPROVERS, _EXPORT_ADMINS_ONLY),
     Action.export_student_records: Rule(EXPORT_APPROVERS, _EXPORT_ADMINS_ONLY),
+    Action.read_progress: Rule(
+        STAFF_ROLES,
+        Refusal("progress_staff_only", "只有学校和教育行政部门的工作人员可以查看核查进度"),
+    ),
+    Action.tick_paper_return: Rule(
+        FAMILY_DESK,
+        Refusal("paper_return_desk_only", "只有班主任或学籍管理员可以登记纸质确认表回收"),
+    ),
 }
 
 

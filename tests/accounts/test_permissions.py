@@ -67,6 +67,8 @@ export_reports              ·   ·   ✓   ✓   ✓   ✓   ✓   ✓   export
 record_export_approval      ·   ·   ·   ·   ✓   ✓   ✓   ✓   export_admins_only
 confirm_export_approval     ·   ·   ·   ·   ✓   ✓   ✓   ✓   export_admins_only
 export_student_records      ·   ·   ·   ·   ✓   ✓   ✓   ✓   export_admins_only
+read_progress               ·   ✓   ✓   ✓   ✓   ✓   ✓   ✓   progress_staff_only
+tick_paper_return           ·   ✓   ✓   ·   ·   ·   ·   ·   paper_return_desk_only
 """
 COLUMNS = list(Role)  # parent … sysadmin: the table's columns, in the same order
 
