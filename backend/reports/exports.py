@@ -23,6 +23,7 @@ import hashlib
 import io
 import logging
 import secrets
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -38,7 +39,7 @@ from backend.accounts.roles import ROLE_LABEL, Role
 from backend.accounts.scope import Scope, get_scoped
 from backend.accounts.tables import Account, AccountStatus, School
 from backend.db import json_value, transaction
-from backend.errors import Conflict, DomainError, NotFound
+from backend.errors import BadRequest, Conflict, DomainError, NotFound
 from backend.outbox import Outbox
 from backend.pages import Page, window
 from backend.records.problem_tables import CaseKind, CaseState
@@ -53,6 +54,7 @@ from backend.reports.exports_files import (
 )
 from backend.reports.exports_sources import (
     ProblemFilter,
+    ProgressAsk,
     Sheet,
     problem_sheet,
     progress_sheet,
@@ -71,6 +73,8 @@ from backend.storage import Storage
 
 log = logging.getLogger("registry.exports")
 
+# A job reads as its requester, who has no session there: the account as it stands now.
+NO_SESSION = uuid.UUID(int=0)
 INLINE_ROWS = 2000  # up to this many rows the file is made during the request
 FILE_TTL = timedelta(hours=24)  # how long its requester may download a file
 PROGRESS = "export"  # backend.progress kind
@@ -102,6 +106,8 @@ class ExportAsk:
     problem: ProblemFilter = field(default_factory=ProblemFilter)
     region_code: str | None = None
     approval_id: int | None = None
+    campaign_id: int | None = None  # progress: the campaign, and the node (region, school, class)
+    class_id: int | None = None
 
     def params(self) -> dict[str, Any]:
         """What the job needs to read the same rows again (ids and codes only)."""
@@ -111,6 +117,8 @@ class ExportAsk:
             "open_only": self.problem.open_only,
             "school_id": self.problem.school_id,
             "region_code": self.region_code,
+            "campaign_id": self.campaign_id,
+            "class_id": self.class_id,
         }
 
 
@@ -131,12 +139,27 @@ def _approval_note(approval: dict[str, Any]) -> str:
 
 
 def _sheet(
-    kind: ExportKind, scope: Scope, params: dict[str, Any], approval: dict[str, Any] | None
+    kind: ExportKind,
+    principal: Principal,
+    actor: Actor,
+    params: dict[str, Any],
+    approval: dict[str, Any] | None,
 ) -> Sheet:
     if kind is ExportKind.problem_cases:
-        return problem_sheet(scope, _problem_filter(params))
+        return problem_sheet(principal.scope, _problem_filter(params))
     if kind is ExportKind.progress:
-        return progress_sheet(scope, params)
+        if params.get("campaign_id") is None:
+            raise BadRequest("导出进度表须指定核查工作（campaign_id）", code="campaign_required")
+        return progress_sheet(
+            principal,
+            actor,
+            ProgressAsk(
+                params["campaign_id"],
+                params.get("region_code"),
+                params.get("school_id"),
+                params.get("class_id"),
+            ),
+        )
     assert approval is not None
     return student_records_sheet(params["region_code"], _approval_note(approval))
 
@@ -158,14 +181,14 @@ async def start_export(
         label = await region_label(region)
     else:
         require(principal, Action.export_reports)
-        if ask.problem.school_id is not None:
+        if ask.problem.school_id is not None and ask.kind is ExportKind.problem_cases:
             school_id = ask.problem.school_id
             await get_scoped(
                 actor, principal.scope, School, School.id == school_id, "school", school_id
             )
         label = await scope_label(principal.scope)
     params = {**ask.params(), "region_code": region}
-    sheet = _sheet(ask.kind, principal.scope, params, approval)
+    sheet = _sheet(ask.kind, principal, actor, params, approval)
     total = await sheet.count()
     async with transaction():
         rows = await ExportJob.insert(
@@ -216,7 +239,7 @@ class _Refused(Exception):
         self.message = message
 
 
-async def _requester(row: dict[str, Any]) -> tuple[dict[str, Any], Scope]:
+async def _requester(row: dict[str, Any]) -> tuple[dict[str, Any], Principal]:
     """The requester as it stands now: an account since disabled, or whose role may no
     longer export this kind, gets no file."""
     account = await Account.select().where(Account.id == row["account"]).first()
@@ -229,7 +252,16 @@ async def _requester(row: dict[str, Any]) -> tuple[dict[str, Any], Scope]:
     )
     if Role(account["role"]) not in RULES[action].roles:
         raise _Refused(RULES[action].refusal.message)
-    return account, Scope.of_account(account)
+    principal = Principal(
+        account_id=account["id"],
+        role=Role(account["role"]),
+        name=account["name"],
+        phone=account["phone"],
+        scope=Scope.of_account(account),
+        session_id=NO_SESSION,
+        password_change_required=False,
+    )
+    return account, principal
 
 
 async def make_file(
@@ -246,7 +278,8 @@ async def make_file(
     kind, file_format = ExportKind(row["kind"]), FileFormat(row["format"])
     params = json_value(row["params"]) or {}
     try:
-        account, scope = await _requester(row)
+        account, principal = await _requester(row)
+        who = actor or principal.actor(None, f"export:{export_id}")
         approval = None
         if row["approval"] is not None:
             approval = (
@@ -257,12 +290,11 @@ async def make_file(
             refused = approvals.refusal_of(approval, account["id"], params["region_code"], _now())
             if refused is not None:
                 raise _Refused(refused.message)
-        sheet = _sheet(kind, scope, params, approval)
+        sheet = _sheet(kind, principal, who, params, approval)
+        total = await sheet.count()
     except (_Refused, DomainError) as exc:
         await fail(export_id, getattr(exc, "message", str(exc)))
         return "failed"
-    who = actor or Actor(account["id"], account["role"], None, f"export:{export_id}")
-    total = await sheet.count()
     await progress.report(redis, PROGRESS, export_id, phase="reading", done=0, total=total)
     spool = Spool()
     try:

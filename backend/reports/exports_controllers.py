@@ -103,8 +103,8 @@ class ExportController(Controller):
             {
                 403: f"export_forbidden {_BULK_REFUSALS}",
                 404: "not_found",
-                409: "approval_not_confirmed approval_revoked approval_expired "
-                "progress_export_unavailable",
+                400: "campaign_required one_node_only",
+                409: "approval_not_confirmed approval_revoked approval_expired",
             },
         ),
     )
@@ -118,7 +118,9 @@ class ExportController(Controller):
         outbox: OutboxDep,
     ) -> ExportRead:
         """Export, within the caller's scope, the problem-record list (`problem_cases`, with
-        the list's filters) or, under a confirmed approval, full student records
+        the list's filters), a campaign's progress table (`progress`: `campaign_id` and at
+        most one of `region_code`, `school_id`, `class_id`; the node, then each child one
+        level down) or, under a confirmed approval, full student records
         (`student_records`). Masked kinds show ID numbers, registry numbers and phones by the
         one masking rule; full records show every value. Each file starts with who exported
         it (name and role), when (China time), the scope and the row count (XLSX: also its
@@ -138,15 +140,18 @@ class ExportController(Controller):
         `approval_not_yours` (403) not one of the approval's two admins;
         `export_outside_approval` (403) a `region_code` outside the approved region;
         `approval_not_confirmed`, `approval_revoked`, `approval_expired` (409) the approval is
-        not in force (24 hours after its confirmation); `progress_export_unavailable` (409)
-        progress tables cannot be exported yet; `not_found` (404) a `school_id` or
-        `approval_id` outside the caller's scope."""
+        not in force (24 hours after its confirmation); `campaign_required` (400) a progress
+        table without `campaign_id`; `one_node_only` (400) more than one of `region_code`,
+        `school_id`, `class_id` for a progress table; `not_found` (404) a campaign, region,
+        school, class or approval outside the caller's scope."""
         ask = exports.ExportAsk(
             kind=data.kind,
             file_format=data.format,
             problem=ProblemFilter(data.problem_kind, data.state, data.open_only, data.school_id),
             region_code=data.region_code,
             approval_id=data.approval_id,
+            campaign_id=data.campaign_id,
+            class_id=data.class_id,
         )
         row = await exports.start_export(principal, actor, redis, storage, outbox, ask)
         return export_read(row)

@@ -35,8 +35,9 @@ class ExportPhase(StrEnum):
 
 class ExportCreate(msgspec.Struct, forbid_unknown_fields=True):
     """`kind` says what: `problem_cases` takes the list's filters (`problem_kind`, `state`,
-    `open_only`, `school_id`); `student_records` takes `approval_id` (and `region_code`
-    inside the approved region, default the whole of it)."""
+    `open_only`, `school_id`); `progress` takes `campaign_id` and at most one node
+    (`region_code`, `school_id` or `class_id`; none: the caller's own); `student_records`
+    takes `approval_id` (and `region_code` inside the approved region, default all of it)."""
 
     kind: ExportKind
     format: FileFormat = FileFormat.xlsx
@@ -46,6 +47,8 @@ class ExportCreate(msgspec.Struct, forbid_unknown_fields=True):
     school_id: DbId | None = None
     region_code: RegionCode | None = None
     approval_id: DbId | None = None
+    campaign_id: DbId | None = None
+    class_id: DbId | None = None
 
 
 class ExportRead(msgspec.Struct):

@@ -6,8 +6,8 @@ A `Sheet` is the small interface every kind offers the export service: a title, 
 Every row is already what the file shows: masked by `backend.masking` for the masked kinds,
 in full only for `student_records` (which the service allows under a confirmed approval).
 
-Progress tables come from `backend.reports.progress` (built beside this module); until it
-offers its rows, `progress_sheet` refuses with `progress_export_unavailable`.
+Progress tables come from `backend.reports.progress.progress_table` (a node and its children
+one level down), checked there as its own API checks them.
 """
 
 from __future__ import annotations
@@ -17,19 +17,22 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from backend.accounts.audit import Actor
+from backend.accounts.principal import Principal
 from backend.accounts.roles import ScopeKind
 from backend.accounts.scope import Scope, scoped
 from backend.accounts.scope_rules import ancestors
 from backend.accounts.tables import Region, School, SchoolClass
 from backend.db import json_value
-from backend.errors import Conflict
 from backend.masking import mask_id_number, mask_phone, mask_registry_number
 from backend.records.catalog import FIELDS
 from backend.records.problem_schemas import CASE_STATE_LABEL
 from backend.records.problem_tables import OPEN_STATES, CaseKind, CaseSource, CaseState, ProblemCase
 from backend.records.problems import KIND_LABEL, refresh
 from backend.records.tables import Student, StudentStatus
+from backend.reports import progress
 from backend.reports.exports_files import Column, Row
+from backend.reports.progress_tables import COUNTS
 
 BATCH = 1000
 
@@ -204,15 +207,89 @@ def student_records_sheet(region_code: str, note: str) -> Sheet:
     return Sheet("学生学籍信息", RECORD_COLUMNS, count, batches, note, "student-records")
 
 
-class ProgressUnavailable(Conflict):
-    code = "progress_export_unavailable"
-    message = "进度表导出尚未开放"
+COUNT_LABEL = {
+    "students": "在籍学生",
+    "forms_issued": "确认表已下发",
+    "paper_returned": "纸质表已回收",
+    "photos_uploaded": "照片已上传",
+    "photos_matches": "核验一致",
+    "photos_differs": "与学籍不一致",
+    "photos_corrections_written": "纸面填写更正",
+    "photos_unsigned": "未签名",
+    "photos_undated": "未填日期",
+    "photos_retake": "需重拍",
+    "photos_not_this_form": "非本表",
+    "photos_record_changed": "学籍已变更",
+    "photos_form_superseded": "表已作废",
+    "photos_check_failed": "核验失败",
+    "photos_checking": "核验中",
+    "pending_check": "待核对笔迹",
+    "pending_enter": "待录入",
+    "pending_approve": "待学校审核",
+    "pending_review": "待主管部门审核",
+    "pending_arbitrate": "待仲裁",
+    "steps_overdue": "超期环节",
+    "corrections_entered": "更正已录入",
+    "problems_open": "问题学籍未处理",
+}
+LEVEL_LABEL = {
+    "province": "省",
+    "city": "市",
+    "county": "区县",
+    "school": "学校",
+    "class": "班级",
+}
+PROGRESS_NOTE = "仅含统计数字，不含学生个人信息；第一行为所选地区或学校本身，其后为下一级"
 
 
-def progress_sheet(scope: Scope, params: dict[str, Any]) -> Sheet:
-    """The progress table of a node in `scope`, from `backend.reports.progress` (another
-    part of this package, built separately): wired when it offers its rows."""
-    raise ProgressUnavailable()
+@dataclass(frozen=True, slots=True)
+class ProgressAsk:
+    campaign_id: int
+    region_code: str | None = None
+    school_id: int | None = None
+    class_id: int | None = None
+
+
+def progress_sheet(principal: Principal, actor: Actor, ask: ProgressAsk) -> Sheet:
+    """A node's progress table (the node, then each child one level down) from
+    `backend.reports.progress`, checked as its API checks it (403 for a parent, 404 outside
+    the scope); counts only, nothing to mask."""
+    got: list[list[Row]] = []
+
+    async def rows() -> list[Row]:
+        if not got:
+            found = await progress.progress_table(
+                principal,
+                actor,
+                ask.campaign_id,
+                progress.NodeQuery(ask.region_code, ask.school_id, ask.class_id),
+            )
+            got.append(
+                [
+                    (
+                        LEVEL_LABEL.get(r["level"], r["level"]),
+                        r["name"],
+                        r["region_code"],
+                        *(int(r.get(c, 0) or 0) for c in COUNTS),
+                    )
+                    for r in found
+                ]
+            )
+        return got[0]
+
+    async def count() -> int:
+        return len(await rows())
+
+    async def batches() -> AsyncIterator[list[Row]]:
+        yield await rows()
+
+    columns = (
+        Column("层级", 8),
+        Column("名称", 24),
+        Column("地区代码", 10),
+        *(Column(COUNT_LABEL.get(c, c), 12) for c in COUNTS),
+    )
+    return Sheet("核查进度表", columns, count, batches, PROGRESS_NOTE, "progress")
 
 
 async def scope_label(scope: Scope) -> str:
