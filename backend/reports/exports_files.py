@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import IO
+from typing import IO, Any
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
@@ -141,12 +141,19 @@ def write_xlsx(header: Header, table: ExportTable, out: IO[bytes]) -> None:
             cell.font = bold
         return cell
 
+    def data_cell(value: Cell) -> Any:
+        # A plain value costs a fifth of a cell object; only text openpyxl would take for a
+        # formula (it starts with "=") or a spreadsheet might (+ - @) needs the typed cell.
+        if isinstance(value, str) and value.startswith(_FORMULA_START):
+            return text_cell(value)
+        return _xlsx_value(value)
+
     for key, value in header.lines():
         sheet.append([text_cell(key, strong=True), text_cell(value)])
     sheet.append([])
     sheet.append([text_cell(c.label, strong=True) for c in table.columns])
     for row in table.rows:
-        sheet.append([text_cell(v) for v in row])
+        sheet.append([data_cell(v) for v in row])
     properties = book.properties
     properties.creator = header.exported_by
     properties.lastModifiedBy = header.exported_by

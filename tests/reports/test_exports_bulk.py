@@ -16,9 +16,10 @@ import openpyxl
 import pytest
 
 from backend.accounts.roles import Role
-from backend.accounts.tables import AuditLog
+from backend.accounts.tables import Account, AuditLog
 from backend.config import Settings
 from backend.records.tables import Student
+from backend.reports import exports
 from backend.reports.tables import ExportApproval, ExportJob
 from tests.factories import (
     World,
@@ -28,6 +29,7 @@ from tests.factories import (
     login,
     make_account,
     make_students,
+    run_jobs,
 )
 
 DOCUMENT = {
@@ -283,3 +285,50 @@ async def test_of_two_admins_confirming_at_once_one_confirms(
     )
     assert sorted(a.status_code for a in answers) == [200, 409]
     assert len(await audited("confirm", "export_approval", made["id"])) == 1
+
+
+async def test_the_job_checks_the_approval_again_when_it_runs(
+    app: Any,
+    settings: Settings,
+    client: httpx.AsyncClient,
+    as_: People,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A large export is asked for while the approval is in force and runs after it expired:
+    no file is made."""
+    monkeypatch.setattr(exports, "INLINE_ROWS", 1)
+    approval_id = await approved(client, as_)
+    county = await as_(Role.county_reviewer)
+    made = (await bulk(client, county, approval_id=approval_id)).json()
+    assert made["status"] == "queued"
+    await ExportApproval.update(
+        {ExportApproval.expires_at: datetime.now(UTC) - timedelta(seconds=1)}
+    ).where(ExportApproval.id == approval_id)
+
+    await run_jobs(app, settings)
+    shown = (await client.get(f"/exports/{made['id']}", headers=county)).json()
+    assert (shown["status"], shown["download_url"]) == ("failed", None)
+    assert "过期" in shown["message"]
+    refused(await client.get(f"/exports/{made['id']}/file", headers=county), 409, "export_failed")
+    assert await audited("export", "export_job") == []
+
+
+async def test_the_job_makes_no_file_for_an_account_disabled_meanwhile(
+    app: Any,
+    settings: Settings,
+    client: httpx.AsyncClient,
+    as_: People,
+    world: World,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(exports, "INLINE_ROWS", 1)
+    approval_id = await approved(client, as_)
+    made = (await bulk(client, await as_(Role.county_reviewer), approval_id=approval_id)).json()
+    await Account.update({Account.status: "disabled"}).where(
+        Account.id == world.accounts[Role.county_reviewer]
+    )
+    await run_jobs(app, settings)
+    row = await ExportJob.select().where(ExportJob.id == made["id"]).first()
+    assert row is not None
+    assert (row["status"], row["storage_key"]) == ("failed", None)
+    assert await audited("export", "export_job") == []
