@@ -203,6 +203,38 @@ async def confirm_approval(principal: Principal, actor: Actor, approval_id: int)
     return await _read(approval_id)
 
 
+async def revoke_approval(principal: Principal, actor: Actor, approval_id: int) -> dict[str, Any]:
+    """Withdraw an approval (pending or in force): exports under it, and downloads of files
+    made under it, are refused from now on. Any admin who may confirm it may withdraw it:
+    stopping personal data from leaving needs no second person."""
+    require(principal, Action.confirm_export_approval)
+    row = await get_scoped(
+        actor,
+        principal.scope,
+        ExportApproval,
+        ExportApproval.id == approval_id,
+        "export_approval",
+        approval_id,
+    )
+    now = _now()
+    async with transaction():
+        moved = await APPROVAL_STATE.move(
+            approval_id, ApprovalState.revoked, values={ExportApproval.revoked_at: now}
+        )
+        if moved:
+            await audit.record(
+                actor,
+                "revoke",
+                "export_approval",
+                approval_id,
+                before={"state": row["state"]},
+                after={"state": "revoked"},
+            )
+    if not moved:
+        raise Conflict("该批准文件已撤销", code="approval_already_revoked")
+    return await _read(approval_id)
+
+
 async def get_approval(principal: Principal, actor: Actor, approval_id: int) -> dict[str, Any]:
     require(principal, Action.record_export_approval)
     await get_scoped(

@@ -461,13 +461,22 @@ async def sweep(storage: Storage, queue: Any) -> dict[str, int]:
         await EXPORT_STATUS.move(
             row["id"], ExportStatus.expired, values={ExportJob.storage_key: None}
         )
-    stale = await ExportJob.select(ExportJob.id).where(
+    stale = await ExportJob.select(ExportJob.id, ExportJob.created_at).where(
         ExportJob.status.is_in([ExportStatus.queued.value, ExportStatus.running.value])
         & (ExportJob.created_at < now - STALE_AFTER)
     )
+    requeued = 0
     for row in stale:
-        await queue.enqueue_job("run_export_job", row["id"], _job_id=f"export:{row['id']}:sweep")
-    return {"expired": len(expired), "requeued": len(stale)}
+        if approvals._aware(row["created_at"]) < now - GIVE_UP_AFTER:
+            await fail(row["id"], "文件生成超时，请缩小范围（按区县或学校）或改用 CSV 后重新导出")
+            continue
+        # A fresh id per sweep: arq keeps a finished job's id for a while and would refuse it.
+        at = int(now.timestamp()) // 60
+        await queue.enqueue_job("run_export_job", row["id"], _job_id=f"export:{row['id']}:{at}")
+        requeued += 1
+    return {"expired": len(expired), "requeued": requeued}
 
 
-STALE_AFTER = timedelta(minutes=15)
+# Longer than a job may run (exports_tasks.EXPORT_TIMEOUT): only a lost job is taken again.
+STALE_AFTER = timedelta(minutes=35)
+GIVE_UP_AFTER = timedelta(hours=3)  # a file that could not be made in this long never will

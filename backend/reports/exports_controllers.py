@@ -300,6 +300,27 @@ class ExportApprovalController(Controller):
         already confirmed or revoked."""
         return approval_read(await approvals.confirm_approval(principal, actor, approval_id))
 
+    @post(
+        "/{approval_id:int}/revoke",
+        status_code=HTTP_200_OK,
+        summary="Withdraw an authorising document",
+        operation_id="revokeExportApproval",
+        responses=errors(
+            SIGNED_IN, STAFF, BY_ID, {403: "export_admins_only", 409: "approval_already_revoked"}
+        ),
+    )
+    async def revoke(
+        self, approval_id: FromPath[int], principal: PrincipalDep, actor: ActorDep
+    ) -> ApprovalRead:
+        """Withdraw a pending or confirmed approval: from now on exports under it are refused
+        and files made under it can no longer be downloaded. Audited.
+
+        **Who may call**: an admin at county level or above whose scope holds its region.
+
+        **Errors**: `export_admins_only` (403); `not_found` (404) outside the caller's scope;
+        `approval_already_revoked` (409)."""
+        return approval_read(await approvals.revoke_approval(principal, actor, approval_id))
+
     @get(
         "/",
         summary="List authorising documents in scope",

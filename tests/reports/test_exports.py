@@ -307,3 +307,34 @@ async def test_a_file_is_downloaded_for_24_hours_then_deleted(
     assert (gone["status"], gone["storage_key"]) == ("expired", None)
     with pytest.raises(FileNotFoundError):
         await app.state.storage.get(row["storage_key"])
+
+
+async def test_the_sweeper_takes_a_lost_export_again_and_gives_up_on_an_old_one(
+    app: Litestar,
+    settings: Settings,
+    client: httpx.AsyncClient,
+    world: World,
+    students: dict[str, list[dict[str, str]]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Redis lost the queued job (it restarted empty): the sweeper enqueues it again; one
+    stuck for hours is failed with a message instead of being tried for ever."""
+    monkeypatch.setattr(exports, "INLINE_ROWS", 1)
+    county = await as_role(client, world, Role.county_reviewer)
+    lost = (await export(client, county, format="csv")).json()
+    old = (await export(client, county, format="csv")).json()
+    await app.state.arq.flushdb()  # the queue is gone
+    now = datetime.now(UTC)
+    await ExportJob.update({ExportJob.created_at: now - timedelta(minutes=40)}).where(
+        ExportJob.id == lost["id"]
+    )
+    await ExportJob.update({ExportJob.created_at: now - timedelta(hours=4)}).where(
+        ExportJob.id == old["id"]
+    )
+    assert await exports.sweep(app.state.storage, app.state.arq) == {"expired": 0, "requeued": 1}
+    await run_jobs(app, settings)
+    done = (await client.get(f"/exports/{lost['id']}", headers=county)).json()
+    assert (done["status"], done["row_count"]) == ("done", 2)
+    failed = (await client.get(f"/exports/{old['id']}", headers=county)).json()
+    assert failed["status"] == "failed"
+    assert "超时" in failed["message"]

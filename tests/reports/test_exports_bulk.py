@@ -332,3 +332,28 @@ async def test_the_job_makes_no_file_for_an_account_disabled_meanwhile(
     assert row is not None
     assert (row["status"], row["storage_key"]) == ("failed", None)
     assert await audited("export", "export_job") == []
+
+
+async def test_a_withdrawn_approval_stops_exports_and_downloads(
+    client: httpx.AsyncClient, as_: People, world: World
+) -> None:
+    approval_id = await approved(client, as_)
+    county = await as_(Role.county_reviewer)
+    made = (await bulk(client, county, approval_id=approval_id)).json()
+    assert made["status"] == "done"
+
+    city = await as_(Role.city_admin)
+    withdrawn = await client.post(f"/export-approvals/{approval_id}/revoke", headers=city)
+    assert withdrawn.status_code == 200, withdrawn.text
+    assert (withdrawn.json()["state"], withdrawn.json()["in_force"]) == ("revoked", False)
+    refused(await bulk(client, county, approval_id=approval_id), 409, "approval_revoked")
+    refused(await client.get(made["download_url"], headers=county), 409, "approval_revoked")
+    again = await client.post(f"/export-approvals/{approval_id}/revoke", headers=city)
+    refused(again, 409, "approval_already_revoked")
+    [row] = await audited("revoke", "export_approval", approval_id)
+    assert row["actor_id"] == world.accounts[Role.city_admin]
+    refused(
+        await client.post(f"/export-approvals/{approval_id}/revoke", headers=await as_("binjiang")),
+        404,
+        "not_found",
+    )
