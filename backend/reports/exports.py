@@ -70,6 +70,7 @@ from backend.reports.tables import (
     ExportStatus,
 )
 from backend.storage import Storage
+from backend.workdays import CHINA
 
 log = logging.getLogger("registry.exports")
 
@@ -321,7 +322,8 @@ async def make_file(
     if approval is not None and approval["expires_at"] is not None:
         expires = min(expires, approvals._aware(approval["expires_at"]))
     digest = hashlib.sha256(data).hexdigest()
-    name = f"{sheet.file_stem}-{made.strftime('%Y%m%d-%H%M%S')}.{file_format.value}"
+    stamp = made.astimezone(CHINA).strftime("%Y%m%d-%H%M%S")  # as people read the time
+    name = f"{sheet.file_stem}-{stamp}.{file_format.value}"
     async with transaction():
         moved = await EXPORT_STATUS.move(
             export_id,
