@@ -410,3 +410,38 @@ async def test_as_of_says_how_fresh_the_counts_are(
     assert (await read(client, pw, Role.sysadmin, region_code="330106")).json()[
         "schools_waiting"
     ] == 0
+
+
+async def test_the_export_helper_gives_the_nodes_table_within_the_callers_scope(
+    client: httpx.AsyncClient, pw: ProgressWorld
+) -> None:
+    from backend.accounts.principal import Principal
+    from backend.accounts.scope import Scope
+    from backend.accounts.tables import Account
+    from backend.errors import Forbidden, NotFound
+    from backend.reports.progress import NodeQuery, progress_table
+
+    await issue_forms(client, pw.world, "A1")
+    await refresh_progress()
+
+    async def principal(role: Role) -> Principal:
+        row = await Account.select().where(Account.id == pw.world.accounts[role]).first()
+        assert row is not None
+        return Principal(
+            row["id"], role, row["name"], row["phone"], Scope.of_account(row), None, False
+        )  # type: ignore[arg-type]
+
+    county = await principal(Role.county_reviewer)
+    rows = await progress_table(county, SYSTEM, pw.campaign)
+    assert [(r["level"], r["key"], r["students"], r["forms_issued"]) for r in rows] == [
+        ("county", "330106", 6, 4),
+        ("school", str(pw.world.schools["A"]), 6, 4),
+    ]
+    school = await progress_table(
+        county, SYSTEM, pw.campaign, NodeQuery(school_id=pw.world.schools["A"])
+    )
+    assert [r["name"] for r in school] == ["学校A", "A1班", "A2班"]
+    with pytest.raises(NotFound):
+        await progress_table(county, SYSTEM, pw.campaign, NodeQuery(region_code="330100"))
+    with pytest.raises(Forbidden):
+        await progress_table(await principal(Role.parent), SYSTEM, pw.campaign)
