@@ -174,7 +174,7 @@ def _counts(row: dict[str, Any] | None) -> dict[str, int]:
 
 
 async def node_counts(campaign_id: int, node: Node) -> dict[str, int]:
-    """The node's counts: a class's row, a school's, or the sum of a region's schools."""
+    """The node's counts: a class's row, a school's, or the sum of a region's counties."""
     if node.class_id is not None:
         row = await fetch_row(
             f"SELECT {', '.join(COUNTS)} FROM progress_class WHERE campaign = {{}} "
@@ -191,7 +191,7 @@ async def node_counts(campaign_id: int, node: Node) -> dict[str, int]:
         )
     else:
         row = await fetch_row(
-            f"SELECT {_SUMS} FROM progress_school WHERE campaign = {{}} "
+            f"SELECT {_SUMS} FROM progress_county WHERE campaign = {{}} "
             "AND region_code >= {} AND region_code <= {}",
             campaign_id,
             *_range(node.region_code),
@@ -225,7 +225,7 @@ async def children(
     sums = {
         str(r["k"]).ljust(6, "0"): r
         for r in await fetch_rows(
-            f"SELECT substr(region_code, 1, {width}) AS k, {_SUMS} FROM progress_school "
+            f"SELECT substr(region_code, 1, {width}) AS k, {_SUMS} FROM progress_county "
             "WHERE campaign = {} AND region_code >= {} AND region_code <= {} "
             f"GROUP BY substr(region_code, 1, {width})",
             campaign_id,

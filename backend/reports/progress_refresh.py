@@ -3,7 +3,8 @@
 Writes mark their school (`records.progress_marks`, by database triggers). `refresh` takes the
 marks a batch of schools at a time and, in the same transaction, counts those schools again from
 the domains' own rows — one GROUP BY per source table over the whole batch — and replaces their
-rows in `progress_class`, `progress_school` and `progress_day`. Readers sum those rows
+rows in `progress_class`, `progress_school` and `progress_day`, and sums its counties
+again into `progress_county`. Readers sum those rows
 (`reports.progress`), never the sources.
 
 One refresh runs at a time (a transaction-level advisory lock on PostgreSQL, SQLite's write
@@ -42,6 +43,7 @@ from backend.workdays import china_today
 
 FROZEN_AFTER = timedelta(days=3)
 BATCH = 50  # schools counted in one transaction
+INSERT_ROWS = 500  # rows per INSERT (30 columns: well under 32,767 parameters)
 LOCK_KEY = 7_470_012  # pg_advisory_xact_lock: one refresh at a time
 PENDING = {kind.value: f"pending_{kind.value}" for kind in StepKind}
 
@@ -332,10 +334,10 @@ async def _write(
                 **counts,
             )
         )
-    if class_rows:
-        await ProgressClass.insert(*class_rows)
-    await ProgressSchool.insert(
-        *(
+    await _insert(ProgressClass, class_rows)
+    await _insert(
+        ProgressSchool,
+        [
             _row(
                 ProgressSchool,
                 campaign=c,
@@ -345,15 +347,39 @@ async def _write(
                 **counts,
             )
             for (c, s), counts in totals.items()
-        )
+        ],
     )
     day_rows = [
         _row(ProgressDay, campaign=c, school=s, region_code=region_of[s], day=str(day), **counts)
         for (c, s, day), counts in days.items()
         if (c, s) in valid and day is not None
     ]
-    if day_rows:
-        await ProgressDay.insert(*day_rows)
+    await _insert(ProgressDay, day_rows)
+    # The counties of the batch, summed again from their schools' rows.
+    sums = ", ".join(f"SUM({name})" for name in COUNTS)
+    for c, its_schools in pairs.items():
+        counties = sorted({region_of[s] for s in its_schools})
+        in_k = _in(counties)
+        await _raw(
+            f"DELETE FROM progress_county WHERE campaign = {{}} AND region_code IN {in_k}",
+            c,
+            *counties,
+        )
+        await _raw(
+            f"INSERT INTO progress_county (campaign, region_code, refreshed_at, "
+            f"{', '.join(COUNTS)}) SELECT campaign, region_code, {{}}, {sums} "
+            f"FROM progress_school WHERE campaign = {{}} AND region_code IN {in_k} "
+            "GROUP BY campaign, region_code",
+            now,
+            c,
+            *counties,
+        )
+
+
+async def _insert(table: type[Table], rows: list[Any]) -> None:
+    """Multi-row INSERTs, each within a statement's 32,767 parameters."""
+    for start in range(0, len(rows), INSERT_ROWS):
+        await table.insert(*rows[start : start + INSERT_ROWS])
 
 
 async def mark_live_regions(now: datetime | None = None) -> int:
