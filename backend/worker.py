@@ -59,6 +59,13 @@ from backend.records.tasks import (
     sweep_form_batches,
     sweep_imports,
 )
+from backend.reports import progress_refresh
+from backend.reports.exports_tasks import (
+    EXPORT_TIMEOUT,
+    EXPORT_TRIES,
+    run_export_job,
+    sweep_exports_job,
+)
 from backend.resources import Resources, WorkerContext, open_resources
 
 log = logging.getLogger("registry.worker")
@@ -127,6 +134,18 @@ async def close_campaign_accounts_job(ctx: dict[str, Any]) -> int:
     return await campaign_accounts.close_ended()
 
 
+async def refresh_progress_job(ctx: dict[str, Any]) -> int:
+    """Every few seconds: count again the schools whose progress changed (docs/progress.md);
+    how many were counted."""
+    return await progress_refresh.refresh()
+
+
+async def recount_progress_job(ctx: dict[str, Any]) -> int:
+    """Nightly (China time): every school of every live campaign is counted again, so a step
+    that fell overdue at midnight shows, and anything a mark missed is healed."""
+    return await progress_refresh.mark_live_regions()
+
+
 FUNCTIONS: list[Any] = [
     seal_inactive_accounts_job,
     run_import_job,
@@ -146,6 +165,10 @@ FUNCTIONS: list[Any] = [
     start_archive_job,
     func(archive_chunk_job, timeout=ARCHIVE_CHUNK_TIMEOUT, max_tries=ARCHIVE_TRIES),
     close_campaign_accounts_job,
+    func(run_export_job, timeout=EXPORT_TIMEOUT, max_tries=EXPORT_TRIES),
+    sweep_exports_job,
+    refresh_progress_job,
+    recount_progress_job,
 ]
 CHINA_TIME = timezone(timedelta(hours=8), "Asia/Shanghai")  # no daylight saving
 CRON_JOBS = [
@@ -159,6 +182,9 @@ CRON_JOBS = [
     cron(daily_reminders_job, minute=set(range(1, 60, 5)), second={40}, unique=True),
     cron(start_archive_job, hour={2}, minute={40}, unique=True, run_at_startup=False),
     cron(close_campaign_accounts_job, minute=set(range(3, 60, 5)), second={10}, unique=True),
+    cron(sweep_exports_job, minute=set(range(3, 60, 5)), second={50}, unique=True),
+    cron(refresh_progress_job, second=set(range(0, 60, 5)), unique=True),
+    cron(recount_progress_job, hour={0}, minute={5}, unique=True, run_at_startup=False),
 ]
 POLL_DELAY = 0.05  # seconds: arq's default 0.5 s would add up to half a second to every job
 

@@ -22,6 +22,7 @@ CALLERS = {
     "/accounts": Role.sysadmin,
     "/my/change-requests": Role.parent,
     "/my/threads": Role.parent,
+    "/export-approvals": Role.sysadmin,
 }
 
 

@@ -83,6 +83,14 @@ class Action(StrEnum):
     reset_password = "reset_password"  # a temporary password for a lower-ranked staff account
     create_campaign_account = "create_campaign_account"  # 数据质量核查专用账号
     list_schools_not_started = "list_schools_not_started"  # a campaign's schools yet to print
+    # Exports (backend/reports): masked lists and tables; full records under an approval
+    export_reports = "export_reports"  # problem-record lists and progress tables, masked
+    record_export_approval = "record_export_approval"  # an authorising document, by one admin
+    confirm_export_approval = "confirm_export_approval"  # by a second admin of that level
+    export_student_records = "export_student_records"  # full records, unmasked, when approved
+    # Campaign progress (backend/reports/progress.py)
+    read_progress = "read_progress"  # counts, drill-down and series of one's scope
+    tick_paper_return = "tick_paper_return"  # 回收: the signed paper form came back
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +179,19 @@ LOWER_RANK = Relation(
     "the target role (a parent's included) ranks lower than the caller's",
     lambda principal, role: RANK[role] < RANK[principal.role],
     _RANK_TOO_HIGH,
+)
+
+# Full student records leave only under an authorising document (regulation 002:
+# 经县级以上人民政府批准) that an admin at county level or above records and a second confirms.
+EXPORT_APPROVERS = roles(Role.county_reviewer, Role.city_admin, Role.province_admin, Role.sysadmin)
+_EXPORT_ADMINS_ONLY = Refusal(
+    "export_admins_only",
+    "学生完整信息的批量导出须由县级及以上教育行政部门的管理员登记批准文件、另一位管理员确认",
+)
+APPROVAL_REGION_IN_SCOPE = Relation(
+    "the approved region is the caller's or lies inside it",
+    lambda principal, region_code: principal.scope.covers_region(region_code),
+    Refusal("approval_outside_scope", "只能为本级或下级地区登记批准文件"),
 )
 
 RULES: dict[Action, Rule] = {
@@ -279,6 +300,23 @@ RULES: dict[Action, Rule] = {
     Action.list_schools_not_started: Rule(
         AUTHORITIES | {Role.sysadmin},
         Refusal("progress_authorities_only", "只有教育行政部门可以查看各校核查工作进展"),
+    ),
+    Action.export_reports: Rule(
+        from_rank(Role.registrar),
+        Refusal("export_forbidden", "只有学籍管理员及以上角色可以导出名单和进度表"),
+    ),
+    Action.record_export_approval: Rule(
+        EXPORT_APPROVERS, _EXPORT_ADMINS_ONLY, APPROVAL_REGION_IN_SCOPE
+    ),
+    Action.confirm_export_approval: Rule(EXPORT_APPROVERS, _EXPORT_ADMINS_ONLY),
+    Action.export_student_records: Rule(EXPORT_APPROVERS, _EXPORT_ADMINS_ONLY),
+    Action.read_progress: Rule(
+        STAFF_ROLES,
+        Refusal("progress_staff_only", "只有学校和教育行政部门的工作人员可以查看核查进度"),
+    ),
+    Action.tick_paper_return: Rule(
+        FAMILY_DESK,
+        Refusal("paper_return_desk_only", "只有班主任或学籍管理员可以登记纸质确认表回收"),
     ),
 }
 

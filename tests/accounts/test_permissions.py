@@ -67,6 +67,12 @@ read_push_attempts          ·   ·   ✓   ·   ✓   ✓   ✓   ✓   forbidd
 use_notifications           ✓   ✓   ✓   ✓   ✓   ✓   ✓   ✓   forbidden
 register_webhook            ·   ✓   ✓   ✓   ✓   ✓   ✓   ✓   webhook_staff_only
 reset_second_factor         ·   ·   ✓   ·   ✓   ✓   ✓   ✓   forbidden
+export_reports              ·   ·   ✓   ✓   ✓   ✓   ✓   ✓   export_forbidden
+record_export_approval      ·   ·   ·   ·   ✓   ✓   ✓   ✓   export_admins_only
+confirm_export_approval     ·   ·   ·   ·   ✓   ✓   ✓   ✓   export_admins_only
+export_student_records      ·   ·   ·   ·   ✓   ✓   ✓   ✓   export_admins_only
+read_progress               ·   ✓   ✓   ✓   ✓   ✓   ✓   ✓   progress_staff_only
+tick_paper_return           ·   ✓   ✓   ·   ·   ·   ·   ·   paper_return_desk_only
 """
 COLUMNS = list(Role)  # parent … sysadmin: the table's columns, in the same order
 
@@ -132,6 +138,7 @@ def test_only_the_actions_with_a_target_have_a_relation() -> None:
         Action.reset_second_factor,
         Action.reset_password,
         Action.create_campaign_account,
+        Action.record_export_approval,
     }
 
 
@@ -176,6 +183,11 @@ RELATIONS: list[tuple[Action, Role, str | None, Any, bool]] = [
     (Action.set_field_controls, Role.province_admin, "330000", "330000", True),
     (Action.set_field_controls, Role.province_admin, "330000", "320000", False),
     (Action.set_field_controls, Role.sysadmin, None, "320000", True),
+    # An authorising document is recorded for the admin's own region or one inside it.
+    (Action.record_export_approval, Role.county_reviewer, "330106", "330106", True),
+    (Action.record_export_approval, Role.county_reviewer, "330106", "330108", False),
+    (Action.record_export_approval, Role.city_admin, "330100", "330106", True),
+    (Action.record_export_approval, Role.city_admin, "330100", "330000", False),
 ]
 RELATION_CODES = {
     Action.change_campaign: "campaign_above_scope",
@@ -184,6 +196,7 @@ RELATION_CODES = {
     Action.change_account_status: "rank_too_high",
     Action.set_field_controls: "controls_other_province",
     Action.reset_second_factor: "rank_too_high",
+    Action.record_export_approval: "approval_outside_scope",
 }
 
 
