@@ -303,9 +303,13 @@ async def as_of(node: Node, now: datetime | None = None) -> tuple[datetime, int]
     of its schools wait to be counted again: the oldest mark still waiting under the node,
     or now when none waits."""
     where, args = _node_where(node, "s")
+    # The marks first (a few, between two refreshes), then their schools: never the other
+    # way round, which probes the marks once per school of a province.
     row = await fetch_row(
-        "SELECT MIN(m.marked_at) AS oldest, COUNT(DISTINCT m.school_id) AS waiting "
-        f"FROM progress_mark m JOIN school s ON s.id = m.school_id WHERE {where}",
+        "WITH m AS MATERIALIZED (SELECT school_id, MIN(marked_at) AS oldest "
+        "FROM progress_mark GROUP BY school_id) "
+        "SELECT MIN(m.oldest) AS oldest, COUNT(*) AS waiting "
+        f"FROM m JOIN school s ON s.id = m.school_id WHERE {where}",
         *args,
     )
     now = now or datetime.now(UTC)
