@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/progress_tally.py                      # 1,000,000 students, ≈ 10 min
     .venv/bin/python bench/progress_tally.py --students 100000    # quick run
+    .venv/bin/python bench/progress_tally.py --reuse              # the last run's data again
 
 Recreates the database `registry_bench_progress` (127.0.0.1:5432, user postgres), applies the
 migrations and seeds, with plain SQL, one province (440000: 10 cities × 10 counties, 30 schools a
@@ -155,17 +156,19 @@ def pct(values: list[float], p: float) -> float:
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
-    await recreate()
+    if not args.reuse:
+        await recreate()
     from backend.config import get_settings
     from backend.db import close_pool, open_pool
     from backend.migrate import migrate
 
     await migrate()
     figures: dict[str, Any] = {"students": args.students}
-    started = time.perf_counter()
-    figures["seed_seconds"] = await seed(args.students)
-    figures["seed_total_s"] = round(time.perf_counter() - started, 1)
-    print(f"seeded in {figures['seed_total_s']} s")
+    if not args.reuse:
+        started = time.perf_counter()
+        figures["seed_seconds"] = await seed(args.students)
+        figures["seed_total_s"] = round(time.perf_counter() - started, 1)
+        print(f"seeded in {figures['seed_total_s']} s")
 
     settings = get_settings()
     await open_pool(settings)
@@ -174,6 +177,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         from backend.parents.tables import Upload
         from backend.reports import progress, progress_refresh
 
+        if args.reuse:  # the seed stays; the nightly recount's marks, as they would be
+            await progress_refresh.mark_live_regions()
         marked = await fetch_row("SELECT COUNT(DISTINCT school_id) AS n FROM progress_mark")
         started = time.perf_counter()
         counted = await progress_refresh.refresh(budget_seconds=3600)
@@ -272,6 +277,9 @@ if __name__ == "__main__":
     parser.add_argument("--students", type=int, default=1_000_000)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--calls", type=int, default=50)
+    parser.add_argument(
+        "--reuse", action="store_true", help="keep the database of the last run (no seeding)"
+    )
     arguments = parser.parse_args()
     result = asyncio.run(main(arguments))
     OUT.mkdir(exist_ok=True)

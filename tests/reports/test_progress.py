@@ -399,6 +399,7 @@ async def test_as_of_says_how_fresh_the_counts_are(
     await Student.update({Student.name: "改名"}).where(Student.id == pw.students["A1"][0])
     stale = (await read(client, pw, Role.sysadmin, region_code="330106")).json()
     assert stale["schools_waiting"] == 1
+    assert datetime.fromisoformat(stale["refreshed_at"]) <= before
     assert datetime.fromisoformat(stale["as_of"]) <= datetime.now(UTC)
     # 宁波's counts are not waiting for 西湖区's change
     assert (await read(client, pw, Role.sysadmin, region_code="330200")).json()[
