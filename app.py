@@ -47,12 +47,14 @@ from backend.parents.request_controllers import ROUTES as PARENT_REQUEST_ROUTES
 from backend.records.change_request_controllers import ROUTES as CHANGE_REQUEST_ROUTES
 from backend.records.control_controllers import ROUTES as CONTROL_ROUTES
 from backend.records.controllers import ROUTES as RECORD_ROUTES
+from backend.records.paper_return_controllers import ROUTES as PAPER_RETURN_ROUTES
 from backend.records.problem_controllers import ROUTES as PROBLEM_ROUTES
 from backend.records.proof_controllers import ROUTES as PROOF_ROUTES
 from backend.records.review_controllers import ROUTES as REVIEW_ROUTES
 from backend.records.roll_controllers import ROUTES as ROLL_ROUTES
 from backend.redis_server import resolve_redis
 from backend.refusals import audit_refusal
+from backend.reports.progress_controllers import ROUTES as PROGRESS_ROUTES
 from backend.resources import open_resources
 from backend.seed import format_logins, seed_if_empty
 from backend.worker import REDIS_DOWN, inline_worker
@@ -238,6 +240,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *MESSAGE_ROUTES,
             *PUSH_ROUTES,
             *NOTIFY_ROUTES,
+            *PAPER_RETURN_ROUTES,
+            *PROGRESS_ROUTES,
             *docs_assets(settings),
         ],
         lifespan=[lifespan],

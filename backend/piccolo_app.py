@@ -20,6 +20,8 @@ APP_CONFIG = AppConfig(
             "backend.notify.tables",
             "backend.messages.tables",
             "backend.outbox",
+            "backend.records.progress_marks",
+            "backend.reports.progress_tables",
         ],
         exclude_imported=True,
     ),

@@ -51,6 +51,7 @@ from backend.records.tasks import (
     sweep_form_batches,
     sweep_imports,
 )
+from backend.reports import progress_refresh
 from backend.resources import Resources, WorkerContext, open_resources
 
 log = logging.getLogger("registry.worker")
@@ -114,6 +115,18 @@ async def daily_reminders_job(ctx: dict[str, Any]) -> dict[str, int] | None:
     return await schedule.run_if_due(job.outbox, datetime.now(UTC), at)
 
 
+async def refresh_progress_job(ctx: dict[str, Any]) -> int:
+    """Every few seconds: count again the schools whose progress changed (docs/progress.md);
+    how many were counted."""
+    return await progress_refresh.refresh()
+
+
+async def recount_progress_job(ctx: dict[str, Any]) -> int:
+    """Nightly (China time): every school of every live campaign is counted again, so a step
+    that fell overdue at midnight shows, and anything a mark missed is healed."""
+    return await progress_refresh.mark_live_regions()
+
+
 FUNCTIONS: list[Any] = [
     seal_inactive_accounts_job,
     run_import_job,
@@ -129,6 +142,8 @@ FUNCTIONS: list[Any] = [
     func(push_notification, max_tries=push.PUSH_TRIES),
     sweep_pushes,
     daily_reminders_job,
+    refresh_progress_job,
+    recount_progress_job,
 ]
 CHINA_TIME = timezone(timedelta(hours=8), "Asia/Shanghai")  # no daylight saving
 CRON_JOBS = [
@@ -140,6 +155,8 @@ CRON_JOBS = [
     cron(sweep_outbox, second={20}, unique=True),  # every minute
     cron(sweep_pushes, second={40}, unique=True),  # every minute
     cron(daily_reminders_job, minute=set(range(1, 60, 5)), second={40}, unique=True),
+    cron(refresh_progress_job, second=set(range(0, 60, 5)), unique=True, run_at_startup=True),
+    cron(recount_progress_job, hour={0}, minute={5}, unique=True, run_at_startup=False),
 ]
 POLL_DELAY = 0.05  # seconds: arq's default 0.5 s would add up to half a second to every job
 

@@ -77,6 +77,9 @@ class Action(StrEnum):
     read_push_attempts = "read_push_attempts"  # why an account's pushes did (not) arrive
     use_notifications = "use_notifications"
     register_webhook = "register_webhook"  # a school's own system as a push target
+    # Campaign progress (backend/reports/progress.py)
+    read_progress = "read_progress"  # counts, drill-down and series of one's scope
+    tick_paper_return = "tick_paper_return"  # 回收: the signed paper form came back
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,6 +265,14 @@ RULES: dict[Action, Rule] = {
     Action.register_webhook: Rule(
         STAFF_ROLES,
         Refusal("webhook_staff_only", "只有学校和教育行政部门的工作人员可以登记 Webhook"),
+    ),
+    Action.read_progress: Rule(
+        STAFF_ROLES,
+        Refusal("progress_staff_only", "只有学校和教育行政部门的工作人员可以查看核查进度"),
+    ),
+    Action.tick_paper_return: Rule(
+        FAMILY_DESK,
+        Refusal("paper_return_desk_only", "只有班主任或学籍管理员可以登记纸质确认表回收"),
     ),
 }
 

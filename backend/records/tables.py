@@ -267,6 +267,12 @@ class IssuedForm(Table, tablename="issued_form"):
     issued_by = ForeignKey(references=Account, on_delete=OnDelete.restrict)
     issued_at = Timestamptz()
     superseded_at = Timestamptz(null=True, default=None)
+    # 回收: the signed paper came back to school, ticked off by its teacher or registrar
+    # (`records.paper_returns`); cleared by an untick.
+    paper_returned_at = Timestamptz(null=True, default=None)
+    paper_returned_by = ForeignKey(
+        references=Account, null=True, default=None, on_delete=OnDelete.restrict
+    )
 
 
 class BatchStatus(StrEnum):

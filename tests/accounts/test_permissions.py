@@ -63,6 +63,8 @@ change_account_status       ·   ·   ✓   ·   ✓   ✓   ✓   ✓   forbidd
 read_push_attempts          ·   ·   ✓   ·   ✓   ✓   ✓   ✓   forbidden
 use_notifications           ✓   ✓   ✓   ✓   ✓   ✓   ✓   ✓   forbidden
 register_webhook            ·   ✓   ✓   ✓   ✓   ✓   ✓   ✓   webhook_staff_only
+read_progress               ·   ✓   ✓   ✓   ✓   ✓   ✓   ✓   progress_staff_only
+tick_paper_return           ·   ✓   ✓   ·   ·   ·   ·   ·   paper_return_desk_only
 """
 COLUMNS = list(Role)  # parent … sysadmin: the table's columns, in the same order
 
