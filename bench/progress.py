@@ -6,7 +6,7 @@ One command, from the project root:
     .venv/bin/python bench/progress.py --reseed        # drop the database and seed again
     .venv/bin/python bench/progress.py --seed-only     # seed (if needed) and stop
 
-Database `BENCH_DB_NAME` (default registry_bench_progress; PostgreSQL on 127.0.0.1:5432, user
+Database `BENCH_DB_NAME` (default registry_bench_scale; PostgreSQL on 127.0.0.1:5432, user
 postgres), Redis `BENCH_REDIS_URL` (default redis://127.0.0.1:6379/14, flushed). The seed
 (`bench/progress_seed.py`: the shape and what each table gets) is written in SQL and kept:
 a second run finds the `bench_seed` row and skips it (the migrations still run forwards, so
@@ -133,14 +133,17 @@ async def recreate(name: str) -> None:
 
 
 def migrate(args: argparse.Namespace) -> None:
-    subprocess.run(
+    done = subprocess.run(
         [str(VENV_BIN / "piccolo"), "migrations", "forwards", "backend"],
         cwd=ROOT,
         env=app_env(args),
-        check=True,
-        timeout=600,
-        stdout=subprocess.DEVNULL,
+        timeout=1800,
+        capture_output=True,
+        text=True,
     )
+    if done.returncode:
+        print(done.stdout[-4000:], done.stderr[-4000:], file=sys.stderr)
+        raise SystemExit(f"migrations failed ({done.returncode})")
 
 
 async def seed_demo_here() -> None:
@@ -602,7 +605,7 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=10, help="events timed to the counts")
     parser.add_argument("--server", choices=("uvicorn", "granian"), default="uvicorn")
     parser.add_argument(
-        "--database", default=os.environ.get("BENCH_DB_NAME", "registry_bench_progress")
+        "--database", default=os.environ.get("BENCH_DB_NAME", "registry_bench_scale")
     )
     parser.add_argument(
         "--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")

@@ -148,8 +148,8 @@ async def seed(conn: asyncpg.Connection, shape: Shape, log: Log) -> dict[str, fl
     await phase("correction drafts", lambda: _drafts(conn, ids["registrar"]))
     await phase("change requests and review steps", lambda: _requests(conn, ids))
     await phase("problem records", lambda: _problems(conn))
-    await phase("rebuild indexes", rebuild_indexes)
     await phase("paper returns", lambda: tick_paper(conn, ids["registrar"]))
+    await phase("rebuild indexes", rebuild_indexes)
     await phase("vacuum analyze", lambda: conn.execute("VACUUM ANALYZE"))
     return timings
 
