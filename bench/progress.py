@@ -72,6 +72,7 @@ from progress_seed import (
     record_seed,
     seed,
     seeded_shape,
+    settle_uploads,
     tick_paper,
 )
 
@@ -171,6 +172,8 @@ async def ensure_seeded(args: argparse.Namespace, shape: Shape) -> dict[str, Any
             registrar = await conn.fetchval("SELECT id FROM account WHERE phone = $1", REGISTRAR)
             if await tick_paper(conn, registrar):
                 log("paper returns ticked where missing")
+            if settled := await settle_uploads(conn):
+                log(f"{settled} photos waiting for a check given up (an earlier seed's)")
             return {**found, "skipped": True}
     finally:
         await conn.close()
@@ -431,8 +434,10 @@ def event_latency(
 
 
 def measure_http(args: argparse.Namespace, campaign: dict[str, Any]) -> dict[str, Any]:
+    import redis
     from reviews import WRK_REPORT, run_wrk
 
+    redis.Redis.from_url(args.redis_url).flushdb()  # no job of an earlier run left queued
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     server, worker, cmd = start_processes(args, port)
