@@ -155,7 +155,7 @@ CRON_JOBS = [
     cron(sweep_outbox, second={20}, unique=True),  # every minute
     cron(sweep_pushes, second={40}, unique=True),  # every minute
     cron(daily_reminders_job, minute=set(range(1, 60, 5)), second={40}, unique=True),
-    cron(refresh_progress_job, second=set(range(0, 60, 5)), unique=True, run_at_startup=True),
+    cron(refresh_progress_job, second=set(range(0, 60, 5)), unique=True),
     cron(recount_progress_job, hour={0}, minute={5}, unique=True, run_at_startup=False),
 ]
 POLL_DELAY = 0.05  # seconds: arq's default 0.5 s would add up to half a second to every job

@@ -13,14 +13,12 @@ stands for, and no code path can forget it.
 Marks are only ever inserted (no unique key, no row lock a writer could wait on). The refresh
 (`reports.progress.refresh`) takes a batch with `DELETE … RETURNING` and counts those schools
 again in the same transaction; a mark committed after that DELETE stays for the next round, so
-no change is ever lost between a count and its mark. `mark` is for what the triggers do not
-see (a campaign opened: every school of its region starts at zero).
+no change is ever lost between a count and its mark. What no write marks — a campaign seen
+for the first time, a step falling overdue at midnight — the refresh marks itself
+(`reports.progress_refresh.mark_region`).
 """
 
 from __future__ import annotations
-
-from collections.abc import Iterable
-from datetime import UTC, datetime
 
 from piccolo.columns import BigSerial, Integer, Timestamptz
 from piccolo.table import Table
@@ -28,17 +26,9 @@ from piccolo.table import Table
 
 class ProgressMark(Table, tablename="progress_mark"):
     """One school to count again. `school_id` is a plain integer, not a foreign key, and carries
-    no scope: a mark is work for the worker, never read by anyone."""
+    no scope: a mark is work for the worker, shown to no one (the progress answers only say
+    how many of a node's schools wait, and since when)."""
 
     id = BigSerial(primary_key=True)
     school_id = Integer()
     marked_at = Timestamptz()
-
-
-async def mark(school_ids: Iterable[int]) -> None:
-    """Have the next refresh count these schools again (inside the caller's transaction, if
-    any)."""
-    now = datetime.now(UTC)
-    rows = [ProgressMark(school_id=school, marked_at=now) for school in set(school_ids)]
-    if rows:
-        await ProgressMark.insert(*rows)

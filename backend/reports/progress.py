@@ -174,29 +174,45 @@ def _counts(row: dict[str, Any] | None) -> dict[str, int]:
 
 
 async def node_counts(campaign_id: int, node: Node) -> dict[str, int]:
-    """The node's counts: a class's row, a school's, or the sum of a region's schools."""
+    """The node's counts: a class's row, a school's, or the sum of a region's counties."""
+    counts, _refreshed = await node_counts_at(campaign_id, node)
+    return counts
+
+
+async def node_counts_at(campaign_id: int, node: Node) -> tuple[dict[str, int], datetime | None]:
+    """`node_counts`, and when the node's rows were last written (None: never counted)."""
     if node.class_id is not None:
         row = await fetch_row(
-            f"SELECT {', '.join(COUNTS)} FROM progress_class WHERE campaign = {{}} "
-            "AND school_class = {}",
+            f"SELECT refreshed_at, {', '.join(COUNTS)} FROM progress_class "
+            "WHERE campaign = {} AND school_class = {}",
             campaign_id,
             node.class_id,
         )
     elif node.school_id is not None:
         row = await fetch_row(
-            f"SELECT {', '.join(COUNTS)} FROM progress_school WHERE campaign = {{}} "
-            "AND school = {}",
+            f"SELECT refreshed_at, {', '.join(COUNTS)} FROM progress_school "
+            "WHERE campaign = {} AND school = {}",
             campaign_id,
             node.school_id,
         )
     else:
         row = await fetch_row(
-            f"SELECT {_SUMS} FROM progress_school WHERE campaign = {{}} "
-            "AND region_code >= {} AND region_code <= {}",
+            f"SELECT MAX(refreshed_at) AS refreshed_at, {_SUMS} FROM progress_county "
+            "WHERE campaign = {} AND region_code >= {} AND region_code <= {}",
             campaign_id,
             *_range(node.region_code),
         )
-    return _counts(row)
+    return _counts(row), _instant(row["refreshed_at"]) if row else None
+
+
+def _instant(value: Any) -> datetime | None:
+    """A timestamp as read (SQLite's aggregates hand back text), in UTC."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    assert isinstance(value, datetime)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 async def children(
@@ -225,7 +241,7 @@ async def children(
     sums = {
         str(r["k"]).ljust(6, "0"): r
         for r in await fetch_rows(
-            f"SELECT substr(region_code, 1, {width}) AS k, {_SUMS} FROM progress_school "
+            f"SELECT substr(region_code, 1, {width}) AS k, {_SUMS} FROM progress_county "
             "WHERE campaign = {} AND region_code >= {} AND region_code <= {} "
             f"GROUP BY substr(region_code, 1, {width})",
             campaign_id,
@@ -303,19 +319,19 @@ async def as_of(node: Node, now: datetime | None = None) -> tuple[datetime, int]
     of its schools wait to be counted again: the oldest mark still waiting under the node,
     or now when none waits."""
     where, args = _node_where(node, "s")
+    # The marks first (a few, between two refreshes), then their schools: never the other
+    # way round, which probes the marks once per school of a province.
     row = await fetch_row(
-        "SELECT MIN(m.marked_at) AS oldest, COUNT(DISTINCT m.school_id) AS waiting "
-        f"FROM progress_mark m JOIN school s ON s.id = m.school_id WHERE {where}",
+        "WITH m AS MATERIALIZED (SELECT school_id, MIN(marked_at) AS oldest "
+        "FROM progress_mark GROUP BY school_id) "
+        "SELECT MIN(m.oldest) AS oldest, COUNT(*) AS waiting "
+        f"FROM m JOIN school s ON s.id = m.school_id WHERE {where}",
         *args,
     )
     now = now or datetime.now(UTC)
-    if row is None or row["oldest"] is None:
+    oldest = _instant(row["oldest"]) if row else None
+    if row is None or oldest is None:
         return now, 0
-    oldest = row["oldest"]
-    if isinstance(oldest, str):  # SQLite through the read path hands text back
-        oldest = datetime.fromisoformat(oldest)
-    if oldest.tzinfo is None:
-        oldest = oldest.replace(tzinfo=UTC)
     return min(oldest, now), int(row["waiting"])
 
 

@@ -55,7 +55,8 @@ class ProgressController(Controller):
         school (`school_id`) or a class (`class_id`); none: the caller's own — and one page
         of its children one level down (a province's cities, a city's counties, a county's
         schools, a school's classes; a class has none), each with the same counts. `as_of`
-        says how fresh they are: every change committed before it is counted.
+        says how fresh they are: every change committed before it is counted
+        (`refreshed_at`: when the node's counts were last written).
 
         **Who may call**: staff. A region's reviewers and admins read their region and
         below, a school's registrar and leader the school and its classes, a teacher their
@@ -68,7 +69,7 @@ class ProgressController(Controller):
         campaign = await progress.load_campaign(principal, actor, campaign_id)
         query = progress.NodeQuery(region_code, school_id, class_id)
         node = await progress.find_node(principal, actor, campaign, query)
-        counts = await progress.node_counts(campaign_id, node)
+        counts, refreshed_at = await progress.node_counts_at(campaign_id, node)
         w = window(page, page_size)
         children, total = await progress.children(campaign_id, node, w.size, w.offset)
         as_of, waiting = await progress.as_of(node)
@@ -78,6 +79,7 @@ class ProgressController(Controller):
             counts=counts_read(counts),
             as_of=as_of,
             schools_waiting=waiting,
+            refreshed_at=refreshed_at,
             children=w.page([child_read(c) for c in children], total),
         )
 

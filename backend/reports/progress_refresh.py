@@ -3,8 +3,8 @@
 Writes mark their school (`records.progress_marks`, by database triggers). `refresh` takes the
 marks a batch of schools at a time and, in the same transaction, counts those schools again from
 the domains' own rows — one GROUP BY per source table over the whole batch — and replaces their
-rows in `progress_class`, `progress_school` and `progress_day`. Readers sum those rows
-(`reports.progress`), never the sources.
+rows in `progress_class`, `progress_school` and `progress_day`, and sums their counties again
+into `progress_county`. Readers sum those rows (`reports.progress`), never the sources.
 
 One refresh runs at a time (a transaction-level advisory lock on PostgreSQL, SQLite's write
 lock on the embedded default): two workers never interleave a school's count. A mark committed
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -42,11 +42,12 @@ from backend.workdays import china_today
 
 FROZEN_AFTER = timedelta(days=3)
 BATCH = 50  # schools counted in one transaction
+INSERT_ROWS = 500  # rows per INSERT (30 columns: well under 32,767 parameters)
 LOCK_KEY = 7_470_012  # pg_advisory_xact_lock: one refresh at a time
 PENDING = {kind.value: f"pending_{kind.value}" for kind in StepKind}
 
-Key = tuple[int, int, int]
-T = TypeVar("T", bound=Table)  # campaign, school, class
+Key = tuple[int, int, int]  # campaign, school, class
+T = TypeVar("T", bound=Table)
 
 
 def _day(column: str) -> str:
@@ -87,8 +88,8 @@ async def _seed(now: datetime) -> None:
 
 
 async def mark_region(region_code: str, now: datetime | None = None) -> int:
-    """Mark every school of a region (or every school, for None): the nightly recount of a
-    live campaign's region, and a campaign's first count."""
+    """Mark every school of a region: the nightly recount of a live campaign's region, and a
+    campaign's first count. Returns how many were marked."""
     prefix = region_prefix(region_code)
     rows = await _raw(
         "INSERT INTO progress_mark (school_id, marked_at) SELECT id, {} FROM school "
@@ -102,10 +103,10 @@ async def mark_region(region_code: str, now: datetime | None = None) -> int:
 
 async def refresh(now: datetime | None = None, budget_seconds: float = 50.0) -> int:
     """Count again every marked school (a batch per transaction) until no mark is left or the
-    budget is spent; returns how many schools were counted."""
+    budget is spent; returns how many schools were counted. `now` (tests, the nightly run's
+    "today") fixes the clock; by default each batch reads it."""
     started = time.monotonic()
-    now = now or datetime.now(UTC)
-    await _seed(now)
+    await _seed(now or datetime.now(UTC))
     counted = 0
     while time.monotonic() - started < budget_seconds:
         async with transaction():
@@ -119,16 +120,9 @@ async def refresh(now: datetime | None = None, budget_seconds: float = 50.0) -> 
             schools = sorted({int(r["school_id"]) for r in taken})
             if not schools:
                 break
-            await _recount(schools, datetime.now(UTC) if now is None else now)
+            await _recount(schools, now or datetime.now(UTC))
         counted += len(schools)
     return counted
-
-
-async def recount_now(school_ids: Iterable[int], now: datetime | None = None) -> None:
-    """Count these schools at once (in the caller's transaction), marks or not."""
-    schools = sorted(set(school_ids))
-    if schools:
-        await _recount(schools, now or datetime.now(UTC))
 
 
 def _row(table: type[T], **values: Any) -> T:
@@ -332,10 +326,10 @@ async def _write(
                 **counts,
             )
         )
-    if class_rows:
-        await ProgressClass.insert(*class_rows)
-    await ProgressSchool.insert(
-        *(
+    await _insert(ProgressClass, class_rows)
+    await _insert(
+        ProgressSchool,
+        [
             _row(
                 ProgressSchool,
                 campaign=c,
@@ -345,15 +339,39 @@ async def _write(
                 **counts,
             )
             for (c, s), counts in totals.items()
-        )
+        ],
     )
     day_rows = [
         _row(ProgressDay, campaign=c, school=s, region_code=region_of[s], day=str(day), **counts)
         for (c, s, day), counts in days.items()
         if (c, s) in valid and day is not None
     ]
-    if day_rows:
-        await ProgressDay.insert(*day_rows)
+    await _insert(ProgressDay, day_rows)
+    # The counties of the batch, summed again from their schools' rows.
+    sums = ", ".join(f"SUM({name})" for name in COUNTS)
+    for c, its_schools in pairs.items():
+        counties = sorted({region_of[s] for s in its_schools})
+        in_k = _in(counties)
+        await _raw(
+            f"DELETE FROM progress_county WHERE campaign = {{}} AND region_code IN {in_k}",
+            c,
+            *counties,
+        )
+        await _raw(
+            f"INSERT INTO progress_county (campaign, region_code, refreshed_at, "
+            f"{', '.join(COUNTS)}) SELECT campaign, region_code, {{}}, {sums} "
+            f"FROM progress_school WHERE campaign = {{}} AND region_code IN {in_k} "
+            "GROUP BY campaign, region_code",
+            now,
+            c,
+            *counties,
+        )
+
+
+async def _insert(table: type[Table], rows: list[Any]) -> None:
+    """Multi-row INSERTs, each within a statement's 32,767 parameters."""
+    for start in range(0, len(rows), INSERT_ROWS):
+        await table.insert(*rows[start : start + INSERT_ROWS])
 
 
 async def mark_live_regions(now: datetime | None = None) -> int:

@@ -72,6 +72,8 @@ class ProgressRead(msgspec.Struct):
     # node's schools wait to be counted again: then the oldest such change).
     as_of: datetime
     schools_waiting: Count
+    # When the node's counts were last written by the refresh (None: not counted yet).
+    refreshed_at: datetime | None
     children: Page[ProgressChildRead]  # one level down, paged; empty for a class
 
 

@@ -135,6 +135,42 @@ declare_scoped(
 )
 
 
+class ProgressCounty(Table, tablename="progress_county"):
+    """A county's counts in a campaign (the sum of its schools'), so a province or city sums
+    a hundred rows, not thousands. One row per (campaign, region_code)."""
+
+    id = Serial(primary_key=True)
+    campaign = ForeignKey(references=Campaign, on_delete=OnDelete.cascade)
+    region_code = Varchar(length=6)  # the county
+    students = Integer(default=0)
+    forms_issued = Integer(default=0)
+    paper_returned = Integer(default=0)
+    photos_uploaded = Integer(default=0)
+    photos_matches = Integer(default=0)
+    photos_differs = Integer(default=0)
+    photos_corrections_written = Integer(default=0)
+    photos_unsigned = Integer(default=0)
+    photos_undated = Integer(default=0)
+    photos_retake = Integer(default=0)
+    photos_not_this_form = Integer(default=0)
+    photos_record_changed = Integer(default=0)
+    photos_form_superseded = Integer(default=0)
+    photos_check_failed = Integer(default=0)
+    photos_checking = Integer(default=0)
+    pending_check = Integer(default=0)
+    pending_enter = Integer(default=0)
+    pending_approve = Integer(default=0)
+    pending_review = Integer(default=0)
+    pending_arbitrate = Integer(default=0)
+    steps_overdue = Integer(default=0)
+    corrections_entered = Integer(default=0)
+    problems_open = Integer(default=0)
+    refreshed_at = Timestamptz()
+
+
+declare_scoped(ProgressCounty, ScopedColumns(region=ProgressCounty.region_code))
+
+
 class ProgressDay(Table, tablename="progress_day"):
     """What happened in a school on one China day of a campaign (forms issued, paper returned,
     first photos, photos that matched, corrections entered, problem records resolved): the

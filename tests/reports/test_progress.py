@@ -399,6 +399,7 @@ async def test_as_of_says_how_fresh_the_counts_are(
     await Student.update({Student.name: "改名"}).where(Student.id == pw.students["A1"][0])
     stale = (await read(client, pw, Role.sysadmin, region_code="330106")).json()
     assert stale["schools_waiting"] == 1
+    assert datetime.fromisoformat(stale["refreshed_at"]) <= before
     assert datetime.fromisoformat(stale["as_of"]) <= datetime.now(UTC)
     # 宁波's counts are not waiting for 西湖区's change
     assert (await read(client, pw, Role.sysadmin, region_code="330200")).json()[
@@ -410,3 +411,68 @@ async def test_as_of_says_how_fresh_the_counts_are(
     assert (await read(client, pw, Role.sysadmin, region_code="330106")).json()[
         "schools_waiting"
     ] == 0
+
+
+async def test_the_export_helper_gives_the_nodes_table_within_the_callers_scope(
+    client: httpx.AsyncClient, pw: ProgressWorld
+) -> None:
+    from backend.accounts.principal import Principal
+    from backend.accounts.scope import Scope
+    from backend.accounts.tables import Account
+    from backend.errors import Forbidden, NotFound
+    from backend.reports.progress import NodeQuery, progress_table
+
+    await issue_forms(client, pw.world, "A1")
+    await refresh_progress()
+
+    async def principal(role: Role) -> Principal:
+        row = await Account.select().where(Account.id == pw.world.accounts[role]).first()
+        assert row is not None
+        return Principal(
+            row["id"], role, row["name"], row["phone"], Scope.of_account(row), None, False
+        )  # type: ignore[arg-type]
+
+    county = await principal(Role.county_reviewer)
+    rows = await progress_table(county, SYSTEM, pw.campaign)
+    assert [(r["level"], r["key"], r["students"], r["forms_issued"]) for r in rows] == [
+        ("county", "330106", 6, 4),
+        ("school", str(pw.world.schools["A"]), 6, 4),
+    ]
+    school = await progress_table(
+        county, SYSTEM, pw.campaign, NodeQuery(school_id=pw.world.schools["A"])
+    )
+    assert [r["name"] for r in school] == ["学校A", "A1班", "A2班"]
+    with pytest.raises(NotFound):
+        await progress_table(county, SYSTEM, pw.campaign, NodeQuery(region_code="330100"))
+    with pytest.raises(Forbidden):
+        await progress_table(await principal(Role.parent), SYSTEM, pw.campaign)
+
+
+async def test_writes_racing_refreshes_are_all_counted(
+    client: httpx.AsyncClient, pw: ProgressWorld
+) -> None:
+    """Ticks committed while refreshes run (two at once, as two workers would) are never lost
+    between a count and its mark: after the writes, one more refresh gives the truth."""
+    import asyncio
+
+    await issue_forms(client, pw.world, "A1")
+    await issue_forms(client, pw.world, "A2")
+    registrar = await pw.headers(client, Role.registrar)
+    forms = await _form_ids(pw.students["A1"] + pw.students["A2"])
+    stop = asyncio.Event()
+
+    async def keep_refreshing() -> None:
+        while not stop.is_set():
+            await refresh_progress()
+            await asyncio.sleep(0)
+
+    async def tick_all() -> None:
+        for form_id in forms:
+            done = await client.post(f"/forms/{form_id}/paper-returned", headers=registrar)
+            assert done.status_code == 200, done.text
+        stop.set()
+
+    await asyncio.gather(keep_refreshing(), keep_refreshing(), tick_all())
+    await refresh_progress()
+    await _all_levels(client, pw, "paper_returned", {"A1": 4, "A2": 2})
+    assert await ProgressMark.count() == 0
