@@ -302,10 +302,14 @@ async def open_campaign(args: argparse.Namespace) -> dict[str, Any]:
 
 async def refresh_here(rounds: int, school: int) -> None:
     """Times a full refresh (every school marked, then counted batch by batch) and one
-    school's recount; prints JSON. Needs the progress code (`backend/reports/progress*`)."""
+    school's refresh (one mark, then `refresh`); prints JSON. Needs the progress code
+    (`backend/reports/progress*`)."""
     sys.path.insert(0, str(ROOT))
+    from datetime import UTC, datetime
+
     from backend.config import get_settings
     from backend.db import close_pool, open_pool, transaction
+    from backend.records.progress_marks import ProgressMark
     from backend.reports import progress_refresh as pr
 
     await open_pool(get_settings())
@@ -325,10 +329,12 @@ async def refresh_here(rounds: int, school: int) -> None:
             out["schools"] = max(counted, marked)
             log(f"full refresh: {counted} schools in {out['full_s'][-1]:.1f} s")
         for _ in range(max(rounds, 5)):
+            # one school marked (as a write's trigger marks it), then the worker's refresh
+            await ProgressMark.insert(ProgressMark(school_id=school, marked_at=datetime.now(UTC)))
             started = time.perf_counter()
-            async with transaction():
-                await pr.recount_now([school])
+            counted = await pr.refresh(budget_seconds=60)
             out["one_school_ms"].append(round((time.perf_counter() - started) * 1000, 1))
+            assert counted == 1, counted
         log(f"one school's recount: {out['one_school_ms']} ms")
     finally:
         await close_pool()
