@@ -335,7 +335,7 @@ async def refresh_here(rounds: int, school: int) -> None:
             counted = await pr.refresh(budget_seconds=60)
             out["one_school_ms"].append(round((time.perf_counter() - started) * 1000, 1))
             assert counted == 1, counted
-        log(f"one school's recount: {out['one_school_ms']} ms")
+        log(f"one school's refresh: {out['one_school_ms']} ms")
     finally:
         await close_pool()
     print(json.dumps(out), flush=True)
