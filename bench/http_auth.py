@@ -101,6 +101,7 @@ def server_env(args: argparse.Namespace, port: int) -> dict[str, str]:
         REDIS_URL=args.redis_url,
         RUN_WORKER_INLINE="false",
         SEED_DEMO="false",
+        SECOND_FACTOR_REQUIRED="false",  # staff sign in with a password alone here
         HOST="127.0.0.1",
         PORT=str(port),
         PYTHONUNBUFFERED="1",

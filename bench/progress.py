@@ -108,6 +108,7 @@ def app_env(args: argparse.Namespace) -> dict[str, str]:
         REDIS_URL=args.redis_url,
         RUN_WORKER_INLINE="false",
         SEED_DEMO="false",
+        SECOND_FACTOR_REQUIRED="false",  # staff sign in with a password alone here
         PYTHONUNBUFFERED="1",
     )
     return env

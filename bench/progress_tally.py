@@ -39,6 +39,7 @@ PG = "postgresql://postgres@127.0.0.1:5432"
 os.environ["DATABASE_URL"] = f"{PG}/{DB_NAME}"
 os.environ.setdefault("DB_POOL_SIZE", "16")
 os.environ.setdefault("SEED_DEMO", "false")
+os.environ.setdefault("SECOND_FACTOR_REQUIRED", "false")
 
 import sys  # noqa: E402
 

@@ -63,6 +63,7 @@ def base_env(var_dir: str) -> dict[str, str]:
         "REDIS_URL": REDIS_URL,
         "VAR_DIR": var_dir,
         "SEED_DEMO": "false",
+        "SECOND_FACTOR_REQUIRED": "false",  # staff sign in with a password alone here
         "RUN_WORKER_INLINE": "false",
         "DB_POOL_SIZE": os.environ.get("DB_POOL_SIZE", "8"),
     }

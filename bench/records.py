@@ -69,6 +69,7 @@ os.environ["DATABASE_URL"] = DB_URL
 os.environ["REDIS_URL"] = REDIS_URL
 os.environ["VAR_DIR"] = str(OUT / "var")
 os.environ["SEED_DEMO"] = "false"
+os.environ["SECOND_FACTOR_REQUIRED"] = "false"
 os.environ["RUN_WORKER_INLINE"] = "false"
 sys.path.insert(0, str(ROOT))
 

@@ -105,6 +105,7 @@ async def main(args: argparse.Namespace) -> None:
         DATABASE_URL=f"postgresql://postgres@127.0.0.1:5432/{DATABASE}",
         REDIS_URL=REDIS_URL,
         SEED_DEMO="false",
+        SECOND_FACTOR_REQUIRED="false",  # staff sign in with a password alone here
         DB_POOL_SIZE="4",
     )
     from arq import create_pool
