@@ -22,6 +22,7 @@ from backend.errors import TooManyAttempts
 from backend.notify.tables import Notification
 from backend.outbox import Outbox
 from backend.records import read_rate
+from backend.records.read_rate import CLASS_BOUND
 from tests.factories import World, bearer, build_world, login, make_account, make_students
 
 LIMIT = 3
@@ -239,3 +240,23 @@ async def test_the_default_limit_leaves_normal_work_alone(
     for student in world.students:
         assert (await client.get(f"/students/{student}", headers=headers)).status_code == 200
     assert await alerts() == []
+
+
+async def test_a_teachers_class_is_not_counted_under_a_limit_above_any_class(
+    app: Litestar, client: httpx.AsyncClient, world: World, settings: Settings
+) -> None:
+    """One class cannot reach a limit of 150 or more, so its pages cost no Redis call; under
+    a lower limit (above) the teacher is counted like anyone."""
+    app.state.settings = settings.with_(student_reads_per_hour=CLASS_BOUND)
+    try:
+        headers = await as_role(client, world, Role.teacher)
+        for student in world.students:
+            assert (await client.get(f"/students/{student}", headers=headers)).status_code == 200
+        assert (await client.get("/families", headers=headers)).status_code == 200
+        counted = await app.state.redis.keys(f"reads:{world.accounts[Role.teacher]}:*")
+        assert counted == []
+        registrar = await as_role(client, world, Role.registrar)
+        assert (await client.get(f"/students/{world.students[0]}", headers=registrar)).is_success
+        assert await app.state.redis.keys(f"reads:{world.accounts[Role.registrar]}:*")
+    finally:
+        app.state.settings = settings
