@@ -121,8 +121,9 @@ class ClassPaperReturnController(Controller):
 
         **Who may call**: the class's teacher, the school's registrar.
 
-        **Errors**: `paper_return_desk_only` (403) anyone else; `not_found` (404) a class
-        outside the caller's scope (audited); `validation_error` (400) a page out of range."""
+        **Errors**: `paper_return_desk_only` (403) anyone else; `not_found` (404) a campaign
+        or class outside the caller's scope (audited); `validation_error` (400) a page out of
+        range."""
         w = window(page, page_size)
         rows, total = await paper_returns.class_returns(
             principal, actor, campaign_id, class_id, w.size, w.offset

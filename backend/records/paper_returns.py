@@ -20,7 +20,7 @@ from backend.accounts.scope import get_scoped, scoped
 from backend.accounts.tables import SchoolClass
 from backend.db import transaction
 from backend.errors import Conflict
-from backend.records.tables import IssuedForm, Student, StudentStatus
+from backend.records.tables import Campaign, IssuedForm, Student, StudentStatus
 
 SUPERSEDED = Conflict(
     "这张确认表已被重新打印的新表取代，请在新表上登记回收", code="form_superseded"
@@ -107,9 +107,13 @@ async def class_returns(
     offset: int,
 ) -> tuple[list[ClassForm], int]:
     """The enrolled children of a class in the caller's scope, by name, each with its live
-    form of the campaign and whether the paper came back (the teacher's checklist)."""
+    form of the campaign and whether the paper came back (the teacher's checklist). A campaign
+    or class outside the scope answers 404 (audited), not an empty checklist."""
     require(principal, Action.tick_paper_return)
-    # the class itself must lie in scope (404 otherwise, audited)
+    # the campaign and the class must lie in scope (404 otherwise, audited)
+    await get_scoped(
+        actor, principal.scope, Campaign, Campaign.id == campaign_id, "campaign", campaign_id
+    )
     await get_scoped(
         actor, principal.scope, SchoolClass, SchoolClass.id == class_id, "school_class", class_id
     )

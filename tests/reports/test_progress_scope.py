@@ -145,3 +145,26 @@ async def test_one_node_at_a_time(client: httpx.AsyncClient, pw: ProgressWorld) 
     assert (response.status_code, response.json()["code"]) == (400, "one_node_only")
     bad = await read(client, pw, Role.sysadmin, region_code="33")
     assert (bad.status_code, bad.json()["code"]) == (400, "validation_error")
+
+
+async def test_the_paper_checklist_is_of_a_campaign_in_scope_and_the_callers_class(
+    client: httpx.AsyncClient, pw: ProgressWorld
+) -> None:
+    teacher = await pw.headers(client, Role.teacher)  # A1's teacher
+    a1, a2 = pw.world.classes["A1"], pw.world.classes["A2"]
+    own = await client.get(f"/campaigns/{pw.campaign}/classes/{a1}/paper-returns", headers=teacher)
+    assert own.status_code == 200, own.text
+    # another class of the same school: like a missing one, audited
+    other = await client.get(
+        f"/campaigns/{pw.campaign}/classes/{a2}/paper-returns", headers=teacher
+    )
+    assert (other.status_code, other.json()["code"]) == (404, "not_found")
+    assert await audit_rows("access_denied", "school_class", a2)
+    # a campaign of another province, or none at all: no checklist (not an empty one)
+    jiangsu = await open_campaign("320000")
+    for campaign in (jiangsu, 2147483647):
+        response = await client.get(
+            f"/campaigns/{campaign}/classes/{a1}/paper-returns", headers=teacher
+        )
+        assert (response.status_code, response.json()["code"]) == (404, "not_found"), campaign
+    assert await audit_rows("access_denied", "campaign", jiangsu)
