@@ -13,32 +13,6 @@ from backend.accounts.scope_rules import ScopedColumns, declare_scoped
 from backend.accounts.tables import School, SchoolClass
 from backend.records.tables import Campaign
 
-# The counts of a class, a school and any region (sums of the schools'), in this order.
-COUNTS = (
-    "students",
-    "forms_issued",
-    "paper_returned",
-    "photos_uploaded",
-    "photos_matches",
-    "photos_differs",
-    "photos_corrections_written",
-    "photos_unsigned",
-    "photos_undated",
-    "photos_retake",
-    "photos_not_this_form",
-    "photos_record_changed",
-    "photos_form_superseded",
-    "photos_check_failed",
-    "photos_checking",
-    "pending_check",
-    "pending_enter",
-    "pending_approve",
-    "pending_review",
-    "pending_arbitrate",
-    "steps_overdue",
-    "corrections_entered",
-    "problems_open",
-)
 # The events of a day, for the series.
 DAY_COUNTS = (
     "forms_issued",
@@ -50,15 +24,10 @@ DAY_COUNTS = (
 )
 
 
-class ProgressClass(Table, tablename="progress_class"):
-    """A class's counts in a campaign, as of `refreshed_at`. One row per (campaign,
-    school_class): see the migration."""
+class _Counts(Table):
+    """The columns of `COUNTS`, once, for the three tables that hold them (Piccolo copies a
+    base class's columns into each table; this class is no table of its own)."""
 
-    id = Serial(primary_key=True)
-    campaign = ForeignKey(references=Campaign, on_delete=OnDelete.cascade)
-    school = ForeignKey(references=School, index=True, on_delete=OnDelete.cascade)
-    school_class = ForeignKey(references=SchoolClass, on_delete=OnDelete.cascade)
-    region_code = Varchar(length=6)
     students = Integer(default=0)
     forms_issued = Integer(default=0)
     paper_returned = Integer(default=0)
@@ -82,6 +51,21 @@ class ProgressClass(Table, tablename="progress_class"):
     steps_overdue = Integer(default=0)
     corrections_entered = Integer(default=0)
     problems_open = Integer(default=0)
+
+
+# The counts of a class, a school and any region (sums of the schools'), in this order.
+COUNTS = tuple(c._meta.name for c in _Counts._meta.columns if not c._meta.primary_key)
+
+
+class ProgressClass(_Counts, tablename="progress_class"):
+    """A class's counts in a campaign, as of `refreshed_at`. One row per (campaign,
+    school_class): see the migration."""
+
+    id = Serial(primary_key=True)
+    campaign = ForeignKey(references=Campaign, on_delete=OnDelete.cascade)
+    school = ForeignKey(references=School, index=True, on_delete=OnDelete.cascade)
+    school_class = ForeignKey(references=SchoolClass, on_delete=OnDelete.cascade)
+    region_code = Varchar(length=6)
     refreshed_at = Timestamptz()
 
 
@@ -96,7 +80,7 @@ declare_scoped(
 )
 
 
-class ProgressSchool(Table, tablename="progress_school"):
+class ProgressSchool(_Counts, tablename="progress_school"):
     """A school's counts in a campaign (the sum of its classes'), as of `refreshed_at`: what
     a region's totals and its children are summed from. One row per (campaign, school)."""
 
@@ -104,29 +88,6 @@ class ProgressSchool(Table, tablename="progress_school"):
     campaign = ForeignKey(references=Campaign, on_delete=OnDelete.cascade)
     school = ForeignKey(references=School, on_delete=OnDelete.cascade)
     region_code = Varchar(length=6)
-    students = Integer(default=0)
-    forms_issued = Integer(default=0)
-    paper_returned = Integer(default=0)
-    photos_uploaded = Integer(default=0)
-    photos_matches = Integer(default=0)
-    photos_differs = Integer(default=0)
-    photos_corrections_written = Integer(default=0)
-    photos_unsigned = Integer(default=0)
-    photos_undated = Integer(default=0)
-    photos_retake = Integer(default=0)
-    photos_not_this_form = Integer(default=0)
-    photos_record_changed = Integer(default=0)
-    photos_form_superseded = Integer(default=0)
-    photos_check_failed = Integer(default=0)
-    photos_checking = Integer(default=0)
-    pending_check = Integer(default=0)
-    pending_enter = Integer(default=0)
-    pending_approve = Integer(default=0)
-    pending_review = Integer(default=0)
-    pending_arbitrate = Integer(default=0)
-    steps_overdue = Integer(default=0)
-    corrections_entered = Integer(default=0)
-    problems_open = Integer(default=0)
     refreshed_at = Timestamptz()
 
 
@@ -135,36 +96,13 @@ declare_scoped(
 )
 
 
-class ProgressCounty(Table, tablename="progress_county"):
+class ProgressCounty(_Counts, tablename="progress_county"):
     """A county's counts in a campaign (the sum of its schools'), so a province or city sums
     a hundred rows, not thousands. One row per (campaign, region_code)."""
 
     id = Serial(primary_key=True)
     campaign = ForeignKey(references=Campaign, on_delete=OnDelete.cascade)
     region_code = Varchar(length=6)  # the county
-    students = Integer(default=0)
-    forms_issued = Integer(default=0)
-    paper_returned = Integer(default=0)
-    photos_uploaded = Integer(default=0)
-    photos_matches = Integer(default=0)
-    photos_differs = Integer(default=0)
-    photos_corrections_written = Integer(default=0)
-    photos_unsigned = Integer(default=0)
-    photos_undated = Integer(default=0)
-    photos_retake = Integer(default=0)
-    photos_not_this_form = Integer(default=0)
-    photos_record_changed = Integer(default=0)
-    photos_form_superseded = Integer(default=0)
-    photos_check_failed = Integer(default=0)
-    photos_checking = Integer(default=0)
-    pending_check = Integer(default=0)
-    pending_enter = Integer(default=0)
-    pending_approve = Integer(default=0)
-    pending_review = Integer(default=0)
-    pending_arbitrate = Integer(default=0)
-    steps_overdue = Integer(default=0)
-    corrections_entered = Integer(default=0)
-    problems_open = Integer(default=0)
     refreshed_at = Timestamptz()
 
 
