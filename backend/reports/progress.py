@@ -307,18 +307,18 @@ async def _class_children(
     return items, int(total["n"]) if total else 0
 
 
-def _node_where(node: Node, alias: str) -> tuple[str, tuple[Any, ...]]:
-    """A node's schools, as SQL over a table with `school` and `region_code`."""
+def _node_where(node: Node, school: str, region_code: str) -> tuple[str, tuple[Any, ...]]:
+    """A node's schools, as SQL over the given school id and region code columns."""
     if node.school_id is not None:
-        return f"{alias}.id = {{}}", (node.school_id,)
-    return f"{alias}.region_code >= {{}} AND {alias}.region_code <= {{}}", _range(node.region_code)
+        return f"{school} = {{}}", (node.school_id,)
+    return f"{region_code} >= {{}} AND {region_code} <= {{}}", _range(node.region_code)
 
 
 async def as_of(node: Node, now: datetime | None = None) -> tuple[datetime, int]:
     """The instant before which every committed change is in the node's counts, and how many
     of its schools wait to be counted again: the oldest mark still waiting under the node,
     or now when none waits."""
-    where, args = _node_where(node, "s")
+    where, args = _node_where(node, "s.id", "s.region_code")
     # The marks first (a few, between two refreshes), then their schools: never the other
     # way round, which probes the marks once per school of a province.
     row = await fetch_row(
@@ -347,8 +347,7 @@ async def series(campaign_id: int, node: Node) -> list[Day]:
     and the running totals. A class's series is its school's (`series_by_class` refused)."""
     if node.class_id is not None:
         raise BadRequest("趋势按学校及以上统计，班级请查看当前进度", code="no_class_series")
-    where, args = _node_where(node, "d")
-    where = where.replace("d.id", "d.school")
+    where, args = _node_where(node, "d.school", "d.region_code")
     sums = ", ".join(f"SUM({c}) AS {c}" for c in DAY_COUNTS)
     rows = await fetch_rows(
         f"SELECT d.day, {sums} FROM progress_day d WHERE d.campaign = {{}} AND {where} "
