@@ -344,7 +344,8 @@ class Day:
 
 async def series(campaign_id: int, node: Node) -> list[Day]:
     """The node's days (China dates) with something in them, oldest first: each day's events
-    and the running totals. A class's series is its school's (`series_by_class` refused)."""
+    and the running totals. A class has no series of its own (400 `no_class_series`): read
+    its school's."""
     if node.class_id is not None:
         raise BadRequest("趋势按学校及以上统计，班级请查看当前进度", code="no_class_series")
     where, args = _node_where(node, "d.school", "d.region_code")
