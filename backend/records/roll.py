@@ -241,13 +241,10 @@ async def mark(
         RollEntry.updated_at: now,
     }
     async with transaction():
-        existing = (
-            await RollEntry.select()
-            .where((RollEntry.campaign == campaign_id) & (RollEntry.student == student_id))
-            .first()
-        )
-        if existing is None:
-            rows = await RollEntry.insert(
+        # the first mark inserts; a mark arriving at the same moment (the teacher and the
+        # registrar) finds the row and replaces it below instead of breaking on the unique index
+        rows = (
+            await RollEntry.insert(
                 RollEntry(
                     campaign=campaign_id,
                     school=student["school"],
@@ -258,9 +255,20 @@ async def mark(
                     due_on=due_date(now) if state is RollState.waiting else None,
                     **{_name(column): value for column, value in values.items()},
                 )
-            ).returning(RollEntry.id)
+            )
+            .on_conflict(target=(RollEntry.campaign, RollEntry.student), action="DO NOTHING")
+            .returning(RollEntry.id)
+        )
+        existing = None
+        if rows:
             entry_id: int = rows[0]["id"]
         else:
+            existing = (
+                await RollEntry.select()
+                .where((RollEntry.campaign == campaign_id) & (RollEntry.student == student_id))
+                .first()
+            )
+            assert existing is not None
             entry_id = existing["id"]
             sources = {RollState.settled, RollState.waiting}
             if state is RollState.waiting and existing["state"] != RollState.waiting.value:

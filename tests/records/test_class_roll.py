@@ -5,6 +5,7 @@ and region; another class's teacher answered 404 (audited)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -241,3 +242,19 @@ async def test_marks_only_while_the_campaign_runs(client: httpx.AsyncClient, wor
     teacher = await as_role(client, world, Role.teacher)
     response = await mark(client, teacher, ended, world.classes["A1"], world.students[0], "here")
     assert (response.status_code, response.json()["code"]) == (409, "campaign_not_open")
+
+
+async def test_a_teacher_and_the_registrar_marking_one_record_at_once_both_land(
+    client: httpx.AsyncClient, world: World, campaign: int
+) -> None:
+    teacher = await as_role(client, world, Role.teacher)
+    registrar = await as_role(client, world, Role.registrar)
+    a1, student = world.classes["A1"], world.students[0]
+    answers = await asyncio.gather(
+        mark(client, teacher, campaign, a1, student, "here"),
+        mark(client, registrar, campaign, a1, student, "not_here", "left"),
+    )
+    assert [a.status_code for a in answers] == [200, 200], [a.text for a in answers]
+    assert answers[0].json()["id"] == answers[1].json()["id"]
+    roll = (await client.get(roll_path(campaign, a1), headers=teacher)).json()
+    assert roll["marked"] == 1
