@@ -37,7 +37,7 @@ from backend.accounts.permissions import Action, require
 from backend.accounts.principal import Principal
 from backend.accounts.roles import Role, ScopeKind
 from backend.accounts.scope import get_scoped, in_scope_sql, scoped
-from backend.accounts.scope_rules import ancestors
+from backend.accounts.scope_rules import ancestors, region_prefix
 from backend.accounts.tables import School, SchoolClass
 from backend.db import fetch_rows, transaction
 from backend.errors import BadRequest, Conflict, NotFound
@@ -671,8 +671,7 @@ GROUP BY r.school, r.mark, r.state""",
 def _region_sql(alias: str, region_code: str | None) -> tuple[str, tuple[Any, ...]]:
     if region_code is None:
         return "", ()
-    prefix = region_code.rstrip("0")
-    prefix = prefix + "0" * (len(prefix) % 2)  # whole levels: 33, 3301, 330106
+    prefix = region_prefix(region_code)  # whole levels: 33, 3301, 330106
     return (
         f" AND {alias}.region_code >= {{}} AND {alias}.region_code <= {{}}",
         (prefix.ljust(6, "0"), prefix.ljust(6, "9")),
