@@ -528,6 +528,19 @@ async def register(
     )
     now = _now()
     async with transaction():
+        # claim the entry first: a second registrar at the same moment waits on its row and
+        # is answered 409 here, before writing a second record
+        if not await ROLL_STATE.move(
+            entry_id,
+            RollState.registered,
+            sources={RollState.waiting},
+            values={
+                RollEntry.decided_by: principal.account_id,
+                RollEntry.decided_at: now,
+                RollEntry.updated_at: now,
+            },
+        ):
+            raise RollEntryNotWaiting()
         if await Student.exists().where(
             (Student.school == entry["school"]) & (Student.registry_number == number)
         ):
@@ -537,6 +550,9 @@ async def register(
         )
         summary = await write_records(actor, [record])
         student_id = summary.student_ids[0]
+        await RollEntry.update({RollEntry.registered_student: student_id}).where(
+            RollEntry.id == entry_id
+        )
         # the child sits in the room: the new record is marked here, so the class stays checked
         await RollEntry.insert(
             RollEntry(
@@ -552,18 +568,6 @@ async def register(
                 updated_at=now,
             )
         )
-        if not await ROLL_STATE.move(
-            entry_id,
-            RollState.registered,
-            sources={RollState.waiting},
-            values={
-                RollEntry.registered_student: student_id,
-                RollEntry.decided_by: principal.account_id,
-                RollEntry.decided_at: now,
-                RollEntry.updated_at: now,
-            },
-        ):
-            raise RollEntryNotWaiting()
         await audit.record(
             actor, "roll_register", "roll_entry", entry_id, after={"student": student_id}
         )
