@@ -161,7 +161,7 @@ async def set_control(
         before = await FieldControl.select().where(where).first()
         if not wanted.set_by_province:
             await FieldControl.delete().where(where)
-        elif before is None:
+        else:  # one statement, so two admins setting it at once both land
             await FieldControl.insert(
                 FieldControl(
                     province_code=province_code,
@@ -171,16 +171,16 @@ async def set_control(
                     updated_by=principal.account_id,
                     updated_at=now,
                 )
+            ).on_conflict(
+                target=(FieldControl.province_code, FieldControl.field_code),
+                action="DO UPDATE",
+                values=[
+                    FieldControl.key,
+                    FieldControl.parents_may_propose,
+                    FieldControl.updated_by,
+                    FieldControl.updated_at,
+                ],
             )
-        else:
-            await FieldControl.update(
-                {
-                    FieldControl.key: key,
-                    FieldControl.parents_may_propose: parents_may_propose,
-                    FieldControl.updated_by: principal.account_id,
-                    FieldControl.updated_at: now,
-                }
-            ).where(where)
         old = (
             national(field)
             if before is None

@@ -16,6 +16,7 @@ from litestar.params import FromPath, MultipartBody, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED
 
 from backend.accounts.permissions import Action
+from backend.accounts.scope_rules import region_contains
 from backend.accounts.tables import School
 from backend.deps import ActorDep, PrincipalDep, StorageDep
 from backend.http import allowed
@@ -89,14 +90,6 @@ def _read(state: proofs.ProofState) -> ProofRead:
             ProofPhoto(e["id"], EvidenceKind(e["kind"]), e["created_at"]) for e in state.evidence
         ],
     )
-
-
-def _in_region(region_code: str | None, school_region: str) -> bool:
-    if region_code is None:
-        return True
-    prefix = region_code.rstrip("0")
-    prefix += "0" * (len(prefix) % 2)
-    return school_region.startswith(prefix)
 
 
 class StudentProofController(Controller):
@@ -246,7 +239,7 @@ async def _counts(
     return {
         school: (count, schools[school])
         for school, count in counts.items()
-        if _in_region(region_code, schools[school]["region_code"])
+        if region_code is None or region_contains(region_code, schools[school]["region_code"])
     }
 
 

@@ -37,7 +37,7 @@ from backend.accounts.permissions import Action, require
 from backend.accounts.principal import Principal
 from backend.accounts.roles import Role, ScopeKind
 from backend.accounts.scope import get_scoped, in_scope_sql, scoped
-from backend.accounts.scope_rules import ancestors
+from backend.accounts.scope_rules import ancestors, region_prefix
 from backend.accounts.tables import School, SchoolClass
 from backend.db import fetch_rows, transaction
 from backend.errors import BadRequest, Conflict, NotFound
@@ -241,13 +241,10 @@ async def mark(
         RollEntry.updated_at: now,
     }
     async with transaction():
-        existing = (
-            await RollEntry.select()
-            .where((RollEntry.campaign == campaign_id) & (RollEntry.student == student_id))
-            .first()
-        )
-        if existing is None:
-            rows = await RollEntry.insert(
+        # the first mark inserts; a mark arriving at the same moment (the teacher and the
+        # registrar) finds the row and replaces it below instead of breaking on the unique index
+        rows = (
+            await RollEntry.insert(
                 RollEntry(
                     campaign=campaign_id,
                     school=student["school"],
@@ -258,9 +255,20 @@ async def mark(
                     due_on=due_date(now) if state is RollState.waiting else None,
                     **{_name(column): value for column, value in values.items()},
                 )
-            ).returning(RollEntry.id)
+            )
+            .on_conflict(target=(RollEntry.campaign, RollEntry.student), action="DO NOTHING")
+            .returning(RollEntry.id)
+        )
+        existing = None
+        if rows:
             entry_id: int = rows[0]["id"]
         else:
+            existing = (
+                await RollEntry.select()
+                .where((RollEntry.campaign == campaign_id) & (RollEntry.student == student_id))
+                .first()
+            )
+            assert existing is not None
             entry_id = existing["id"]
             sources = {RollState.settled, RollState.waiting}
             if state is RollState.waiting and existing["state"] != RollState.waiting.value:
@@ -520,6 +528,19 @@ async def register(
     )
     now = _now()
     async with transaction():
+        # claim the entry first: a second registrar at the same moment waits on its row and
+        # is answered 409 here, before writing a second record
+        if not await ROLL_STATE.move(
+            entry_id,
+            RollState.registered,
+            sources={RollState.waiting},
+            values={
+                RollEntry.decided_by: principal.account_id,
+                RollEntry.decided_at: now,
+                RollEntry.updated_at: now,
+            },
+        ):
+            raise RollEntryNotWaiting()
         if await Student.exists().where(
             (Student.school == entry["school"]) & (Student.registry_number == number)
         ):
@@ -529,6 +550,9 @@ async def register(
         )
         summary = await write_records(actor, [record])
         student_id = summary.student_ids[0]
+        await RollEntry.update({RollEntry.registered_student: student_id}).where(
+            RollEntry.id == entry_id
+        )
         # the child sits in the room: the new record is marked here, so the class stays checked
         await RollEntry.insert(
             RollEntry(
@@ -544,18 +568,6 @@ async def register(
                 updated_at=now,
             )
         )
-        if not await ROLL_STATE.move(
-            entry_id,
-            RollState.registered,
-            sources={RollState.waiting},
-            values={
-                RollEntry.registered_student: student_id,
-                RollEntry.decided_by: principal.account_id,
-                RollEntry.decided_at: now,
-                RollEntry.updated_at: now,
-            },
-        ):
-            raise RollEntryNotWaiting()
         await audit.record(
             actor, "roll_register", "roll_entry", entry_id, after={"student": student_id}
         )
@@ -663,8 +675,7 @@ GROUP BY r.school, r.mark, r.state""",
 def _region_sql(alias: str, region_code: str | None) -> tuple[str, tuple[Any, ...]]:
     if region_code is None:
         return "", ()
-    prefix = region_code.rstrip("0")
-    prefix = prefix + "0" * (len(prefix) % 2)  # whole levels: 33, 3301, 330106
+    prefix = region_prefix(region_code)  # whole levels: 33, 3301, 330106
     return (
         f" AND {alias}.region_code >= {{}} AND {alias}.region_code <= {{}}",
         (prefix.ljust(6, "0"), prefix.ljust(6, "9")),

@@ -5,6 +5,7 @@ and region; another class's teacher answered 404 (audited)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -241,3 +242,47 @@ async def test_marks_only_while_the_campaign_runs(client: httpx.AsyncClient, wor
     teacher = await as_role(client, world, Role.teacher)
     response = await mark(client, teacher, ended, world.classes["A1"], world.students[0], "here")
     assert (response.status_code, response.json()["code"]) == (409, "campaign_not_open")
+
+
+async def test_a_teacher_and_the_registrar_marking_one_record_at_once_both_land(
+    client: httpx.AsyncClient, world: World, campaign: int
+) -> None:
+    teacher = await as_role(client, world, Role.teacher)
+    registrar = await as_role(client, world, Role.registrar)
+    a1, student = world.classes["A1"], world.students[0]
+    answers = await asyncio.gather(
+        mark(client, teacher, campaign, a1, student, "here"),
+        mark(client, registrar, campaign, a1, student, "not_here", "left"),
+    )
+    assert [a.status_code for a in answers] == [200, 200], [a.text for a in answers]
+    assert answers[0].json()["id"] == answers[1].json()["id"]
+    roll = (await client.get(roll_path(campaign, a1), headers=teacher)).json()
+    assert roll["marked"] == 1
+
+
+async def test_two_registrations_of_one_child_at_once_make_one_record(
+    client: httpx.AsyncClient, world: World, campaign: int
+) -> None:
+    teacher = await as_role(client, world, Role.teacher)
+    registrar = await as_role(client, world, Role.registrar)
+    added = await client.post(
+        f"{roll_path(campaign, world.classes['A1'])}/unregistered",
+        json={"name": "王小明", "sex": "1", "birth_date": "2018-03-05"},
+        headers=teacher,
+    )
+    assert added.status_code == 201, added.text
+    before = await Student.count()
+    answers = await asyncio.gather(
+        *(
+            client.post(
+                f"/roll-entries/{added.json()['id']}/registration",
+                json={"fields": {"ethnicity": "01", "nationality": "CN", "id_type": "9"}},
+                headers=registrar,
+            )
+            for _ in range(2)
+        )
+    )
+    assert sorted(a.status_code for a in answers) == [201, 409], [a.text for a in answers]
+    refused = next(a for a in answers if a.status_code == 409)
+    assert refused.json()["code"] == "roll_entry_not_waiting"
+    assert await Student.count() == before + 1

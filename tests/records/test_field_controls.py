@@ -6,6 +6,7 @@ audited."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime
 
@@ -159,3 +160,19 @@ async def test_a_province_stops_parents_proposing_a_field(
     await client.put(f"{CONTROLS}/health", json={"key": False}, headers=province)
     allowed = await ask()
     assert allowed.status_code == 201, allowed.text
+
+
+async def test_a_province_and_a_national_account_setting_one_field_at_once_both_answer(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    province = await as_role(client, world, Role.province_admin)
+    sysadmin = await as_role(client, world, Role.sysadmin)
+    answers = await asyncio.gather(
+        *(
+            client.put(f"{CONTROLS}/health", json={"key": True}, headers=headers)
+            for headers in (province, sysadmin) * 2
+        )
+    )
+    assert [a.status_code for a in answers] == [200] * 4, [a.text for a in answers]
+    listed = (await client.get(CONTROLS, headers=province)).json()
+    assert [c["key"] for c in listed if c["field_code"] == "health"] == [True]
