@@ -524,3 +524,42 @@ def test_required_by_default_except_for_the_seeded_demo(tmp_path: Any) -> None:
     )
     with pytest.raises(ValueError, match="SECOND_FACTOR_KEY"):
         settings_from_env({**base, "SECOND_FACTOR_KEY": "short"})
+
+
+async def test_a_reset_of_an_id_past_int4_is_not_found(
+    client: httpx.AsyncClient, world: World, sms: list[tuple[str, str]]
+) -> None:
+    admin = await enrol_sms(client, sms, world.phones[Role.county_reviewer])
+
+    for account_id in ("2147483648", "9" * 25):
+        answer = await client.post(
+            f"/accounts/{account_id}/second-factor/reset", headers=bearer(admin["tokens"])
+        )
+        assert answer.status_code == 404, answer.text
+        assert answer.json()["code"] == "not_found"
+
+
+async def test_a_nul_byte_in_a_ticket_or_code_is_refused(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    ticket = (await password_step(client, world.phones[Role.registrar]))["ticket"]
+
+    for body in (
+        {"ticket": ticket + "\x00", "method": "totp", "code": "123456"},
+        {"ticket": ticket, "method": "totp", "code": "123\x00456"},
+    ):
+        answer = await client.post("/auth/second-factor/verify", json=body)
+        assert answer.status_code == 400, answer.text
+        assert "\x00" not in answer.text
+
+
+async def test_a_login_answer_carries_the_phone_masked(
+    client: httpx.AsyncClient, world: World, sms: list[tuple[str, str]]
+) -> None:
+    phone = world.phones[Role.registrar]
+    challenge = await password_step(client, phone)
+    sent = await client.post("/auth/second-factor/sms", json={"ticket": challenge["ticket"]})
+    started = await client.post("/auth/second-factor/totp", json={"ticket": challenge["ticket"]})
+
+    for answer in (challenge, sent.json(), started.json()):
+        assert phone not in str(answer)
