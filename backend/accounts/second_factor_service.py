@@ -199,27 +199,35 @@ async def verify(
     attempt = await second_factor.take_attempt(settings, redis, account["id"])
     actor = _as(actor, account)
     left: int | None = None
+    right = False
     if method is Method.totp:
         right = await _check_totp(settings, factor, code)
     elif method is Method.sms:
         keys = _sms_keys(account, actor.client_addr)
         right = await throttle.use_sms_code(redis, settings, keys, account["phone"], code)
-    else:
-        left = await _use_recovery_code(settings, account["id"], code)
-        right = left is not None
-    if not right:
-        raise await _failed(redis, actor, ticket, account, method)
-    await second_factor.spend_ticket(redis, ticket)
     async with transaction():
         if method is Method.recovery:
-            await audit.record(
-                actor, "recovery_code_used", "account", account["id"], after={"left": left}
-            )
-        else:
-            await audit.record(
-                actor, "second_factor_verified", "account", account["id"], after={"method": method}
-            )
-        pair = await open_session(settings, actor, account, "login")
+            # Spent with the ticket or not at all: of two codes sent at once on one ticket,
+            # the one that loses the ticket stays good (its UPDATE rolls back).
+            left = await _use_recovery_code(settings, account["id"], code)
+            right = left is not None
+        if right:
+            await second_factor.spend_ticket(redis, ticket)
+            if method is Method.recovery:
+                await audit.record(
+                    actor, "recovery_code_used", "account", account["id"], after={"left": left}
+                )
+            else:
+                await audit.record(
+                    actor,
+                    "second_factor_verified",
+                    "account",
+                    account["id"],
+                    after={"method": method},
+                )
+            pair = await open_session(settings, actor, account, "login")
+    if not right:
+        raise await _failed(redis, actor, ticket, account, method)
     await second_factor.attempt_succeeded(redis, attempt)
     return pair
 

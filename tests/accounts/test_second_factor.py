@@ -563,3 +563,22 @@ async def test_a_login_answer_carries_the_phone_masked(
 
     for answer in (challenge, sent.json(), started.json()):
         assert phone not in str(answer)
+
+
+async def test_two_recovery_codes_at_once_on_one_ticket_spend_one(
+    client: httpx.AsyncClient, world: World, sms: list[tuple[str, str]]
+) -> None:
+    phone = world.phones[Role.registrar]
+    _, enrolled = await enrol_totp(client, sms, phone)
+    codes: list[str] = enrolled["recovery_codes"]
+    ticket = (await password_step(client, phone))["ticket"]
+
+    answers: list[Any] = await asyncio.gather(
+        verify(client, ticket, "recovery", codes[0]), verify(client, ticket, "recovery", codes[1])
+    )
+
+    assert sorted(a.status_code for a in answers) == [200, 401]
+    left = await RecoveryCode.count().where(
+        (RecoveryCode.account == world.accounts[Role.registrar]) & RecoveryCode.used_at.is_null()
+    )
+    assert left == len(codes) - 1  # the loser's code is still good
