@@ -19,6 +19,7 @@ from litestar import Litestar
 from backend.accounts.roles import Role
 from backend.accounts.tables import AuditLog, RecoveryCode, SecondFactor
 from backend.config import Settings
+from backend.notify.sms import SmsError
 from tests.factories import PASSWORD, World, bearer, build_world, login, make_account
 
 
@@ -582,3 +583,27 @@ async def test_two_recovery_codes_at_once_on_one_ticket_spend_one(
         (RecoveryCode.account == world.accounts[Role.registrar]) & RecoveryCode.used_at.is_null()
     )
     assert left == len(codes) - 1  # the loser's code is still good
+
+
+async def test_an_sms_the_gateway_refused_can_be_asked_again(
+    client: httpx.AsyncClient,
+    world: World,
+    sms: list[tuple[str, str]],
+    app: Litestar,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    phone = world.phones[Role.registrar]
+    ticket = (await password_step(client, phone))["ticket"]
+
+    async def refused(phone: str, text: str) -> None:
+        raise SmsError("gateway down")
+
+    monkeypatch.setattr(app.state.sms, "send", refused)
+    failed = await client.post("/auth/second-factor/sms", json={"ticket": ticket})
+    monkeypatch.undo()
+    again = await client.post("/auth/second-factor/sms", json={"ticket": ticket})
+
+    assert failed.status_code == 409
+    assert failed.json()["code"] == "sms_failed"
+    assert again.status_code == 200  # the unsent code was forgotten: a new one went
+    assert [to for to, _ in sms] == [phone]
