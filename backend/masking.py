@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from typing import Protocol
+from urllib.parse import urlsplit
 
 STARS = "****"
 
@@ -46,8 +47,8 @@ def mask_push_token(token: str) -> str:
     """A device's push token or endpoint: enough to tell one's devices apart in a list, never
     enough to push to one (an endpoint URL keeps only its scheme and host)."""
     if token.startswith(("https://", "http://")):
-        scheme, _, rest = token.partition("://")
-        return f"{scheme}://{rest.split('/', 1)[0].rsplit('@', 1)[-1]}/…"
+        parts = urlsplit(token)  # the host and port alone: no user, password, query or fragment
+        return f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}/…"
     return f"…{token[-6:]}" if len(token) > 12 else "…"
 
 

@@ -97,3 +97,15 @@ def test_push_tokens_show_their_tail_and_endpoints_only_their_host() -> None:
     assert mask_push_token("short-token") == "…"  # a short tail would be most of it
     endpoint = "https://user:pw@push.example.net/wpush/v2/AbCdEf0123456789"
     assert mask_push_token(endpoint) == "https://push.example.net/…"
+
+
+def test_a_webhook_without_a_path_keeps_no_query_or_fragment() -> None:
+    # A webhook's secret often rides in its query: the host alone is shown.
+    for url in (
+        "https://hooks.example.com?access_token=S3cretS3cret",
+        "https://hooks.example.com#S3cretS3cret",
+        "https://hooks.example.com:8443?access_token=S3cretS3cret",
+    ):
+        masked = mask_push_token(url)
+        assert "S3cret" not in masked, masked
+        assert masked.startswith("https://hooks.example.com"), masked

@@ -96,6 +96,30 @@ LOGIN_SMS_TEXT = (
 )
 
 
+async def send_sms_code(
+    settings: Settings,
+    redis: Redis,
+    sms: SmsSender,
+    keys: throttle.LoginKeys,
+    phone: str,
+    text: str,
+    *,
+    deliver: bool = True,
+) -> bool:
+    """Issue a code under `keys` unless one is alive, and send it in `text` (`{code}`,
+    `{minutes}`) unless `deliver` is false; True if an SMS went."""
+    code = f"{secrets.randbelow(10**6):06d}"
+    if not await throttle.issue_sms_code(redis, settings, keys, phone, code) or not deliver:
+        return False
+    minutes = max(settings.login_sms_code_seconds // 60, 1)
+    try:
+        await sms.send(phone, text.format(code=code, minutes=minutes))
+    except SmsError as exc:
+        await throttle.forget_sms_code(redis, keys)
+        raise Conflict("短信发送失败，请稍后再试", code="sms_failed") from exc
+    return True
+
+
 async def _send_login_code(
     settings: Settings,
     redis: Redis,
@@ -106,17 +130,8 @@ async def _send_login_code(
 ) -> None:
     """Send the account a login code unless one is alive. Unknown or inactive phones go
     through the same counting and get nothing, so the answer does not tell them apart."""
-    code = f"{secrets.randbelow(10**6):06d}"
-    if not await throttle.issue_sms_code(redis, settings, keys, phone, code):
-        return
-    if account is None or account["status"] != AccountStatus.active:
-        return
-    text = LOGIN_SMS_TEXT.format(code=code, minutes=max(settings.login_sms_code_seconds // 60, 1))
-    try:
-        await sms.send(phone, text)
-    except SmsError as exc:
-        await throttle.forget_sms_code(redis, keys)
-        raise Conflict("短信发送失败，请稍后再试", code="sms_failed") from exc
+    active = account is not None and account["status"] == AccountStatus.active
+    await send_sms_code(settings, redis, sms, keys, phone, LOGIN_SMS_TEXT, deliver=active)
 
 
 async def login(

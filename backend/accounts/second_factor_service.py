@@ -10,7 +10,6 @@ cannot put their own authenticator on someone else's account.
 from __future__ import annotations
 
 import dataclasses
-import secrets
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,7 +19,7 @@ from redis.asyncio import Redis
 
 from backend.accounts import audit, second_factor, throttle
 from backend.accounts.audit import Actor
-from backend.accounts.auth_service import open_session
+from backend.accounts.auth_service import open_session, send_sms_code
 from backend.accounts.passwords import verify_password
 from backend.accounts.permissions import Action, require_over
 from backend.accounts.principal import Principal
@@ -49,7 +48,7 @@ from backend.config import Settings
 from backend.db import transaction
 from backend.errors import BadRequest, Conflict
 from backend.masking import mask_phone
-from backend.notify.sms import SmsError, SmsSender
+from backend.notify.sms import SmsSender
 
 SMS_TEXT = "【学籍核查】您的登录验证码是 {code}，{minutes} 分钟内有效。如非本人操作，请勿告诉他人。"
 
@@ -95,14 +94,7 @@ async def send_sms(
         if factor["method"] != Method.sms:
             raise MethodNotEnrolled()
     keys = _sms_keys(account, actor.client_addr)
-    code = f"{secrets.randbelow(10**6):06d}"
-    if await throttle.issue_sms_code(redis, settings, keys, account["phone"], code):
-        text = SMS_TEXT.format(code=code, minutes=max(settings.login_sms_code_seconds // 60, 1))
-        try:
-            await sms.send(account["phone"], text)
-        except SmsError as exc:
-            await throttle.forget_sms_code(redis, keys)
-            raise Conflict("短信发送失败，请稍后再试", code="sms_failed") from exc
+    if await send_sms_code(settings, redis, sms, keys, account["phone"], SMS_TEXT):
         await audit.record(_as(actor, account), "second_factor_sms_sent", "account", account["id"])
     return SmsSent(
         phone=mask_phone(account["phone"]) or "", expires_in=settings.login_sms_code_seconds
@@ -199,27 +191,35 @@ async def verify(
     attempt = await second_factor.take_attempt(settings, redis, account["id"])
     actor = _as(actor, account)
     left: int | None = None
+    right = False
     if method is Method.totp:
         right = await _check_totp(settings, factor, code)
     elif method is Method.sms:
         keys = _sms_keys(account, actor.client_addr)
         right = await throttle.use_sms_code(redis, settings, keys, account["phone"], code)
-    else:
-        left = await _use_recovery_code(settings, account["id"], code)
-        right = left is not None
-    if not right:
-        raise await _failed(redis, actor, ticket, account, method)
-    await second_factor.spend_ticket(redis, ticket)
     async with transaction():
         if method is Method.recovery:
-            await audit.record(
-                actor, "recovery_code_used", "account", account["id"], after={"left": left}
-            )
-        else:
-            await audit.record(
-                actor, "second_factor_verified", "account", account["id"], after={"method": method}
-            )
-        pair = await open_session(settings, actor, account, "login")
+            # Spent with the ticket or not at all: of two codes sent at once on one ticket,
+            # the one that loses the ticket stays good (its UPDATE rolls back).
+            left = await _use_recovery_code(settings, account["id"], code)
+            right = left is not None
+        if right:
+            await second_factor.spend_ticket(redis, ticket)
+            if method is Method.recovery:
+                await audit.record(
+                    actor, "recovery_code_used", "account", account["id"], after={"left": left}
+                )
+            else:
+                await audit.record(
+                    actor,
+                    "second_factor_verified",
+                    "account",
+                    account["id"],
+                    after={"method": method},
+                )
+            pair = await open_session(settings, actor, account, "login")
+    if not right:
+        raise await _failed(redis, actor, ticket, account, method)
     await second_factor.attempt_succeeded(redis, attempt)
     return pair
 

@@ -19,6 +19,7 @@ from litestar import Litestar
 from backend.accounts.roles import Role
 from backend.accounts.tables import AuditLog, RecoveryCode, SecondFactor
 from backend.config import Settings
+from backend.notify.sms import SmsError
 from tests.factories import PASSWORD, World, bearer, build_world, login, make_account
 
 
@@ -524,3 +525,85 @@ def test_required_by_default_except_for_the_seeded_demo(tmp_path: Any) -> None:
     )
     with pytest.raises(ValueError, match="SECOND_FACTOR_KEY"):
         settings_from_env({**base, "SECOND_FACTOR_KEY": "short"})
+
+
+async def test_a_reset_of_an_id_past_int4_is_not_found(
+    client: httpx.AsyncClient, world: World, sms: list[tuple[str, str]]
+) -> None:
+    admin = await enrol_sms(client, sms, world.phones[Role.county_reviewer])
+
+    for account_id in ("2147483648", "9" * 25):
+        answer = await client.post(
+            f"/accounts/{account_id}/second-factor/reset", headers=bearer(admin["tokens"])
+        )
+        assert answer.status_code == 404, answer.text
+        assert answer.json()["code"] == "not_found"
+
+
+async def test_a_nul_byte_in_a_ticket_or_code_is_refused(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    ticket = (await password_step(client, world.phones[Role.registrar]))["ticket"]
+
+    for body in (
+        {"ticket": ticket + "\x00", "method": "totp", "code": "123456"},
+        {"ticket": ticket, "method": "totp", "code": "123\x00456"},
+    ):
+        answer = await client.post("/auth/second-factor/verify", json=body)
+        assert answer.status_code == 400, answer.text
+        assert "\x00" not in answer.text
+
+
+async def test_a_login_answer_carries_the_phone_masked(
+    client: httpx.AsyncClient, world: World, sms: list[tuple[str, str]]
+) -> None:
+    phone = world.phones[Role.registrar]
+    challenge = await password_step(client, phone)
+    sent = await client.post("/auth/second-factor/sms", json={"ticket": challenge["ticket"]})
+    started = await client.post("/auth/second-factor/totp", json={"ticket": challenge["ticket"]})
+
+    for answer in (challenge, sent.json(), started.json()):
+        assert phone not in str(answer)
+
+
+async def test_two_recovery_codes_at_once_on_one_ticket_spend_one(
+    client: httpx.AsyncClient, world: World, sms: list[tuple[str, str]]
+) -> None:
+    phone = world.phones[Role.registrar]
+    _, enrolled = await enrol_totp(client, sms, phone)
+    codes: list[str] = enrolled["recovery_codes"]
+    ticket = (await password_step(client, phone))["ticket"]
+
+    answers: list[Any] = await asyncio.gather(
+        verify(client, ticket, "recovery", codes[0]), verify(client, ticket, "recovery", codes[1])
+    )
+
+    assert sorted(a.status_code for a in answers) == [200, 401]
+    left = await RecoveryCode.count().where(
+        (RecoveryCode.account == world.accounts[Role.registrar]) & RecoveryCode.used_at.is_null()
+    )
+    assert left == len(codes) - 1  # the loser's code is still good
+
+
+async def test_an_sms_the_gateway_refused_can_be_asked_again(
+    client: httpx.AsyncClient,
+    world: World,
+    sms: list[tuple[str, str]],
+    app: Litestar,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    phone = world.phones[Role.registrar]
+    ticket = (await password_step(client, phone))["ticket"]
+
+    async def refused(phone: str, text: str) -> None:
+        raise SmsError("gateway down")
+
+    monkeypatch.setattr(app.state.sms, "send", refused)
+    failed = await client.post("/auth/second-factor/sms", json={"ticket": ticket})
+    monkeypatch.undo()
+    again = await client.post("/auth/second-factor/sms", json={"ticket": ticket})
+
+    assert failed.status_code == 409
+    assert failed.json()["code"] == "sms_failed"
+    assert again.status_code == 200  # the unsent code was forgotten: a new one went
+    assert [to for to, _ in sms] == [phone]
