@@ -36,7 +36,7 @@ from backend.accounts.audit import Actor
 from backend.accounts.permissions import RULES, Action, require
 from backend.accounts.principal import Principal
 from backend.accounts.roles import ROLE_LABEL, Role
-from backend.accounts.scope import Scope, get_scoped
+from backend.accounts.scope import Scope, get_scoped, scoped
 from backend.accounts.tables import Account, AccountStatus, School
 from backend.db import json_value, transaction
 from backend.errors import BadRequest, Conflict, DomainError, NotFound
@@ -265,6 +265,14 @@ async def _requester(row: dict[str, Any]) -> tuple[dict[str, Any], Principal]:
     return account, principal
 
 
+async def _approval(principal: Principal, approval_id: int) -> dict[str, Any] | None:
+    """The export's approval if it still lies in its requester's scope as it stands now (an
+    admin moved to another region exports and downloads nothing of the old one)."""
+    query = ExportApproval.select().where(ExportApproval.id == approval_id)
+    row: dict[str, Any] | None = await scoped(query, principal.scope, ExportApproval).first()
+    return row
+
+
 async def make_file(
     export_id: int, storage: Storage, redis: Redis, actor: Actor | None = None
 ) -> str:
@@ -283,11 +291,9 @@ async def make_file(
         who = actor or principal.actor(None, f"export:{export_id}")
         approval = None
         if row["approval"] is not None:
-            approval = (
-                await ExportApproval.select().where(ExportApproval.id == row["approval"]).first()
-            )
+            approval = await _approval(principal, row["approval"])
             if approval is None:
-                raise _Refused(approvals.NotConfirmed.message)
+                raise _Refused("导出人的管辖范围已不含该批准文件的地区")
             refused = approvals.refusal_of(approval, account["id"], params["region_code"], _now())
             if refused is not None:
                 raise _Refused(refused.message)
@@ -425,8 +431,11 @@ async def download(
         )
         raise FileExpired()
     if row["approval"] is not None:
-        approval = await ExportApproval.select().where(ExportApproval.id == row["approval"]).first()
-        if approval is None or approval["state"] != "confirmed":
+        approval = await _approval(principal, row["approval"])
+        if approval is None:  # its region is no longer the caller's: as asking again answers
+            await audit.record(actor, "access_denied", "export_job", export_id)
+            raise NotFound()
+        if approval["state"] != "confirmed":
             await audit.record(
                 actor,
                 "download_refused",
