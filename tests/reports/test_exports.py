@@ -338,3 +338,34 @@ async def test_the_sweeper_takes_a_lost_export_again_and_gives_up_on_an_old_one(
     failed = (await client.get(f"/exports/{old['id']}", headers=county)).json()
     assert failed["status"] == "failed"
     assert "超时" in failed["message"]
+
+
+async def test_hostile_ids_and_text_answer_as_a_missing_row_or_a_validation_error(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    """An id past int4, a NUL byte in an approval's text, an unknown kind: 404 or 400 with
+    the error's code, never a 500."""
+    county = await as_role(client, world, Role.county_reviewer)
+    big = 2147483648
+    for url in (f"/exports/{big}", f"/exports/{big}/file", f"/export-approvals/{big}"):
+        got = await client.get(url, headers=county)
+        assert (got.status_code, got.json()["code"]) == (404, "not_found"), (url, got.text)
+    for url in (f"/export-approvals/{big}/confirm", f"/export-approvals/{big}/revoke"):
+        got = await client.post(url, headers=county)
+        assert (got.status_code, got.json()["code"]) == (404, "not_found"), (url, got.text)
+    for body in (
+        {"kind": "student_records", "approval_id": big},
+        {"kind": "progress", "campaign_id": big},
+        {"kind": "problem_cases", "school_id": big},
+        {"kind": "problem_cases", "region_code": "33\x0006"},
+        {"kind": "everything"},
+    ):
+        got = await client.post("/exports", json=body, headers=county)
+        assert got.status_code == 400, (body, got.text)
+    nul = {
+        "document_number": "西政\x00〔2026〕12号",
+        "issuing_authority": "杭州市西湖区人民政府",
+        "region_code": "330106",
+    }
+    got = await client.post("/export-approvals", json=nul, headers=county)
+    assert (got.status_code, got.json()["code"]) == (400, "invalid_characters"), got.text
