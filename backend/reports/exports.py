@@ -221,7 +221,7 @@ async def start_export(
         if total > INLINE_ROWS:
             await outbox.job("run_export_job", export_id, job_id=f"export:{export_id}")
     if total <= INLINE_ROWS:
-        await make_file(export_id, storage, redis, actor)
+        await make_file(export_id, storage, redis, actor, (sheet, total))
     return await _row(export_id)
 
 
@@ -274,11 +274,16 @@ async def _approval(principal: Principal, approval_id: int) -> dict[str, Any] | 
 
 
 async def make_file(
-    export_id: int, storage: Storage, redis: Redis, actor: Actor | None = None
+    export_id: int,
+    storage: Storage,
+    redis: Redis,
+    actor: Actor | None = None,
+    counted: tuple[Sheet, int] | None = None,
 ) -> str:
     """Make an export's file: read its rows again in the requester's scope as it stands now,
     write the file, store it, mark the export done and audit it with its row count. Takes a
-    queued export, or a running one again (its worker died); any other is left alone."""
+    queued export, or a running one again (its worker died); any other is left alone. The
+    request that makes a small file passes the sheet it counted and its count (read once)."""
     row = await _row(export_id)
     if row["status"] not in (ExportStatus.queued.value, ExportStatus.running.value):
         return "skipped"
@@ -297,8 +302,11 @@ async def make_file(
             refused = approvals.refusal_of(approval, account["id"], params["region_code"], _now())
             if refused is not None:
                 raise _Refused(refused.message)
-        sheet = _sheet(kind, principal, who, params, approval)
-        total = await sheet.count()
+        if counted is None:
+            sheet = _sheet(kind, principal, who, params, approval)
+            total = await sheet.count()
+        else:
+            sheet, total = counted
     except (_Refused, DomainError) as exc:
         await fail(export_id, getattr(exc, "message", str(exc)))
         return "failed"
