@@ -327,7 +327,7 @@ async def make_file(
             row_count=spool.count,
             note=sheet.note,
         )
-        data = await asyncio.to_thread(_render, file_format, header, sheet, spool)
+        data, digest = await asyncio.to_thread(_render, file_format, header, sheet, spool)
     finally:
         spool.close()
     key = f"exports/{export_id}/{secrets.token_hex(12)}.{file_format.value}"
@@ -335,7 +335,6 @@ async def make_file(
     expires = made + FILE_TTL
     if approval is not None and approval["expires_at"] is not None:
         expires = min(expires, approvals._aware(approval["expires_at"]))
-    digest = hashlib.sha256(data).hexdigest()
     stamp = made.astimezone(CHINA).strftime("%Y%m%d-%H%M%S")  # as people read the time
     name = f"{sheet.file_stem}-{stamp}.{file_format.value}"
     async with transaction():
@@ -377,10 +376,14 @@ async def make_file(
     return "done"
 
 
-def _render(file_format: FileFormat, header: Header, sheet: Sheet, spool: Spool) -> bytes:
+def _render(
+    file_format: FileFormat, header: Header, sheet: Sheet, spool: Spool
+) -> tuple[bytes, str]:
+    """The file and its SHA-256, off the event loop (a national list makes a large file)."""
     out = io.BytesIO()
     write(file_format, header, ExportTable(sheet.columns, spool.rows()), out)
-    return out.getvalue()
+    data = out.getvalue()
+    return data, hashlib.sha256(data).hexdigest()
 
 
 async def fail(export_id: int, message: str) -> None:

@@ -7,6 +7,7 @@ hours."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 from datetime import UTC, date, datetime, timedelta
@@ -369,3 +370,15 @@ async def test_hostile_ids_and_text_answer_as_a_missing_row_or_a_validation_erro
     }
     got = await client.post("/export-approvals", json=nul, headers=county)
     assert (got.status_code, got.json()["code"]) == (400, "invalid_characters"), got.text
+
+
+async def test_the_audited_digest_is_the_downloaded_files(
+    client: httpx.AsyncClient, world: World, students: dict[str, list[dict[str, str]]]
+) -> None:
+    county = await as_role(client, world, Role.county_reviewer)
+    made = (await export(client, county, format="xlsx")).json()
+    data = await download(client, county, made)
+    digest = hashlib.sha256(data).hexdigest()
+    [row] = await audit_rows("export", made["id"])
+    assert (made["sha256"], made["size"]) == (digest, len(data))
+    assert json.loads(row["after"])["sha256"] == digest
