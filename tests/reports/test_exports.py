@@ -382,3 +382,28 @@ async def test_the_audited_digest_is_the_downloaded_files(
     [row] = await audit_rows("export", made["id"])
     assert (made["sha256"], made["size"]) == (digest, len(data))
     assert json.loads(row["after"])["sha256"] == digest
+
+
+async def test_numbers_written_loosely_in_free_text_are_masked_too(
+    client: httpx.AsyncClient, world: World, students: dict[str, list[dict[str, str]]]
+) -> None:
+    """A description as a clerk types it: a phone with +86 or spaces, an ID number with a
+    digit missing or one too many. None leaves whole; the tail of an ID number never shows."""
+    id_number = students["A"][0]["id_number"]
+    loose = {
+        "+86 phone": ("电话+8613912345678", "13912345678"),
+        "spaced phone": ("电话 139 1234 5678", "1234 5678"),
+        "dashed phone": ("电话139-1234-5678", "1234-5678"),
+        "short ID": (f"证件{id_number[:17]}", id_number[6:17]),
+        "long ID": (f"证件{id_number}1", id_number[6:]),
+    }
+    county = await as_role(client, world, Role.county_reviewer)
+    for name, (text, secret) in loose.items():
+        await ProblemCase.update({ProblemCase.detail: text}).where(
+            ProblemCase.region_code == "330106"
+        )
+        made = (await export(client, county, format="csv")).json()
+        _, columns, rows = read_csv(await download(client, county, made))
+        shown = {r[columns.index("问题描述")] for r in rows}
+        assert shown, name
+        assert all(secret not in s for s in shown), (name, shown)
