@@ -35,7 +35,7 @@ from backend.accounts import audit
 from backend.accounts.audit import Actor
 from backend.accounts.permissions import RULES, Action, require
 from backend.accounts.principal import Principal
-from backend.accounts.roles import ROLE_LABEL, Role
+from backend.accounts.roles import ROLE_LABEL, Role, ScopeKind
 from backend.accounts.scope import Scope, get_scoped, scoped
 from backend.accounts.tables import Account, AccountStatus, School
 from backend.db import json_value, transaction
@@ -179,7 +179,6 @@ async def start_export(
         approval, region = await approvals.in_force(
             principal, actor, ask.approval_id, ask.region_code
         )
-        label = await region_label(region)
     else:
         require(principal, Action.export_reports)
         if ask.problem.school_id is not None and ask.kind is ExportKind.problem_cases:
@@ -187,10 +186,13 @@ async def start_export(
             await get_scoped(
                 actor, principal.scope, School, School.id == school_id, "school", school_id
             )
-        label = await scope_label(principal.scope)
     params = {**ask.params(), "region_code": region}
     sheet = _sheet(ask.kind, principal, actor, params, approval)
-    total = await sheet.count()
+    total = await sheet.count()  # a node outside the caller's scope answers 404 here
+    if approval is not None:
+        label = await region_label(region)
+    else:
+        label = await scope_label(_narrowed(principal.scope, ask))
     async with transaction():
         rows = await ExportJob.insert(
             ExportJob(
@@ -223,6 +225,19 @@ async def start_export(
     if total <= INLINE_ROWS:
         await make_file(export_id, storage, redis, actor, (sheet, total))
     return await _row(export_id)
+
+
+def _narrowed(scope: Scope, ask: ExportAsk) -> Scope:
+    """What a masked export covers, for its header: the caller's scope, or the school (a
+    problem list) or node (a progress table) it was narrowed to."""
+    school_id = ask.problem.school_id
+    if ask.kind is ExportKind.progress and ask.class_id is not None:
+        return Scope(ScopeKind.school_class, class_id=ask.class_id)
+    if school_id is not None:
+        return Scope(ScopeKind.school, school_id=school_id)
+    if ask.kind is ExportKind.progress and ask.region_code is not None:
+        return Scope(ScopeKind.region, ask.region_code)
+    return scope
 
 
 async def _row(export_id: int) -> dict[str, Any]:

@@ -305,23 +305,24 @@ async def scope_label(scope: Scope) -> str:
     """A scope as people name it: 浙江省杭州市西湖区, …学校A, …A1班, or 全国."""
     if scope.kind is ScopeKind.national:
         return "全国"
-    region_code = scope.region_code
+    region_code, school_id = scope.region_code, scope.school_id
     school_name = class_name = ""
-    if scope.school_id is not None:
+    if scope.class_id is not None:
+        klass = (
+            await SchoolClass.select(SchoolClass.name, SchoolClass.school)
+            .where(SchoolClass.id == scope.class_id)
+            .first()
+        )
+        if klass is not None:
+            class_name, school_id = klass["name"], school_id or klass["school"]
+    if school_id is not None:
         school = (
             await School.select(School.name, School.region_code)
-            .where(School.id == scope.school_id)
+            .where(School.id == school_id)
             .first()
         )
         if school is not None:
             school_name, region_code = school["name"], school["region_code"]
-    if scope.class_id is not None:
-        klass = (
-            await SchoolClass.select(SchoolClass.name)
-            .where(SchoolClass.id == scope.class_id)
-            .first()
-        )
-        class_name = klass["name"] if klass is not None else ""
     return await region_label(region_code) + school_name + class_name
 
 

@@ -407,3 +407,14 @@ async def test_numbers_written_loosely_in_free_text_are_masked_too(
         shown = {r[columns.index("问题描述")] for r in rows}
         assert shown, name
         assert all(secret not in s for s in shown), (name, shown)
+
+
+async def test_the_header_names_the_school_a_list_was_narrowed_to(
+    client: httpx.AsyncClient, world: World, students: dict[str, list[dict[str, str]]]
+) -> None:
+    """A county's list of one school says that school, not the whole county, is in it."""
+    county = await as_role(client, world, Role.county_reviewer)
+    made = (await export(client, county, format="csv", school_id=world.schools["A"])).json()
+    header, _, rows = read_csv(await download(client, county, made))
+    assert header["导出范围"] == made["scope_label"] == "浙江省杭州市西湖区学校A"
+    assert len(rows) == 2

@@ -113,3 +113,21 @@ async def test_a_small_export_reads_its_table_once(
     assert made.status_code == 201, made.text
     assert made.json()["status"] == "done"
     assert len(reads) == 1
+
+
+async def test_the_header_names_the_node_exported(
+    client: httpx.AsyncClient, pw: ProgressWorld
+) -> None:
+    """A city's table of one county, or of one class, says so in its header."""
+    for body, label in (
+        ({"region_code": "330106"}, "浙江省杭州市西湖区"),
+        ({"class_id": pw.world.classes["A1"]}, "浙江省杭州市西湖区学校AA1班"),
+    ):
+        made = await export(client, pw, Role.city_admin, format="csv", **body)
+        assert made.status_code == 201, made.text
+        got = await client.get(
+            made.json()["download_url"], headers=await pw.headers(client, Role.city_admin)
+        )
+        rows = list(csv.reader(io.StringIO(got.content.decode("utf-8-sig"))))
+        header = dict((r[0], r[1]) for r in rows[: rows.index([])])
+        assert header["导出范围"] == made.json()["scope_label"] == label
