@@ -35,8 +35,8 @@ from backend.accounts import audit
 from backend.accounts.audit import Actor
 from backend.accounts.permissions import RULES, Action, require
 from backend.accounts.principal import Principal
-from backend.accounts.roles import ROLE_LABEL, Role
-from backend.accounts.scope import Scope, get_scoped
+from backend.accounts.roles import ROLE_LABEL, Role, ScopeKind
+from backend.accounts.scope import Scope, get_scoped, scoped
 from backend.accounts.tables import Account, AccountStatus, School
 from backend.db import json_value, transaction
 from backend.errors import BadRequest, Conflict, DomainError, NotFound
@@ -179,7 +179,6 @@ async def start_export(
         approval, region = await approvals.in_force(
             principal, actor, ask.approval_id, ask.region_code
         )
-        label = await region_label(region)
     else:
         require(principal, Action.export_reports)
         if ask.problem.school_id is not None and ask.kind is ExportKind.problem_cases:
@@ -187,10 +186,13 @@ async def start_export(
             await get_scoped(
                 actor, principal.scope, School, School.id == school_id, "school", school_id
             )
-        label = await scope_label(principal.scope)
     params = {**ask.params(), "region_code": region}
     sheet = _sheet(ask.kind, principal, actor, params, approval)
-    total = await sheet.count()
+    total = await sheet.count()  # a node outside the caller's scope answers 404 here
+    if approval is not None:
+        label = await region_label(region)
+    else:
+        label = await scope_label(_narrowed(principal.scope, ask))
     async with transaction():
         rows = await ExportJob.insert(
             ExportJob(
@@ -221,8 +223,21 @@ async def start_export(
         if total > INLINE_ROWS:
             await outbox.job("run_export_job", export_id, job_id=f"export:{export_id}")
     if total <= INLINE_ROWS:
-        await make_file(export_id, storage, redis, actor)
+        await make_file(export_id, storage, redis, actor, (sheet, total))
     return await _row(export_id)
+
+
+def _narrowed(scope: Scope, ask: ExportAsk) -> Scope:
+    """What a masked export covers, for its header: the caller's scope, or the school (a
+    problem list) or node (a progress table) it was narrowed to."""
+    school_id = ask.problem.school_id
+    if ask.kind is ExportKind.progress and ask.class_id is not None:
+        return Scope(ScopeKind.school_class, class_id=ask.class_id)
+    if school_id is not None:
+        return Scope(ScopeKind.school, school_id=school_id)
+    if ask.kind is ExportKind.progress and ask.region_code is not None:
+        return Scope(ScopeKind.region, ask.region_code)
+    return scope
 
 
 async def _row(export_id: int) -> dict[str, Any]:
@@ -265,12 +280,25 @@ async def _requester(row: dict[str, Any]) -> tuple[dict[str, Any], Principal]:
     return account, principal
 
 
+async def _approval(principal: Principal, approval_id: int) -> dict[str, Any] | None:
+    """The export's approval if it still lies in its requester's scope as it stands now (an
+    admin moved to another region exports and downloads nothing of the old one)."""
+    query = ExportApproval.select().where(ExportApproval.id == approval_id)
+    row: dict[str, Any] | None = await scoped(query, principal.scope, ExportApproval).first()
+    return row
+
+
 async def make_file(
-    export_id: int, storage: Storage, redis: Redis, actor: Actor | None = None
+    export_id: int,
+    storage: Storage,
+    redis: Redis,
+    actor: Actor | None = None,
+    counted: tuple[Sheet, int] | None = None,
 ) -> str:
     """Make an export's file: read its rows again in the requester's scope as it stands now,
     write the file, store it, mark the export done and audit it with its row count. Takes a
-    queued export, or a running one again (its worker died); any other is left alone."""
+    queued export, or a running one again (its worker died); any other is left alone. The
+    request that makes a small file passes the sheet it counted and its count (read once)."""
     row = await _row(export_id)
     if row["status"] not in (ExportStatus.queued.value, ExportStatus.running.value):
         return "skipped"
@@ -283,16 +311,17 @@ async def make_file(
         who = actor or principal.actor(None, f"export:{export_id}")
         approval = None
         if row["approval"] is not None:
-            approval = (
-                await ExportApproval.select().where(ExportApproval.id == row["approval"]).first()
-            )
+            approval = await _approval(principal, row["approval"])
             if approval is None:
-                raise _Refused(approvals.NotConfirmed.message)
+                raise _Refused("导出人的管辖范围已不含该批准文件的地区")
             refused = approvals.refusal_of(approval, account["id"], params["region_code"], _now())
             if refused is not None:
                 raise _Refused(refused.message)
-        sheet = _sheet(kind, principal, who, params, approval)
-        total = await sheet.count()
+        if counted is None:
+            sheet = _sheet(kind, principal, who, params, approval)
+            total = await sheet.count()
+        else:
+            sheet, total = counted
     except (_Refused, DomainError) as exc:
         await fail(export_id, getattr(exc, "message", str(exc)))
         return "failed"
@@ -313,7 +342,7 @@ async def make_file(
             row_count=spool.count,
             note=sheet.note,
         )
-        data = await asyncio.to_thread(_render, file_format, header, sheet, spool)
+        data, digest = await asyncio.to_thread(_render, file_format, header, sheet, spool)
     finally:
         spool.close()
     key = f"exports/{export_id}/{secrets.token_hex(12)}.{file_format.value}"
@@ -321,7 +350,6 @@ async def make_file(
     expires = made + FILE_TTL
     if approval is not None and approval["expires_at"] is not None:
         expires = min(expires, approvals._aware(approval["expires_at"]))
-    digest = hashlib.sha256(data).hexdigest()
     stamp = made.astimezone(CHINA).strftime("%Y%m%d-%H%M%S")  # as people read the time
     name = f"{sheet.file_stem}-{stamp}.{file_format.value}"
     async with transaction():
@@ -363,10 +391,14 @@ async def make_file(
     return "done"
 
 
-def _render(file_format: FileFormat, header: Header, sheet: Sheet, spool: Spool) -> bytes:
+def _render(
+    file_format: FileFormat, header: Header, sheet: Sheet, spool: Spool
+) -> tuple[bytes, str]:
+    """The file and its SHA-256, off the event loop (a national list makes a large file)."""
     out = io.BytesIO()
     write(file_format, header, ExportTable(sheet.columns, spool.rows()), out)
-    return out.getvalue()
+    data = out.getvalue()
+    return data, hashlib.sha256(data).hexdigest()
 
 
 async def fail(export_id: int, message: str) -> None:
@@ -425,8 +457,11 @@ async def download(
         )
         raise FileExpired()
     if row["approval"] is not None:
-        approval = await ExportApproval.select().where(ExportApproval.id == row["approval"]).first()
-        if approval is None or approval["state"] != "confirmed":
+        approval = await _approval(principal, row["approval"])
+        if approval is None:  # its region is no longer the caller's: as asking again answers
+            await audit.record(actor, "access_denied", "export_job", export_id)
+            raise NotFound()
+        if approval["state"] != "confirmed":
             await audit.record(
                 actor,
                 "download_refused",

@@ -217,9 +217,10 @@ class ExportController(Controller):
 
         **Who may call**: the export's requester only, until its `expires_at`.
 
-        **Errors**: `not_found` (404) no such export of the caller's (another's is audited);
-        `export_not_ready` (409) still being made; `export_failed` (409); `export_expired`
-        (409) past its 24 hours, or past its approval's expiry; `approval_revoked` (409)."""
+        **Errors**: `not_found` (404) no such export of the caller's (another's is audited),
+        or its approval's region is no longer in the caller's scope; `export_not_ready` (409)
+        still being made; `export_failed` (409); `export_expired` (409) past its 24 hours, or
+        past its approval's expiry; `approval_revoked` (409)."""
         data, content_type, name = await exports.download(principal, actor, storage, export_id)
         return Response(
             data,

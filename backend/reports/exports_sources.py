@@ -36,16 +36,25 @@ from backend.reports.progress_tables import COUNTS
 
 BATCH = 1000
 
-# An ID number (18 or 15 characters) or a mainland mobile number inside free text (an
-# imported list's description): masked by the same rule as the fields themselves.
-_IN_TEXT = re.compile(r"(?<![0-9])(\d{17}[0-9Xx]|\d{15})(?![0-9Xx])|(?<![0-9])(1\d{10})(?![0-9])")
+# Inside free text (an imported list's description, as a clerk typed it): an ID number (18
+# or 15 characters) and a mainland mobile number (also as 139 1234 5678 or 139-1234-5678) are
+# masked by the same rule as the fields themselves; any other run of 11 digits or more (+86
+# and a phone, an ID number with a digit missing or one too many) as a document number, so
+# that no tail of an ID number shows.
+_IN_TEXT = re.compile(
+    r"(?<![0-9])(\d{17}[0-9Xx]|\d{15})(?![0-9Xx])"
+    r"|(?<![0-9])(1\d{2}[ -]?\d{4}[ -]?\d{4})(?![0-9])"
+    r"|(?<![0-9])(\d{11,}[Xx]?)"
+)
 
 
 def mask_text(text: str) -> str:
     def one(match: re.Match[str]) -> str:
         if match.group(1):
             return mask_id_number(match.group(1)) or ""
-        return mask_phone(match.group(2)) or ""
+        if match.group(2):
+            return mask_phone(re.sub(r"[ -]", "", match.group(2))) or ""
+        return mask_id_number(match.group(3)) or ""
 
     return _IN_TEXT.sub(one, text)
 
@@ -296,23 +305,24 @@ async def scope_label(scope: Scope) -> str:
     """A scope as people name it: 浙江省杭州市西湖区, …学校A, …A1班, or 全国."""
     if scope.kind is ScopeKind.national:
         return "全国"
-    region_code = scope.region_code
+    region_code, school_id = scope.region_code, scope.school_id
     school_name = class_name = ""
-    if scope.school_id is not None:
+    if scope.class_id is not None:
+        klass = (
+            await SchoolClass.select(SchoolClass.name, SchoolClass.school)
+            .where(SchoolClass.id == scope.class_id)
+            .first()
+        )
+        if klass is not None:
+            class_name, school_id = klass["name"], school_id or klass["school"]
+    if school_id is not None:
         school = (
             await School.select(School.name, School.region_code)
-            .where(School.id == scope.school_id)
+            .where(School.id == school_id)
             .first()
         )
         if school is not None:
             school_name, region_code = school["name"], school["region_code"]
-    if scope.class_id is not None:
-        klass = (
-            await SchoolClass.select(SchoolClass.name)
-            .where(SchoolClass.id == scope.class_id)
-            .first()
-        )
-        class_name = klass["name"] if klass is not None else ""
     return await region_label(region_code) + school_name + class_name
 
 

@@ -7,6 +7,7 @@ hours."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 from datetime import UTC, date, datetime, timedelta
@@ -338,3 +339,82 @@ async def test_the_sweeper_takes_a_lost_export_again_and_gives_up_on_an_old_one(
     failed = (await client.get(f"/exports/{old['id']}", headers=county)).json()
     assert failed["status"] == "failed"
     assert "超时" in failed["message"]
+
+
+async def test_hostile_ids_and_text_answer_as_a_missing_row_or_a_validation_error(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    """An id past int4, a NUL byte in an approval's text, an unknown kind: 404 or 400 with
+    the error's code, never a 500."""
+    county = await as_role(client, world, Role.county_reviewer)
+    big = 2147483648
+    for url in (f"/exports/{big}", f"/exports/{big}/file", f"/export-approvals/{big}"):
+        got = await client.get(url, headers=county)
+        assert (got.status_code, got.json()["code"]) == (404, "not_found"), (url, got.text)
+    for url in (f"/export-approvals/{big}/confirm", f"/export-approvals/{big}/revoke"):
+        got = await client.post(url, headers=county)
+        assert (got.status_code, got.json()["code"]) == (404, "not_found"), (url, got.text)
+    for body in (
+        {"kind": "student_records", "approval_id": big},
+        {"kind": "progress", "campaign_id": big},
+        {"kind": "problem_cases", "school_id": big},
+        {"kind": "problem_cases", "region_code": "33\x0006"},
+        {"kind": "everything"},
+    ):
+        got = await client.post("/exports", json=body, headers=county)
+        assert got.status_code == 400, (body, got.text)
+    nul = {
+        "document_number": "西政\x00〔2026〕12号",
+        "issuing_authority": "杭州市西湖区人民政府",
+        "region_code": "330106",
+    }
+    got = await client.post("/export-approvals", json=nul, headers=county)
+    assert (got.status_code, got.json()["code"]) == (400, "invalid_characters"), got.text
+
+
+async def test_the_audited_digest_is_the_downloaded_files(
+    client: httpx.AsyncClient, world: World, students: dict[str, list[dict[str, str]]]
+) -> None:
+    county = await as_role(client, world, Role.county_reviewer)
+    made = (await export(client, county, format="xlsx")).json()
+    data = await download(client, county, made)
+    digest = hashlib.sha256(data).hexdigest()
+    [row] = await audit_rows("export", made["id"])
+    assert (made["sha256"], made["size"]) == (digest, len(data))
+    assert json.loads(row["after"])["sha256"] == digest
+
+
+async def test_numbers_written_loosely_in_free_text_are_masked_too(
+    client: httpx.AsyncClient, world: World, students: dict[str, list[dict[str, str]]]
+) -> None:
+    """A description as a clerk types it: a phone with +86 or spaces, an ID number with a
+    digit missing or one too many. None leaves whole; the tail of an ID number never shows."""
+    id_number = students["A"][0]["id_number"]
+    loose = {
+        "+86 phone": ("电话+8613912345678", "13912345678"),
+        "spaced phone": ("电话 139 1234 5678", "1234 5678"),
+        "dashed phone": ("电话139-1234-5678", "1234-5678"),
+        "short ID": (f"证件{id_number[:17]}", id_number[6:17]),
+        "long ID": (f"证件{id_number}1", id_number[6:]),
+    }
+    county = await as_role(client, world, Role.county_reviewer)
+    for name, (text, secret) in loose.items():
+        await ProblemCase.update({ProblemCase.detail: text}).where(
+            ProblemCase.region_code == "330106"
+        )
+        made = (await export(client, county, format="csv")).json()
+        _, columns, rows = read_csv(await download(client, county, made))
+        shown = {r[columns.index("问题描述")] for r in rows}
+        assert shown, name
+        assert all(secret not in s for s in shown), (name, shown)
+
+
+async def test_the_header_names_the_school_a_list_was_narrowed_to(
+    client: httpx.AsyncClient, world: World, students: dict[str, list[dict[str, str]]]
+) -> None:
+    """A county's list of one school says that school, not the whole county, is in it."""
+    county = await as_role(client, world, Role.county_reviewer)
+    made = (await export(client, county, format="csv", school_id=world.schools["A"])).json()
+    header, _, rows = read_csv(await download(client, county, made))
+    assert header["导出范围"] == made["scope_label"] == "浙江省杭州市西湖区学校A"
+    assert len(rows) == 2

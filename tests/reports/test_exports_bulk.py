@@ -357,3 +357,35 @@ async def test_a_withdrawn_approval_stops_exports_and_downloads(
         404,
         "not_found",
     )
+
+
+async def test_an_admin_moved_out_of_the_approved_region_gets_no_file(
+    app: Any,
+    settings: Settings,
+    client: httpx.AsyncClient,
+    as_: People,
+    world: World,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The county reviewer who recorded the approval is moved to another county while its
+    large export waits: the job makes no file of the old county's records, and a file made
+    before the move can no longer be downloaded (as asking again answers 404)."""
+    approval_id = await approved(client, as_)
+    county = await as_(Role.county_reviewer)
+    small = (await bulk(client, county, approval_id=approval_id)).json()
+    assert small["status"] == "done"
+    monkeypatch.setattr(exports, "INLINE_ROWS", 1)
+    made = (await bulk(client, county, approval_id=approval_id)).json()
+    assert made["status"] == "queued"
+    await Account.update({Account.region_code: "330108"}).where(
+        Account.id == world.accounts[Role.county_reviewer]
+    )
+
+    await run_jobs(app, settings)
+    row = await ExportJob.select().where(ExportJob.id == made["id"]).first()
+    assert row is not None
+    assert (row["status"], row["storage_key"]) == ("failed", None)
+    assert "管辖范围" in row["message"]
+    assert len(await audited("export", "export_job")) == 1  # the small one only
+    refused(await bulk(client, county, approval_id=approval_id), 404, "not_found")
+    refused(await client.get(small["download_url"], headers=county), 404, "not_found")

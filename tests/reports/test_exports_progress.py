@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from typing import Any
 
 import httpx
 import openpyxl
@@ -15,6 +16,7 @@ import pytest
 from backend.accounts.roles import Role
 from backend.accounts.tables import AuditLog
 from backend.config import Settings
+from backend.reports import progress
 from backend.reports.tables import ExportJob
 from tests.reports.progress_world import ProgressWorld, build, counts, refresh
 
@@ -92,3 +94,40 @@ async def test_a_county_cannot_export_another_region_and_a_school_exports_its_cl
         headers=await pw.headers(client, Role.registrar),
     )
     assert (missing.status_code, missing.json()["code"]) == (400, "campaign_required")
+
+
+async def test_a_small_export_reads_its_table_once(
+    client: httpx.AsyncClient, pw: ProgressWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The file made during the request is made of the rows the request counted: the
+    progress table (a national one reads every county's counts) is not read a second time."""
+    reads: list[int] = []
+    table = progress.progress_table
+
+    async def counted(*args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+        reads.append(1)
+        return await table(*args, **kwargs)
+
+    monkeypatch.setattr(progress, "progress_table", counted)
+    made = await export(client, pw, Role.city_admin, format="csv")
+    assert made.status_code == 201, made.text
+    assert made.json()["status"] == "done"
+    assert len(reads) == 1
+
+
+async def test_the_header_names_the_node_exported(
+    client: httpx.AsyncClient, pw: ProgressWorld
+) -> None:
+    """A city's table of one county, or of one class, says so in its header."""
+    for body, label in (
+        ({"region_code": "330106"}, "浙江省杭州市西湖区"),
+        ({"class_id": pw.world.classes["A1"]}, "浙江省杭州市西湖区学校AA1班"),
+    ):
+        made = await export(client, pw, Role.city_admin, format="csv", **body)
+        assert made.status_code == 201, made.text
+        got = await client.get(
+            made.json()["download_url"], headers=await pw.headers(client, Role.city_admin)
+        )
+        rows = list(csv.reader(io.StringIO(got.content.decode("utf-8-sig"))))
+        header = dict((r[0], r[1]) for r in rows[: rows.index([])])
+        assert header["导出范围"] == made.json()["scope_label"] == label
