@@ -121,3 +121,28 @@ def mask_values(
 
 def is_masked(field: MaskedField | None, value: str | None) -> bool:
     return value is not None and value != "" and (field is None or field.sensitive)
+
+
+# Inside free text (an imported list's description, as a clerk typed it): an ID number (18
+# or 15 characters) and a mainland mobile number (also as 139 1234 5678 or 139-1234-5678) are
+# masked by the same rule as the fields themselves; any other run of 11 digits or more (+86
+# and a phone, an ID number with a digit missing or one too many) as a document number, so
+# that no tail of an ID number shows.
+_IN_TEXT = re.compile(
+    r"(?<![0-9])(\d{17}[0-9Xx]|\d{15})(?![0-9Xx])"
+    r"|(?<![0-9])(1\d{2}[ -]?\d{4}[ -]?\d{4})(?![0-9])"
+    r"|(?<![0-9])(\d{11,}[Xx]?)"
+)
+
+
+def mask_text(text: str) -> str:
+    """Free text with every ID number and phone inside it masked (see `_IN_TEXT`)."""
+
+    def one(match: re.Match[str]) -> str:
+        if match.group(1):
+            return mask_id_number(match.group(1)) or ""
+        if match.group(2):
+            return mask_phone(re.sub(r"[ -]", "", match.group(2))) or ""
+        return mask_id_number(match.group(3)) or ""
+
+    return _IN_TEXT.sub(one, text)

@@ -14,6 +14,7 @@ from backend.accounts.permissions import Action
 from backend.deps import ActorDep, IdFilter, PrincipalDep, StorageDep
 from backend.errors import BadRequest, PayloadTooLarge
 from backend.http import allowed
+from backend.masking import mask_text
 from backend.openapi import BY_ID, JSON_BODY, QUERY, SIGNED_IN, STAFF, UPLOAD, errors
 from backend.pages import DEFAULT_PAGE_SIZE, Page, PageNumber, PageSize
 from backend.records import national_list, problem_imports, problem_reads, problems
@@ -61,7 +62,7 @@ def _case_fields(row: dict[str, Any]) -> dict[str, Any]:
         "source": row["source"],
         "state": state,
         "state_label": CASE_STATE_LABEL[state],
-        "detail": row["detail"],
+        "detail": mask_text(row["detail"]) if row["detail"] else row["detail"],
         "reason": row["reason"],
         "due_on": row["due_on"],
         "allowed_actions": (

@@ -12,7 +12,6 @@ one level down), checked there as its own API checks them.
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +23,7 @@ from backend.accounts.scope import Scope, scoped
 from backend.accounts.scope_rules import ancestors
 from backend.accounts.tables import Region, School, SchoolClass
 from backend.db import json_value
-from backend.masking import mask_id_number, mask_phone, mask_registry_number
+from backend.masking import mask_id_number, mask_registry_number, mask_text
 from backend.records.catalog import FIELDS
 from backend.records.problem_schemas import CASE_STATE_LABEL
 from backend.records.problem_tables import OPEN_STATES, CaseKind, CaseSource, CaseState, ProblemCase
@@ -35,28 +34,6 @@ from backend.reports.exports_files import Column, Row
 from backend.reports.progress_tables import COUNTS
 
 BATCH = 1000
-
-# Inside free text (an imported list's description, as a clerk typed it): an ID number (18
-# or 15 characters) and a mainland mobile number (also as 139 1234 5678 or 139-1234-5678) are
-# masked by the same rule as the fields themselves; any other run of 11 digits or more (+86
-# and a phone, an ID number with a digit missing or one too many) as a document number, so
-# that no tail of an ID number shows.
-_IN_TEXT = re.compile(
-    r"(?<![0-9])(\d{17}[0-9Xx]|\d{15})(?![0-9Xx])"
-    r"|(?<![0-9])(1\d{2}[ -]?\d{4}[ -]?\d{4})(?![0-9])"
-    r"|(?<![0-9])(\d{11,}[Xx]?)"
-)
-
-
-def mask_text(text: str) -> str:
-    def one(match: re.Match[str]) -> str:
-        if match.group(1):
-            return mask_id_number(match.group(1)) or ""
-        if match.group(2):
-            return mask_phone(re.sub(r"[ -]", "", match.group(2))) or ""
-        return mask_id_number(match.group(3)) or ""
-
-    return _IN_TEXT.sub(one, text)
 
 
 @dataclass(frozen=True, slots=True)

@@ -114,3 +114,31 @@ async def test_a_list_that_cannot_be_read_is_refused_whole(
     empty = await post(client, "list.csv", b"", county)
     assert empty.status_code == 400
     assert empty.json()["code"] == "empty_file"
+
+
+async def test_an_id_number_or_phone_typed_into_a_description_is_masked_in_the_list(
+    client: httpx.AsyncClient, pw: ProblemWorld
+) -> None:
+    """A clerk's description may carry the numbers themselves: the list shows them by the one
+    masking rule, as the export does."""
+    student = await add_student(pw, fields_for(1))
+    record = await Student.select().where(Student.id == student).first()
+    detail = f"与 {record['id_number']} 重复，联系 139 1234 5678"
+    listed = [
+        {
+            "学校标识码": "2133010600",
+            "学籍号": record["registry_number"],
+            "问题类型": "重复",
+            "问题描述": detail,
+        }
+    ]
+    county = await tokens(client, pw, Role.county_reviewer)
+    assert (await post(client, "list.csv", to_csv(listed, HEADERS), county)).status_code == 200
+
+    registrar = await tokens(client, pw, Role.registrar)
+    seen = (await client.get("/problem-cases", headers=registrar)).json()
+    [case] = seen["items"]
+    assert record["id_number"] not in case["detail"]
+    assert "13912345678" not in case["detail"]
+    assert "139 1234 5678" not in case["detail"]
+    assert case["detail"].startswith("与 " + record["id_number"][:6])
