@@ -35,6 +35,7 @@ one removal is of a hot key whose bytes are verified in the archive.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -201,7 +202,7 @@ async def archive_one(
             return Outcome(skipped=1)  # another run moved it a moment ago
         log.error("archive: %s names %s, which is missing; left as it is", ref, hot)
         return Outcome(failed=[f"{ref} missing"])
-    digest = sha256_hex(data)
+    digest = await asyncio.to_thread(sha256_hex, data)  # megabytes: not on the loop
     if kind is ArchivedKind.evidence and int(row["size_bytes"]) != len(data):
         log.error("archive: %s has %s bytes, its row says %s", ref, len(data), row["size_bytes"])
         return Outcome(failed=[f"{ref} size differs"])
