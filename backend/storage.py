@@ -133,7 +133,17 @@ class LocalStorage:
         return target
 
     async def sha256(self, key: str) -> str:
-        return sha256_hex(await self.get(key))
+        """Hashed in a thread as it is read: a photo's megabytes never block the loop."""
+        path = self._path(key)
+
+        def digest() -> str:
+            try:
+                with path.open("rb") as reader:
+                    return hashlib.file_digest(reader, "sha256").hexdigest()
+            except FileNotFoundError as exc:
+                raise ObjectMissing(key) from exc
+
+        return await asyncio.to_thread(digest)
 
 
 class S3Storage:
@@ -215,7 +225,7 @@ class S3Storage:
         checksum = head.get("ChecksumSHA256")
         if isinstance(checksum, str) and "-" not in checksum:
             return base64.b64decode(checksum).hex()
-        return sha256_hex(await self.get(key))
+        return await asyncio.to_thread(sha256_hex, await self.get(key))
 
 
 def _absent(error: BaseException) -> bool:

@@ -130,6 +130,58 @@ ATTACKS = [
             "class_id": 1,
         },
     ),
+    # the staff administration and campaign-account routes of issue 12
+    Attack(
+        "reset id past int4",
+        Role.registrar,
+        "POST",
+        "/accounts/2147483648/password-reset",
+        404,
+        NOT_FOUND,
+        body={"delivery": "show"},
+    ),
+    Attack(
+        "throttle lift id past int4",
+        Role.registrar,
+        "POST",
+        "/accounts/2147483648/read-throttle/lift",
+        404,
+        NOT_FOUND,
+    ),
+    Attack(
+        "campaign account id past int4",
+        Role.county_reviewer,
+        "GET",
+        "/campaign-accounts/2147483648",
+        404,
+        NOT_FOUND,
+    ),
+    Attack(
+        "not-started campaign past int4",
+        Role.province_admin,
+        "GET",
+        "/campaigns/2147483648/schools-not-started",
+        404,
+        NOT_FOUND,
+    ),
+    Attack(
+        "campaign account school past int4",
+        Role.county_reviewer,
+        "POST",
+        "/campaign-accounts",
+        400,
+        INVALID,
+        body={
+            "campaign_id": 1,
+            "phone": "13600000009",
+            "name": "核查",
+            "initial_password": "Init1234pw",
+            "school_id": 2147483648,
+        },
+    ),
+    Attack(
+        "NUL in an account name filter", Role.registrar, "GET", "/accounts?name=a%00b", 400, NUL
+    ),
     # NUL, which PostgreSQL text cannot hold, anywhere in the request
     Attack("NUL in a query string", Role.registrar, "GET", "/students?q=%00", 400, NUL),
     Attack("NUL in a query filter", Role.teacher, "GET", "/families?status=a%00b", 400, NUL),

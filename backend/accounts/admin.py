@@ -113,7 +113,9 @@ async def insert_account(
     must_change_password: bool,
     **scope_columns: Any,
 ) -> int:
-    """The one way an account row is made (admin, sign-up, seed, tests); the caller audits."""
+    """The one way an account row is made (admin, sign-up, seed, tests); the caller audits.
+    A phone another account holds, even one committed a moment ago by a request racing this
+    one, is a 409 `phone_taken` (not the unique index's error)."""
     now = datetime.now(UTC)
     rows = await Account.insert(
         Account(
@@ -129,7 +131,11 @@ async def insert_account(
             last_active_at=now,
             **scope_columns,
         )
-    )
+    ).on_conflict(target=Account.phone, action="DO NOTHING")
+    if not rows:
+        raise Conflict(
+            "该手机号已注册", code="phone_taken", field_errors={"phone": "该手机号已注册"}
+        )
     return int(rows[0]["id"])
 
 
@@ -143,10 +149,6 @@ async def create_account(
     scope_columns = await _target_scope(principal, actor, data)
     password_hash = await hash_password(settings, data.initial_password)
     async with transaction():
-        if await Account.exists().where(Account.phone == data.phone):
-            raise Conflict(
-                "该手机号已注册", code="phone_taken", field_errors={"phone": "该手机号已注册"}
-            )
         account_id = await insert_account(
             data.role,
             data.phone,

@@ -35,6 +35,7 @@ one removal is of a hot key whose bytes are verified in the archive.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -201,7 +202,7 @@ async def archive_one(
             return Outcome(skipped=1)  # another run moved it a moment ago
         log.error("archive: %s names %s, which is missing; left as it is", ref, hot)
         return Outcome(failed=[f"{ref} missing"])
-    digest = sha256_hex(data)
+    digest = await asyncio.to_thread(sha256_hex, data)  # megabytes: not on the loop
     if kind is ArchivedKind.evidence and int(row["size_bytes"]) != len(data):
         log.error("archive: %s has %s bytes, its row says %s", ref, len(data), row["size_bytes"])
         return Outcome(failed=[f"{ref} size differs"])
@@ -262,19 +263,37 @@ async def _remove_hot(storage: Storage, ref: str, hot: str) -> None:
 
 async def finish_removals(storage: Storage, limit: int = 1000) -> int:
     """Hot copies a stopped run left behind (step 3 done, step 4 not): removed now, after
-    checking the archive copy is still there."""
+    checking the archive copy still holds the bytes it moved with. A lost or altered archive
+    copy keeps its hot copy (logged; `archive verify` names it) and the run goes on.
+    Returns how many hot copies were removed."""
     rows = (
         await ArchivedObject.select(
-            ArchivedObject.object_ref, ArchivedObject.hot_key, ArchivedObject.archive_key
+            ArchivedObject.object_ref,
+            ArchivedObject.hot_key,
+            ArchivedObject.archive_key,
+            ArchivedObject.sha256,
         )
         .where(ArchivedObject.hot_removed_at.is_null())
         .order_by(ArchivedObject.id)
         .limit(limit)
     )
+    removed = 0
     for row in rows:
-        await storage.sha256(row["archive_key"])  # ObjectMissing: keep the hot copy
+        try:
+            stored = await storage.sha256(row["archive_key"])
+        except ObjectMissing:
+            stored = None
+        if stored != row["sha256"]:
+            log.error(
+                "archive: %s is %s in the archive; its hot copy %s stays",
+                row["object_ref"],
+                "missing" if stored is None else "altered",
+                row["hot_key"],
+            )
+            continue
         await _remove_hot(storage, row["object_ref"], row["hot_key"])
-    return len(rows)
+        removed += 1
+    return removed
 
 
 @dataclass

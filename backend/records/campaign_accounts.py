@@ -112,10 +112,6 @@ async def create(
             await Campaign.select(Campaign.id).where(Campaign.id == campaign["id"]).lock_rows()
         fresh = await Campaign.select().where(Campaign.id == campaign["id"]).first()
         await _refuse_if_over(fresh, county)
-        if await Account.exists().where(Account.phone == data.phone):
-            raise Conflict(
-                "该手机号已注册", code="phone_taken", field_errors={"phone": "该手机号已注册"}
-            )
         account_id = await insert_account(
             role,
             data.phone,

@@ -63,10 +63,11 @@ async def schools_not_started(
     started = FormBatch.select(FormBatch.school).where(FormBatch.campaign == campaign_id)
     waiting = School.id.not_in(started)
     all_schools = int(await schools(School.count()))
-    total = int(await schools(School.count()).where(waiting))
     w = window(page, page_size)
-    query = schools(School.select()).where(waiting).order_by(School.region_code)
-    rows = await query.order_by(School.code).limit(w.size).offset(w.offset)
+    rows, total = await w.fetch(
+        schools(School.select()).where(waiting).order_by(School.region_code, School.code),
+        schools(School.count()).where(waiting),
+    )
     ids = [r["id"] for r in rows]
     classes = await _counts(SchoolClass, SchoolClass.school, ids)
     students = await _counts(

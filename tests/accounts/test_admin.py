@@ -3,6 +3,7 @@ accounts are sealed by the daily job and only a higher admin unseals them."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -137,6 +138,23 @@ async def test_duplicate_phone_is_a_conflict(client: httpx.AsyncClient, world: W
 
     assert response.status_code == 409
     assert response.json()["code"] == "phone_taken"
+
+
+async def test_one_phone_created_twice_at_once_is_one_account_and_a_conflict(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    headers = await as_role(client, world, Role.registrar)
+    for attempt in range(3):
+        body = teacher_body(world.classes["A2"], phone=f"1351111300{attempt}")
+
+        answers = await asyncio.gather(
+            client.post("/accounts", headers=headers, json=body),
+            client.post("/accounts", headers=headers, json=body),
+        )
+
+        assert sorted(a.status_code for a in answers) == [201, 409], [a.text for a in answers]
+        assert max(answers, key=lambda a: a.status_code).json()["code"] == "phone_taken"
+        assert await Account.count().where(Account.phone == body["phone"]) == 1
 
 
 async def test_daily_job_seals_unused_staff_accounts_and_only_a_higher_admin_unseals(

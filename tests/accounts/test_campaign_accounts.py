@@ -317,3 +317,33 @@ async def test_deleting_a_mistaken_campaign_closes_its_accounts(
     assert not await CampaignAccount.exists()  # the binding went with its campaign
     [audit] = await AuditLog.select().where(AuditLog.action == "close_campaign_account")
     assert '"campaign_deleted"' in (audit["after"] or "")
+
+
+async def test_one_phone_given_twice_at_once_makes_one_account_and_a_conflict(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    """Two admins give the same phone an account of two campaigns at the same moment: one
+    account is made, the other answer is `phone_taken` (not a server error)."""
+    province = await as_role(client, world, Role.province_admin)
+    for attempt in range(3):
+        first, second = await open_campaign(), await open_campaign()
+        phone = f"1360000020{attempt}"
+
+        answers = await asyncio.gather(
+            client.post(
+                "/campaign-accounts",
+                headers=province,
+                json=school_body(first, world.schools["A"], phone),
+            ),
+            client.post(
+                "/campaign-accounts",
+                headers=province,
+                json=school_body(second, world.schools["A"], phone),
+            ),
+        )
+
+        codes = sorted(a.status_code for a in answers)
+        assert codes == [201, 409], [a.text for a in answers]
+        refused = next(a for a in answers if a.status_code == 409)
+        assert refused.json()["code"] == "phone_taken"
+        assert await Account.count().where(Account.phone == phone) == 1

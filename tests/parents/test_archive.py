@@ -606,3 +606,37 @@ async def test_verify_finds_an_archived_photo_swapped_lost_or_misrecorded(
         ]
     )
     assert fine not in {int(b.split()[0].split(":")[1]) for b in result.bad}
+
+
+async def test_a_hot_copy_left_behind_stays_while_its_archive_copy_is_lost_or_altered(
+    app: Litestar, world: World, archive_now: Settings
+) -> None:
+    """A stopped run left three hot copies (step 3 done, step 4 not); since then one archive
+    copy was lost and one altered. The next run keeps those two hot copies (the only good
+    bytes left), removes the third, and goes on: one bad object does not stop the archive."""
+    storage = storage_of(app)
+    campaign = await open_campaign()
+    lost, altered, fine = [
+        await add_upload(storage, world, s, campaign, i) for i, s in enumerate(world.students)
+    ]
+    hot = {pid: await key_of(Upload, pid) for pid in (lost, altered, fine)}
+    await end_campaign(campaign, 40)
+    await run_inline(storage, archive_now, app.state.redis)
+    for i, pid in enumerate((lost, altered, fine)):  # as if step 4 had never run
+        await storage.put(hot[pid], jpeg(i), "image/jpeg")
+    await ArchivedObject.update({ArchivedObject.hot_removed_at: None}).where(ArchivedObject.id > 0)
+    (storage.root / await key_of(Upload, lost)).unlink()
+    (storage.root / await key_of(Upload, altered)).write_bytes(jpeg(99))
+    await app.state.redis.delete(LOCK_KEY)
+
+    run_id = await run_inline(storage, archive_now, app.state.redis)
+
+    assert run_id is not None
+    assert (storage.root / hot[lost]).read_bytes() == jpeg(0)
+    assert (storage.root / hot[altered]).read_bytes() == jpeg(1)
+    assert not (storage.root / hot[fine]).exists()
+    left = await ArchivedObject.select(ArchivedObject.object_ref).where(
+        ArchivedObject.hot_removed_at.is_null()
+    )
+    assert sorted(r["object_ref"] for r in left) == sorted([f"upload:{lost}", f"upload:{altered}"])
+    assert await app.state.redis.get(LOCK_KEY) is None
