@@ -333,8 +333,9 @@ class AccountController(Controller):
     ) -> Page[AccountRead]:
         """**Who may call**: staff (any role but parent).
 
-        Accounts inside the caller's scope (parents of its children included), phones
-        masked, a page at a time; `role`, `status` and `name` (a part of it) narrow the list.
+        Accounts inside the caller's scope (parents of its children included), a parent's
+        phone masked (a staff account's phone is its work number, shown to the staff over
+        it), a page at a time; `role`, `status` and `name` (a part of it) narrow the list.
 
         **Errors**: `forbidden` (403) a parent; `validation_error` (400) page out of range,
         or a `role` or `status` outside the listed values."""
