@@ -25,6 +25,7 @@ APP_CONFIG = AppConfig(
             "backend.reports.tables",
             "backend.records.progress_marks",
             "backend.reports.progress_tables",
+            "backend.transfers.tables",
         ],
         exclude_imported=True,
     ),

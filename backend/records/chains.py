@@ -18,6 +18,7 @@ from enum import StrEnum
 from backend.accounts.roles import AUTHORITY_ROLE, Administration, Role
 from backend.records.catalog import Chain
 from backend.records.review_tables import RequestSource, StepKind
+from backend.workdays import STEP_DAYS
 
 
 class Seat(StrEnum):
@@ -27,6 +28,10 @@ class Seat(StrEnum):
     school = "school"  # the student's school: its registrar or leader
     authority = "authority"  # the education authority administering the school
     national = "national"  # a national-level account (arbitration)
+    # A transfer's other side (`Place.receiving`): the school the student goes to, and the
+    # authority administering it
+    receiving_school = "receiving_school"
+    receiving_authority = "receiving_authority"
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +40,7 @@ class StepSpec:
     seat: Seat
     role: Role | None = None  # None: the authority's role (`AUTHORITY_ROLE`)
     in_bulk: bool = False  # may be approved many at a time
+    due_days: int = STEP_DAYS  # working days to decide it once it is current
 
     def role_for(self, administration: Administration) -> Role:
         return self.role if self.role is not None else AUTHORITY_ROLE[administration]

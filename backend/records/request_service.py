@@ -85,6 +85,11 @@ STEP_KIND_LABEL = {
     StepKind.approve: "学校领导审核",
     StepKind.review: "教育行政部门审核",
     StepKind.arbitrate: "教育部仲裁",
+    StepKind.settle: "学籍管理员处理班级核对",
+    StepKind.start: "转入学校启动转学",
+    StepKind.release: "转出学校核办",
+    StepKind.review_out: "转出地教育行政部门核办",
+    StepKind.review_in: "转入地教育行政部门核办",
 }
 STEP_STATE_LABEL = {
     StepState.waiting: "待处理",

@@ -39,6 +39,8 @@ class SubjectKind(StrEnum):
     # a queue item only: a class-roll mismatch waiting on the school's registrar (no review
     # step: `records.roll_waiting`)
     roll_entry = "roll_entry"
+    # a transfer or another status change (学籍异动, `backend.transfers`)
+    status_change = "status_change"
 
 
 class StepKind(StrEnum):
@@ -48,6 +50,12 @@ class StepKind(StrEnum):
     review = "review"  # the administering authority reviews, one by one (审核)
     arbitrate = "arbitrate"  # national arbitration of a duplicate both schools corroborated
     settle = "settle"  # a queue item only: the registrar settles a class-roll mismatch
+    # a transfer's steps (第十五条): the receiving school starts it (转入学校启动), the
+    # sending school releases it (转出学校核办), then each side's authority reviews it
+    start = "start"
+    release = "release"
+    review_out = "review_out"  # the sending school's authority (转出地学籍主管部门)
+    review_in = "review_in"  # the receiving school's authority (转入地学籍主管部门)
 
 
 class StepState(StrEnum):
@@ -87,6 +95,9 @@ class ReviewStep(Table, tablename="review_step"):
     state = Varchar(length=12, default=StepState.waiting.value)
     became_current_at = Timestamptz(null=True, default=None)
     due_on = Date(null=True, default=None)  # the last working day to decide it (China time)
+    # How many working days its decider has once it becomes current: 10 (第十五条), 60 for a
+    # cancellation after death (第二十一条)
+    due_days = SmallInt(default=10)
     decided_by = ForeignKey(
         references=Account, null=True, default=None, on_delete=OnDelete.restrict
     )

@@ -66,17 +66,27 @@ class NotYourStep(Forbidden):
 
 @dataclass(frozen=True, slots=True)
 class Place:
-    """Where a student is, and so where each seat of a chain is."""
+    """Where a student is, and so where each seat of a chain is; for a transfer, also where
+    the student goes (`receiving`: the receiving school's and its authority's seats)."""
 
     student_id: int
     school_id: int
     class_id: int
     region_code: str
     administration: Administration
+    receiving: Place | None = None
 
     @property
     def authority_region(self) -> str:
         return administering_region(self.region_code, self.administration)
+
+    def side(self, seat: Seat) -> Place:
+        """The place a seat is on: the receiving side's seats are on `receiving`."""
+        if seat in (Seat.receiving_school, Seat.receiving_authority):
+            if self.receiving is None:
+                raise ValueError(f"a {seat.value} seat needs the receiving place")
+            return self.receiving
+        return self
 
 
 async def place_of(student_id: int) -> Place:
@@ -102,11 +112,16 @@ async def place_of(student_id: int) -> Place:
     )
 
 
+_SCHOOL_SEATS = (Seat.school, Seat.receiving_school)
+_AUTHORITY_SEATS = (Seat.authority, Seat.receiving_authority)
+
+
 def _seat_columns(spec: StepSpec, place: Place) -> dict[Any, Any]:
+    side = place.side(spec.seat)
     return {
-        ReviewStep.seat_class: place.class_id if spec.seat is Seat.school_class else None,
-        ReviewStep.seat_school: place.school_id if spec.seat is Seat.school else None,
-        ReviewStep.seat_region: place.authority_region if spec.seat is Seat.authority else None,
+        ReviewStep.seat_class: side.class_id if spec.seat is Seat.school_class else None,
+        ReviewStep.seat_school: side.school_id if spec.seat in _SCHOOL_SEATS else None,
+        ReviewStep.seat_region: side.authority_region if spec.seat in _AUTHORITY_SEATS else None,
     }
 
 
@@ -127,7 +142,7 @@ def occupies(principal: Principal, step: dict[str, Any]) -> bool:
 def _may_take(principal: Principal | None, spec: StepSpec, place: Place) -> bool:
     if principal is None:
         return False
-    row = {"role": spec.role_for(place.administration).value}
+    row = {"role": spec.role_for(place.side(spec.seat).administration).value}
     row |= {column._meta.name: value for column, value in _seat_columns(spec, place).items()}
     return occupies(principal, row)
 
@@ -151,6 +166,9 @@ async def open_round(
     current: int | None = None
     taking = True
     for position, spec in enumerate(steps, start=1):
+        # A step is filed where its seat is: the receiving side's steps of a transfer lie in
+        # the receiving school's scope, so its staff and authority may read and decide them.
+        side = place.side(spec.seat)
         taken = taking and _may_take(author, spec, place)
         taking = taken
         state = StepState.approved if taken else StepState.waiting
@@ -162,11 +180,12 @@ async def open_round(
             ReviewStep.round: round_number,
             ReviewStep.position: position,
             ReviewStep.kind: spec.kind.value,
-            ReviewStep.role: spec.role_for(place.administration).value,
+            ReviewStep.due_days: spec.due_days,
+            ReviewStep.role: spec.role_for(side.administration).value,
             ReviewStep.student: place.student_id,
-            ReviewStep.school: place.school_id,
-            ReviewStep.school_class: place.class_id,
-            ReviewStep.region_code: place.region_code,
+            ReviewStep.school: side.school_id,
+            ReviewStep.school_class: side.class_id,
+            ReviewStep.region_code: side.region_code,
             ReviewStep.created_at: now,
             **_seat_columns(spec, place),
         }
@@ -178,7 +197,10 @@ async def open_round(
                 ReviewStep.decided_at: now,
             }
         elif state is StepState.current:
-            values |= {ReviewStep.became_current_at: now, ReviewStep.due_on: due_date(now)}
+            values |= {
+                ReviewStep.became_current_at: now,
+                ReviewStep.due_on: due_date(now, spec.due_days),
+            }
         row = ReviewStep(
             state=state.value, **{column._meta.name: value for column, value in values.items()}
         )
@@ -290,7 +312,7 @@ async def decide(
 
 async def _make_next_current(step: dict[str, Any], now: datetime) -> int | None:
     following = (
-        await ReviewStep.select(ReviewStep.id)
+        await ReviewStep.select(ReviewStep.id, ReviewStep.due_days)
         .where(
             (ReviewStep.subject_kind == step["subject_kind"])
             & (ReviewStep.subject_id == step["subject_id"])
@@ -305,7 +327,10 @@ async def _make_next_current(step: dict[str, Any], now: datetime) -> int | None:
         following["id"],
         StepState.current,
         sources={StepState.waiting},
-        values={ReviewStep.became_current_at: now, ReviewStep.due_on: due_date(now)},
+        values={
+            ReviewStep.became_current_at: now,
+            ReviewStep.due_on: due_date(now, following["due_days"]),
+        },
     )
     step_id: int = following["id"]
     return step_id

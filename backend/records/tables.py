@@ -41,12 +41,17 @@ from backend.statuses import Lifecycle
 
 
 class StudentStatus(StrEnum):
-    """On the school's roll. Transfers and leaving will add states (and their moves)."""
+    """Where a student stands on the roll. The status changes of `backend.transfers` (异动)
+    move a record between these; a transfer moves the record and keeps it `enrolled`."""
 
     enrolled = "enrolled"
     # Off the roll by an approved problem-record "delete" (the student is not at this school)
     # or by national arbitration: kept for history, left out of every list of the roll.
     removed = "removed"
+    suspended = "suspended"  # 休学: back by a 复学 (return)
+    left = "left"  # 离校 (辍学 among them): followed up for 控辍保学, back by a return
+    abroad = "abroad"  # 境外就读
+    cancelled = "cancelled"  # 注销 after death: kept for history, never back
 
 
 class Student(Table, tablename="student"):
@@ -58,6 +63,10 @@ class Student(Table, tablename="student"):
     school_class = ForeignKey(references=SchoolClass, index=True, on_delete=OnDelete.restrict)
     region_code = Varchar(length=6, index=True)
     status = Varchar(length=12, default=StudentStatus.enrolled.value, index=True)
+    # The status change (`backend.transfers`: a transfer, a suspension …) open on this record:
+    # while it is set the record accepts no other change, and a check campaign lists the
+    # student apart (not printed, not counted as missing). The change's id; None when none.
+    open_change = Integer(null=True, default=None)
     name = Varchar(length=50, index=True)
     id_number = Varchar(length=30, null=True, default=None, index=True)
     fields = JSONB()
@@ -66,7 +75,21 @@ class Student(Table, tablename="student"):
 
 
 STUDENT_STATUS = Lifecycle(
-    Student.status, {StudentStatus.enrolled: {StudentStatus.removed}, StudentStatus.removed: ()}
+    Student.status,
+    {
+        StudentStatus.enrolled: {
+            StudentStatus.removed,
+            StudentStatus.suspended,
+            StudentStatus.left,
+            StudentStatus.abroad,
+            StudentStatus.cancelled,
+        },
+        StudentStatus.suspended: {StudentStatus.enrolled, StudentStatus.cancelled},
+        StudentStatus.left: {StudentStatus.enrolled, StudentStatus.cancelled},
+        StudentStatus.abroad: {StudentStatus.enrolled, StudentStatus.cancelled},
+        StudentStatus.removed: (),
+        StudentStatus.cancelled: (),
+    },
 )
 
 
