@@ -87,7 +87,8 @@ class MyChildRequestController(Controller):
         province does not let parents propose (受控字段); `photo_empty`, `photo_unsupported`,
         `photo_damaged`, `photo_truncated`, `photo_too_many_pixels`, `too_many_photos` (400);
         `photo_too_large`, `evidence_too_large` (413); `outside_window` (409) while the
-        corrections switch is off for the child's region."""
+        corrections switch is off for the child's region; `record_change_open` (409) while
+        a status change (a transfer …) is open on the child's record."""
         extra = request_service.unknown_fields(
             await _form_keys(request), parent_requests.PARENT_FIELDS
         )
@@ -192,7 +193,7 @@ class MyChangeRequestController(Controller):
             SIGNED_IN,
             BY_ID,
             PARENT_ONLY,
-            {403: "not_your_request", 409: "not_resubmittable outside_window"},
+            {403: "not_your_request", 409: "not_resubmittable outside_window record_change_open"},
         ),
     )
     async def confirm(
@@ -209,7 +210,8 @@ class MyChangeRequestController(Controller):
         **Who may call**: the parent who made it.
 
         **Errors**: `not_found` (404); `not_your_request` (403); `not_resubmittable` (409)
-        not sent back to me; `outside_window` (409); `parents_only` (403)."""
+        not sent back to me; `outside_window` (409); `record_change_open` (409) while a
+        status change is open on the record; `parents_only` (403)."""
         return await parent_requests.confirm(principal, actor, storage, request_id)
 
     @post(
@@ -249,7 +251,8 @@ class MyChangeRequestController(Controller):
         unless rejected or returned; `outside_window` (409); `invalid_value`, `no_change`,
         `evidence_required` (400); `photo_empty`, `photo_unsupported`, `photo_damaged`,
         `photo_truncated`, `photo_too_many_pixels`, `too_many_photos` (400);
-        `photo_too_large`, `evidence_too_large` (413); `parents_only` (403)."""
+        `photo_too_large`, `evidence_too_large` (413); `record_change_open` (409) while a
+        status change is open on the record; `parents_only` (403)."""
         extra = request_service.unknown_fields(await _form_keys(request), AMEND_FIELDS)
         await parent_requests.refuse_fields(principal, actor, None, extra)
         return await request_service.resubmit(
@@ -284,7 +287,7 @@ class TranscriptionController(Controller):
             {
                 400: "field_not_proposable",
                 403: "teachers_only",
-                409: "draft_not_legible already_transcribed",
+                409: "draft_not_legible already_transcribed record_change_open",
             },
         ),
     )
@@ -313,7 +316,8 @@ class TranscriptionController(Controller):
         `photo_empty`,
         `photo_unsupported`, `photo_damaged`, `photo_truncated`, `photo_too_many_pixels`,
         `too_many_photos` (400); `photo_too_large`, `evidence_too_large` (413);
-        `outside_window` (409)."""
+        `outside_window` (409); `record_change_open` (409) while a status change (a
+        transfer …) is open on the record."""
         request_service.refuse_unknown(
             request_service.unknown_fields(await _form_keys(request), AMEND_FIELDS)
         )

@@ -33,7 +33,7 @@ PHOTO_ERRORS = (
 )
 CREATE_ERRORS = {
     400: f"unknown_field invalid_value no_change evidence_required {PHOTO_ERRORS}",
-    409: "outside_window",
+    409: "outside_window record_change_open",
     413: "photo_too_large evidence_too_large",
 }
 UPLOAD_OPT = {"upload_noun": "佐证材料照片", "too_large": EvidenceTooLarge}
@@ -85,7 +85,8 @@ class ChangeRequestController(Controller):
         part the operation does not take; `photo_empty`, `photo_unsupported`, `photo_damaged`,
         `photo_truncated`, `photo_too_many_pixels`, `too_many_photos` (400);
         `photo_too_large`, `evidence_too_large` (413); `outside_window` (409) while the
-        campaign's corrections switch is off for the school's region."""
+        campaign's corrections switch is off for the school's region; `record_change_open`
+        (409) while a status change (a transfer …) is open on the record."""
         request_service.refuse_unknown(
             request_service.unknown_fields(await _form_keys(request), CREATE_FIELDS)
         )
@@ -217,7 +218,8 @@ class ChangeRequestController(Controller):
         unless rejected or returned; `outside_window` (409); `invalid_value`, `no_change`,
         `evidence_required` (400); `photo_empty`, `photo_unsupported`, `photo_damaged`,
         `photo_truncated`, `photo_too_many_pixels`, `too_many_photos` (400);
-        `photo_too_large`, `evidence_too_large` (413)."""
+        `photo_too_large`, `evidence_too_large` (413); `record_change_open` (409) while a
+        status change (a transfer …) is open on the record."""
         request_service.refuse_unknown(
             request_service.unknown_fields(await _form_keys(request), AMEND_FIELDS)
         )

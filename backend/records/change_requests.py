@@ -28,6 +28,7 @@ from backend.records.campaigns import Switch, require_open
 from backend.records.catalog import BY_CODE, Chain, Field
 from backend.records.chains import EVIDENCE_REQUIRED, steps_for
 from backend.records.controls import control_for
+from backend.records.holds import lock_unheld
 from backend.records.notices import request_decided
 from backend.records.registry_numbers import follow_id_number
 from backend.records.review_tables import (
@@ -107,6 +108,9 @@ class OwnRequest(Forbidden):
 _JUDGING = frozenset({StepKind.approve.value, StepKind.review.value})
 
 
+APPROVAL_HELD = "该学生有正在办理的学籍异动（如转学），办结前不能批准这项更正；请在异动办结后再审核"
+
+
 class RecordChangedSince(Conflict):
     code = "record_changed_since"
     message = "该学生的这项信息在申请提交后已被修改，请驳回后按现值重新提交"
@@ -136,7 +140,8 @@ def clean_value(found: Field, raw: object) -> str:
 
 async def create_request(principal: Principal, actor: Actor, new: NewRequest) -> int:
     """Validate, store and start the review of one request; its id. Who may make it for which
-    student is the caller's business (scope and permission checks come first)."""
+    student is the caller's business (scope and permission checks come first). None is made
+    while a status change is open on the record (409 `record_change_open`, `records.holds`)."""
     found = catalog_field(new.field_code)
     value = clean_value(found, new.new_value)
     place = await place_of(new.student_id)
@@ -152,9 +157,9 @@ async def create_request(principal: Principal, actor: Actor, new: NewRequest) ->
         await require_open(place.region_code, Switch.corrections)
     now = datetime.now(UTC)
     async with transaction():
-        student = await Student.select(Student.fields).where(Student.id == new.student_id).first()
-        if student is None:
-            raise NotFound("学生不存在", code="student_not_found")
+        # under the record's row lock: a status change opened at this instant is either seen
+        # here (409 `record_change_open`) or opened after this request exists
+        student = await lock_unheld(new.student_id)
         old = load_fields(student["fields"]).get(found.code, "")
         if old == value:
             raise NoChange(field_errors={"new_value": NoChange.message})
@@ -262,7 +267,10 @@ async def has_document(request_id: int) -> bool:
 
 async def apply_request(actor: Actor, request: dict[str, Any], now: datetime) -> None:
     """Write the request's new value into the record (the one write path, audited), only if
-    the record still holds the value the request was made against."""
+    the record still holds the value the request was made against and no status change is
+    open on it: then the last approval is refused (409 `record_change_open`) and, its
+    transaction rolled back, the step stays current until the change is closed."""
+    await lock_unheld(request["student"], message=APPROVAL_HELD)
     student = await Student.select().where(Student.id == request["student"]).first()
     if student is None:
         raise NotFound("学生不存在", code="student_not_found")

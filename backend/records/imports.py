@@ -45,6 +45,7 @@ from backend.masking import mask_id_number
 from backend.outbox import Outbox
 from backend.records.catalog import KEY_FIELDS
 from backend.records.controls import controls_of, province_of
+from backend.records.holds import RecordChangeOpen
 from backend.records.ids import registry_number_for
 from backend.records.import_key_changes import empty_report, request_key_changes
 from backend.records.importer import MAX_BYTES, ImportFileError, ParsedFile, RowError, parse
@@ -67,6 +68,20 @@ class FileTooLarge(PayloadTooLarge):
 
 class DryRunDone(Exception):
     """Raised to roll back the dry run's writes once their outcome is counted."""
+
+
+class HeldRows(Exception):
+    """Rows that would change records with a status change open on them: the import fails
+    (all or nothing) with one error per row, and the school imports again once it is done."""
+
+    def __init__(self, errors: list[RowError]) -> None:
+        super().__init__(f"{len(errors)} rows held")
+        self.errors = errors
+
+
+HELD_ROW = (
+    "该学生有正在办理的学籍异动（如转学），办结前不能修改学籍信息，请删去此行或异动办结后再导入"
+)
 
 
 async def _take_dry_run(redis: Redis, settings: Settings, principal: Principal) -> None:
@@ -205,10 +220,29 @@ async def _write(
     hold = set(KEY_FIELDS)
     for province in {province_of(r.region_code) for r in records}:
         hold |= {code for code, c in (await controls_of(province)).items() if c.key}
-    summary = await write_records(
-        actor, records, progress=written, flag_duplicates=not dry_run, hold=hold
-    )
+    try:
+        summary = await write_records(
+            actor, records, progress=written, flag_duplicates=not dry_run, hold=hold
+        )
+    except RecordChangeOpen as exc:
+        raise HeldRows(await _held_rows(resolved, records, exc.student_ids)) from None
     return summary, await _duplicate_rows(resolved, records, summary)
+
+
+async def _held_rows(
+    resolved: list[tuple[Any, ...]], records: list[RecordIn], student_ids: tuple[int, ...]
+) -> list[RowError]:
+    keys = {
+        (row["school"], row["registry_number"])
+        for row in await Student.select(Student.school, Student.registry_number).where(
+            Student.id.is_in(list(student_ids) or [0])
+        )
+    }
+    return [
+        RowError(row.row, "学籍号", HELD_ROW)
+        for (row, _), record in zip(resolved, records, strict=True)
+        if (record.school_id, record.registry_number) in keys
+    ]
 
 
 async def _duplicate_rows(
@@ -326,6 +360,16 @@ async def _run(
             )
     except DryRunDone:
         pass
+    except (HeldRows, RecordChangeOpen) as exc:
+        # RecordChangeOpen itself: a change opened while the key-field requests were made
+        held = exc.errors if isinstance(exc, HeldRows) else [RowError(0, "", HELD_ROW)]
+        return await _finish(
+            job_id,
+            ImportStatus.failed,
+            held,
+            {"rows": parsed.total_rows, "imported": 0, "code": RecordChangeOpen.code},
+            parsed.total_rows,
+        )
     report = {
         **_summary(summary, parsed, duplicates, key_changes),
         "same_school_duplicate_rows": duplicates,

@@ -24,6 +24,7 @@ from backend.db import is_postgres, transaction
 from backend.errors import Conflict, NotFound
 from backend.piccolo_app import APP_CONFIG
 from backend.records import reviews
+from backend.records.holds import RecordChangeOpen
 from backend.records.service import recompute_flags
 from backend.records.tables import IssuedForm, Student
 
@@ -56,7 +57,7 @@ async def _target_class(class_id: int) -> dict[str, Any]:
     return row
 
 
-async def _lock_student(student_id: int) -> dict[str, Any]:
+async def _lock_student(student_id: int, for_change: int | None) -> dict[str, Any]:
     query = Student.select(
         Student.id,
         Student.registry_number,
@@ -64,14 +65,19 @@ async def _lock_student(student_id: int) -> dict[str, Any]:
         Student.school_class,
         Student.region_code,
         Student.id_number,
+        Student.open_change,
     ).where(Student.id == student_id)
     row = await (query.lock_rows() if is_postgres() else query).first()
     if row is None:
         raise NotFound()
+    if row["open_change"] is not None and row["open_change"] != for_change:
+        raise RecordChangeOpen(student_ids=[student_id])
     return row
 
 
-async def move_student(actor: Actor, student_id: int, class_id: int) -> Moved:
+async def move_student(
+    actor: Actor, student_id: int, class_id: int, *, for_change: int | None = None
+) -> Moved:
     """Move the student's record, and every row that follows it, into class `class_id` (its
     school and region with it), in one transaction with one audit row. The child's live
     forms are superseded: they name the old school and class, and the new school prints its
@@ -79,14 +85,18 @@ async def move_student(actor: Actor, student_id: int, class_id: int) -> Moved:
     school changes (a duplicate is counted per school). Moving into the class the student is
     already in changes nothing.
 
+    While a status change is open on the record (`records.holds`) only that change may move
+    it: `for_change` names it (the transfer's own move); any other move is refused.
+
     Errors: `not_found` (404) when the student or the class does not exist;
+    `record_change_open` (409) when a status change other than `for_change` is open on it;
     `registry_number_taken` (409) when the new school already holds a record with the
     student's registry number.
     """
     target = await _target_class(class_id)
     new = {"region_code": target["region_code"], "school": target["school"], "class": class_id}
     async with transaction():
-        student = await _lock_student(student_id)
+        student = await _lock_student(student_id, for_change)
         if student["school_class"] == class_id:
             return Moved(student_id)
         if student["school"] != target["school"] and await Student.exists().where(

@@ -221,7 +221,7 @@ class ProblemCaseController(Controller):
                 "photo_empty photo_unsupported photo_damaged photo_truncated "
                 "photo_too_many_pixels",
                 403: "problem_registrar_only",
-                409: "case_not_open",
+                409: "case_not_open record_change_open",
                 413: "photo_too_large",
             },
         ),
@@ -254,8 +254,9 @@ class ProblemCaseController(Controller):
         school cannot both be corroborated); `note_required`, `change_required` (400);
         `invalid_value`, `unknown_field`, `no_change` (400) for a change's value;
         `case_not_open` (409) for a case in review, corroborated, in arbitration or resolved;
-        `problem_registrar_only` (403); `not_found` (404) outside the caller's scope; photo
-        errors as for form photos (400, 413 `photo_too_large`)."""
+        `record_change_open` (409) while a status change (a transfer …) is open on the record
+        (the school it ends at acts); `problem_registrar_only` (403); `not_found` (404)
+        outside the caller's scope; photo errors as for form photos (400, 413 `photo_too_large`)."""
         photos = [
             EvidencePhoto(kind, await upload.read())
             for kind in EvidenceKind
@@ -285,7 +286,7 @@ class ProblemCaseController(Controller):
             {
                 400: "invalid_keep_school",
                 403: "national_only",
-                409: "case_not_in_arbitration step_already_decided",
+                409: "case_not_in_arbitration step_already_decided record_change_open",
             },
         ),
     )
@@ -306,7 +307,8 @@ class ProblemCaseController(Controller):
 
         **Errors**: `national_only` (403); `case_not_in_arbitration` (409);
         `invalid_keep_school` (400) for a school that holds none of the duplicate's records;
-        `step_already_decided` (409) when decided a moment ago; `not_found` (404)."""
+        `step_already_decided` (409) when decided a moment ago; `record_change_open` (409)
+        when a record to remove is in the middle of a status change; `not_found` (404)."""
         await problems.arbitrate(principal, actor, case_id, data.keep_school_id, data.reason)
         found = await problem_reads.get_case(principal, actor, case_id)
         return CaseDetail(**_case_fields(found), actions=[_action(a) for a in found["actions"]])

@@ -44,6 +44,7 @@ from backend.errors import BadRequest, Conflict, Forbidden, NotFound
 from backend.records import reviews
 from backend.records.chains import Seat, StepSpec
 from backend.records.change_requests import EvidenceIn, NewRequest, attach_evidence, create_request
+from backend.records.holds import lock_unheld, refuse_if_held, unheld
 from backend.records.ids import PROBLEM_LABEL, ProblemKind
 from backend.records.national_list import NATIONAL_KIND_LABEL
 from backend.records.problem_tables import (
@@ -382,9 +383,11 @@ async def remove_student(actor: Actor, student_id: int, why: str) -> None:
         student_id,
         StudentStatus.removed,
         sources={StudentStatus.enrolled},
+        where=unheld(),
         values={Student.updated_at: now},
     )
     if not moved:
+        await refuse_if_held(student_id)  # held: refused; otherwise removed already
         return
     await ProblemFlag.delete().where(ProblemFlag.student == student_id)
     if student["id_number"]:
@@ -452,10 +455,13 @@ async def act(principal: Principal, actor: Actor, case_id: int, new: ActionIn) -
             code="change_required",
             field_errors={"field_code": "变更须指明字段和新值"},
         )
+    await refuse_if_held(case["student"])
     now = _now()
     place = await reviews.place_of(case["student"])
     rounds = await ProblemAction.count().where(ProblemAction.case == case_id)
     async with transaction():
+        # the record is checked by the school it ends up at, once its status change is done
+        await lock_unheld(case["student"])
         if not await CASE_STATE.move(
             case_id,
             CaseState.in_review,

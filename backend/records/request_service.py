@@ -46,6 +46,7 @@ from backend.records.change_requests import (
 )
 from backend.records.controls import control_for
 from backend.records.evidence import KIND_LABEL, EvidencePhoto, store_photos
+from backend.records.holds import lock_unheld, refuse_if_held
 from backend.records.request_schemas import (
     EVIDENCE_PARTS,
     ChangeRequestDetail,
@@ -365,6 +366,7 @@ async def _precheck(
     if EVIDENCE_REQUIRED[control.chain] and not any(p.kind is EvidenceKind.id_scan for p in photos):
         raise EvidenceRequired(field_errors={"id_scan": EvidenceRequired.message})
     await require_open(place.region_code, Switch.corrections)
+    await refuse_if_held(student_id)
 
 
 async def _forget(storage: Storage, stored: Sequence[EvidenceIn]) -> None:
@@ -535,15 +537,14 @@ async def resubmit(
         )
         if not has_scan:
             raise EvidenceRequired(field_errors={"id_scan": EvidenceRequired.message})
+    await refuse_if_held(row["student"])
     stored = await store_photos(storage, row["student"], photos)
     now = datetime.now(UTC)
     round_number = row["round"] + 1
     try:
         async with transaction():
-            student = (
-                await Student.select(Student.fields).where(Student.id == row["student"]).first()
-            )
-            old = load_fields(student["fields"]).get(found.code, "") if student else ""
+            student = await lock_unheld(row["student"])
+            old = load_fields(student["fields"]).get(found.code, "")
             if old == value:
                 raise NoChange(field_errors={"new_value": NoChange.message})
             values: dict[Any, Any] = {

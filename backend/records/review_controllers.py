@@ -132,7 +132,8 @@ class ReviewStepController(Controller):
             {
                 400: "reason_required evidence_required",
                 403: "not_your_step own_request",
-                409: "step_already_decided record_changed_since registry_number_taken",
+                409: "step_already_decided record_changed_since registry_number_taken "
+                "record_change_open",
             },
         ),
     )
@@ -169,7 +170,10 @@ class ReviewStepController(Controller):
         changed after the request was made (reject it and submit again);
         `registry_number_taken` (409) when a record of the same school already holds the
         G + ID registry number an approved ID change would give this one (a child without a
-        resident ID number getting one: docs/class-roll.md).
+        resident ID number getting one: docs/class-roll.md); `record_change_open` (409) for
+        the last approval of a change request, or an approved deletion, while a status change
+        (a transfer …) is open on the record: nothing is decided, the step stays current
+        until the change is done.
         """
         row = await reviews.decide(
             principal, actor, step_id, data.decision, data.reason, outbox=outbox

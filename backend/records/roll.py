@@ -24,6 +24,7 @@ review queue and badge, and reminded, beside the review steps (`records.roll_wai
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -48,6 +49,7 @@ from backend.pages import Page, window
 from backend.records import problems, queue_totals
 from backend.records.campaigns import active_campaign
 from backend.records.catalog import BY_CODE, FIELDS
+from backend.records.holds import ON_ROLL_SQL, RecordChangeOpen
 from backend.records.ids import registry_number_for
 from backend.records.problem_tables import (
     CASE_STATE,
@@ -82,6 +84,9 @@ OUTCOMES_FOR: dict[RollMark, frozenset[RollOutcome]] = {
     RollMark.unregistered: frozenset({RollOutcome.reject}),
 }
 UNREGISTERED_FIELDS = ("name", "sex", "birth_date")
+
+
+MARK_HELD = "该学生有正在办理的学籍异动（如转学），异动办结后再核对"
 
 
 class CampaignNotOpen(Conflict):
@@ -134,6 +139,8 @@ class ClassRoll:
     campaign_id: int
     records: list[dict[str, Any]]  # each enrolled student with its entry (or None)
     unregistered: list[dict[str, Any]]
+    # records in the middle of a status change (`records.holds`): not checked until it is done
+    changing: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
     @property
     def marked(self) -> int:
@@ -147,16 +154,30 @@ class ClassRoll:
 async def class_roll(
     principal: Principal, actor: Actor, campaign_id: int, class_id: int
 ) -> ClassRoll:
-    """The class's records on the roll, each with its mark in the campaign, and the
-    unregistered children added."""
+    """The class's records on the roll, each with its mark in the campaign, the
+    unregistered children added, and apart (`changing`) the records in the middle of a status
+    change: notice 001 checks them once it is done, so they are neither marked nor missing."""
     klass, _ = await _campaign_of_class(principal, actor, campaign_id, class_id)
-    students = (
-        await Student.select(Student.id, Student.name, Student.fields)
+    in_class = await (
+        Student.select(Student.id, Student.name, Student.fields, Student.open_change)
         .where(
-            (Student.school_class == class_id) & (Student.status == StudentStatus.enrolled.value)
+            (Student.school_class == class_id)
+            & ((Student.status == StudentStatus.enrolled.value) | Student.open_change.is_not_null())
+            & Student.status.not_in([StudentStatus.removed.value, StudentStatus.cancelled.value])
         )
         .order_by(Student.id)
     )
+    students = [s for s in in_class if s["open_change"] is None]
+    changing = [
+        {
+            "student_id": s["id"],
+            "name": s["name"],
+            "sex": load_fields(s["fields"]).get("sex", ""),
+            "birth_date": load_fields(s["fields"]).get("birth_date", ""),
+        }
+        for s in in_class
+        if s["open_change"] is not None
+    ]
     entries = (
         await RollEntry.select(*_ENTRY_COLUMNS)
         .where((RollEntry.campaign == campaign_id) & (RollEntry.school_class == class_id))
@@ -176,7 +197,7 @@ async def class_roll(
             }
         )
     unregistered = [e for e in entries if e["mark"] == RollMark.unregistered.value]
-    return ClassRoll(klass, campaign_id, records, unregistered)
+    return ClassRoll(klass, campaign_id, records, unregistered, changing)
 
 
 async def _tell_registrars(outbox: Outbox, school_id: int, entry_id: int) -> None:
@@ -229,6 +250,8 @@ async def mark(
     )
     if student["school_class"] != class_id or student["status"] != StudentStatus.enrolled.value:
         raise NotFound("该学生不在这个班级的名册上", code="not_found")
+    if student["open_change"] is not None:
+        raise RecordChangeOpen(MARK_HELD, student_ids=[student_id])
     await _require_running(campaign_id, klass["region_code"])
     now = _now()
     state = RollState.waiting if found is RollMark.not_here else RollState.settled
@@ -634,7 +657,7 @@ async def progress_by_school(
 SELECT s.school, s.school_class, COUNT(*) AS records, COUNT(r.id) AS marked
 FROM student s
 LEFT JOIN roll_entry r ON r.student = s.id AND r.campaign = {{}}
-WHERE s.status = 'enrolled' AND {inside}{region}
+WHERE {ON_ROLL_SQL.format(a="s")} AND {inside}{region}
 GROUP BY s.school, s.school_class""",
         campaign_id,
         *inside_args,

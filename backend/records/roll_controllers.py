@@ -18,10 +18,12 @@ from backend.openapi import BY_ID, JSON_BODY, QUERY, SIGNED_IN, STAFF, errors
 from backend.pages import DEFAULT_PAGE_SIZE, Page, PageNumber, PageSize, window
 from backend.records import roll
 from backend.records import roll_waiting as _lists_mismatches_in_the_queue  # noqa: F401
+from backend.records.holds import CHANGE_OPEN_LABEL
 from backend.records.roll_schemas import (
     ClassRollRead,
     MarkWrite,
     RegistrationWrite,
+    RollChangingRead,
     RollDecisionWrite,
     RollEntryRead,
     RollProgressRead,
@@ -57,6 +59,8 @@ def _class_roll(found: roll.ClassRoll) -> ClassRollRead:
         checked=found.checked,
         roll=records,
         unregistered=[entry_read(e) for e in found.unregistered],
+        changing=[RollChangingRead(**r, label=CHANGE_OPEN_LABEL) for r in found.changing],
+        changing_label=CHANGE_OPEN_LABEL,
     )
 
 
@@ -84,7 +88,9 @@ class ClassRollController(Controller):
     ) -> ClassRollRead:
         """The class's records on the roll, each with its mark in the campaign (none yet:
         `mark` null), and the children without a record its teacher added; `checked` once
-        every record is marked.
+        every record is marked. Records in the middle of a status change (a transfer …) are
+        listed apart in `changing` (heading `changing_label`, 异动办理中): checked once the
+        change is done, neither marked nor missing.
 
         **Who may call**: staff whose scope holds the class (its teacher, the school's staff,
         the authorities above).
@@ -106,7 +112,7 @@ class ClassRollController(Controller):
             {
                 400: "reason_required invalid_mark",
                 403: "roll_markers_only",
-                409: "campaign_not_open roll_entry_decided",
+                409: "campaign_not_open roll_entry_decided record_change_open",
             },
         ),
     )
@@ -131,7 +137,9 @@ class ClassRollController(Controller):
         (400) for `unregistered` (added with `POST .../unregistered`); `roll_markers_only`
         (403); `not_found` (404) for a class or record outside the caller's scope (audited),
         or a record not of this class; `campaign_not_open` (409) outside the campaign's
-        window; `roll_entry_decided` (409) once the registrar decided."""
+        window; `roll_entry_decided` (409) once the registrar decided; `record_change_open`
+        (409) for a record in the middle of a status change (listed apart, checked once it
+        is done)."""
         entry = await roll.mark(
             principal,
             actor,
@@ -332,7 +340,7 @@ class RollEntryController(Controller):
             {
                 400: "outcome_not_allowed reason_required",
                 403: "roll_registrar_only",
-                409: "roll_entry_not_waiting case_not_open",
+                409: "roll_entry_not_waiting case_not_open record_change_open",
             },
         ),
     )
@@ -358,7 +366,8 @@ class RollEntryController(Controller):
         (403); `not_found` (404) outside the caller's scope (audited);
         `roll_entry_not_waiting` (409) for an entry already decided or needing nothing (or
         decided a moment ago by another registrar); `case_not_open` (409) for a record whose
-        roll deletion is already under review."""
+        roll deletion is already under review; `record_change_open` (409) to delete a record
+        while a status change (a transfer …) is open on it."""
         return entry_read(await roll.decide(principal, actor, entry_id, data.outcome, data.reason))
 
     @post(

@@ -135,6 +135,17 @@ class RollRecordRead(msgspec.Struct):
     entry: RollEntryRead | None
 
 
+class RollChangingRead(msgspec.Struct):
+    """A record of the class in the middle of a status change (a transfer …): checked once
+    the change is done, so neither marked nor counted as missing."""
+
+    student_id: int
+    name: str
+    sex: str
+    birth_date: str
+    label: str  # 异动办理中
+
+
 class ClassRollRead(msgspec.Struct):
     campaign_id: int
     class_id: int
@@ -145,6 +156,9 @@ class ClassRollRead(msgspec.Struct):
     checked: bool  # every record marked
     roll: list[RollRecordRead]
     unregistered: list[RollEntryRead]
+    # listed apart under their own heading (`changing_label`), not as "not here"
+    changing: list[RollChangingRead] = msgspec.field(default_factory=list)
+    changing_label: str = "异动办理中"
 
 
 class RollProgressRead(msgspec.Struct):

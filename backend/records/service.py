@@ -31,6 +31,7 @@ from backend.accounts import audit
 from backend.accounts.audit import Actor
 from backend.db import is_postgres, json_value
 from backend.records.catalog import FIELDS
+from backend.records.holds import RecordChangeOpen, held_among, unheld
 from backend.records.ids import ProblemKind, id_problems
 from backend.records.tables import ProblemFlag, Student, StudentStatus
 
@@ -191,7 +192,9 @@ async def apply_changes(
     """Write planned changes (`plan_changes`), recompute the problem flags of what changed
     and audit each change with its before and after: the one path every record write takes,
     an import's rows and a single approved change alike. Must run inside the caller's
-    transaction. With `schools`, ID numbers are compared only with those schools' records."""
+    transaction. With `schools`, ID numbers are compared only with those schools' records.
+    A record with a status change open on it is not written: 409 `record_change_open`
+    (`records.holds`), decided by the UPDATE itself."""
     applied = _Applied()
     for start in range(0, len(changes), CHUNK):
         await _write(changes[start : start + CHUNK], applied)
@@ -211,17 +214,29 @@ async def write_records(
     transaction; unchanged records are not touched and not audited. Without
     `flag_duplicates` (a dry run), ID numbers are not compared with other schools' records,
     only with those of the records' own schools. Changes to the `hold` fields of stored
-    records are not written but listed in the summary's `held` (`hold_back`)."""
+    records are not written but listed in the summary's `held` (`hold_back`).
+
+    A stored record the write would change (or hold a change of) while a status change is
+    open on it (`records.holds`) fails the whole write: 409 `record_change_open` naming every
+    such record (`student_ids`); records it leaves unchanged are no reason to fail."""
     applied = _Applied()
     held = applied.summary.held
+    on_hold: set[int] = set()
     for start in range(0, len(records), CHUNK):
         chunk = records[start : start + CHUNK]
         planned = await plan_changes(chunk)
         if hold:
             planned = [hold_back(c, hold, start + i, held) for i, c in enumerate(planned)]
+        touched = {c.student_id for c in planned if c.kind is ChangeKind.update}
+        touched |= {h.student_id for h in held if h.index >= start}
+        on_hold |= await held_among(i for i in touched if i is not None)
+        if on_hold:
+            continue  # the write fails below: only the rest of the held records are wanted
         await _write(planned, applied)
         if progress is not None:
             await progress(start + len(chunk))
+    if on_hold:
+        raise RecordChangeOpen(student_ids=on_hold)
     own_schools = None if flag_duplicates else {r.school_id for r in records}
     return await _flag_and_audit(actor, applied, own_schools)
 
@@ -231,6 +246,7 @@ async def _write(changes: Sequence[RecordChange], applied: _Applied) -> None:
     now = datetime.now(UTC)
     summary = applied.summary
     creates: list[RecordChange] = []
+    on_hold: list[int] = []
     for change in changes:
         record = change.record
         if change.kind is ChangeKind.create:
@@ -243,13 +259,20 @@ async def _write(changes: Sequence[RecordChange], applied: _Applied) -> None:
         if change.kind is ChangeKind.unchanged:
             summary.unchanged += 1
             continue
-        await Student.update(
-            {
-                Student.fields: dict(record.fields),
-                Student.updated_at: now,
-                **{getattr(Student, k): v for k, v in _columns(record).items()},
-            }
-        ).where(Student.id == change.student_id)
+        written = await (
+            Student.update(
+                {
+                    Student.fields: dict(record.fields),
+                    Student.updated_at: now,
+                    **{getattr(Student, k): v for k, v in _columns(record).items()},
+                }
+            )
+            .where((Student.id == change.student_id) & unheld())
+            .returning(Student.id)
+        )
+        if not written:  # a status change is open on it (set a moment ago, perhaps)
+            on_hold.append(change.student_id)
+            continue
         applied.entries.append(
             audit.Entry(
                 "update", "student", change.student_id, dict(change.before), dict(change.after)
@@ -259,6 +282,8 @@ async def _write(changes: Sequence[RecordChange], applied: _Applied) -> None:
         for number in (change.stored_id_number, record.fields.get("id_number")):
             if number:
                 applied.touched_ids.add(number)
+    if on_hold:
+        raise RecordChangeOpen(student_ids=on_hold)
     if not creates:
         return
     rows = [
