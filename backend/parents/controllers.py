@@ -232,7 +232,9 @@ class FamiliesController(Controller):
     ) -> Page[FamilyStatus]:
         """Each enrolled child of the caller's class (teacher) or school (registrar, leader)
         with its confirmation form's state in the current campaign; filter by class, or by
-        state (`status=not_uploaded` for the families still to chase).
+        state (`status=not_uploaded` for the families still to chase). A child in the middle
+        of a status change (a transfer …) has `change_open` true and `change_open_label`
+        异动办理中: the campaign checks the record once the change is done.
 
         **Who may call**: staff; each sees its own scope.
 

@@ -192,6 +192,10 @@ class FamilyStatus(msgspec.Struct):
     name: str
     class_id: int
     form: FormStatus
+    # a status change (a transfer …) is open on the record: the campaign checks it once the
+    # change is done (no form is printed for it, it is not missing); label 异动办理中
+    change_open: bool = False
+    change_open_label: str | None = None
 
 
 class FieldCheck(msgspec.Struct):

@@ -245,6 +245,7 @@ async def _families_query(
         other_args += regions
     sql = f"""
 SELECT s.id, s.name, s.school_class, s.region_code, {_STATE_COLUMNS},
+       s.open_change IS NOT NULL AS change_open,
        COUNT(*) OVER () AS total,
        EXISTS (SELECT 1 FROM student o WHERE {other_where}) AS unseen_region
 FROM student s

@@ -14,6 +14,7 @@ from backend.pages import Page, window
 from backend.parents import states
 from backend.parents.schemas import ChildStatus, FamilyStatus, FieldCheck, FormState, FormStatus
 from backend.records.catalog import BY_CODE
+from backend.records.holds import CHANGE_OPEN_LABEL
 
 
 def report_fields(readings: dict[str, Any]) -> list[FieldCheck]:
@@ -99,5 +100,15 @@ def families_of(
     rows: list[tuple[dict[str, Any], FormStatus]], page: int, size: int, total: int
 ) -> Page[FamilyStatus]:
     """A page of `families` from `states.families_page`."""
-    items = [FamilyStatus(r["id"], r["name"], r["school_class"], form) for r, form in rows]
+    items = [
+        FamilyStatus(
+            r["id"],
+            r["name"],
+            r["school_class"],
+            form,
+            change_open=bool(r["change_open"]),
+            change_open_label=CHANGE_OPEN_LABEL if r["change_open"] else None,
+        )
+        for r, form in rows
+    ]
     return window(page, size).page(items, total)

@@ -36,6 +36,7 @@ from backend.ocr import FormHeader, append_pdf_page, render_form, sign_form_toke
 from backend.outbox import Outbox
 from backend.pages import Page, window
 from backend.records.campaigns import Switch, require_open
+from backend.records.holds import on_roll
 from backend.records.printing import (
     PRINT_DPI,
     SCREEN_DPI,
@@ -54,7 +55,6 @@ from backend.records.tables import (
     FormBatch,
     IssuedForm,
     Student,
-    StudentStatus,
 )
 from backend.storage import Storage
 
@@ -65,7 +65,9 @@ async def issue_class_forms(
     settings: Settings, principal: Principal, actor: Actor, outbox: Outbox, class_id: int
 ) -> int:
     """New forms for every enrolled student of the class; earlier forms of the same campaign
-    are superseded (their QR codes now read as another form). Returns the batch id."""
+    are superseded (their QR codes now read as another form). Returns the batch id. A student
+    in the middle of a status change (a transfer …, `records.holds`) gets none: notice 001
+    checks the record once the change is done."""
     require(principal, Action.issue_forms)
     school_class = await get_scoped(
         actor, principal.scope, SchoolClass, SchoolClass.id == class_id, "school_class", class_id
@@ -73,7 +75,7 @@ async def issue_class_forms(
     campaign = await require_open(school_class["region_code"], Switch.forms)
     students = (
         await Student.select(Student.id, Student.fields)
-        .where((Student.school_class == class_id) & (Student.status == StudentStatus.enrolled))
+        .where((Student.school_class == class_id) & on_roll())
         .order_by(Student.name)
     )
     if not students:

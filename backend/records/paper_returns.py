@@ -20,7 +20,8 @@ from backend.accounts.scope import get_scoped, scoped
 from backend.accounts.tables import SchoolClass
 from backend.db import transaction
 from backend.errors import Conflict
-from backend.records.tables import Campaign, IssuedForm, Student, StudentStatus
+from backend.records.holds import on_roll
+from backend.records.tables import Campaign, IssuedForm, Student
 
 SUPERSEDED = Conflict(
     "这张确认表已被重新打印的新表取代，请在新表上登记回收", code="form_superseded"
@@ -107,7 +108,8 @@ async def class_returns(
     offset: int,
 ) -> tuple[list[ClassForm], int]:
     """The enrolled children of a class in the caller's scope, by name, each with its live
-    form of the campaign and whether the paper came back (the teacher's checklist). A campaign
+    form of the campaign and whether the paper came back (the teacher's checklist); a child in
+    the middle of a status change (`records.holds`) is not on it. A campaign
     or class outside the scope answers 404 (audited), not an empty checklist."""
     require(principal, Action.tick_paper_return)
     # the campaign and the class must lie in scope (404 otherwise, audited)
@@ -119,15 +121,13 @@ async def class_returns(
     )
     students = scoped(
         Student.select(Student.id, Student.name).where(
-            (Student.school_class == class_id) & (Student.status == StudentStatus.enrolled.value)
+            (Student.school_class == class_id) & on_roll()
         ),
         principal.scope,
         Student,
     )
     count = scoped(
-        Student.count().where(
-            (Student.school_class == class_id) & (Student.status == StudentStatus.enrolled.value)
-        ),
+        Student.count().where((Student.school_class == class_id) & on_roll()),
         principal.scope,
         Student,
     )

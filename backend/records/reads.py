@@ -24,6 +24,7 @@ from backend.records.catalog import BY_CODE, FIELDS, FieldType
 from backend.records.ids import PROBLEM_LABEL, ProblemKind, normalise_id_number
 from backend.records.review_tables import ChangeRequest, RequestState
 from backend.records.schemas import (
+    STATUS_LABEL,
     FieldValue,
     MissingProof,
     PendingChange,
@@ -110,6 +111,8 @@ def _summary(row: dict[str, Any], problems: list[dict[str, Any]]) -> StudentSumm
         class_id=row["school_class"],
         status=row["status"],
         problems=sorted({p["kind"] for p in problems}),
+        status_label=STATUS_LABEL[StudentStatus(row["status"])],
+        change_open=row["open_change"] is not None,
     )
 
 
@@ -176,7 +179,8 @@ async def list_students(
 
 _STUDENT_SQL = """
 SELECT s.id, s.registry_number, s.school, s.school_class, s.status, s.fields, s.updated_at,
-       s.region_code, p.id AS problem_id, p.kind AS problem_kind, p.detail AS problem_detail,
+       s.region_code, s.open_change,
+       p.id AS problem_id, p.kind AS problem_kind, p.detail AS problem_detail,
        EXISTS (SELECT 1 FROM change_request r WHERE r.student = s.id
                AND r.state IN ('in_review', 'returned')) AS has_pending
 FROM student s LEFT JOIN problem_flag p ON p.student = s.id
@@ -247,6 +251,8 @@ async def student_detail(
         problems=problems,
         updated_at=row["updated_at"],
         proof_missing=[MissingProof(kind, proofs.PROOF_LABEL[kind]) for kind in missing],
+        status_label=STATUS_LABEL[StudentStatus(row["status"])],
+        change_open=row["open_change"] is not None,
     )
 
 

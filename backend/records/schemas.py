@@ -45,6 +45,16 @@ class FieldValue(msgspec.Struct):
     pending: PendingChange | None = None  # a change asked for and not yet decided
 
 
+STATUS_LABEL = {
+    StudentStatus.enrolled: "在籍",
+    StudentStatus.removed: "已删除学籍",
+    StudentStatus.suspended: "休学",
+    StudentStatus.left: "离校",
+    StudentStatus.abroad: "境外就读",
+    StudentStatus.cancelled: "已注销",
+}
+
+
 class StudentSummary(msgspec.Struct):
     id: int
     registry_number: str
@@ -56,6 +66,9 @@ class StudentSummary(msgspec.Struct):
     class_id: int
     status: StudentStatus
     problems: list[ProblemKind]
+    status_label: str = ""  # the status in Chinese (在籍, 休学 …)
+    # a status change (a transfer …) is open: no other change is accepted until it is done
+    change_open: bool = False
 
 
 class MissingProof(msgspec.Struct):
@@ -77,6 +90,10 @@ class StudentDetail(msgspec.Struct):
     # what the registrar still has to upload (`POST /students/{id}/id-proof`); empty for a
     # resident ID card with its number
     proof_missing: list[MissingProof] = msgspec.field(default_factory=list)
+    status_label: str = ""  # the status in Chinese (在籍, 休学 …)
+    # a status change (a transfer …) is open on the record: every edit is refused (409
+    # `record_change_open`) until it is done; the phone says so instead of offering edits
+    change_open: bool = False
 
 
 class RevealRequest(msgspec.Struct, forbid_unknown_fields=True):

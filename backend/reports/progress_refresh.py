@@ -27,6 +27,7 @@ from piccolo.table import Table
 
 from backend.accounts.scope_rules import ancestors, region_prefix
 from backend.db import is_postgres, transaction
+from backend.records.holds import ON_ROLL_SQL
 from backend.records.problem_tables import OPEN_STATES
 from backend.records.progress_marks import ProgressMark
 from backend.records.review_tables import StepKind
@@ -172,10 +173,12 @@ async def _count_sources(
     in_s, in_c = _in(schools), _in(ids)
     valid = {(c, s) for c, ss in pairs.items() for s in ss}
 
-    # Enrolled students, the same for every campaign of the school.
+    # Students the campaign checks, the same for every campaign of the school: enrolled and
+    # not in the middle of a status change (notice 001: checked once it is done). Setting or
+    # clearing `open_change` updates the student row, whose trigger marks the school.
     for r in await _raw(
-        f"SELECT school, school_class, COUNT(*) AS n FROM student WHERE school IN {in_s} "
-        "AND status = 'enrolled' GROUP BY school, school_class",
+        f"SELECT school, school_class, COUNT(*) AS n FROM student s WHERE school IN {in_s} "
+        f"AND {ON_ROLL_SQL.format(a='s')} GROUP BY school, school_class",
         *schools,
     ):
         for c in ids:
