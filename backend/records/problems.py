@@ -424,9 +424,11 @@ async def _case(principal: Principal, actor: Actor, case_id: int) -> dict[str, A
 
 
 async def case_student(principal: Principal, actor: Actor, case_id: int) -> int:
-    """The student of a case the caller may act on (before its evidence is stored)."""
+    """The student of a case the caller may act on (before its evidence is stored): 409
+    `record_change_open` now rather than after the photos are stored."""
     require(principal, Action.act_on_problem)
     case = await _case(principal, actor, case_id)
+    await refuse_if_held(case["student"])
     return int(case["student"])
 
 
