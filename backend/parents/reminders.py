@@ -8,7 +8,8 @@ day counted, `records.campaigns.effective`):
 - to each class teacher there with families who have not uploaded at all: 「本班还有 N 户家庭
   未上传确认表」 (`upload_nudge`, subject: the class, whose page lists them).
 
-Each once per campaign and person (a window narrowed later tells no one twice). Per campaign:
+A child in the middle of a status change (`records.holds`: no form printed, checked once it
+is done) is nobody's reminder. Each once per campaign and person (a window narrowed later tells no one twice). Per campaign:
 one statement for the counties, one for the guardians, one for the classes, one for the
 teachers, one `notify` for all the guardians and one per class.
 """
@@ -84,7 +85,7 @@ async def campaign_closing(run: Run) -> int:
             JOIN student s ON s.id = g.student
             JOIN account a ON a.id = g.account
             WHERE g.status = {{}} AND a.status = {{}} AND s.status = {{}}
-              AND {where}
+              AND s.open_change IS NULL AND {where}
               AND NOT EXISTS (SELECT 1 FROM upload u WHERE u.student = s.id
                               AND u.campaign = {{}} AND u.status IN ({{}}, {{}}))
             """,
@@ -117,7 +118,7 @@ async def upload_nudge(run: Run) -> int:
         rows = await fetch_rows(
             f"""
             SELECT s.school_class, COUNT(*) AS families FROM student s
-            WHERE s.status = {{}} AND {where}
+            WHERE s.status = {{}} AND s.open_change IS NULL AND {where}
               AND NOT EXISTS (SELECT 1 FROM upload u WHERE u.student = s.id
                               AND u.campaign = {{}})
             GROUP BY s.school_class
