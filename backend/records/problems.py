@@ -18,6 +18,9 @@ reviewed as the change request it is; the case follows its request (`refresh`). 
 both (all) schools corroborated goes to national arbitration (`ARBITRATION`): a national
 account names the school that keeps the record, the others' records are removed.
 
+No action is taken, and no deletion applied, while a status change (a transfer …) is open on
+the record: 409 `record_change_open` (`records.holds`); the school it ends at acts.
+
 Cases are brought up to date with the flags and the change requests by `refresh`, called
 before every read of cases (lists, counts, one case) and after each action: no hook in the
 write paths of records or requests.
