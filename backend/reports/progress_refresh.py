@@ -45,8 +45,19 @@ FROZEN_AFTER = timedelta(days=3)
 BATCH = 50  # schools counted in one transaction
 INSERT_ROWS = 500  # rows per INSERT (30 columns: well under 32,767 parameters)
 LOCK_KEY = 7_470_012  # pg_advisory_xact_lock: one refresh at a time
-# The kinds a review_step row has (`settle` names a class-roll entry in the queue, no step).
-PENDING = {kind.value: f"pending_{kind.value}" for kind in StepKind if kind is not StepKind.settle}
+# The steps a change request takes, each a tally column (`pending_by_step`): the transfers'
+# steps (start, release, review_out, review_in) are no change request's, and `settle` names a
+# class-roll entry in the queue, no step.
+PENDING = {
+    kind.value: f"pending_{kind.value}"
+    for kind in (
+        StepKind.check,
+        StepKind.enter,
+        StepKind.approve,
+        StepKind.review,
+        StepKind.arbitrate,
+    )
+}
 
 Key = tuple[int, int, int]  # campaign, school, class
 T = TypeVar("T", bound=Table)
