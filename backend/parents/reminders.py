@@ -9,9 +9,10 @@ day counted, `records.campaigns.effective`):
   未上传确认表」 (`upload_nudge`, subject: the class, whose page lists them).
 
 A child in the middle of a status change (`records.holds`: no form printed, checked once it
-is done) is nobody's reminder. Each once per campaign and person (a window narrowed later tells no one twice). Per campaign:
-one statement for the counties, one for the guardians, one for the classes, one for the
-teachers, one `notify` for all the guardians and one per class.
+is done) is nobody's reminder. Each once per campaign and person (a window narrowed later
+tells no one twice). Per campaign: one statement for the counties, one for the guardians,
+one for the classes, one for the teachers, one `notify` for all the guardians and one per
+class.
 """
 
 from __future__ import annotations
