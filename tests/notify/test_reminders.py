@@ -267,10 +267,15 @@ def test_due_soon_until_counts_working_days() -> None:
     assert reminders.due_soon_until(date(2026, 10, 10)) == date(2026, 10, 12)
 
 
+@pytest.mark.parametrize("transfer_open", [False, True])
 async def test_before_the_window_closes_families_and_class_teachers_are_told_once(
-    app: Litestar, world: World, settings: Settings
+    app: Litestar, world: World, settings: Settings, transfer_open: bool
 ) -> None:
+    """With a transfer open on a1 (no form printed for it, checked once it is done), its
+    family is not told and its class has no family left to chase."""
     a1, a2, _ = world.students
+    if transfer_open:
+        await Student.update({Student.open_change: 1}).where(Student.id == a1)
     parent = world.accounts[Role.parent]
     other_parent = await make_account(settings, Role.parent, "13500000009", name="家长乙")
     teacher_a1, teacher_e1 = world.accounts[Role.teacher], world.staff["teacher_E1"][0]
@@ -312,6 +317,9 @@ async def test_before_the_window_closes_families_and_class_teachers_are_told_onc
     assert {item for item in new if item[1] in ("campaign_closing", "upload_nudge")} == set()
     # Saturday 10th (make-up workday): two left.
     new = await run_on(app, china(date(2026, 10, 10)))
+    if transfer_open:
+        assert new == {(teacher_e1, "upload_nudge", world.classes["E1"])}
+        return
     assert new == {
         (parent, "campaign_closing", campaign["id"]),
         (teacher_a1, "upload_nudge", world.classes["A1"]),
