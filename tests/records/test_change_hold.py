@@ -235,9 +235,16 @@ async def test_the_class_roll_lists_a_held_record_apart_and_refuses_its_mark(
     await Student.update({Student.status: StudentStatus.suspended.value}).where(
         Student.id == suspended
     )
-    await hold(held)
     teacher = await as_role(client, pw.world, Role.teacher)
     a1 = pw.world.classes["A1"]
+    # marked not here before the transfer opened (the child has left for the new school)
+    before = await client.put(
+        f"/campaigns/{campaign}/classes/{a1}/roll/records/{held}",
+        json={"mark": "not_here", "reason": "transferred"},
+        headers=teacher,
+    )
+    assert before.status_code == 200, before.text
+    await hold(held)
     for student in others:
         put = await client.put(
             f"/campaigns/{campaign}/classes/{a1}/roll/records/{student}",
@@ -257,9 +264,23 @@ async def test_the_class_roll_lists_a_held_record_apart_and_refuses_its_mark(
         headers=teacher,
     )
     refused(answer)
-    assert await RollEntry.count().where(RollEntry.student == held) == 0
+    assert answer.json()["message"] == "该学生有正在办理的学籍异动（如转学），异动办结后再核对"
 
+    # the registrar cannot start the record's deletion from the roll either
     registrar = await as_role(client, pw.world, Role.registrar)
+    entry = before.json()["id"]
+    decided = await client.post(
+        f"/roll-entries/{entry}/decision",
+        json={"outcome": "delete", "reason": "已转学"},
+        headers=registrar,
+    )
+    refused(decided)
+    row = (
+        await RollEntry.select(RollEntry.state, RollEntry.mark).where(RollEntry.id == entry).first()
+    )
+    assert row == {"state": "waiting", "mark": "not_here"}
+    assert await ProblemCase.count().where(ProblemCase.student == held) == 0
+
     progress = await client.get(f"/campaigns/{campaign}/roll-progress", headers=registrar)
     assert progress.status_code == 200, progress.text
     assert (progress.json()["records"], progress.json()["classes_checked"]) == (3, 1)
