@@ -18,7 +18,7 @@ Id = Annotated[int, msgspec.Meta(ge=1, le=DB_ID_MAX)]
 Reason = Annotated[str, msgspec.Meta(max_length=500)]
 Details = Annotated[
     dict[Annotated[str, msgspec.Meta(max_length=40)], Annotated[str, msgspec.Meta(max_length=200)]],
-    msgspec.Meta(max_properties=10),
+    msgspec.Meta(max_length=10),
 ]
 
 
