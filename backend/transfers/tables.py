@@ -22,6 +22,7 @@ from piccolo.columns import (
     Varchar,
 )
 from piccolo.columns.base import OnDelete
+from piccolo.columns.combination import WhereRaw
 from piccolo.table import Table
 
 from backend.accounts.roles import ScopeKind
@@ -33,6 +34,7 @@ from backend.accounts.scope_rules import (
     declare_scoped,
 )
 from backend.accounts.tables import Account, School, SchoolClass
+from backend.parents.tables import Upload
 from backend.records.review_tables import Evidence, SubjectKind
 from backend.records.tables import Student, confirmed_children
 from backend.statuses import Lifecycle
@@ -166,3 +168,30 @@ def _receiving_evidence(scope: Scope) -> Any:
 
 
 declare_related(Evidence, _receiving_evidence)
+
+
+# The sending school keeps its electronic archive copy (转出学校须对电子学籍档案备份保留): the
+# form photos taken while the child was its student stay readable to it (and to its
+# authorities) by id after the transfer, though the uploads follow the record and the old
+# school loses sight of the record's current data.
+_SENT_AWAY = (
+    "EXISTS (SELECT 1 FROM status_change sent WHERE sent.student = upload.student "
+    "AND sent.kind = 'transfer' AND sent.state = 'completed' "
+    "AND upload.created_at <= sent.completed_at AND {where})"
+)
+
+
+def _archive_kept(scope: Scope) -> Any:
+    if scope.kind is ScopeKind.school and scope.school_id is not None:
+        return WhereRaw(_SENT_AWAY.format(where="sent.from_school = {}"), scope.school_id)
+    if scope.kind is ScopeKind.region and scope.region_code is not None:
+        prefix = scope.region_prefix
+        return WhereRaw(
+            _SENT_AWAY.format(where="sent.from_region >= {} AND sent.from_region <= {}"),
+            prefix.ljust(6, "0"),
+            prefix.ljust(6, "9"),
+        )
+    return None
+
+
+declare_related(Upload, _archive_kept)

@@ -6,17 +6,20 @@ after; one open change per record."""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
+from litestar import Litestar
 
 from backend.accounts.roles import Role
 from backend.config import Settings
+from backend.parents.tables import Upload, UploadStatus
 from backend.records.tables import Student
 from backend.transfers.tables import StatusChange
-from tests.factories import World
-from tests.records.requests import audit_rows
+from tests.factories import World, open_campaign
+from tests.records.requests import audit_rows, jpeg
 from tests.transfers.world import (
     as_role,
     as_staff,
@@ -317,3 +320,54 @@ async def test_each_side_lists_its_own(client: httpx.AsyncClient, world: World) 
     )
     assert outside.status_code == 404
     assert await audit_rows("access_denied", "status_change", change_id)
+
+
+async def _upload(app: Litestar, world: World, student_id: int, key: str) -> int:
+    row = await student(student_id)
+    await app.state.storage.put(key, jpeg(7), "image/jpeg")
+    rows = await Upload.insert(
+        Upload(
+            student=student_id,
+            campaign=await open_campaign(),
+            school=row["school"],
+            school_class=row["school_class"],
+            region_code=row["region_code"],
+            uploaded_by=world.accounts[Role.parent],
+            storage_key=key,
+            content_hash="0" * 64,
+            width=64,
+            height=48,
+            status=UploadStatus.matches.value,
+            created_at=datetime.now(UTC),
+        )
+    ).returning(Upload.id)
+    return int(rows[0]["id"])
+
+
+async def test_the_old_school_keeps_its_archive_copy_of_the_form_photos(
+    app: Litestar, client: httpx.AsyncClient, world: World
+) -> None:
+    child = world.students[0]
+    before = await _upload(app, world, child, "photos/before.jpg")
+    sending = await as_role(client, world, Role.registrar)
+    county = await as_role(client, world, Role.county_reviewer)
+    receiving = await as_staff(client, world, "registrar_G")
+    change_id = (await start_transfer(client, receiving, child, world.classes["G1"])).json()["id"]
+    for headers in (sending, county):
+        step = (await read(client, headers, change_id))["current_step"]
+        assert (await decide(client, headers, step["id"])).status_code == 200
+    after = await _upload(app, world, child, "photos/after.jpg")
+
+    # the archive copy of its time: readable by the old school and its county, by id, audited
+    for headers in (sending, county):
+        kept = await client.get(f"/uploads/{before}/photo", headers=headers)
+        assert kept.status_code == 200, kept.text
+    assert await audit_rows("read", "upload", before)
+    assert (await client.get(f"/uploads/{before}/photo", headers=receiving)).status_code == 200
+    # what the new school photographed since is not the old school's
+    assert (await client.get(f"/uploads/{after}/photo", headers=sending)).status_code == 404
+    assert (await client.get(f"/uploads/{after}/photo", headers=receiving)).status_code == 200
+    # nor is its current data
+    assert (await client.get(f"/students/{child}", headers=sending)).status_code == 404
+    other_school = await as_staff(client, world, "registrar_B")
+    assert (await client.get(f"/uploads/{before}/photo", headers=other_school)).status_code == 404
