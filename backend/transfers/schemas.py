@@ -11,6 +11,7 @@ import msgspec
 from backend.accounts.roles import Role
 from backend.accounts.schemas import DB_ID_MAX
 from backend.records.request_schemas import EvidenceParts, EvidencePhotoRead
+from backend.records.request_schemas import Reason as TypedReason
 from backend.records.review_tables import StepKind, StepState
 from backend.transfers.tables import ChangeKind, ChangeState, Span
 
@@ -56,15 +57,15 @@ class MyStatusChangeCreate(EvidenceParts):
     photos in parts named by their kind."""
 
     kind: ChangeKind
-    to_school_id: int | None = None
-    reason: str = ""
+    to_school_id: Id | None = None
+    reason: TypedReason = ""
 
 
 @dataclass(kw_only=True)
 class StatusChangeAmendment(EvidenceParts):
     """A change sent back: a new reason (optional) and more documents."""
 
-    reason: str | None = None
+    reason: TypedReason | None = None
 
 
 class ChangeStepRead(msgspec.Struct):
