@@ -186,11 +186,8 @@ async def change_decided(step: dict[str, Any], outbox: Outbox, now: datetime) ->
     )
     if change is None:
         return
-    state = change["state"]
-    outcome = OUTCOME.get(state) if state != ChangeState.in_review.value else None
-    if outcome is None:
-        outcome = OUTCOME[StepState.approved.value]
-    title, body = outcome
+    # a step passed (still in review), or the change ended: completed, refused, returned
+    title, body = OUTCOME.get(change["state"], OUTCOME[StepState.approved.value])
     note = Note(
         Category.status_change_decided,
         f"{KIND_LABEL[ChangeKind(change['kind'])]}申请{title}",
