@@ -54,6 +54,10 @@ class Action(StrEnum):
     create_change_request = "create_change_request"  # a registrar enters one directly
     transcribe_correction = "transcribe_correction"  # a legible paper correction → a request
     approve_in_bulk = "approve_in_bulk"  # many ordinary changes at once (never key data)
+    # Status changes (学籍异动): a transfer is started by the receiving school's registrar,
+    # the others by the student's school's; who decides each step is its seat's business
+    start_status_change = "start_status_change"
+    apply_for_status_change = "apply_for_status_change"  # a parent, for a confirmed child
     # Problem records (问题学籍)
     read_problem_cases = "read_problem_cases"  # lists and counts of cases in one's scope
     act_on_problem = "act_on_problem"  # delete / corroborate / change, by the school
@@ -243,6 +247,11 @@ RULES: dict[Action, Rule] = {
     Action.approve_in_bulk: Rule(
         roles(Role.school_leader), Refusal("leaders_only", "只有学校领导可以批量审核普通数据变更")
     ),
+    Action.start_status_change: Rule(
+        roles(Role.registrar),
+        Refusal("status_change_registrar_only", "只有学籍管理员可以办理转学、休学等学籍异动"),
+    ),
+    Action.apply_for_status_change: Rule(roles(Role.parent), _PARENTS_ONLY),
     Action.read_problem_cases: Rule(STAFF_ROLES, Refusal("forbidden")),
     Action.act_on_problem: Rule(
         roles(Role.registrar),

@@ -16,6 +16,7 @@ class Category(StrEnum):
     # parents
     verdict = "verdict"  # the photo check's answer
     request_decided = "request_decided"  # approved, rejected, sent back, asked to confirm
+    status_change_decided = "status_change_decided"  # each decision on a transfer (异动)
     thread_answered = "thread_answered"  # an answer in their conversation
     campaign_closing = "campaign_closing"  # the window closes soon, the form not verified
     # staff
@@ -43,6 +44,7 @@ BEHAVIOUR: dict[Category, Behaviour] = {
     # A parent who just photographed the form waits for this answer, whatever the hour.
     Category.verdict: Behaviour("确认表核对结果", urgent=True),
     Category.request_decided: Behaviour("更正申请处理结果"),
+    Category.status_change_decided: Behaviour("转学等学籍异动办理进展"),
     Category.thread_answered: Behaviour("咨询有新回复"),
     Category.campaign_closing: Behaviour("核查即将结束提醒"),
     Category.thread_new: Behaviour("新的家长咨询"),

@@ -52,7 +52,7 @@ class ReviewStepController(Controller):
         `step_kind` `settle`, `step_id` null (decide through
         `POST /roll-entries/{subject_id}/decision` or `/registration`), `student_id` null for a
         child without a record. Filters: `subject_kind` (`change_request`, `problem_action`,
-        `roll_entry`), `step_kind`, `overdue=true` for overdue only.
+        `roll_entry`, `status_change`), `step_kind`, `overdue=true` for overdue only.
         A kind of subject this version cannot summarise is listed with `summary` null.
 
         **Who may call**: staff. A teacher sees the checks of their class's parents'
@@ -130,10 +130,11 @@ class ReviewStepController(Controller):
             JSON_BODY,
             BY_ID,
             {
-                400: "reason_required evidence_required",
+                400: "reason_required evidence_required target_class_required",
                 403: "not_your_step own_request",
                 409: "step_already_decided record_changed_since registry_number_taken "
                 "record_change_open",
+                "record_status_changed",
             },
         ),
     )
@@ -173,7 +174,10 @@ class ReviewStepController(Controller):
         resident ID number getting one: docs/class-roll.md); `record_change_open` (409) for
         the last approval of a change request, or an approved deletion, while a status change
         (a transfer …) is open on the record: nothing is decided, the step stays current
-        until the change is done.
+        until the change is done. A status change's steps (docs/transfers.md):
+        `target_class_required` (400) to approve the first step of a transfer, skip or repeat
+        before its class is chosen; `record_status_changed` (409) when the record's status no
+        longer allows the change.
         """
         row = await reviews.decide(
             principal, actor, step_id, data.decision, data.reason, outbox=outbox

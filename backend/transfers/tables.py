@@ -22,6 +22,7 @@ from piccolo.columns import (
     Varchar,
 )
 from piccolo.columns.base import OnDelete
+from piccolo.columns.combination import WhereRaw
 from piccolo.table import Table
 
 from backend.accounts.roles import ScopeKind
@@ -33,6 +34,8 @@ from backend.accounts.scope_rules import (
     declare_scoped,
 )
 from backend.accounts.tables import Account, School, SchoolClass
+from backend.parents.tables import Upload
+from backend.records.review_tables import Evidence, SubjectKind
 from backend.records.tables import Student, confirmed_children
 from backend.statuses import Lifecycle
 
@@ -61,10 +64,9 @@ class Span(StrEnum):
 class ChangeState(StrEnum):
     """Where a change stands (`CHANGE_STATE`)."""
 
-    # A parent's application, waiting on the receiving school (a transfer) or the student's
-    # school (the others) to take it up and open the chain
-    applied = "applied"
-    in_review = "in_review"  # a step of its chain is current
+    # a step of its chain is current (a parent's application too: its first step waits on the
+    # school that acts first, the receiving school for a transfer)
+    in_review = "in_review"
     returned = "returned"  # sent back to whoever applied, for documents; resubmitted
     refused = "refused"  # a step refused it, with a reason: it ends here
     withdrawn = "withdrawn"  # by whoever applied, before it completed
@@ -106,7 +108,6 @@ class StatusChange(Table, tablename="status_change"):
 CHANGE_STATE = Lifecycle(
     StatusChange.state,
     {
-        ChangeState.applied: {ChangeState.in_review, ChangeState.refused, ChangeState.withdrawn},
         ChangeState.in_review: {
             ChangeState.returned,
             ChangeState.refused,
@@ -120,7 +121,7 @@ CHANGE_STATE = Lifecycle(
     },
 )
 
-OPEN_STATES = frozenset({ChangeState.applied, ChangeState.in_review, ChangeState.returned})
+OPEN_STATES = frozenset({ChangeState.in_review, ChangeState.returned})
 
 
 # History of what the sending school did: it stays with the school it was filed at (the
@@ -153,3 +154,44 @@ def _receiving_side(scope: Scope) -> Any:
 
 
 declare_related(StatusChange, _receiving_side)
+
+
+def _receiving_evidence(scope: Scope) -> Any:
+    """A transfer's documents (a parent's application) lie in the receiving side's scope too:
+    the receiving school and its authority decide on them before the record moves."""
+    side = _receiving_side(scope)
+    if side is None:
+        return None
+    return (Evidence.subject_kind == SubjectKind.status_change.value) & Evidence.subject_id.is_in(
+        StatusChange.select(StatusChange.id).where(side)
+    )
+
+
+declare_related(Evidence, _receiving_evidence)
+
+
+# The sending school keeps its electronic archive copy (转出学校须对电子学籍档案备份保留): the
+# form photos taken while the child was its student stay readable to it (and to its
+# authorities) by id after the transfer, though the uploads follow the record and the old
+# school loses sight of the record's current data.
+_SENT_AWAY = (
+    "EXISTS (SELECT 1 FROM status_change sent WHERE sent.student = upload.student "
+    "AND sent.kind = 'transfer' AND sent.state = 'completed' "
+    "AND upload.created_at <= sent.completed_at AND {where})"
+)
+
+
+def _archive_kept(scope: Scope) -> Any:
+    if scope.kind is ScopeKind.school and scope.school_id is not None:
+        return WhereRaw(_SENT_AWAY.format(where="sent.from_school = {}"), scope.school_id)
+    if scope.kind is ScopeKind.region and scope.region_code is not None:
+        prefix = scope.region_prefix
+        return WhereRaw(
+            _SENT_AWAY.format(where="sent.from_region >= {} AND sent.from_region <= {}"),
+            prefix.ljust(6, "0"),
+            prefix.ljust(6, "9"),
+        )
+    return None
+
+
+declare_related(Upload, _archive_kept)

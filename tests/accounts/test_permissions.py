@@ -46,6 +46,8 @@ decide_review_step          ·   ✓   ✓   ✓   ✓   ✓   ✓   ✓   revie
 create_change_request       ·   ·   ✓   ·   ·   ·   ·   ·   registrars_only
 transcribe_correction       ·   ✓   ✓   ·   ·   ·   ·   ·   teachers_only
 approve_in_bulk             ·   ·   ·   ✓   ·   ·   ·   ·   leaders_only
+start_status_change         ·   ·   ✓   ·   ·   ·   ·   ·   status_change_registrar_only
+apply_for_status_change     ✓   ·   ·   ·   ·   ·   ·   ·   parents_only
 read_problem_cases          ·   ✓   ✓   ✓   ✓   ✓   ✓   ✓   forbidden
 act_on_problem              ·   ·   ✓   ·   ·   ·   ·   ·   problem_registrar_only
 import_problem_list         ·   ·   ·   ·   ✓   ✓   ✓   ✓   authorities_only
