@@ -133,8 +133,7 @@ class ReviewStepController(Controller):
                 400: "reason_required evidence_required target_class_required",
                 403: "not_your_step own_request",
                 409: "step_already_decided record_changed_since registry_number_taken "
-                "record_change_open",
-                "record_status_changed",
+                "record_change_open record_status_changed",
             },
         ),
     )
