@@ -210,6 +210,9 @@ class Settings:
     # distinct students' records per clock hour; past it, it is throttled until the hour ends
     # and its admins are told. 0: no limit.
     student_reads_per_hour: int = 1000
+    # A refusal (an out-of-scope 404, a 403) is audited through `pending_refusal`, drained by
+    # the worker every few seconds (backend/accounts/refusal_queue.py); false: inline.
+    refusal_audit_deferred: bool = True
 
     @property
     def is_postgres(self) -> bool:
@@ -403,6 +406,7 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
             env.get("SECOND_FACTOR_REQUIRED", "false" if seed_demo else "true")
         ),
         second_factor_key=second_factor_key,
+        refusal_audit_deferred=_bool(env.get("REFUSAL_AUDIT_DEFERRED", "true")),
         **ints,
     )
 
