@@ -34,7 +34,7 @@ from piccolo.table import Table
 from backend.accounts import audit
 from backend.accounts.audit import Actor, Entry
 from backend.config import get_settings
-from backend.db import engine, transaction
+from backend.db import engine, is_postgres, transaction
 
 log = logging.getLogger("registry.audit")
 
@@ -87,6 +87,44 @@ async def _pend(actor: Actor, action: str, entity: str, entity_id: object, after
             after=audit.canonical(after),
         )
     )
+
+
+_PEND_IF_EXISTS = (
+    "INSERT INTO pending_refusal (at, actor_id, actor_role, client_addr, request_id, action, "
+    "entity, entity_id) SELECT {}, {}, {}, {}, {}, {}, {}, {} WHERE ({})"
+)
+
+
+async def record_if_exists(
+    actor: Actor, table: type[Table], where: Any, action: str, entity: str, entity_id: object
+) -> None:
+    """A read found nothing in scope: audit the refusal if the row exists outside it. Deferred,
+    the existence check and the pending row are one statement run for every miss, so a row
+    outside the scope and a row that does not exist cost the same (no timing tells them
+    apart); inline, the check then the audit row inside the caller's transaction."""
+    if not deferred():
+        if await table.exists().where(where):
+            await audit.record(actor, action, entity, entity_id)
+        return
+    exists = table.exists().where(where).querystrings[0]
+    write = PendingRefusal.raw(
+        _PEND_IF_EXISTS,
+        datetime.now(UTC),
+        actor.account_id,
+        actor.role,
+        actor.client_addr,
+        actor.request_id,
+        action,
+        entity,
+        None if entity_id is None else str(entity_id),
+        exists,
+    ).run()
+    if not is_postgres() and engine().current_transaction.get() is not None:
+        # SQLite has one writer: a second connection would wait on the caller's transaction
+        # until it times out. The row joins that transaction (and goes if it rolls back).
+        await write
+        return
+    await asyncio.create_task(write, context=contextvars.Context())
 
 
 def _actor(row: Mapping[str, Any]) -> Actor:

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from piccolo.table import Table
 
 from backend.accounts.audit import Actor
-from backend.accounts.refusal_queue import record_refusal
+from backend.accounts.refusal_queue import record_if_exists
 from backend.accounts.roles import ScopeKind
 from backend.accounts.scope_rules import Scope as Scope
 from backend.accounts.scope_rules import scope_filter as scope_filter
@@ -65,7 +65,7 @@ async def get_scoped(
     row = await scoped(table.select().where(where), scope, table).first()
     if row is not None:
         return row  # type: ignore[no-any-return]
-    if await table.exists().where(where):
-        # Through the refusal queue: the caller is not kept waiting for the audit chain.
-        await record_refusal(actor, "access_denied", entity, entity_id)
+    # Through the refusal queue: the caller is not kept waiting for the audit chain, and a
+    # row outside the scope costs what a missing one does.
+    await record_if_exists(actor, table, where, "access_denied", entity, entity_id)
     raise NotFound()
