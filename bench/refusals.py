@@ -58,6 +58,8 @@ async def main(args: argparse.Namespace) -> int:
     )
     sys.path.insert(0, str(ROOT))
     await recreate_database()
+    import logging
+
     import httpx
     from redis.asyncio import Redis
 
@@ -68,8 +70,6 @@ async def main(args: argparse.Namespace) -> int:
     from backend.db import close_pool, open_pool
     from backend.migrate import migrate
     from backend.seed import seed_demo
-
-    import logging
 
     logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request otherwise
     await Redis.from_url(os.environ["REDIS_URL"]).flushdb()
