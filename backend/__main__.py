@@ -1,5 +1,5 @@
 """Command line: `python -m backend audit verify | audit anchor | migrate | seed | import |
-archive run | archive status | archive verify`."""
+archive run | archive status | archive verify | storage reencrypt`."""
 
 from __future__ import annotations
 
@@ -173,6 +173,28 @@ async def _archive_status() -> int:
     return await _archive("status")
 
 
+async def storage_reencrypt(batch: int = 200) -> int:
+    """Every stored object brought to the current encryption (after a new STORAGE_KEY, or
+    once for the objects written before encryption), progress printed after each batch."""
+    from backend.storage import ReencryptResult, make_storage
+
+    def progress(done: ReencryptResult) -> None:
+        print(
+            f"storage reencrypt: {done.seen} objects seen, {done.rewritten} re-encrypted, "
+            f"{len(done.failed)} failed",
+            flush=True,
+        )
+
+    result = await make_storage(get_settings()).reencrypt(batch, progress)
+    for problem in result.failed:
+        print(f"storage reencrypt FAILED: {problem}")
+    print(
+        f"storage reencrypt done: {result.rewritten} of {result.seen} objects re-encrypted"
+        + (f", {len(result.failed)} failed (listed above)" if result.failed else "")
+    )
+    return 1 if result.failed else 0
+
+
 def _cli_principal(account: dict[str, Any]) -> Principal:
     return account_principal(account)
 
@@ -183,6 +205,8 @@ async def _run(args: argparse.Namespace) -> int:
         words = tuple(args.command)
         if words[0] == "import":
             return await _import(args.file, args.account, args.dry_run)
+        if words == ("storage", "reencrypt"):
+            return await storage_reencrypt(args.batch)
         return await COMMANDS[words]()
     finally:
         await close_pool()
@@ -196,6 +220,7 @@ COMMANDS = {
     ("archive", "run"): _archive_run,
     ("archive", "status"): _archive_status,
     ("archive", "verify"): _archive_verify,
+    ("storage", "reencrypt"): storage_reencrypt,
 }
 
 
@@ -205,10 +230,13 @@ def main(argv: list[str] | None = None) -> int:
         "command",
         nargs="+",
         help="audit verify | audit anchor | migrate | seed | import FILE --account PHONE | "
-        "archive run | archive status | archive verify",
+        "archive run | archive status | archive verify | storage reencrypt [--batch N]",
     )
     parser.add_argument("--account", help="import: the phone of the account to act as")
     parser.add_argument("--dry-run", action="store_true", help="import: check only")
+    parser.add_argument(
+        "--batch", type=int, default=200, help="storage reencrypt: objects per batch"
+    )
     args = parser.parse_args(argv)
     words = tuple(args.command)
     if words[0] == "import" and len(words) == 2 and args.account:

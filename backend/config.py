@@ -119,6 +119,15 @@ class Settings:
     s3_bucket: str = "registry-uploads"
     s3_access_key: str | None = None
     s3_secret_key: str | None = None
+    # Objects at rest (backend/storage_crypto.py, docs/security.md "Stored objects"): the local
+    # store seals each object with AES-256-GCM under the active key of `storage_keys` (kid →
+    # secret; the others only open older objects); S3 is asked for server-side encryption
+    # ("AES256": SSE-S3, "aws:kms": SSE-KMS with `s3_sse_kms_key_id`; "" only for a store
+    # that refuses the header).
+    storage_keys: Mapping[str, str] = field(default_factory=dict)
+    storage_active_kid: str = ""
+    s3_server_side_encryption: str = "AES256"
+    s3_sse_kms_key_id: str | None = None
     form_token_key: str = ""  # signs the QR token on printed forms
     # Where phones reach this service: the QR code on each form carries the link
     # `{public_base_url}/m/f/{token}`. At most MAX_PUBLIC_BASE_URL characters (the link must
@@ -201,6 +210,9 @@ class Settings:
     # distinct students' records per clock hour; past it, it is throttled until the hour ends
     # and its admins are told. 0: no limit.
     student_reads_per_hour: int = 1000
+    # A refusal (an out-of-scope 404, a 403) is audited through `pending_refusal`, drained by
+    # the worker every few seconds (backend/accounts/refusal_queue.py); false: inline.
+    refusal_audit_deferred: bool = True
 
     @property
     def is_postgres(self) -> bool:
@@ -239,20 +251,26 @@ def _dev_key(var_dir: Path, name: str = "jwt-dev.key") -> str:
     return path.read_text().strip()
 
 
-def _audit_keys(env: Mapping[str, str], var_dir: Path) -> tuple[dict[str, str], str]:
-    """`AUDIT_KEY=kid:secret[,kid:secret…]`, the first one active (the others only verify
-    older rows); unset: one random key kept in var/ for the embedded start."""
-    value = env.get("AUDIT_KEY", "")
+def _rotating_keys(
+    env: Mapping[str, str], name: str, var_dir: Path, dev_file: str
+) -> tuple[dict[str, str], str]:
+    """`NAME=kid:secret[,kid:secret…]`, the first one active (the others only read or verify
+    older data); unset: one random key kept in var/ for the embedded start."""
+    value = env.get(name, "")
     if not value:
-        return {"local1": _dev_key(var_dir, "audit-dev.key")}, "local1"
+        return {"local1": _dev_key(var_dir, dev_file)}, "local1"
     keys = _parse_keys(value)
     if not keys:
-        raise ValueError("AUDIT_KEY must be kid:secret[,kid:secret…]")
+        raise ValueError(f"{name} must be kid:secret[,kid:secret…]")
     if any(len(secret) < 32 for secret in keys.values()):
-        raise ValueError("every AUDIT_KEY secret must be at least 32 characters long")
+        raise ValueError(f"every {name} secret must be at least 32 characters long")
     if any(len(kid) > 16 for kid in keys):
-        raise ValueError("an AUDIT_KEY key id has at most 16 characters")
+        raise ValueError(f"an {name} key id has at most 16 characters")
     return keys, next(iter(keys))
+
+
+def _audit_keys(env: Mapping[str, str], var_dir: Path) -> tuple[dict[str, str], str]:
+    return _rotating_keys(env, "AUDIT_KEY", var_dir, "audit-dev.key")
 
 
 def _public_base_url(env: Mapping[str, str], host: str, port: int) -> str:
@@ -336,6 +354,12 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
     if ints.get("access_token_seconds", 0) > 900:
         raise ValueError("ACCESS_TOKEN_SECONDS may not exceed 900 (15 minutes)")
     audit_keys, audit_active_kid = _audit_keys(env, var_dir)
+    storage_keys, storage_active_kid = _rotating_keys(
+        env, "STORAGE_KEY", var_dir, "storage-dev.key"
+    )
+    sse = env.get("S3_SERVER_SIDE_ENCRYPTION", base.s3_server_side_encryption).strip()
+    if sse not in {"AES256", "aws:kms", ""}:
+        raise ValueError("S3_SERVER_SIDE_ENCRYPTION must be AES256 (SSE-S3) or aws:kms (SSE-KMS)")
     digest_at = env.get("DIGEST_AT", base.digest_at).strip()
     if not re.fullmatch(r"([01][0-9]|2[0-3]):[0-5][0-9]", digest_at):
         raise ValueError("DIGEST_AT must be a time of day, HH:MM (China time), e.g. 08:30")
@@ -363,6 +387,10 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
         s3_bucket=env.get("S3_BUCKET", base.s3_bucket),
         s3_access_key=env.get("S3_ACCESS_KEY") or None,
         s3_secret_key=env.get("S3_SECRET_KEY") or None,
+        storage_keys=storage_keys,
+        storage_active_kid=storage_active_kid,
+        s3_server_side_encryption=sse,
+        s3_sse_kms_key_id=env.get("S3_SSE_KMS_KEY_ID") or None,
         form_token_key=env.get("FORM_TOKEN_KEY") or _dev_key(var_dir, "form-token-dev.key"),
         public_base_url=_public_base_url(env, host, ints.get("port", base.port)),
         sms_url=env.get("SMS_URL") or None,
@@ -378,6 +406,7 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
             env.get("SECOND_FACTOR_REQUIRED", "false" if seed_demo else "true")
         ),
         second_factor_key=second_factor_key,
+        refusal_audit_deferred=_bool(env.get("REFUSAL_AUDIT_DEFERRED", "true")),
         **ints,
     )
 

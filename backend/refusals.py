@@ -7,15 +7,15 @@ error code, the route template and the path parameters that are safe to keep. Qu
 and bodies are never written (they may carry ID numbers and phones), nor a path value that
 could be one.
 
-The row is written in a context of its own (so it never joins, and is never rolled back
-with, a transaction the request had open), within a few seconds; if writing fails, the error
-is logged and the client still gets its 403, never a 500.
+The row goes through `backend/accounts/refusal_queue.py` (a pending row committed before the
+403 leaves, moved into the audit chain by the worker), in a context of its own (so it never
+joins, and is never rolled back with, a transaction the request had open); if writing fails,
+the error is logged and the client still gets its 403, never a 500.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
 import re
 from typing import Any
@@ -25,7 +25,7 @@ from litestar.enums import ScopeType
 from litestar.exceptions import HTTPException
 from litestar.types import Scope
 
-from backend.accounts import audit
+from backend.accounts.refusal_queue import record_refusal
 from backend.errors import DomainError
 from backend.http import actor_of
 
@@ -76,10 +76,8 @@ async def audit_refusal(exc: Exception, scope: Scope) -> None:
         after["params"] = kept
     try:
         actor = actor_of(ASGIConnection(scope))
-        write = audit.record(actor, "forbidden", entity, entity_id, after=after)
-        # A fresh context: whatever transaction the request had open is not ours to join.
-        task = asyncio.create_task(write, context=contextvars.Context())
-        await asyncio.wait_for(task, AUDIT_TIMEOUT_SECONDS)
+        write = record_refusal(actor, "forbidden", entity, entity_id, after=after)
+        await asyncio.wait_for(write, AUDIT_TIMEOUT_SECONDS)
     except Exception as error:
         log.error(
             "could not audit the refusal %s on %s: %r",

@@ -32,7 +32,7 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from backend import outbox
-from backend.accounts import audit, audit_verify
+from backend.accounts import audit, audit_verify, refusal_queue
 from backend.accounts.admin import seal_inactive_accounts
 from backend.config import Settings, get_settings
 from backend.messages import reminders as messages_reminders
@@ -146,6 +146,16 @@ async def recount_progress_job(ctx: dict[str, Any]) -> int:
     return await progress_refresh.mark_live_regions()
 
 
+async def drain_refusals_job(ctx: dict[str, Any]) -> int:
+    """Every 5 seconds: refusals waiting in `pending_refusal` moved into the audit log
+    (backend/accounts/refusal_queue.py); how many."""
+    moved = total = await refusal_queue.drain()
+    while moved == refusal_queue.DRAIN_BATCH:
+        moved = await refusal_queue.drain()
+        total += moved
+    return total
+
+
 FUNCTIONS: list[Any] = [
     seal_inactive_accounts_job,
     run_import_job,
@@ -169,6 +179,7 @@ FUNCTIONS: list[Any] = [
     sweep_exports_job,
     refresh_progress_job,
     recount_progress_job,
+    drain_refusals_job,
 ]
 CHINA_TIME = timezone(timedelta(hours=8), "Asia/Shanghai")  # no daylight saving
 CRON_JOBS = [
@@ -185,6 +196,7 @@ CRON_JOBS = [
     cron(sweep_exports_job, minute=set(range(3, 60, 5)), second={50}, unique=True),
     cron(refresh_progress_job, second=set(range(0, 60, 5)), unique=True),
     cron(recount_progress_job, hour={0}, minute={5}, unique=True, run_at_startup=False),
+    cron(drain_refusals_job, second=set(range(2, 60, 5)), unique=True),
 ]
 POLL_DELAY = 0.05  # seconds: arq's default 0.5 s would add up to half a second to every job
 

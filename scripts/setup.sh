@@ -22,7 +22,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
 if [ ! -f "$stamp" ]; then
-  .venv/bin/pip install -q --upgrade pip
+  .venv/bin/pip install -q --upgrade pip "setuptools>=78.1.1"  # the venv's own copy is audited too
   if ! .venv/bin/pip install -q -e ".[dev,fast-ocr]"; then
     echo "setup: tesserocr did not install; the photo check reads through the tesseract binary"
     .venv/bin/pip install -q -e ".[dev]"

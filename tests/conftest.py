@@ -30,6 +30,9 @@ os.environ["RUN_WORKER_INLINE"] = "false"
 # Staff sign in with the password alone in tests that are not about the second factor;
 # tests/accounts/test_second_factor.py turns it on (`use_settings`).
 os.environ["SECOND_FACTOR_REQUIRED"] = "false"
+# Tests read a refusal's audit row right after the request: written inline here;
+# tests/accounts/test_refusal_queue.py runs the deferred path and drains it.
+os.environ["REFUSAL_AUDIT_DEFERRED"] = "false"
 os.environ["JWT_KEYS"] = (
     "k2026:test-signing-key-2026-"
     + "0123456789abcdef" * 3

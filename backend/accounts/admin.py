@@ -229,8 +229,10 @@ async def change_status(
             raise Conflict(
                 f"账号当前状态为 {target['status']}，不能执行此操作", code="invalid_status"
             )
-        if to is not AccountStatus.active:  # sealed or disabled: none of its sessions serve
-            await sessions_ended(accounts=[account_id])
+        if to is not AccountStatus.active:
+            # Sealed or disabled: its sessions end for good (revoked, not only refused while
+            # the status lasts), so enabling it again revives no token issued before.
+            await end_sessions([account_id], action)
         await audit.record(
             actor,
             action,
@@ -253,7 +255,7 @@ async def seal_inactive_accounts(settings: Settings, now: datetime | None = None
             (Account.role != Role.parent.value) & (Account.last_active_at < cutoff),
             sources=(AccountStatus.active,),
         )
-        await sessions_ended(accounts=sealed)
+        await end_sessions(sealed, "sealed_inactive", now)
         for account_id in sealed:
             await audit.record(
                 actor,

@@ -134,9 +134,14 @@ async def record(
 
 
 async def record_many(
-    actor: Actor, entries: list[Entry], batch: int = 500, keys: Keys | None = None
+    actor: Actor,
+    entries: list[Entry],
+    batch: int = 500,
+    keys: Keys | None = None,
+    at: datetime | None = None,
 ) -> None:
-    """Append rows for one actor: one chain lock, one look-up of the chain's end."""
+    """Append rows for one actor: one chain lock, one look-up of the chain's end. `at`: when
+    it happened, if earlier than now (a refusal taken in from `refusal_queue`)."""
     if not entries:
         return
     keys = keys_or_settings(keys)
@@ -151,7 +156,7 @@ async def record_many(
             .first()
         )
         seq, prev_hash = (last["seq"], last["hash"]) if last else (0, GENESIS)
-        now = datetime.now(UTC)
+        now = at or datetime.now(UTC)
         rows: list[dict[str, Any]] = []
         for entry in entries:
             seq += 1

@@ -6,6 +6,7 @@ HTTP: they take what they need and raise `DomainError`s.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -42,6 +43,8 @@ from backend.db import transaction
 from backend.errors import BadRequest, Conflict, Forbidden, Unauthorized
 from backend.masking import mask_phone
 from backend.notify.sms import SmsError, SmsSender
+
+log = logging.getLogger("registry.auth")
 
 
 class InvalidCredentials(Unauthorized):
@@ -285,6 +288,14 @@ async def refresh(settings: Settings, redis: Redis, actor: Actor, refresh_token:
                     seal_with_token(refresh_token, msgspec.json.encode(pair)),
                     ex=settings.refresh_grace_seconds,
                 )
+            # Every rotation leaves a line (ids only: never the phone or a token), so a stolen
+            # refresh token's use shows up beside its owner's.
+            log.info(
+                "refresh rotated: account=%s session=%s request=%s",
+                found["account_id"],
+                session_id,
+                actor.request_id,
+            )
             return pair
     if settings.refresh_grace_seconds > 0:
         sealed = await redis.get(_grace_key(token_hash))

@@ -5,7 +5,7 @@ a parent, their own children. Each table declares where it keeps what scopes fil
 its own `tables.py` (`scope_rules.declare_scoped`, with the rules themselves); every read
 and write of a scoped row then goes through `scoped` (lists) or `get_scoped` (one row): a
 row outside the scope answers exactly like a row that does not exist, and the attempt is
-audited.
+audited (`refusal_queue`: without making the caller wait for the audit chain).
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Any, TypeVar
 
 from piccolo.table import Table
 
-from backend.accounts import audit
 from backend.accounts.audit import Actor
+from backend.accounts.refusal_queue import record_if_exists
 from backend.accounts.roles import ScopeKind
 from backend.accounts.scope_rules import Scope as Scope
 from backend.accounts.scope_rules import scope_filter as scope_filter
@@ -65,6 +65,7 @@ async def get_scoped(
     row = await scoped(table.select().where(where), scope, table).first()
     if row is not None:
         return row  # type: ignore[no-any-return]
-    if await table.exists().where(where):
-        await audit.record(actor, "access_denied", entity, entity_id)
+    # Through the refusal queue: the caller is not kept waiting for the audit chain, and a
+    # row outside the scope costs what a missing one does.
+    await record_if_exists(actor, table, where, "access_denied", entity, entity_id)
     raise NotFound()

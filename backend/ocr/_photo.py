@@ -12,6 +12,9 @@ from ._layout import Layout
 from ._report import Quality
 from ._verify import crop
 
+# What a photo of a form may be (the service stores uploads as JPEG; the CLI reads the phone's
+# files): Pillow never tries its other decoders (TIFF, PSD, EPS via Ghostscript, …) on them.
+FORMATS = ("JPEG", "PNG", "WEBP")
 SMALL_SIDE = 1600  # the quality checks and the QR search run on a copy this long
 MAX_SIDE = 4200  # bigger photos are decoded at a reduced scale (JPEG draft mode)
 
@@ -20,7 +23,7 @@ def decode(photo: bytes) -> np.ndarray:
     """The photo as a greyscale array; JPEGs decode straight to grey, big ones at a
     reduced scale. Raises ValueError for bytes that are no image."""
     try:
-        image = Image.open(io.BytesIO(photo))
+        image = Image.open(io.BytesIO(photo), formats=FORMATS)
         w, h = image.size
         scale = min(1.0, MAX_SIDE / max(w, h))
         image.draft("L", (int(w * scale), int(h * scale)))

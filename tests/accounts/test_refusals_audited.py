@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from backend import refusals
+from backend.accounts import refusal_queue
 from backend.accounts.roles import Role
 from backend.accounts.tables import AuditLog
 from backend.config import Settings
@@ -162,7 +163,7 @@ async def test_a_failing_audit_write_still_answers_403(
     async def database_down(*args: object, **kwargs: object) -> None:
         raise ConnectionResetError("the database went away")
 
-    monkeypatch.setattr(refusals.audit, "record", database_down)
+    monkeypatch.setattr(refusal_queue.audit, "record", database_down)
     with caplog.at_level(logging.ERROR, logger="registry.audit"):
         response = await client.post(
             f"/students/{student_id}/reveal", headers=headers, json={"field": "id_number"}
@@ -184,7 +185,7 @@ async def test_a_slow_audit_write_is_given_up(
     async def hangs(*args: object, **kwargs: object) -> None:
         await asyncio.sleep(60)
 
-    monkeypatch.setattr(refusals.audit, "record", hangs)
+    monkeypatch.setattr(refusal_queue.audit, "record", hangs)
     monkeypatch.setattr(refusals, "AUDIT_TIMEOUT_SECONDS", 0.2)
     response = await asyncio.wait_for(
         client.post(f"/students/{student_id}/reveal", headers=headers, json={"field": "phone"}),

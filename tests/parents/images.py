@@ -185,3 +185,26 @@ def distinct_jpeg(n: int) -> bytes:
     out = io.BytesIO()
     image.save(out, "JPEG", quality=95)
     return out.getvalue()
+
+
+def tiff() -> bytes:
+    """A real TIFF: Pillow opens it when not told which formats to accept."""
+    out = io.BytesIO()
+    upright().save(out, "TIFF")
+    return out.getvalue()
+
+
+def psd() -> bytes:
+    """A minimal Photoshop file (8-bit RGB, raw image data), the kind Pillow's PSD plugin
+    parses; Pillow cannot write one."""
+    width, height = 4, 3
+    header = b"8BPS" + struct.pack(">H6xHIIHH", 1, 3, height, width, 8, 3)
+    sections = struct.pack(">I", 0) * 3  # colour mode data, image resources, layers
+    return header + sections + struct.pack(">H", 0) + b"\x80" * (3 * width * height)
+
+
+def eps() -> bytes:
+    """An Encapsulated PostScript file (Pillow hands its pixels to Ghostscript)."""
+    out = io.BytesIO()
+    upright().save(out, "EPS")
+    return out.getvalue()

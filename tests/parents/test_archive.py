@@ -192,7 +192,7 @@ async def test_objects_move_after_the_campaign_settles_and_not_before(
     for pid, key in hot.items():
         assert await key_of(Upload, pid) == f"archive/{key}"
         assert not (storage.root / key).exists()
-        assert (storage.root / "archive" / key).read_bytes() == jpeg(photos.index(pid))
+        assert await storage.get(f"archive/{key}") == jpeg(photos.index(pid))
     assert (await key_of(Evidence, evidence)).startswith("archive/evidence/")
     assert await ArchivedObject.count() == 4
     latest = await latest_run(app.state.redis)
@@ -431,7 +431,7 @@ async def test_a_run_killed_mid_way_finishes_on_the_next_with_every_object_once(
     assert await ArchivedObject.count().where(ArchivedObject.hot_removed_at.is_null()) == 0
     assert files_under(storage, hot) == sorted(storage.root / "archive" / key for key in hot)
     for i, key in enumerate(hot):
-        assert (storage.root / "archive" / key).read_bytes() == jpeg(i)
+        assert await storage.get(f"archive/{key}") == jpeg(i)
 
 
 async def test_a_copy_that_differs_or_a_missing_object_is_left_where_it_is(
@@ -469,7 +469,7 @@ async def test_a_copy_that_differs_or_a_missing_object_is_left_where_it_is(
         f"upload:{missing} missing",
     ]
     assert await key_of(Upload, wrong) == wrong_key
-    assert (storage.root / wrong_key).read_bytes() == jpeg(0)  # the hot copy stays
+    assert await storage.get(wrong_key) == jpeg(0)  # the hot copy stays
     assert await key_of(Upload, missing) == missing_key
     assert await audit_rows("upload", wrong) == []
     assert (await key_of(Upload, fine)).startswith("archive/")
@@ -634,8 +634,8 @@ async def test_a_hot_copy_left_behind_stays_while_its_archive_copy_is_lost_or_al
     run_id = await run_inline(storage, archive_now, app.state.redis)
 
     assert run_id is not None
-    assert (storage.root / hot[lost]).read_bytes() == jpeg(0)
-    assert (storage.root / hot[altered]).read_bytes() == jpeg(1)
+    assert await storage.get(hot[lost]) == jpeg(0)
+    assert await storage.get(hot[altered]) == jpeg(1)
     assert not (storage.root / hot[fine]).exists()
     left = await ArchivedObject.select(ArchivedObject.object_ref).where(
         ArchivedObject.hot_removed_at.is_null()

@@ -103,6 +103,10 @@ async def test_heic_from_an_iphone_is_accepted(
     [
         (b"%PDF-1.4 not a photo at all" * 10, 400, "photo_unsupported"),
         (b"GIF89a" + b"\x00" * 100, 400, "photo_unsupported"),
+        # Formats Pillow would open, named .jpg: refused before any of their decoders runs
+        (images.tiff(), 400, "photo_unsupported"),
+        (images.psd(), 400, "photo_unsupported"),
+        (images.eps(), 400, "photo_unsupported"),
         (images.png_claiming(8000, 8000), 400, "photo_too_many_pixels"),
         (images.png_claiming(40000, 40000), 400, "photo_too_many_pixels"),
         (images.truncated_jpeg(), 400, "photo_truncated"),
@@ -115,6 +119,9 @@ async def test_heic_from_an_iphone_is_accepted(
     ids=[
         "pdf-named-jpg",
         "gif",
+        "tiff-named-jpg",
+        "psd-named-jpg",
+        "eps-named-jpg",
         "too-many-pixels",
         "decompression-bomb",
         "truncated",
