@@ -62,6 +62,7 @@ from backend.reports.exports_controllers import ROUTES as EXPORT_ROUTES
 from backend.reports.progress_controllers import ROUTES as PROGRESS_ROUTES
 from backend.resources import open_resources
 from backend.seed import format_logins, seed_if_empty
+from backend.transfers.bulletin_controllers import ROUTES as BULLETIN_ROUTES
 from backend.worker import REDIS_DOWN, inline_worker
 
 log = logging.getLogger("registry")
@@ -253,6 +254,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *EXPORT_ROUTES,
             *PAPER_RETURN_ROUTES,
             *PROGRESS_ROUTES,
+            *BULLETIN_ROUTES,
             *docs_assets(settings),
         ],
         lifespan=[lifespan],
