@@ -6,7 +6,7 @@ from datetime import date
 from typing import Annotated, Any
 
 from litestar import Controller, get
-from litestar.params import Parameter
+from litestar.params import QueryParameter
 
 from backend.accounts.permissions import Action
 from backend.deps import ActorDep, PrincipalDep
@@ -18,17 +18,17 @@ from backend.transfers.bulletin_schemas import BulletinRead
 
 RegionFilter = Annotated[
     str | None,
-    Parameter(
-        query="region",
+    QueryParameter(
+        name="region",
         pattern=r"^\d{6}$",
         description="A province, city or county (GB/T 2260); none: the caller's own",
     ),
 ]
 DateFrom = Annotated[
-    date, Parameter(query="from", description="The period's first day (China date)")
+    date, QueryParameter(name="from", description="The period's first day (China date)")
 ]
 DateTo = Annotated[
-    date, Parameter(query="to", description="The period's last day (China date), included")
+    date, QueryParameter(name="to", description="The period's last day (China date), included")
 ]
 
 
