@@ -3,7 +3,7 @@ of the kinds, spans and steps it (and the review queue's summary) shows."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from enum import StrEnum
 
 import msgspec
@@ -130,6 +130,7 @@ class BulletinRead(msgspec.Struct):
     previous_from: date
     previous_to: date
     as_of: date  # China's date when counted: a period reaching past it is counted up to it
+    counted_at: datetime  # when these figures were counted (kept up to a minute)
     figures: Figures
     children_are: str | None  # province, city, county: the level of `children`; None: none
     children: list[Figures]

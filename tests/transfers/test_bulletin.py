@@ -16,6 +16,7 @@ from backend.accounts.roles import Role
 from backend.accounts.tables import AuditLog
 from backend.config import Settings
 from backend.transfers import bulletin
+from backend.transfers.tables import StatusChange
 from tests.factories import SYSTEM, World, bearer, build_world, login, make_students
 from tests.transfers.seed import Step, add_change, at
 
@@ -47,6 +48,7 @@ def review_in(region: str, became: str, decided: str | None = None) -> Step:
 @pytest.fixture
 async def world(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> World:
     monkeypatch.setattr(bulletin, "china_today", lambda: TODAY)
+    bulletin.forget()  # the figures another test's seed gave
     world = await build_world(settings)
     school_g = await org.create_school(SYSTEM, "2133010699", "学校G", "330106")
     world.schools["G"] = school_g
@@ -254,3 +256,22 @@ async def test_a_period_backwards_or_over_a_year_is_refused(
     response = await read(client, world, Role.province_admin, **query)
     assert response.status_code == 400
     assert response.json()["code"] == "bad_period"
+
+
+async def test_figures_are_kept_a_moment_then_counted_again(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    first = (await read(client, world, Role.county_reviewer, **FEBRUARY)).json()
+    await StatusChange.delete().where(StatusChange.kind == "suspend")
+    kept = (await read(client, world, Role.county_reviewer, **FEBRUARY)).json()
+    assert kept["counted_at"] == first["counted_at"]
+    assert suspensions(kept) == 1
+    bulletin.forget()
+    fresh = (await read(client, world, Role.county_reviewer, **FEBRUARY)).json()
+    assert fresh["counted_at"] > first["counted_at"]
+    assert suspensions(fresh) == 0
+
+
+def suspensions(body: dict[str, Any]) -> int:
+    found = next(k for k in body["figures"]["others"] if k["kind"] == "suspend")
+    return int(found["flow"]["started"])
