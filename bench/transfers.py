@@ -394,6 +394,9 @@ def main() -> int:
         "--database", default="registry_bench_transfers", help="dropped and recreated"
     )
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
+    parser.add_argument(
+        "--keep-data", action="store_true", help="reuse the last seeded database as it is"
+    )
     parser.add_argument("--seed-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -406,7 +409,14 @@ def main() -> int:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     load_before = load_average()
-    world = prepare_database(args, port)
+    saved = OUT / "transfers-world.json"
+    if args.keep_data and saved.exists():
+        world = json.loads(saved.read_text())
+        log(f"reusing the seeded database {args.database}")
+    else:
+        world = prepare_database(args, port)
+        OUT.mkdir(parents=True, exist_ok=True)
+        saved.write_text(json.dumps(world))
     log(f"seeded: {world}")
     cmd = server_command("granian", "asyncio", port)
     log(f"starting server: {shlex.join(cmd)}")

@@ -1,7 +1,9 @@
 """Indexes for the transfers bulletin (`transfers/bulletin.py`): the changes started in a
 period whose sending (`from_region`) or receiving (`to_region`) side lies in a region are one
-index range each, by region then start date. A region's steps are found from its changes by
-`review_step_subject`.
+index range each, by region then start date. A county's steps are found from its changes by
+`review_step_subject`; a province's are most of the status changes' steps, read from a
+partial index holding those alone with the columns the bulletin counts (an index-only scan,
+never the heap of every correction's and problem record's steps).
 
 Plain SQL that SQLite and PostgreSQL share.
 """
@@ -19,6 +21,8 @@ DESCRIPTION = "transfers bulletin indexes"
 INDEXES = {
     "status_change_sent": "status_change (from_region, started_on)",
     "status_change_received": "status_change (to_region, started_on)",
+    "review_step_change_steps": "review_step (subject_id, kind, state, became_current_at, "
+    "decided_at, due_on) WHERE subject_kind = 'status_change'",
 }
 
 

@@ -22,7 +22,9 @@ counted up to today, `end`):
 
 Two statements of plain aggregates (PostgreSQL and SQLite alike), one over `status_change`
 (by region or school and start date: indexes `status_change_sent`, `status_change_received`)
-and one over the transfers' `review_step` rows (by `review_step_subject`).
+and one over the transfers' `review_step` rows (`review_step_change_steps`, a partial index of
+the status changes' steps). A province's figures read most of its transfers: they are kept a
+minute per region and period (`TTL`).
 """
 
 from __future__ import annotations
@@ -420,7 +422,8 @@ def _figures(
 # The figures of a node for a period, kept for a moment in this process: the statements read
 # every transfer of the region (a province's bulletin: ≈ 0.2–0.5 s of PostgreSQL over 100,000
 # open transfers, bench/transfers.py), and a bulletin's readers do not need them fresher than
-# a minute. Concurrent readers of the same figures wait for one count (`_counting`).
+# a minute. Concurrent readers of the same figures wait for one count (`_counting`); once
+# kept, while one reader counts them again the others get the kept ones.
 TTL = 60.0
 _kept: dict[Hashable, tuple[float, BulletinRead]] = {}
 _counting: dict[Hashable, asyncio.Lock] = {}
@@ -439,13 +442,16 @@ async def bulletin(
     date_to: date,
 ) -> BulletinRead:
     """The bulletin of a region (or the caller's own region or school) for a period, counted
-    at most `TTL` seconds ago (`counted_at`)."""
+    within the last `TTL` seconds, or while being counted again (`counted_at`)."""
     require(principal, Action.read_transfer_bulletin)
     today = china_today()
     now, before, _ = periods(date_from, date_to, today)
     node = await find_node(principal, actor, region_code)
     key = (node.level, node.region_code, node.school_id, date_from, date_to, today)
     lock = _counting.setdefault(key, asyncio.Lock())
+    found = _kept.get(key)
+    if found is not None and (found[0] > monotonic() or lock.locked()):
+        return found[1]  # fresh, or being counted again by another request meanwhile
     async with lock:
         found = _kept.get(key)
         if found is not None and found[0] > monotonic():

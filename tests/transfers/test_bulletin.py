@@ -275,3 +275,31 @@ async def test_figures_are_kept_a_moment_then_counted_again(
 def suspensions(body: dict[str, Any]) -> int:
     found = next(k for k in body["figures"]["others"] if k["kind"] == "suspend")
     return int(found["flow"]["started"])
+
+
+async def test_the_nation_ranks_provinces_each_answering_for_its_own_steps(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    body = (await read(client, world, Role.sysadmin, **FEBRUARY)).json()
+    assert (body["level"], body["region_code"], body["children_are"]) == (
+        "nation",
+        None,
+        "province",
+    )
+    provinces = {p["code"]: p for p in body["children"]}
+    assert list(provinces) == ["320000", "330000"]
+    # T4 leaves 江苏 for 浙江: 江苏 sent it and holds its overdue review; 浙江 received it
+    jiangsu, zhejiang = provinces["320000"], provinces["330000"]
+    assert jiangsu["name"] == "江苏省"
+    assert reach(jiangsu, "cross_province")["sent"]["started"] == 1
+    assert steps(jiangsu, "cross_province") == {
+        "start": (0, 0),
+        "release": (1, 0),
+        "review_out": (1, 1),
+        "review_in": (0, 0),
+    }
+    assert reach(zhejiang, "cross_province")["received"]["started"] == 1
+    assert reach(zhejiang, "cross_province")["overdue"] == 0
+    # the nation counts T4 once, and every transfer of the seed
+    assert reach(body["figures"], "cross_province")["total"]["started"] == 1
+    assert reach(body["figures"], "within_province")["total"]["started"] == 3
