@@ -420,10 +420,11 @@ def _figures(
 
 
 # The figures of a node for a period, kept for a moment in this process: the statements read
-# every transfer of the region (a province's bulletin: ≈ 0.2–0.5 s of PostgreSQL over 100,000
-# open transfers, bench/transfers.py), and a bulletin's readers do not need them fresher than
-# a minute. Concurrent readers of the same figures wait for one count (`_counting`); once
-# kept, while one reader counts them again the others get the kept ones.
+# every transfer of the region (a province's bulletin: 0.3 s + 1.7 s of PostgreSQL over
+# 100,000 open transfers on a loaded 2-core machine, bench/transfers.py), and a bulletin's
+# readers do not need them fresher than a minute. Concurrent readers of the same figures wait
+# for one count (`_counting`); once kept, while one reader counts them again the others get
+# the kept ones.
 TTL = 60.0
 _kept: dict[Hashable, tuple[float, BulletinRead]] = {}
 _counting: dict[Hashable, asyncio.Lock] = {}
