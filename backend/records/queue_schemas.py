@@ -33,11 +33,26 @@ class FieldChange(msgspec.Struct):
     masked: bool  # the values are masked (an ID number, a phone, an address)
 
 
+class QueuedChangeKind(StrEnum):
+    """The kinds of status change, as the queue shows them: `backend.transfers.tables.ChangeKind`
+    (records may not import transfers; tests/transfers/test_transfer_queue.py keeps the two
+    the same)."""
+
+    transfer = "transfer"
+    suspend = "suspend"
+    resume = "resume"
+    leave = "leave"
+    skip = "skip"
+    repeat = "repeat"
+    abroad = "abroad"
+    cancel = "cancel"
+
+
 class ChangeSummary(msgspec.Struct):
     """A transfer or another status change (学籍异动) waiting on its approver: what it does,
     from which school to which, and how far it goes."""
 
-    kind: str  # backend.transfers.tables.ChangeKind: transfer, suspend, …
+    kind: QueuedChangeKind
     kind_label: str  # 转学, 休学, …
     from_school_name: str  # where the student is (the sending school)
     to_school_name: str | None  # a transfer's receiving school

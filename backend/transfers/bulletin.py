@@ -34,7 +34,6 @@ import re
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from enum import StrEnum
 from time import monotonic
 from typing import Any
 
@@ -58,6 +57,7 @@ from backend.transfers.bulletin_schemas import (
     Figures,
     Flow,
     KindFigures,
+    Level,
     Reach,
     ReachFigures,
     StepFigures,
@@ -71,14 +71,6 @@ RECEIVING_STEPS = (StepKind.start, StepKind.review_in)
 _REACH_OF: dict[str, Reach] = {
     span.value: reach for reach, spans in REACH_SPANS.items() for span in spans
 }
-
-
-class Level(StrEnum):
-    nation = "nation"
-    province = "province"
-    city = "city"
-    county = "county"
-    school = "school"
 
 
 # How many leading digits of a region code name a child one level down
@@ -495,7 +487,7 @@ async def _count(
                 )
             )
     return BulletinRead(
-        level=node.level.value,
+        level=node.level,
         region_code=node.region_code,
         school_id=node.school_id,
         name=node.name,
@@ -506,6 +498,6 @@ async def _count(
         as_of=today,
         counted_at=counted_at,
         figures=figures,
-        children_are=child_level[1].value if child_level is not None else None,
+        children_are=child_level[1] if child_level is not None else None,
         children=children,
     )

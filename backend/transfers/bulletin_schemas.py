@@ -34,6 +34,16 @@ STEP_LABEL: dict[StepKind, str] = {
 }
 
 
+class Level(StrEnum):
+    """Whose figures: the nation's, a region's, or a school's own."""
+
+    nation = "nation"
+    province = "province"
+    city = "city"
+    county = "county"
+    school = "school"
+
+
 class Reach(StrEnum):
     """How the bulletin groups transfers: within a province (a county's or another county's
     of the same province, spans `county` and `province`) or across provinces (`country`)."""
@@ -121,7 +131,7 @@ class BulletinRead(msgspec.Struct):
     province's cities, a city's counties; the nation's provinces), in code order, for ranking.
     Dates are China dates, both ends included."""
 
-    level: str  # nation, province, city, county or school
+    level: Level
     region_code: str | None
     school_id: int | None
     name: str
@@ -132,5 +142,5 @@ class BulletinRead(msgspec.Struct):
     as_of: date  # China's date when counted: a period reaching past it is counted up to it
     counted_at: datetime  # when these figures were counted (kept up to a minute)
     figures: Figures
-    children_are: str | None  # province, city, county: the level of `children`; None: none
+    children_are: Level | None  # the level of `children` (province, city, county); None: none
     children: list[Figures]

@@ -9,7 +9,7 @@ from typing import Any
 
 from backend.masking import mask_text
 from backend.records import queues
-from backend.records.queue_schemas import ChangeSummary, SubjectSummary
+from backend.records.queue_schemas import ChangeSummary, QueuedChangeKind, SubjectSummary
 from backend.records.review_tables import EvidenceKind, SubjectKind
 from backend.transfers.bulletin_schemas import KIND_LABEL, SPAN_LABEL
 from backend.transfers.tables import ChangeKind, Span
@@ -39,7 +39,7 @@ def summary(row: dict[str, Any]) -> SubjectSummary | None:
         evidence=evidence,
         round=int(row["chg_round"]),
         change=ChangeSummary(
-            kind=kind.value,
+            kind=QueuedChangeKind(kind.value),
             kind_label=KIND_LABEL[kind],
             from_school_name=from_school,
             to_school_name=to_school,

@@ -12,6 +12,8 @@ import pytest
 
 from backend.accounts.roles import Role
 from backend.config import Settings
+from backend.records.queue_schemas import QueuedChangeKind
+from backend.transfers.tables import ChangeKind
 from tests.factories import World, bearer, build_world, login, make_account, make_students
 from tests.transfers.seed import Step, add_change
 
@@ -91,3 +93,7 @@ async def test_no_one_else_sees_it(client: httpx.AsyncClient, world: World, who:
     page, counts = await queue(client, phone)
     assert page["total"] == 0
     assert counts["waiting"] == 0
+
+
+def test_the_queue_knows_every_kind_of_status_change() -> None:
+    assert [kind.value for kind in QueuedChangeKind] == [kind.value for kind in ChangeKind]
