@@ -95,6 +95,8 @@ class Action(StrEnum):
     # Campaign progress (backend/reports/progress.py)
     read_progress = "read_progress"  # counts, drill-down and series of one's scope
     tick_paper_return = "tick_paper_return"  # 回收: the signed paper form came back
+    # the transfers bulletin's figures: a region's and below (authorities), a school's own
+    read_transfer_bulletin = "read_transfer_bulletin"
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,6 +328,12 @@ RULES: dict[Action, Rule] = {
     Action.tick_paper_return: Rule(
         FAMILY_DESK,
         Refusal("paper_return_desk_only", "只有班主任或学籍管理员可以登记纸质确认表回收"),
+    ),
+    Action.read_transfer_bulletin: Rule(
+        from_rank(Role.registrar),
+        Refusal(
+            "bulletin_staff_only", "只有学校学籍管理员、校领导和教育行政部门可以查看异动通报数据"
+        ),
     ),
 }
 

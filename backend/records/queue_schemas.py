@@ -33,6 +33,33 @@ class FieldChange(msgspec.Struct):
     masked: bool  # the values are masked (an ID number, a phone, an address)
 
 
+class QueuedChangeKind(StrEnum):
+    """The kinds of status change, as the queue shows them: `backend.transfers.tables.ChangeKind`
+    (records may not import transfers; tests/transfers/test_transfer_queue.py keeps the two
+    the same)."""
+
+    transfer = "transfer"
+    suspend = "suspend"
+    resume = "resume"
+    leave = "leave"
+    skip = "skip"
+    repeat = "repeat"
+    abroad = "abroad"
+    cancel = "cancel"
+
+
+class ChangeSummary(msgspec.Struct):
+    """A transfer or another status change (学籍异动) waiting on its approver: what it does,
+    from which school to which, and how far it goes."""
+
+    kind: QueuedChangeKind
+    kind_label: str  # 转学, 休学, …
+    from_school_name: str  # where the student is (the sending school)
+    to_school_name: str | None  # a transfer's receiving school
+    span: str | None  # a transfer's Span: county, province, country
+    span_label: str | None  # 县内, 省内跨县, 跨省
+
+
 class SubjectSummary(msgspec.Struct):
     """What the reviewer decides on, without another request. A change request fills every
     field; another kind of subject fills what it has (`queues.summarize`)."""
@@ -44,6 +71,7 @@ class SubjectSummary(msgspec.Struct):
     has_document: bool  # the ID document (id_scan) is attached
     evidence: list[EvidenceKind]
     round: int  # 2, 3, … after a rejection and resubmission
+    change: ChangeSummary | None = None  # a status change's (subject_kind `status_change`)
 
 
 class QueueItem(msgspec.Struct):

@@ -20,7 +20,6 @@ from backend.records import request_service
 from backend.records.change_request_controllers import PHOTO_ERRORS, UPLOAD_OPT
 from backend.records.evidence import MAX_REQUEST_BYTES
 from backend.transfers import effects as _registers_its_handler  # noqa: F401
-from backend.transfers import queue as _registers_its_summary  # noqa: F401
 from backend.transfers import reads, service
 from backend.transfers.schemas import (
     ChangeStart,

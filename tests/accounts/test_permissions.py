@@ -75,6 +75,7 @@ confirm_export_approval     ·   ·   ·   ·   ✓   ✓   ✓   ✓   export_a
 export_student_records      ·   ·   ·   ·   ✓   ✓   ✓   ✓   export_admins_only
 read_progress               ·   ✓   ✓   ✓   ✓   ✓   ✓   ✓   progress_staff_only
 tick_paper_return           ·   ✓   ✓   ·   ·   ·   ·   ·   paper_return_desk_only
+read_transfer_bulletin      ·   ·   ✓   ✓   ✓   ✓   ✓   ✓   bulletin_staff_only
 """
 COLUMNS = list(Role)  # parent … sysadmin: the table's columns, in the same order
 
