@@ -15,7 +15,6 @@ from ._foreign import ForeignForms, check_foreign
 from ._ink import (
     LINE_KEEP,
     LINE_PX,
-    SPECK_PX,
     along_strokes,
     box_noise,
     crop_png,
@@ -76,8 +75,8 @@ class _Clock:
 # smoothing grows; a stroke, a line, keeps more of its darkness. (σ 3 found structure
 # that is no grain — JPEG blocks and shadow edges in dim corners — as handwriting.)
 SMOOTHER = 2.0
-# On the line map, grain crosses the level in streaks about a line long: specks below this
-# (pixels) are dropped there, where the usual map drops SPECK_PX.
+# On the line map, grain that crosses the level does so in streaks up to about 40 pixels
+# (a dim, shaded 12-MP photo); a faint pencil stroke's run is longer. Smaller are dropped.
 LINE_SPECKS = 40
 
 
@@ -209,16 +208,11 @@ def _steadier_hand(
             layout,
             blur_px,
             t,
-            grain=grain,
             keep=LINE_KEEP,
         )
         # A line across a printed rule carries the rule's darkness up to half a line
         # from it: the rules are kept that much further out (3σ of the spread).
-        lines = replace(
-            lines,
-            spread=lines.spread + LINE_PX / 6,
-            specks=LINE_SPECKS * lines.specks // SPECK_PX,
-        )
+        lines = replace(lines, spread=lines.spread + LINE_PX / 6, specks=LINE_SPECKS)
         hand = better(lines)
     return hand
 
