@@ -77,10 +77,10 @@ LINE_KEEP = 0.9
 def _line_kernels() -> list[np.ndarray]:
     kernels = []
     for k in range(LINE_ANGLES):
-        kernel = np.zeros((LINE_PX, LINE_PX), np.float32)
-        kernel[LINE_PX // 2, :] = 1.0
+        bar = np.zeros((LINE_PX, LINE_PX), np.float32)
+        bar[LINE_PX // 2, :] = 1.0
         turn = cv2.getRotationMatrix2D((LINE_PX // 2, LINE_PX // 2), 180.0 * k / LINE_ANGLES, 1.0)
-        kernel = cv2.warpAffine(kernel, turn, (LINE_PX, LINE_PX), flags=cv2.INTER_LINEAR)
+        kernel: np.ndarray = cv2.warpAffine(bar, turn, (LINE_PX, LINE_PX), flags=cv2.INTER_LINEAR)
         kernels.append(kernel / kernel.sum())
     return kernels
 
