@@ -13,6 +13,9 @@ import numpy as np
 
 from ._foreign import ForeignForms, check_foreign
 from ._ink import (
+    LINE_KEEP,
+    LINE_PX,
+    along_strokes,
     box_noise,
     crop_png,
     faint_stroke_level,
@@ -72,6 +75,9 @@ class _Clock:
 # smoothing grows; a stroke, a line, keeps more of its darkness. (σ 3 found structure
 # that is no grain — JPEG blocks and shadow edges in dim corners — as handwriting.)
 SMOOTHER = 2.0
+# On the line map, grain that crosses the level does so in streaks up to about 40 pixels
+# (a dim, shaded 12-MP photo); a faint pencil stroke's run is longer. Smaller are dropped.
+LINE_SPECKS = 40
 
 
 class _Smoother:
@@ -127,16 +133,18 @@ def _handwriting(
     t: Thresholds,
     smoothing: float = 1.0,
     grain: float | None = None,
+    keep: float = 1.0,
 ) -> _Hand:
     """The darkness that counts as handwriting follows the blur (a faint stroke keeps the
     same share of its peak) and stays above the grain around each box. `grain`: the
-    worst grain around a box at smoothing 1, which says whether specks are dropped."""
+    worst grain around a box at smoothing 1, which says whether specks are dropped;
+    `keep`: the share of a stroke's darkness the map keeps beyond blur and smoothing."""
     spread = float(np.sqrt(blur_px * blur_px + smoothing * smoothing - 1.0))
     tails = box_noise(ink_smooth, layout, spread)
     local = local_noise(tails, layout)
     noise = float(np.median(list(tails.values())))
-    levels = {code: handwriting_level(blur_px, n, smoothing) for code, n in local.items()}
-    faint = faint_stroke_level(blur_px, smoothing)
+    levels = {code: handwriting_level(blur_px, n, smoothing, keep) for code, n in local.items()}
+    faint = faint_stroke_level(blur_px, smoothing, keep)
     return _Hand(
         map=ink_smooth,
         smoothing=smoothing,
@@ -169,7 +177,9 @@ def _steadier_hand(
     def better(candidate: _Hand) -> _Hand:
         return candidate if len(candidate.undecided) < len(hand.undecided) else hand
 
+    sampled = hand.map
     hand = better(_handwriting(smoother(), layout, blur_px, t, SMOOTHER, grain))
+    averaged: np.ndarray | None = None
     if hand.undecided and found.photo_px_per_layout_px > 1.0:
         averaged = cv2.GaussianBlur(
             ink_map(straighten(full, found, layout, averaged=True)), (0, 0), 1.0
@@ -190,6 +200,20 @@ def _steadier_hand(
                 max(on_averaged.local.values()),
             )
             hand = better(replace(smoother_averaged, specks=2 * smoother_averaged.specks))
+    if hand.undecided:
+        # Still lost in the grain: look along the strokes, as a reader's eye does. The
+        # grain is averaged over a short line, a stroke keeps its darkness along it.
+        lines = _handwriting(
+            along_strokes(sampled if averaged is None else averaged),
+            layout,
+            blur_px,
+            t,
+            keep=LINE_KEEP,
+        )
+        # A line across a printed rule carries the rule's darkness up to half a line
+        # from it: the rules are kept that much further out (3σ of the spread).
+        lines = replace(lines, spread=lines.spread + LINE_PX / 6, specks=LINE_SPECKS)
+        hand = better(lines)
     return hand
 
 
