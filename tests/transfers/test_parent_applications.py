@@ -84,7 +84,7 @@ async def test_a_parent_applies_for_a_transfer_and_follows_it_to_the_end(
     listed = await client.get("/review-steps", headers=receiving)
     assert [item["step_id"] for item in listed.json()["items"]] == [current["id"]]
     summary = listed.json()["items"][0]["summary"]
-    assert summary["title"] == "转学：学校A → 学校B"
+    assert summary["title"] == "转学：学校A → 学校B（省内跨县转学）"
     assert summary["evidence"] == ["household_register", "other"]
     early = await decide(client, receiving, current["id"])
     assert early.status_code == 400
