@@ -35,8 +35,7 @@ from backend.http import (
     EXCEPTION_HANDLERS,
     BearerAuthentication,
     hostile_input_middleware,
-    request_id_middleware,
-    security_headers_middleware,
+    response_headers_middleware,
 )
 from backend.logs import uvicorn_log_config
 from backend.messages.controllers import ROUTES as MESSAGE_ROUTES
@@ -268,8 +267,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ],
         lifespan=[lifespan],
         middleware=[
-            request_id_middleware,
-            security_headers_middleware,
+            response_headers_middleware,
             DefineMiddleware(BearerAuthentication, exclude=PUBLIC_PATHS),
             hostile_input_middleware,
         ],

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import random
 import re
-import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -96,50 +96,51 @@ HTML_CSP = (
 )
 
 
-def request_id_middleware(app: ASGIApp) -> ASGIApp:
-    """Give each request an id (the caller's own, if well-formed) and echo it back."""
+def _encoded(headers: dict[str, str]) -> tuple[tuple[bytes, bytes], ...]:
+    return tuple((name.lower().encode(), value.encode()) for name, value in headers.items())
+
+
+_API_HEADERS = _encoded({**SECURITY_HEADERS, "Content-Security-Policy": API_CSP})
+_HTML_HEADERS = _encoded({**SECURITY_HEADERS, "Content-Security-Policy": HTML_CSP})
+_NO_STORE = (b"cache-control", b"no-store")
+
+
+def new_request_id() -> str:
+    # Unique, not secret: it names a request in logs and answers. `random` (reseeded in
+    # each forked worker) costs no system call per request, unlike uuid4.
+    return f"{random.getrandbits(128):032x}"
+
+
+def response_headers_middleware(app: ASGIApp) -> ASGIApp:
+    """Give each request an id (the caller's own, if well-formed) and echo it back; add
+    nosniff, no framing, a CSP (the docs page's for HTML, `default-src 'none'` otherwise) and
+    `Cache-Control: no-store` unless the response chose its own caching. One wrapper of
+    `send` for both: this runs on every request."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":  # type: ignore[comparison-overlap]
             await app(scope, receive, send)
             return
         incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        request_id = incoming if _REQUEST_ID.match(incoming) else new_request_id()
         scope.setdefault("state", {})["request_id"] = request_id
-        header = (b"x-request-id", request_id.encode())
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                if not any(name.lower() == b"x-request-id" for name, _ in headers):
-                    headers.append(header)
-                message["headers"] = headers
-            await send(message)
-
-        await app(scope, receive, send_with_id)
-
-    return middleware
-
-
-def security_headers_middleware(app: ASGIApp) -> ASGIApp:
-    """nosniff, no framing, a CSP (the docs page's for HTML, `default-src 'none'` otherwise) and
-    `Cache-Control: no-store` unless the response chose its own caching."""
-
-    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":  # type: ignore[comparison-overlap]
-            await app(scope, receive, send)
-            return
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 present = {bytes(name).lower() for name, _ in headers}
-                content_type = next(
-                    (bytes(v) for n, v in headers if bytes(n).lower() == b"content-type"), b""
+                html = any(
+                    bytes(name).lower() == b"content-type"
+                    and bytes(value).lower().startswith(b"text/html")
+                    for name, value in headers
                 )
-                for name, value in _security_headers(content_type.decode("latin-1")).items():
-                    if name.lower().encode() not in present:
-                        headers.append((name.lower().encode(), value.encode()))
+                for name, value in (
+                    *(_HTML_HEADERS if html else _API_HEADERS),
+                    _NO_STORE,
+                    (b"x-request-id", request_id.encode()),
+                ):
+                    if name not in present:
+                        headers.append((name, value))
                 message["headers"] = headers
             await send(message)
 
@@ -435,7 +436,7 @@ def _error(
 ) -> Response[dict[str, Any]]:
     # Unrouted requests (404, 405) never reach the app's middleware, and errors raised by a
     # middleware leave past the others' send wrappers: the id and safety headers are set here.
-    request_id = request_id_of(request) or uuid.uuid4().hex
+    request_id = request_id_of(request) or new_request_id()
     headers = {
         **_security_headers("application/json"),
         **(headers or {}),
