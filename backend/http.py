@@ -11,7 +11,7 @@ import ipaddress
 import logging
 import random
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from litestar import Request, Response
@@ -42,7 +42,7 @@ from backend.accounts.principal import (
 from backend.accounts.schemas import DB_ID_MAX
 from backend.accounts.tokens import AccessClaims
 from backend.config import Settings
-from backend.db import fetch_rows
+from backend.db import fetch_records
 from backend.errors import (
     BadRequest,
     DomainError,
@@ -362,7 +362,7 @@ async def read_as_caller(
     *args: Any,
     key: str,
     order_by: Sequence[str] = (),
-) -> tuple[Principal, list[dict[str, Any]]]:
+) -> tuple[Principal, list[Mapping[str, Any]]]:
     """On a `PRINCIPAL_IN_READ` route: the caller's account and session read in the same
     statement as `read_sql` (`principal.with_principal`), checked exactly as every other
     route checks them (sealed, disabled, logged out, password to change), and the read's rows
@@ -370,7 +370,7 @@ async def read_as_caller(
     (`claims_of`), never from what the rows say, and use its rows only as the caller that
     comes back may see them: the statement runs before the caller is known."""
     claims = claims_of(connection)
-    rows = await fetch_rows(with_principal(read_sql, order_by), *principal_args(claims), *args)
+    rows = await fetch_records(with_principal(read_sql, order_by), *principal_args(claims), *args)
     principal = principal_of(connection.app.state.settings, claims, rows[0] if rows else None)
     connection.scope["user"] = principal
     _require_current_password(principal, connection.route_handler)
