@@ -341,7 +341,12 @@ class BearerAuthentication(AbstractAuthenticationMiddleware):
     async def authenticate_request(
         self, connection: ASGIConnection[Any, Any, Any, Any]
     ) -> AuthenticationResult:
-        header = connection.headers.get("authorization", "")
+        # Straight from the scope (ASGI header names are lower case): `connection.headers`
+        # would parse every header of the request for this one.
+        header = next(
+            (value for name, value in connection.scope["headers"] if name == b"authorization"),
+            b"",
+        ).decode("latin-1")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token:
             raise Unauthorized()
