@@ -14,13 +14,14 @@ import asyncio
 import json
 import logging
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from functools import lru_cache
 from typing import Any
 
 import asyncpg
+import msgspec
 from piccolo.engine.base import Engine
 from piccolo.engine.finder import engine_finder
 from piccolo.engine.postgres import PostgresEngine
@@ -170,9 +171,28 @@ async def fetch_rows(sql: str, *args: Any) -> list[dict[str, Any]]:
     return [dict(row) for row in rows]
 
 
+async def fetch_records(sql: str, *args: Any) -> list[Mapping[str, Any]]:
+    """`fetch_rows` for a hot read of many rows: on PostgreSQL the driver's records as they
+    come (read by column name; copying a row of 40 columns into a dict costs ≈ 3–8 µs)."""
+    if _lane is not None:
+        return list(await _lane.fetch(_numbered(sql), args))
+    return list(await fetch_rows(sql, *args))
+
+
 def json_value(raw: Any) -> Any:
-    """A JSON column's value: Piccolo hands JSON back as text, unless a driver decoded it."""
-    return json.loads(raw) if isinstance(raw, str | bytes) else raw
+    """A JSON column's value: Piccolo hands JSON back as text, unless a driver decoded it.
+    msgspec reads it in a third of `json.loads`'s time (a check's report is ≈ 4 KB on every
+    poll of an upload); what msgspec refuses and Python reads (NaN, a number past float's
+    range) goes to `json.loads`."""
+    if not isinstance(raw, str | bytes):
+        return raw
+    try:
+        return _decode_json(raw)
+    except msgspec.DecodeError:
+        return json.loads(raw)
+
+
+_decode_json = msgspec.json.Decoder().decode
 
 
 AfterCommit = Callable[[], Awaitable[None]]

@@ -14,7 +14,7 @@ from litestar import Litestar, Response, get
 
 from backend.accounts.roles import Role
 from backend.config import Settings, settings_from_env
-from backend.http import security_headers_middleware
+from backend.http import response_headers_middleware
 from tests.factories import PASSWORD, World, bearer, build_world, login, make_students
 
 
@@ -238,7 +238,7 @@ async def test_a_response_may_choose_its_own_caching() -> None:
     async def data() -> dict[str, str]:
         return {"a": "b"}
 
-    application = Litestar([asset, data], middleware=[security_headers_middleware])
+    application = Litestar([asset, data], middleware=[response_headers_middleware])
     transport = httpx.ASGITransport(app=application)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         cached = await client.get("/asset.css")

@@ -4,7 +4,7 @@ sealed or disabled account, or a logged-out session, stops at its next request."
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -77,7 +77,9 @@ def password_change_required(
     return now - changed_at > timedelta(days=settings.staff_password_max_age_days)
 
 
-def principal_of(settings: Settings, claims: AccessClaims, row: dict[str, Any] | None) -> Principal:
+def principal_of(
+    settings: Settings, claims: AccessClaims, row: Mapping[str, Any] | None
+) -> Principal:
     """The principal from the `p_*` columns of its statement's row (None: no such session)."""
     if row is None or row["p_revoked_at"] is not None:
         raise InvalidToken()

@@ -16,6 +16,7 @@ caller is checked on its own and the list read for the scope it has now.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from litestar.connection import ASGIConnection
@@ -102,7 +103,7 @@ async def families(
     assumed = _scopes.get(claims_of(connection).account_id)
     if assumed is not None and class_id is None:
 
-        async def first_fetch(sql: str, *args: Any) -> list[dict[str, Any]]:
+        async def first_fetch(sql: str, *args: Any) -> list[Mapping[str, Any]]:
             principal, rows = await read_as_caller(
                 connection, sql, *args, key="id", order_by=states.FAMILIES_ORDER
             )

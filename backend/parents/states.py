@@ -10,7 +10,7 @@ family's latest word (`uploads.upload_photo` sets its `last_sent_at`).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, cast
 
 from backend.accounts.scope import Scope, in_scope_sql
@@ -55,13 +55,13 @@ def _labels(raw: Any) -> list[str]:
     return [BY_CODE[c].label if c in BY_CODE else c for c in json_value(raw)]
 
 
-async def _illegible(rows: list[dict[str, Any]]) -> dict[int, list[str]]:
+async def _illegible(rows: Sequence[Mapping[str, Any]]) -> dict[int, list[str]]:
     """The fields the teacher could not read, for the few photos sent back for that."""
     return await drafts.illegible_fields([r["upload_id"] for r in rows if r.get("has_illegible")])
 
 
 def form_status(
-    row: dict[str, Any] | None,
+    row: Mapping[str, Any] | None,
     campaign: dict[str, Any] | None,
     illegible: dict[int, list[str]] | None = None,
 ) -> FormStatus:
@@ -115,7 +115,7 @@ WHERE gl.account = {{}}
 CHILDREN_ORDER = ("pending_order", "link_order")
 
 
-async def children_of(account_id: int) -> list[tuple[dict[str, Any], FormStatus | None]]:
+async def children_of(account_id: int) -> list[tuple[Mapping[str, Any], FormStatus | None]]:
     """A parent's links, confirmed ones first (by child), each confirmed child's record
     columns with its state; a pending or rejected link carries only its `link_status`."""
     return await children_from(
@@ -124,11 +124,11 @@ async def children_of(account_id: int) -> list[tuple[dict[str, Any], FormStatus 
 
 
 async def children_from(
-    rows: list[dict[str, Any]],
-) -> list[tuple[dict[str, Any], FormStatus | None]]:
+    rows: Sequence[Mapping[str, Any]],
+) -> list[tuple[Mapping[str, Any], FormStatus | None]]:
     """`children_of` from the rows of `CHILDREN_SQL` (in `CHILDREN_ORDER`)."""
     illegible = await _illegible(rows)
-    found: dict[int, tuple[dict[str, Any], FormStatus | None]] = {}
+    found: dict[int, tuple[Mapping[str, Any], FormStatus | None]] = {}
     chosen: set[int] = set()  # children whose row is the open campaign's form
     for row in rows:
         if row["link_status"] != "confirmed":
@@ -181,7 +181,7 @@ async def _regions(scope: Scope, class_id: int | None) -> tuple[str, ...]:
     return found
 
 
-Fetch = Callable[..., Awaitable[list[dict[str, Any]]]]
+Fetch = Callable[..., Awaitable[Sequence[Mapping[str, Any]]]]
 FAMILIES_ORDER = ("school_class", "name", "id")
 
 
@@ -192,7 +192,7 @@ async def families_page(
     limit: int,
     offset: int,
     first_fetch: Fetch = fetch_rows,
-) -> tuple[list[tuple[dict[str, Any], FormStatus]], int]:
+) -> tuple[list[tuple[Mapping[str, Any], FormStatus]], int]:
     """Enrolled students in scope (of one class), by class and name, with their states;
     filtered by state in SQL, so the total counts every family in scope. One query once the
     scope's regions are known (`_regions_of`); the page's first query goes through
@@ -225,7 +225,7 @@ async def _families_query(
     limit: int,
     offset: int,
     fetch: Fetch,
-) -> tuple[list[dict[str, Any]], int, dict[str, Any]]:
+) -> tuple[Sequence[Mapping[str, Any]], int, dict[str, Any]]:
     """The page, its total and the open campaigns by region, for families in `regions`; each
     row's `unseen_region` says whether a family in scope lives in another region."""
     where, args = _families_where(scope, class_id, "s")

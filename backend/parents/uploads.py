@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -60,7 +61,7 @@ class PhotoError(DomainError):
     """A rejected photo, with the status the check chose (400, or 413 when too large)."""
 
 
-def upload_read(row: dict[str, Any], duplicate: bool = False) -> UploadRead:
+def upload_read(row: Mapping[str, Any], duplicate: bool = False) -> UploadRead:
     return UploadRead(
         id=row["id"],
         student_id=row["student"],
@@ -242,7 +243,7 @@ async def upload_detail(principal: Principal, actor: Actor, upload_id: int) -> U
 
 
 async def detail_of(
-    principal: Principal, actor: Actor, upload_id: int, row: dict[str, Any] | None
+    principal: Principal, actor: Actor, upload_id: int, row: Mapping[str, Any] | None
 ) -> UploadDetail:
     """`upload_detail` from the row of `detail_sql(principal.scope)` (None: none found)."""
     if row is None:

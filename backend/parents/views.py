@@ -3,6 +3,7 @@ family with the state of its confirmation form in the current campaign."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from backend import masking
@@ -49,7 +50,7 @@ async def my_children(principal: Principal) -> list[ChildStatus]:
 
 
 def children_statuses(
-    children: list[tuple[dict[str, Any], FormStatus | None]],
+    children: list[tuple[Mapping[str, Any], FormStatus | None]],
 ) -> list[ChildStatus]:
     """`my_children` from `states.children_of` (or `children_from`)."""
     statuses = []
@@ -97,7 +98,7 @@ async def families(
 
 
 def families_of(
-    rows: list[tuple[dict[str, Any], FormStatus]], page: int, size: int, total: int
+    rows: list[tuple[Mapping[str, Any], FormStatus]], page: int, size: int, total: int
 ) -> Page[FamilyStatus]:
     """A page of `families` from `states.families_page`."""
     items = [

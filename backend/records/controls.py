@@ -14,6 +14,7 @@ that this process forgets when it writes one; other processes see a change withi
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -62,13 +63,34 @@ def province_of(region_code: str) -> str:
 
 
 _known: dict[str, tuple[float, dict[str, Control]]] = {}
+_asking: dict[str, asyncio.Future[dict[str, Control]]] = {}
 
 
 async def controls_of(province_code: str) -> dict[str, Control]:
-    """Every catalog field's control in the province (cached `TTL` seconds)."""
+    """Every catalog field's control in the province (cached `TTL` seconds), read by one
+    request at a time: every parent's read of a record needs it, and when it expires under
+    load the requests in flight wait for that one read instead of each sending its own."""
     known = _known.get(province_code)
     if known is not None and known[0] > time.monotonic():
         return known[1]
+    asking = _asking.get(province_code)
+    if asking is not None:
+        return await asyncio.shield(asking)
+    future: asyncio.Future[dict[str, Control]] = asyncio.get_running_loop().create_future()
+    _asking[province_code] = future
+    try:
+        found = await _read(province_code)
+        future.set_result(found)
+        return found
+    except BaseException as exc:
+        future.set_exception(exc)
+        future.exception()  # retrieved: no "never retrieved" warning when nobody waited
+        raise
+    finally:
+        del _asking[province_code]
+
+
+async def _read(province_code: str) -> dict[str, Control]:
     started = time.monotonic()
     found = {f.code: national(f) for f in FIELDS}
     for row in await FieldControl.select().where(FieldControl.province_code == province_code):

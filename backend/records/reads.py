@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import Any
 
@@ -205,7 +206,7 @@ async def get_student(principal: Principal, actor: Actor, student_id: int) -> St
 
 
 async def student_detail(
-    principal: Principal, actor: Actor, student_id: int, rows: list[dict[str, Any]]
+    principal: Principal, actor: Actor, student_id: int, rows: Sequence[Mapping[str, Any]]
 ) -> StudentDetail:
     """`get_student` from the rows of `student_sql(principal.scope)`."""
     if not rows:

@@ -176,3 +176,28 @@ async def test_a_province_and_a_national_account_setting_one_field_at_once_both_
     assert [a.status_code for a in answers] == [200] * 4, [a.text for a in answers]
     listed = (await client.get(CONTROLS, headers=province)).json()
     assert [c["key"] for c in listed if c["field_code"] == "health"] == [True]
+
+
+async def test_reads_in_flight_when_the_controls_expire_ask_the_database_once(
+    client: httpx.AsyncClient, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every parent's read of a record needs its province's controls: when the cached ones
+    expire under load, the reads in flight wait for one query instead of each sending it."""
+    province = await as_role(client, world, Role.province_admin)
+    answer = await client.put(f"{CONTROLS}/health", json={"key": True}, headers=province)
+    assert answer.status_code == 200, answer.text
+    controls.forget()
+    queries = 0
+    read = controls._read
+
+    async def counted(province_code: str) -> dict[str, controls.Control]:
+        nonlocal queries
+        queries += 1
+        await asyncio.sleep(0.05)  # the query still running when the others arrive
+        return await read(province_code)
+
+    monkeypatch.setattr(controls, "_read", counted)
+    found = await asyncio.gather(*(controls.controls_of("330000") for _ in range(20)))
+    assert queries == 1
+    assert all(f["health"].key for f in found)
+    assert controls._asking == {}
