@@ -62,8 +62,8 @@ from backend.reports.exports_controllers import ROUTES as EXPORT_ROUTES
 from backend.reports.progress_controllers import ROUTES as PROGRESS_ROUTES
 from backend.resources import open_resources
 from backend.seed import format_logins, seed_if_empty
-from backend.transfers.controllers import ROUTES as TRANSFER_ROUTES
 from backend.transfers.bulletin_controllers import ROUTES as BULLETIN_ROUTES
+from backend.transfers.controllers import ROUTES as TRANSFER_ROUTES
 from backend.worker import REDIS_DOWN, inline_worker
 
 log = logging.getLogger("registry")
