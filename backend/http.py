@@ -40,6 +40,7 @@ from backend.accounts.principal import (
     with_principal,
 )
 from backend.accounts.schemas import DB_ID_MAX
+from backend.accounts.support import audit_request
 from backend.accounts.tokens import AccessClaims
 from backend.config import Settings
 from backend.db import fetch_rows
@@ -349,6 +350,16 @@ class BearerAuthentication(AbstractAuthenticationMiddleware):
         if connection.route_handler.opt.get(PRINCIPAL_IN_READ):
             return AuthenticationResult(user=None, auth=claims)  # the handler's read checks
         principal = await load_principal(state.settings, claims)
+        if principal.scope.grant_id is not None:  # a sysadmin under a support grant
+            actor = principal.actor(
+                client_addr_of(connection, state.settings), request_id_of(connection)
+            )
+            await audit_request(
+                principal,
+                actor,
+                str(dict(connection.scope).get("method", "WEBSOCKET")),
+                connection.url.path,
+            )
         return AuthenticationResult(user=principal, auth=claims)
 
 

@@ -12,6 +12,7 @@ APP_CONFIG = AppConfig(
     table_classes=table_finder(
         modules=[
             "backend.accounts.tables",
+            "backend.accounts.support_tables",
             "backend.records.tables",
             "backend.records.review_tables",
             "backend.records.problem_tables",

@@ -664,7 +664,7 @@ async def arbitrate(
     """A national account decides a duplicate in arbitration: the school that keeps the
     record; the other schools' records are removed. The arbitration step's id."""
     require(principal, Action.arbitrate_problem)
-    if principal.scope.kind is not ScopeKind.national:
+    if principal.reach.kind is not ScopeKind.national:
         raise Forbidden("只有国家级账号可以仲裁重复学籍", code="national_only")
     case = await _case(principal, actor, case_id)
     if case["state"] != CaseState.arbitration.value:

@@ -29,10 +29,10 @@ TABLE = """
 action                    par tea reg lea cou cit pro sys   refused with
 use_staff_api               ·   ✓   ✓   ✓   ✓   ✓   ✓   ✓   forbidden
 use_parent_api              ✓   ·   ·   ·   ·   ·   ·   ·   parents_only
-import_records              ·   ·   ✓   ·   ✓   ✓   ✓   ✓   forbidden
+import_records              ·   ·   ✓   ·   ✓   ✓   ✓   ·   forbidden
 issue_forms                 ·   ·   ✓   ·   ·   ·   ·   ·   registrar_only
-read_printed_form           ·   ·   ✓   ✓   ✓   ✓   ✓   ✓   reveal_forbidden
-reveal_student              ·   ·   ✓   ✓   ✓   ✓   ✓   ✓   reveal_forbidden
+read_printed_form           ·   ·   ✓   ✓   ✓   ✓   ✓   ·   reveal_forbidden
+reveal_student              ·   ·   ✓   ✓   ✓   ✓   ✓   ·   reveal_forbidden
 search_by_identifier        ·   ·   ✓   ✓   ✓   ✓   ✓   ✓   identifier_search_forbidden
 open_campaign               ·   ·   ·   ·   ·   ·   ✓   ✓   campaign_province_only
 change_campaign             ·   ·   ·   ·   ·   ·   ✓   ✓   campaign_province_only
@@ -48,7 +48,7 @@ transcribe_correction       ·   ✓   ✓   ·   ·   ·   ·   ·   teachers_o
 approve_in_bulk             ·   ·   ·   ✓   ·   ·   ·   ·   leaders_only
 read_problem_cases          ·   ✓   ✓   ✓   ✓   ✓   ✓   ✓   forbidden
 act_on_problem              ·   ·   ✓   ·   ·   ·   ·   ·   problem_registrar_only
-import_problem_list         ·   ·   ·   ·   ✓   ✓   ✓   ✓   authorities_only
+import_problem_list         ·   ·   ·   ·   ✓   ✓   ✓   ·   authorities_only
 arbitrate_problem           ·   ·   ·   ·   ·   ·   ·   ✓   national_only
 ask_question                ✓   ·   ·   ·   ·   ·   ·   ·   parents_only
 answer_thread               ·   ✓   ✓   ·   ✓   ✓   ✓   ·   answerers_only
@@ -68,11 +68,14 @@ use_notifications           ✓   ✓   ✓   ✓   ✓   ✓   ✓   ✓   forb
 register_webhook            ·   ✓   ✓   ✓   ✓   ✓   ✓   ✓   webhook_staff_only
 reset_second_factor         ·   ·   ✓   ·   ✓   ✓   ✓   ✓   forbidden
 export_reports              ·   ·   ✓   ✓   ✓   ✓   ✓   ✓   export_forbidden
-record_export_approval      ·   ·   ·   ·   ✓   ✓   ✓   ✓   export_admins_only
-confirm_export_approval     ·   ·   ·   ·   ✓   ✓   ✓   ✓   export_admins_only
-export_student_records      ·   ·   ·   ·   ✓   ✓   ✓   ✓   export_admins_only
+record_export_approval      ·   ·   ·   ·   ✓   ✓   ✓   ·   export_admins_only
+confirm_export_approval     ·   ·   ·   ·   ✓   ✓   ✓   ·   export_admins_only
+export_student_records      ·   ·   ·   ·   ✓   ✓   ✓   ·   export_admins_only
 read_progress               ·   ✓   ✓   ✓   ✓   ✓   ✓   ✓   progress_staff_only
 tick_paper_return           ·   ✓   ✓   ·   ·   ·   ·   ·   paper_return_desk_only
+request_support_grant       ·   ·   ·   ·   ·   ·   ·   ✓   support_sysadmin_only
+decide_support_grant        ·   ·   ·   ·   ✓   ✓   ✓   ·   support_region_admins_only
+list_support_grants         ·   ·   ·   ·   ✓   ✓   ✓   ✓   support_region_admins_only
 """
 COLUMNS = list(Role)  # parent … sysadmin: the table's columns, in the same order
 
