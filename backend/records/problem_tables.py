@@ -5,6 +5,7 @@ on it, each reviewed through `records.reviews` (SubjectKind.problem_action)."""
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 from piccolo.columns import (
     Date,
@@ -18,7 +19,14 @@ from piccolo.columns import (
 from piccolo.columns.base import OnDelete
 from piccolo.table import Table
 
-from backend.accounts.scope_rules import OnMove, ScopedColumns, declare_scoped
+from backend.accounts.scope_rules import (
+    OnMove,
+    Scope,
+    ScopedColumns,
+    declare_related,
+    declare_scoped,
+    national_arbiter,
+)
 from backend.accounts.tables import Account, School, SchoolClass
 from backend.records.review_tables import ChangeRequest
 from backend.records.tables import Student
@@ -108,6 +116,17 @@ declare_scoped(
         on_move=OnMove.follows,
     ),
 )
+
+
+def _awaiting_the_nation(scope: Scope) -> Any:
+    """A duplicate in national arbitration is read by the nation's arbiter without a support
+    grant: only while it waits for it."""
+    if national_arbiter(scope):
+        return ProblemCase.state == CaseState.arbitration.value
+    return None
+
+
+declare_related(ProblemCase, _awaiting_the_nation)
 
 
 class ActionKind(StrEnum):

@@ -67,7 +67,7 @@ read_push_attempts          ·   ·   ✓   ·   ✓   ✓   ✓   ✓   forbidd
 use_notifications           ✓   ✓   ✓   ✓   ✓   ✓   ✓   ✓   forbidden
 register_webhook            ·   ✓   ✓   ✓   ✓   ✓   ✓   ✓   webhook_staff_only
 reset_second_factor         ·   ·   ✓   ·   ✓   ✓   ✓   ✓   forbidden
-export_reports              ·   ·   ✓   ✓   ✓   ✓   ✓   ✓   export_forbidden
+export_reports              ·   ·   ✓   ✓   ✓   ✓   ✓   ·   export_forbidden
 record_export_approval      ·   ·   ·   ·   ✓   ✓   ✓   ·   export_admins_only
 confirm_export_approval     ·   ·   ·   ·   ✓   ✓   ✓   ·   export_admins_only
 export_student_records      ·   ·   ·   ·   ✓   ✓   ✓   ·   export_admins_only
@@ -253,6 +253,7 @@ ACCOUNT = {
     "school_id": 1,
 }
 CSV = ("a.csv", b"x")
+GRANT = {"region_code": "330106", "reason": "工单：核对导入结果", "hours": 4}
 LINK = {"registration_code": "K7QM-3XPA", "birth_date": "2018-05-15"}
 REQUEST = {"student_id": (None, "999999"), "field_code": (None, "health"), "new_value": (None, "2")}
 
@@ -289,6 +290,12 @@ REFUSALS: list[tuple[Role | str, str, str, dict[str, Any], str]] = [
     (Role.school_leader, "POST", "/accounts", {"json": ACCOUNT}, "forbidden"),
     (Role.registrar, "POST", "/accounts", {"json": ACCOUNT}, "rank_too_high"),
     (Role.registrar, "POST", "/accounts/{self}/seal", {}, "rank_too_high"),
+    (Role.sysadmin, "POST", "/students/999999/reveal", {"json": {"field": "id_number"}},
+     "reveal_forbidden"),
+    (Role.county_reviewer, "POST", "/support-grants", {"json": GRANT}, "support_sysadmin_only"),
+    (Role.registrar, "GET", "/support-grants", {}, "support_region_admins_only"),
+    (Role.sysadmin, "POST", "/support-grants/999999/approve", {"json": {}},
+     "support_region_admins_only"),
 ]  # fmt: skip
 
 
