@@ -118,15 +118,15 @@ declare_scoped(
 )
 
 
-def _awaiting_the_nation(scope: Scope) -> Any:
+def _arbitrated_by_the_nation(scope: Scope) -> Any:
     """A duplicate in national arbitration is read by the nation's arbiter without a support
-    grant: only while it waits for it."""
+    grant: the cases waiting for it, and the one that carries its decision afterwards."""
     if national_arbiter(scope):
-        return ProblemCase.state == CaseState.arbitration.value
+        decided = ProblemAction.select(ProblemAction.case).where(
+            ProblemAction.action == ActionKind.arbitrate.value
+        )
+        return (ProblemCase.state == CaseState.arbitration.value) | ProblemCase.id.is_in(decided)
     return None
-
-
-declare_related(ProblemCase, _awaiting_the_nation)
 
 
 class ActionKind(StrEnum):
@@ -191,3 +191,5 @@ declare_scoped(
         on_move=OnMove.follows,
     ),
 )
+
+declare_related(ProblemCase, _arbitrated_by_the_nation)

@@ -25,6 +25,7 @@ write paths of records or requests.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -145,6 +146,10 @@ async def refresh(scope: Scope | None = None) -> None:
     of change actions, open a case for each local flag without one, and resolve the cases
     whose problem is gone (the check passes now, the record left the roll, or only one school
     still holds a duplicated ID)."""
+    if scope is not None and scope.reach is not None:
+        # A sysadmin also reads the arbitration cases of students it does not hold: refreshed
+        # from those students' side they would look gone. Only what its data scope holds.
+        scope = dataclasses.replace(scope, reach=None)
     async with transaction():
         await _follow_change_requests(scope)
         await _sync_flags(scope)

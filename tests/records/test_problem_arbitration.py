@@ -107,11 +107,10 @@ async def test_a_duplicate_both_schools_corroborate_is_arbitrated_nationally(
     after = (await client.get(f"/problem-cases/{case_a3['id']}", headers=other)).json()
     assert after["state"] == "resolved"
     assert after["reason"] == "教育部仲裁：保留本校学籍"
-    # decided, the case is no longer the nation's to read (a sysadmin reads no records)
     again = await client.post(
         f"/problem-cases/{case_a['id']}/arbitration", json=body, headers=nation
     )
-    assert again.status_code == 404
+    assert again.status_code == 409
     counts = (await client.get("/problem-cases/counts", headers=county)).json()
     assert counts["total"] == 0
 
@@ -124,6 +123,7 @@ async def test_refusing_to_arbitrate_sends_both_schools_back_to_act(
     seen = (await client.get(f"/problem-cases/{case_a['id']}", headers=nation)).json()
     refused = await decide(client, nation, current_step(seen), "reject", "请两校先核实在读情况")
     assert refused.status_code == 200, refused.text
+    # back with the schools, they are theirs to read (a sysadmin reads no records)
     schools = {case_a["id"]: Role.registrar, case_a3["id"]: "a3_registrar"}
     for case in (case_a, case_a3):
         school = await tokens(client, pw, schools[case["id"]])
