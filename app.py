@@ -25,6 +25,7 @@ from litestar.static_files import create_static_files_router
 from backend.accounts.admin_controllers import ROUTES as STAFF_ADMIN_ROUTES
 from backend.accounts.controllers import ROUTES as ACCOUNT_ROUTES
 from backend.accounts.second_factor_controllers import ROUTES as SECOND_FACTOR_ROUTES
+from backend.accounts.support_controllers import ROUTES as SUPPORT_ROUTES
 from backend.accounts.tokens import AccessTokenVerifier
 from backend.config import Settings, get_settings
 from backend.db import fetch_rows
@@ -262,6 +263,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *PUSH_ROUTES,
             *NOTIFY_ROUTES,
             *SECOND_FACTOR_ROUTES,
+            *SUPPORT_ROUTES,
             *EXPORT_ROUTES,
             *PAPER_RETURN_ROUTES,
             *PROGRESS_ROUTES,

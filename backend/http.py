@@ -40,6 +40,7 @@ from backend.accounts.principal import (
     with_principal,
 )
 from backend.accounts.schemas import DB_ID_MAX
+from backend.accounts.support import audit_request
 from backend.accounts.tokens import AccessClaims
 from backend.config import Settings
 from backend.db import fetch_records
@@ -358,6 +359,16 @@ class BearerAuthentication(AbstractAuthenticationMiddleware):
         # Here rather than in an app-wide guard: Litestar copies the route handler for each
         # guard it runs (≈ 20 µs a copy), on every request.
         _require_current_password(principal, connection.route_handler)
+        if principal.scope.grant_id is not None:  # a sysadmin under a support grant
+            actor = principal.actor(
+                client_addr_of(connection, state.settings), request_id_of(connection)
+            )
+            await audit_request(
+                principal,
+                actor,
+                str(dict(connection.scope).get("method", "WEBSOCKET")),
+                connection.url.path,
+            )
         return AuthenticationResult(user=principal, auth=claims)
 
 

@@ -13,6 +13,7 @@ APP_CONFIG = AppConfig(
         modules=[
             "backend.accounts.tables",
             "backend.accounts.refusal_queue",
+            "backend.accounts.support_tables",
             "backend.records.tables",
             "backend.records.review_tables",
             "backend.records.problem_tables",

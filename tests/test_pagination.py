@@ -17,12 +17,14 @@ from backend.pages import MAX_PAGE, MAX_PAGE_SIZE, Window, window
 from backend.records.tables import GuardianLink
 from tests.factories import World, bearer, build_world, login, make_students
 
-# Who lists each path: the lists a registrar may read, and the accounts for the sysadmin.
+# Who lists each path: the lists a registrar may read, the accounts and the support grants
+# for the sysadmin, the export approvals for the province.
 CALLERS = {
     "/accounts": Role.sysadmin,
     "/my/change-requests": Role.parent,
     "/my/threads": Role.parent,
-    "/export-approvals": Role.sysadmin,
+    "/export-approvals": Role.province_admin,
+    "/support-grants": Role.sysadmin,
 }
 
 

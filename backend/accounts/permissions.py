@@ -97,6 +97,10 @@ class Action(StrEnum):
     tick_paper_return = "tick_paper_return"  # 回收: the signed paper form came back
     # the transfers bulletin's figures: a region's and below (authorities), a school's own
     read_transfer_bulletin = "read_transfer_bulletin"
+    # Support grants (backend/accounts/support.py): a sysadmin's time-boxed access to a region
+    request_support_grant = "request_support_grant"
+    decide_support_grant = "decide_support_grant"  # approve, refuse, revoke: the region's admins
+    list_support_grants = "list_support_grants"
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,9 +140,10 @@ def roles(*names: Role) -> frozenset[Role]:
 
 PROVINCE_LEVEL = roles(Role.province_admin, Role.sysadmin)  # a sysadmin acts for the province
 FAMILY_DESK = roles(Role.teacher, Role.registrar)  # the class's teacher, the school's registrar
-IMPORTERS = roles(
-    Role.registrar, Role.county_reviewer, Role.city_admin, Role.province_admin, Role.sysadmin
-)
+# A sysadmin writes no student's data and reveals none in full: under a support grant it
+# reads, masked, what the region's staff read (backend/accounts/support.py).
+IMPORTERS = roles(Role.registrar, Role.county_reviewer, Role.city_admin, Role.province_admin)
+REVEALERS = from_rank(Role.registrar) - {Role.sysadmin}
 # The administering authorities' reviewers (`roles.AUTHORITY_ROLE`): support staff too.
 AUTHORITIES = roles(Role.county_reviewer, Role.city_admin, Role.province_admin)
 # Who creates, seals, unseals and disables accounts of a lower rank in their scope.
@@ -157,13 +162,13 @@ _RANK_TOO_HIGH = Refusal("rank_too_high", "只能管理比自己级别低的账�
 
 COVERS_REGION = Relation(
     "the target region is the caller's or lies inside it",
-    lambda principal, region_code: principal.scope.covers_region(region_code),
+    lambda principal, region_code: principal.reach.covers_region(region_code),
     Refusal("campaign_above_scope", "只能修改本级或下级的核查工作"),
 )
 BELOW_OWN_REGION = Relation(
     "the target region lies below the caller's own, and is not a province",
     lambda principal, region_code: (
-        region_code != principal.scope.region_code
+        region_code != principal.reach.region_code
         and region_level(region_code) is not RegionLevel.province
     ),
     Refusal(
@@ -173,7 +178,7 @@ BELOW_OWN_REGION = Relation(
 )
 OWN_PROVINCE = Relation(
     "the target province is the caller's (a national account: any)",
-    lambda principal, province_code: principal.scope.covers_region(province_code),
+    lambda principal, province_code: principal.reach.covers_region(province_code),
     Refusal("controls_other_province", "只能设置本省的受控字段"),
 )
 LOWER_RANK_STAFF = Relation(
@@ -189,15 +194,20 @@ LOWER_RANK = Relation(
 
 # Full student records leave only under an authorising document (regulation 002:
 # 经县级以上人民政府批准) that an admin at county level or above records and a second confirms.
-EXPORT_APPROVERS = roles(Role.county_reviewer, Role.city_admin, Role.province_admin, Role.sysadmin)
+EXPORT_APPROVERS = roles(Role.county_reviewer, Role.city_admin, Role.province_admin)
 _EXPORT_ADMINS_ONLY = Refusal(
     "export_admins_only",
     "学生完整信息的批量导出须由县级及以上教育行政部门的管理员登记批准文件、另一位管理员确认",
 )
 APPROVAL_REGION_IN_SCOPE = Relation(
     "the approved region is the caller's or lies inside it",
-    lambda principal, region_code: principal.scope.covers_region(region_code),
+    lambda principal, region_code: principal.reach.covers_region(region_code),
     Refusal("approval_outside_scope", "只能为本级或下级地区登记批准文件"),
+)
+
+# An admin of the region (the role that administers accounts there, `admin.py`) decides.
+_SUPPORT_DECIDERS = Refusal(
+    "support_region_admins_only", "技术支持授权由该地区的省级、市级或区县级管理员审批"
 )
 
 RULES: dict[Action, Rule] = {
@@ -207,8 +217,8 @@ RULES: dict[Action, Rule] = {
     Action.issue_forms: Rule(
         roles(Role.registrar), Refusal("registrar_only", "只有学籍管理员可以打印确认表")
     ),
-    Action.read_printed_form: Rule(from_rank(Role.registrar), _REVEAL),
-    Action.reveal_student: Rule(from_rank(Role.registrar), _REVEAL),
+    Action.read_printed_form: Rule(REVEALERS, _REVEAL),
+    Action.reveal_student: Rule(REVEALERS, _REVEAL),
     Action.search_by_identifier: Rule(
         from_rank(Role.registrar),
         Refusal(
@@ -260,7 +270,7 @@ RULES: dict[Action, Rule] = {
         Refusal("problem_registrar_only", "只有学籍管理员可以处理问题学籍"),
     ),
     Action.import_problem_list: Rule(
-        roles(Role.county_reviewer, Role.city_admin, Role.province_admin, Role.sysadmin),
+        AUTHORITIES,
         Refusal("authorities_only", "只有教育行政部门可以导入全国系统下发的问题学籍名单"),
     ),
     Action.arbitrate_problem: Rule(
@@ -313,7 +323,7 @@ RULES: dict[Action, Rule] = {
         Refusal("progress_authorities_only", "只有教育行政部门可以查看各校核查工作进展"),
     ),
     Action.export_reports: Rule(
-        from_rank(Role.registrar),
+        REVEALERS,  # support reads in place: no file of a region leaves with a sysadmin
         Refusal("export_forbidden", "只有学籍管理员及以上角色可以导出名单和进度表"),
     ),
     Action.record_export_approval: Rule(
@@ -335,6 +345,12 @@ RULES: dict[Action, Rule] = {
             "bulletin_staff_only", "只有学校学籍管理员、校领导和教育行政部门可以查看异动通报数据"
         ),
     ),
+    Action.request_support_grant: Rule(
+        roles(Role.sysadmin),
+        Refusal("support_sysadmin_only", "只有系统管理员可以申请技术支持授权"),
+    ),
+    Action.decide_support_grant: Rule(AUTHORITIES, _SUPPORT_DECIDERS),
+    Action.list_support_grants: Rule(AUTHORITIES | {Role.sysadmin}, _SUPPORT_DECIDERS),
 }
 
 

@@ -22,6 +22,9 @@ class ScopeKind(StrEnum):
     school = "school"
     region = "region"
     national = "national"
+    # a sysadmin: no person's data of its own; a region's, read-only, only under an approved
+    # support grant (backend/accounts/support.py), when its scope is that region's
+    support = "support"
 
 
 class RegionLevel(StrEnum):
@@ -70,7 +73,9 @@ ROLE_LABEL: dict[Role, str] = {
     Role.sysadmin: "系统管理员",
 }
 
-# Which scope an account of each role holds (a sysadmin may hold a region or the nation).
+# Which scope an account of each role holds (a sysadmin may hold a region or the nation). A
+# sysadmin's holds only what configures the system; its requests read students' data only
+# under a support grant (`principal.principal_of`, backend/accounts/support.py).
 SCOPE_OF_ROLE: dict[Role, tuple[ScopeKind, RegionLevel | None]] = {
     Role.parent: (ScopeKind.guardian, None),
     Role.teacher: (ScopeKind.school_class, None),

@@ -23,7 +23,7 @@ from typing import Any
 from piccolo.columns import Column
 from piccolo.table import Table
 
-from backend.accounts.roles import ScopeKind
+from backend.accounts.roles import Role, ScopeKind
 
 # Regions (GB/T 2260): 330000 a province, 330100 a city, 330106 a county.
 
@@ -53,17 +53,27 @@ class Scope:
     school_id: int | None = None
     class_id: int | None = None
     account_id: int | None = None  # whose children, for a guardian scope
+    # A sysadmin's: the support grant this region scope comes from (None: no grant).
+    grant_id: int | None = None
+    # A sysadmin's: the scope its account holds, for the rows that configure the system and
+    # describe its organisation (`ScopedColumns.personal` False) and nothing else.
+    reach: Scope | None = None
 
     @classmethod
     def of_account(cls, row: dict[str, Any]) -> Scope:
-        """The scope of an account row (columns as in the `account` table)."""
-        return cls(
+        """The scope of an account row (columns as in the `account` table). A sysadmin's,
+        outside a request (a job, the command line), reaches no person's data: a support
+        grant is checked per request (`principal.principal_of`)."""
+        own = cls(
             ScopeKind(row["scope_kind"]),
             row["region_code"],
             row["school"],
             row["school_class"],
             row["id"],
         )
+        if row.get("role") == Role.sysadmin.value:
+            return cls(ScopeKind.support, account_id=row["id"], reach=own)
+        return own
 
     @classmethod
     def guardian(cls, account_id: int) -> Scope:
@@ -83,7 +93,10 @@ class Scope:
         return False
 
     def overlaps_region(self, region_code: str) -> bool:
-        """`Reach.overlapping` for one region: it contains this scope's region or lies in it."""
+        """`Reach.overlapping` for one region: it contains this scope's region or lies in it.
+        Only campaigns overlap, and they are not a person's data: a sysadmin's own scope."""
+        if self.reach is not None:
+            return self.reach.overlaps_region(region_code)
         if self.kind is ScopeKind.national:
             return True
         if self.region_code is None:
@@ -118,6 +131,10 @@ class ScopedColumns:
     reach: Reach = Reach.inside
     student: Column | None = None  # the student a row belongs to (the id, for the student)
     on_move: OnMove | None = None  # required when `student` is given
+    # False: the rows configure the system or describe its organisation (regions, schools,
+    # classes, accounts, campaigns, progress counts), not a student or a family: a sysadmin
+    # reaches them with its account's own scope (`Scope.reach`), without a support grant.
+    personal: bool = True
 
 
 SCOPED: dict[type[Table], ScopedColumns] = {}
@@ -140,6 +157,12 @@ def declare_scoped(table: type[Table], columns: ScopedColumns) -> None:
 def declare_related(table: type[Table], related: Callable[[Scope], Any]) -> None:
     """`related(scope)`: a where-clause of more rows of `table` inside `scope`, or None."""
     RELATED.setdefault(table, []).append(related)
+
+
+def national_arbiter(scope: Scope) -> bool:
+    """A sysadmin whose account holds the nation: it arbitrates duplicates (教育部仲裁), so
+    the cases and steps waiting for it are in its scope, grant or not."""
+    return scope.reach is not None and scope.reach.kind is ScopeKind.national
 
 
 def columns_of(table: type[Table]) -> ScopedColumns:
@@ -167,8 +190,17 @@ def _overlapping(scope: Scope, table: type[Table], columns: ScopedColumns) -> An
     return above
 
 
+def acting(scope: Scope, columns: ScopedColumns) -> Scope:
+    """The scope that reads a table: a sysadmin's own (`Scope.reach`) for the rows that are
+    not a person's, else the scope itself."""
+    if scope.reach is not None and not columns.personal:
+        return scope.reach
+    return scope
+
+
 def in_scope(scope: Scope, table: type[Table], columns: ScopedColumns) -> Any:
     """The where-clause that keeps exactly the rows of `table` inside `scope`; None for all."""
+    scope = acting(scope, columns)
     if scope.kind is ScopeKind.national:
         return None
     if columns.reach is Reach.overlapping:
@@ -186,7 +218,9 @@ def in_scope(scope: Scope, table: type[Table], columns: ScopedColumns) -> Any:
 
 def scope_filter(scope: Scope, table: type[Table]) -> Any:
     """The rows of `table` inside `scope`, its related rows included; None for all."""
-    where = in_scope(scope, table, columns_of(table))
+    columns = columns_of(table)
+    scope = acting(scope, columns)
+    where = in_scope(scope, table, columns)
     if where is None:
         return None
     for related in RELATED.get(table, ()):

@@ -38,7 +38,7 @@ class Region(Table, tablename="region"):
     parent_code = Varchar(length=6, null=True, default=None, index=True)
 
 
-declare_scoped(Region, ScopedColumns(region=Region.code))
+declare_scoped(Region, ScopedColumns(region=Region.code, personal=False))
 
 
 class School(Table, tablename="school"):
@@ -50,7 +50,7 @@ class School(Table, tablename="school"):
     administered_by = Varchar(length=10, default=Administration.county.value)
 
 
-declare_scoped(School, ScopedColumns(region=School.region_code, school=School.id))
+declare_scoped(School, ScopedColumns(region=School.region_code, school=School.id, personal=False))
 
 
 class SchoolClass(Table, tablename="school_class"):
@@ -73,7 +73,10 @@ class AccountStatus(StrEnum):
 declare_scoped(
     SchoolClass,
     ScopedColumns(
-        region=SchoolClass.region_code, school=SchoolClass.school, school_class=SchoolClass.id
+        region=SchoolClass.region_code,
+        school=SchoolClass.school,
+        school_class=SchoolClass.id,
+        personal=False,
     ),
 )
 
@@ -111,11 +114,16 @@ ACCOUNT_STATUS = Lifecycle(
 
 
 # A staff account's scope is where it works; a parent's account is also in the scope of its
-# children's schools (declared beside `GuardianLink`, which knows the children).
+# children's schools (declared beside `GuardianLink`, which knows the children). Accounts
+# are administered by a sysadmin without a support grant (`personal=False`): it creates the
+# province admins, and a staff account is not a student's data.
 declare_scoped(
     Account,
     ScopedColumns(
-        region=Account.region_code, school=Account.school, school_class=Account.school_class
+        region=Account.region_code,
+        school=Account.school,
+        school_class=Account.school_class,
+        personal=False,
     ),
 )
 

@@ -31,5 +31,7 @@ class CampaignAccount(Table, tablename="campaign_account"):
 
 declare_scoped(
     CampaignAccount,
-    ScopedColumns(region=CampaignAccount.region_code, school=CampaignAccount.school),
+    ScopedColumns(
+        region=CampaignAccount.region_code, school=CampaignAccount.school, personal=False
+    ),
 )

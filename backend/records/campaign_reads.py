@@ -124,7 +124,7 @@ async def load_campaign(principal: Principal, actor: Actor, campaign_id: int) ->
 
 
 async def get_campaign(principal: Principal, actor: Actor, campaign_id: int) -> CampaignRead:
-    [read] = await _reads(principal.scope, [await load_campaign(principal, actor, campaign_id)])
+    [read] = await _reads(principal.reach, [await load_campaign(principal, actor, campaign_id)])
     return read
 
 

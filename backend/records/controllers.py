@@ -301,7 +301,7 @@ class CampaignController(Controller):
         **Who may call**: any staff account.
 
         **Errors**: none beyond authentication."""
-        return await campaign_reads.list_campaigns(principal.scope)
+        return await campaign_reads.list_campaigns(principal.reach)
 
     @post(
         "/",

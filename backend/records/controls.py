@@ -136,7 +136,7 @@ def _unknown_field() -> BadRequest:
 
 def check_readable(principal: Principal, province_code: str) -> None:
     """Staff read the controls of their own province (a national account: any)."""
-    scope = principal.scope
+    scope = principal.reach
     if scope.kind is ScopeKind.national:
         return
     if scope.region_code is None or province_of(scope.region_code) != province_code:

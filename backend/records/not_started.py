@@ -50,15 +50,15 @@ async def schools_not_started(
 ) -> SchoolsNotStarted:
     require(principal, Action.list_schools_not_started)
     campaign = await load_campaign(principal, actor, campaign_id)
-    asked = region_code or principal.scope.region_code or campaign["region_code"]
-    await get_scoped(actor, principal.scope, Region, Region.code == asked, "region", asked)
+    asked = region_code or principal.reach.region_code or campaign["region_code"]
+    await get_scoped(actor, principal.reach, Region, Region.code == asked, "region", asked)
     region = _narrower(campaign["region_code"], asked)
     if region is None:
         raise Conflict("该核查工作不覆盖这个地区", code="campaign_not_here")
     area = Scope(ScopeKind.region, region_code=region)
 
     def schools(query: Any) -> Any:
-        return scoped(scoped(query, principal.scope, School), area, School)
+        return scoped(scoped(query, principal.reach, School), area, School)
 
     started = FormBatch.select(FormBatch.school).where(FormBatch.campaign == campaign_id)
     waiting = School.id.not_in(started)

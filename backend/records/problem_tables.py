@@ -5,6 +5,7 @@ on it, each reviewed through `records.reviews` (SubjectKind.problem_action)."""
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 from piccolo.columns import (
     Date,
@@ -18,7 +19,14 @@ from piccolo.columns import (
 from piccolo.columns.base import OnDelete
 from piccolo.table import Table
 
-from backend.accounts.scope_rules import OnMove, ScopedColumns, declare_scoped
+from backend.accounts.scope_rules import (
+    OnMove,
+    Scope,
+    ScopedColumns,
+    declare_related,
+    declare_scoped,
+    national_arbiter,
+)
 from backend.accounts.tables import Account, School, SchoolClass
 from backend.records.review_tables import ChangeRequest
 from backend.records.tables import Student
@@ -110,6 +118,17 @@ declare_scoped(
 )
 
 
+def _arbitrated_by_the_nation(scope: Scope) -> Any:
+    """A duplicate in national arbitration is read by the nation's arbiter without a support
+    grant: the cases waiting for it, and the one that carries its decision afterwards."""
+    if national_arbiter(scope):
+        decided = ProblemAction.select(ProblemAction.case).where(
+            ProblemAction.action == ActionKind.arbitrate.value
+        )
+        return (ProblemCase.state == CaseState.arbitration.value) | ProblemCase.id.is_in(decided)
+    return None
+
+
 class ActionKind(StrEnum):
     delete = "delete"  # the student is not at this school: leaves the roll, kept for history
     corroborate = "corroborate"  # 佐证: the record is right, with evidence
@@ -172,3 +191,5 @@ declare_scoped(
         on_move=OnMove.follows,
     ),
 )
+
+declare_related(ProblemCase, _arbitrated_by_the_nation)

@@ -28,6 +28,7 @@ write paths of records or requests.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -149,6 +150,10 @@ async def refresh(scope: Scope | None = None) -> None:
     of change actions, open a case for each local flag without one, and resolve the cases
     whose problem is gone (the check passes now, the record left the roll, or only one school
     still holds a duplicated ID)."""
+    if scope is not None and scope.reach is not None:
+        # A sysadmin also reads the arbitration cases of students it does not hold: refreshed
+        # from those students' side they would look gone. Only what its data scope holds.
+        scope = dataclasses.replace(scope, reach=None)
     async with transaction():
         await _follow_change_requests(scope)
         await _sync_flags(scope)
@@ -675,7 +680,7 @@ async def arbitrate(
     """A national account decides a duplicate in arbitration: the school that keeps the
     record; the other schools' records are removed. The arbitration step's id."""
     require(principal, Action.arbitrate_problem)
-    if principal.scope.kind is not ScopeKind.national:
+    if principal.reach.kind is not ScopeKind.national:
         raise Forbidden("只有国家级账号可以仲裁重复学籍", code="national_only")
     case = await _case(principal, actor, case_id)
     if case["state"] != CaseState.arbitration.value:

@@ -145,7 +145,7 @@ class NotInBulk(DomainError):
 
 def seat_sql(principal: Principal, alias: str) -> tuple[str, list[Any]]:
     """`reviews.occupies` as SQL: the current steps `principal` decides."""
-    scope = principal.scope
+    scope = principal.reach
     where = f"{alias}.state = 'current' AND {alias}.role = {{}}"
     args: list[Any] = [principal.role.value]
     if scope.kind is ScopeKind.school_class:

@@ -8,6 +8,7 @@ transfer) by kind and id, so one queue and one way of deciding serve them all.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 from piccolo.columns import (
     Date,
@@ -22,7 +23,14 @@ from piccolo.columns import (
 from piccolo.columns.base import OnDelete
 from piccolo.table import Table
 
-from backend.accounts.scope_rules import OnMove, ScopedColumns, declare_scoped
+from backend.accounts.scope_rules import (
+    OnMove,
+    Scope,
+    ScopedColumns,
+    declare_related,
+    declare_scoped,
+    national_arbiter,
+)
 from backend.accounts.tables import Account, School, SchoolClass
 from backend.records.tables import Student, confirmed_children
 from backend.statuses import Lifecycle
@@ -135,6 +143,20 @@ declare_scoped(
         on_move=OnMove.follows,
     ),
 )
+
+
+def _national_seats(scope: Scope) -> Any:
+    """The steps of the nation's own seat (arbitration) are in its arbiter's scope."""
+    if national_arbiter(scope):
+        return (
+            ReviewStep.seat_region.is_null()
+            & ReviewStep.seat_school.is_null()
+            & ReviewStep.seat_class.is_null()
+        )
+    return None
+
+
+declare_related(ReviewStep, _national_seats)
 
 
 class RequestSource(StrEnum):

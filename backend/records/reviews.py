@@ -126,8 +126,9 @@ def _seat_columns(spec: StepSpec, place: Place) -> dict[Any, Any]:
 
 
 def occupies(principal: Principal, step: dict[str, Any]) -> bool:
-    """Whether `principal` is who decides `step`: its role, sitting in its seat."""
-    scope = principal.scope
+    """Whether `principal` is who decides `step`: its role, sitting in its seat (a
+    sysadmin's national seat is its account's own scope, with or without a support grant)."""
+    scope = principal.reach
     if principal.role.value != step["role"]:
         return False
     if step["seat_class"] is not None:

@@ -247,7 +247,10 @@ class Campaign(Table, tablename="campaign"):
     closed_at = Timestamptz(null=True, default=None)  # closed early, for good
 
 
-declare_scoped(Campaign, ScopedColumns(region=Campaign.region_code, reach=Reach.overlapping))
+declare_scoped(
+    Campaign,
+    ScopedColumns(region=Campaign.region_code, reach=Reach.overlapping, personal=False),
+)
 
 
 class CampaignSetting(Table, tablename="campaign_setting"):
@@ -270,7 +273,8 @@ class CampaignSetting(Table, tablename="campaign_setting"):
 
 # A caller sees the settings of its own region, of the regions above and (a region) below.
 declare_scoped(
-    CampaignSetting, ScopedColumns(region=CampaignSetting.region_code, reach=Reach.overlapping)
+    CampaignSetting,
+    ScopedColumns(region=CampaignSetting.region_code, reach=Reach.overlapping, personal=False),
 )
 
 

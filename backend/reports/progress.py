@@ -89,7 +89,7 @@ async def load_campaign(principal: Principal, actor: Actor, campaign_id: int) ->
     """The campaign, refused to a parent (403) and outside the caller's scope (404, audited)."""
     require(principal, Action.read_progress)
     return await get_scoped(
-        actor, principal.scope, Campaign, Campaign.id == campaign_id, "campaign", campaign_id
+        actor, principal.reach, Campaign, Campaign.id == campaign_id, "campaign", campaign_id
     )
 
 
@@ -101,7 +101,7 @@ async def find_node(
     given = [v for v in (query.region_code, query.school_id, query.class_id) if v is not None]
     if len(given) > 1:
         raise BadRequest("只能指定一个地区、学校或班级", code="one_node_only")
-    scope = principal.scope
+    scope = principal.reach
     if query.class_id is not None:
         row = await get_scoped(
             actor,
@@ -132,15 +132,15 @@ async def _region_node(
     actor: Actor, principal: Principal, region_code: str, campaign: dict[str, Any]
 ) -> Node:
     row = await get_scoped(
-        actor, principal.scope, Region, Region.code == region_code, "region", region_code
+        actor, principal.reach, Region, Region.code == region_code, "region", region_code
     )
-    if principal.scope.kind not in (ScopeKind.region, ScopeKind.national):
+    if principal.reach.kind not in (ScopeKind.region, ScopeKind.national):
         raise NotFound()  # a school or class sees no region's totals (in scope or not)
     return Node(NodeLevel(region_level(row["code"]).value), row["name"], row["code"])
 
 
 async def _own_node(principal: Principal, campaign: dict[str, Any]) -> Node:
-    scope = principal.scope
+    scope = principal.reach
     if scope.kind is ScopeKind.school_class and scope.class_id is not None:
         row = await SchoolClass.select().where(SchoolClass.id == scope.class_id).first()
         if row is None:

@@ -76,6 +76,7 @@ declare_scoped(
         region=ProgressClass.region_code,
         school=ProgressClass.school,
         school_class=ProgressClass.school_class,
+        personal=False,
     ),
 )
 
@@ -92,7 +93,8 @@ class ProgressSchool(_Counts, tablename="progress_school"):
 
 
 declare_scoped(
-    ProgressSchool, ScopedColumns(region=ProgressSchool.region_code, school=ProgressSchool.school)
+    ProgressSchool,
+    ScopedColumns(region=ProgressSchool.region_code, school=ProgressSchool.school, personal=False),
 )
 
 
@@ -106,7 +108,7 @@ class ProgressCounty(_Counts, tablename="progress_county"):
     refreshed_at = Timestamptz()
 
 
-declare_scoped(ProgressCounty, ScopedColumns(region=ProgressCounty.region_code))
+declare_scoped(ProgressCounty, ScopedColumns(region=ProgressCounty.region_code, personal=False))
 
 
 class ProgressDay(Table, tablename="progress_day"):
@@ -128,7 +130,8 @@ class ProgressDay(Table, tablename="progress_day"):
 
 
 declare_scoped(
-    ProgressDay, ScopedColumns(region=ProgressDay.region_code, school=ProgressDay.school)
+    ProgressDay,
+    ScopedColumns(region=ProgressDay.region_code, school=ProgressDay.school, personal=False),
 )
 
 

@@ -29,10 +29,10 @@ TABLE = """
 action                    par tea reg lea cou cit pro sys   refused with
 use_staff_api               ·   ✓   ✓   ✓   ✓   ✓   ✓   ✓   forbidden
 use_parent_api              ✓   ·   ·   ·   ·   ·   ·   ·   parents_only
-import_records              ·   ·   ✓   ·   ✓   ✓   ✓   ✓   forbidden
+import_records              ·   ·   ✓   ·   ✓   ✓   ✓   ·   forbidden
 issue_forms                 ·   ·   ✓   ·   ·   ·   ·   ·   registrar_only
-read_printed_form           ·   ·   ✓   ✓   ✓   ✓   ✓   ✓   reveal_forbidden
-reveal_student              ·   ·   ✓   ✓   ✓   ✓   ✓   ✓   reveal_forbidden
+read_printed_form           ·   ·   ✓   ✓   ✓   ✓   ✓   ·   reveal_forbidden
+reveal_student              ·   ·   ✓   ✓   ✓   ✓   ✓   ·   reveal_forbidden
 search_by_identifier        ·   ·   ✓   ✓   ✓   ✓   ✓   ✓   identifier_search_forbidden
 open_campaign               ·   ·   ·   ·   ·   ·   ✓   ✓   campaign_province_only
 change_campaign             ·   ·   ·   ·   ·   ·   ✓   ✓   campaign_province_only
@@ -50,7 +50,7 @@ start_status_change         ·   ·   ✓   ·   ·   ·   ·   ·   status_chan
 apply_for_status_change     ✓   ·   ·   ·   ·   ·   ·   ·   parents_only
 read_problem_cases          ·   ✓   ✓   ✓   ✓   ✓   ✓   ✓   forbidden
 act_on_problem              ·   ·   ✓   ·   ·   ·   ·   ·   problem_registrar_only
-import_problem_list         ·   ·   ·   ·   ✓   ✓   ✓   ✓   authorities_only
+import_problem_list         ·   ·   ·   ·   ✓   ✓   ✓   ·   authorities_only
 arbitrate_problem           ·   ·   ·   ·   ·   ·   ·   ✓   national_only
 ask_question                ✓   ·   ·   ·   ·   ·   ·   ·   parents_only
 answer_thread               ·   ✓   ✓   ·   ✓   ✓   ✓   ·   answerers_only
@@ -69,13 +69,16 @@ read_push_attempts          ·   ·   ✓   ·   ✓   ✓   ✓   ✓   forbidd
 use_notifications           ✓   ✓   ✓   ✓   ✓   ✓   ✓   ✓   forbidden
 register_webhook            ·   ✓   ✓   ✓   ✓   ✓   ✓   ✓   webhook_staff_only
 reset_second_factor         ·   ·   ✓   ·   ✓   ✓   ✓   ✓   forbidden
-export_reports              ·   ·   ✓   ✓   ✓   ✓   ✓   ✓   export_forbidden
-record_export_approval      ·   ·   ·   ·   ✓   ✓   ✓   ✓   export_admins_only
-confirm_export_approval     ·   ·   ·   ·   ✓   ✓   ✓   ✓   export_admins_only
-export_student_records      ·   ·   ·   ·   ✓   ✓   ✓   ✓   export_admins_only
+export_reports              ·   ·   ✓   ✓   ✓   ✓   ✓   ·   export_forbidden
+record_export_approval      ·   ·   ·   ·   ✓   ✓   ✓   ·   export_admins_only
+confirm_export_approval     ·   ·   ·   ·   ✓   ✓   ✓   ·   export_admins_only
+export_student_records      ·   ·   ·   ·   ✓   ✓   ✓   ·   export_admins_only
 read_progress               ·   ✓   ✓   ✓   ✓   ✓   ✓   ✓   progress_staff_only
 tick_paper_return           ·   ✓   ✓   ·   ·   ·   ·   ·   paper_return_desk_only
 read_transfer_bulletin      ·   ·   ✓   ✓   ✓   ✓   ✓   ✓   bulletin_staff_only
+request_support_grant       ·   ·   ·   ·   ·   ·   ·   ✓   support_sysadmin_only
+decide_support_grant        ·   ·   ·   ·   ✓   ✓   ✓   ·   support_region_admins_only
+list_support_grants         ·   ·   ·   ·   ✓   ✓   ✓   ✓   support_region_admins_only
 """
 COLUMNS = list(Role)  # parent … sysadmin: the table's columns, in the same order
 
@@ -253,6 +256,7 @@ ACCOUNT = {
     "school_id": 1,
 }
 CSV = ("a.csv", b"x")
+GRANT = {"region_code": "330106", "reason": "工单：核对导入结果", "hours": 4}
 LINK = {"registration_code": "K7QM-3XPA", "birth_date": "2018-05-15"}
 REQUEST = {"student_id": (None, "999999"), "field_code": (None, "health"), "new_value": (None, "2")}
 
@@ -289,6 +293,12 @@ REFUSALS: list[tuple[Role | str, str, str, dict[str, Any], str]] = [
     (Role.school_leader, "POST", "/accounts", {"json": ACCOUNT}, "forbidden"),
     (Role.registrar, "POST", "/accounts", {"json": ACCOUNT}, "rank_too_high"),
     (Role.registrar, "POST", "/accounts/{self}/seal", {}, "rank_too_high"),
+    (Role.sysadmin, "POST", "/students/999999/reveal", {"json": {"field": "id_number"}},
+     "reveal_forbidden"),
+    (Role.county_reviewer, "POST", "/support-grants", {"json": GRANT}, "support_sysadmin_only"),
+    (Role.registrar, "GET", "/support-grants", {}, "support_region_admins_only"),
+    (Role.sysadmin, "POST", "/support-grants/999999/approve", {"json": {}},
+     "support_region_admins_only"),
 ]  # fmt: skip
 
 

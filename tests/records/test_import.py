@@ -205,12 +205,12 @@ async def test_invalid_ids_are_imported_and_flagged(
 async def test_same_id_at_two_schools_is_flagged_on_both(
     client: httpx.AsyncClient, app: Litestar, settings: Settings, world: World
 ) -> None:
-    sysadmin = bearer(await login(client, world.phones[Role.sysadmin]))
+    province = bearer(await login(client, world.phones[Role.province_admin]))
     codes = {"A": "2133010600", "B": "2133010801"}
     rows = [{**GOOD[0], "学校标识码": codes["A"]}, {**GOOD[0], "学校标识码": codes["B"]}]
 
     report = await do_import(
-        client, app, settings, sysadmin, to_csv(rows, [*HEADERS, "学校标识码"])
+        client, app, settings, province, to_csv(rows, [*HEADERS, "学校标识码"])
     )
 
     assert report["status"] == "done", report
@@ -222,10 +222,10 @@ async def test_same_id_at_two_schools_is_flagged_on_both(
 async def enrol_at_school_b(
     client: httpx.AsyncClient, app: Litestar, settings: Settings, world: World, row: dict[str, Any]
 ) -> None:
-    sysadmin = bearer(await login(client, world.phones[Role.sysadmin]))
+    province = bearer(await login(client, world.phones[Role.province_admin]))
     rows = [{**row, "学校标识码": "2133010801"}]
     report = await do_import(
-        client, app, settings, sysadmin, to_csv(rows, [*HEADERS, "学校标识码"])
+        client, app, settings, province, to_csv(rows, [*HEADERS, "学校标识码"])
     )
     assert report["summary"]["created"] == 1
 
@@ -557,10 +557,10 @@ async def test_two_rows_of_one_file_with_one_id_number_are_both_reported(
 async def test_the_same_id_at_two_schools_is_not_a_same_school_duplicate(
     client: httpx.AsyncClient, app: Litestar, settings: Settings, world: World
 ) -> None:
-    sysadmin = bearer(await login(client, world.phones[Role.sysadmin]))
+    province = bearer(await login(client, world.phones[Role.province_admin]))
     rows = [{**GOOD[0], "学校标识码": "2133010600"}, {**GOOD[0], "学校标识码": "2133010801"}]
     report = await do_import(
-        client, app, settings, sysadmin, to_csv(rows, [*HEADERS, "学校标识码"])
+        client, app, settings, province, to_csv(rows, [*HEADERS, "学校标识码"])
     )
     assert report["summary"]["same_school_duplicates"] == 0
     assert report["summary"]["same_school_duplicate_rows"] == []

@@ -362,7 +362,7 @@ async def test_new_students_are_created_with_every_field_as_before(
 @pytest.mark.parametrize(
     ("importer", "administered_by", "reviewer", "seat_region"),
     [
-        (Role.sysadmin, "county", "county_reviewer", "330108"),
+        (Role.province_admin, "county", "county_reviewer", "330108"),
         (Role.city_admin, "city", "city_admin", "330100"),
     ],
 )

@@ -23,7 +23,7 @@ SEEN = {
     Role.county_reviewer: 120,
     Role.city_admin: 120,
     Role.province_admin: 120,
-    Role.sysadmin: 120,
+    Role.sysadmin: 0,  # no student without a support grant (docs/security.md)
 }
 
 

@@ -13,10 +13,11 @@ import pytest
 from backend.accounts.roles import Role
 from backend.config import Settings
 from backend.records.tables import GuardianLink
-from tests.factories import World, build_world, make_students
+from tests.factories import World, bearer, build_world, login, make_account, make_students
 from tests.records.requests import as_role
 
 CONTROLS = "/provinces/330000/field-controls"
+JIANGSU_ADMIN = "13800007777"  # the other province's reader (a sysadmin reads no records)
 
 
 @pytest.fixture
@@ -32,6 +33,7 @@ async def world(settings: Settings) -> World:
             created_at=datetime.now(UTC),
         )
     )
+    await make_account(settings, Role.province_admin, JIANGSU_ADMIN, region_code="320000")
     return world
 
 
@@ -49,7 +51,7 @@ async def test_a_field_a_province_made_key_reads_as_key_in_its_schools_only(
     province = await as_role(client, world, Role.province_admin)
     registrar = await as_role(client, world, Role.registrar)
     parent = await as_role(client, world, Role.parent)
-    nation = await as_role(client, world, Role.sysadmin)
+    jiangsu = bearer(await login(client, JIANGSU_ADMIN))
     ours, theirs = world.students[0], world.other_students[0]
 
     before = await key_flags(client, f"/students/{ours}", registrar)
@@ -60,8 +62,8 @@ async def test_a_field_a_province_made_key_reads_as_key_in_its_schools_only(
 
     assert (await key_flags(client, f"/students/{ours}", registrar))["health"] is True
     assert (await key_flags(client, f"/my/children/{ours}", parent))["health"] is True
-    assert (await key_flags(client, f"/students/{ours}", nation))["health"] is True
-    elsewhere = await key_flags(client, f"/students/{theirs}", nation)
+    assert (await key_flags(client, f"/students/{ours}", province))["health"] is True
+    elsewhere = await key_flags(client, f"/students/{theirs}", jiangsu)
     assert (elsewhere["health"], elsewhere["name"]) == (False, True)
 
     response = await client.put(f"{CONTROLS}/health", json={"key": False}, headers=province)

@@ -271,8 +271,12 @@ async def test_a_lower_rank_or_another_county_cannot_confirm(
     done = await confirm(client, await as_(Role.province_admin), made["id"])
     assert (done.status_code, done.json()["state"]) == (200, "confirmed")
     refused(
-        await confirm(client, await as_(Role.sysadmin), made["id"]), 409, "approval_not_pending"
+        await confirm(client, await as_(Role.province_admin), made["id"]),
+        409,
+        "approval_not_pending",
     )
+    # a sysadmin records and confirms nothing: it is no authority (docs/security.md)
+    refused(await confirm(client, await as_(Role.sysadmin), made["id"]), 403, "export_admins_only")
 
 
 async def test_of_two_admins_confirming_at_once_one_confirms(
