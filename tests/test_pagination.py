@@ -23,6 +23,7 @@ CALLERS = {
     "/accounts": Role.sysadmin,
     "/my/change-requests": Role.parent,
     "/my/threads": Role.parent,
+    "/my/status-changes": Role.parent,
     "/export-approvals": Role.province_admin,
     "/support-grants": Role.sysadmin,
 }
