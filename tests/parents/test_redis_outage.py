@@ -281,7 +281,11 @@ async def test_the_embedded_default_restarts_its_redis_and_its_worker_carries_on
     assert {r["status"] for r in rows} == {"matches"}, rows
     text = log.read_text()
     assert "starting it again" in text, text[-3000:]
-    assert "worker reconnected to Redis" in text, text[-3000:]
+    # The verdicts above are the worker carrying on. Whether it noticed the outage depends on
+    # where its poll was when Redis died (the client's own retry may ride it out); a worker
+    # that did lose Redis must have come back.
+    if "worker lost Redis" in text:
+        assert "worker reconnected to Redis" in text, text[-3000:]
 
 
 async def test_endpoints_that_need_redis_answer_503_with_retry_after(
