@@ -146,7 +146,11 @@ def bearer(tokens: dict[str, Any]) -> dict[str, str]:
 async def run_jobs(app: Any, settings: Settings, max_jobs: int = -1) -> None:
     """Let a real arq worker drain the real Redis queue (burst mode), on its own pool; with
     `max_jobs`, stop after starting that many (a job a killed worker left locked would
-    otherwise hold a burst worker until arq's own timeout frees it)."""
+    otherwise hold a burst worker until arq's own timeout frees it).
+
+    It runs no cron jobs: arq enqueues a cron whose time comes while a burst worker polls,
+    and with crons every 5 s a burst that lasts a few seconds (a slow machine, a job's short
+    retry) kept finding new work and never stopped. A test of a cron calls its job."""
     import os
 
     from arq import create_pool
@@ -156,7 +160,9 @@ async def run_jobs(app: Any, settings: Settings, max_jobs: int = -1) -> None:
 
     pool = await due_only(await create_pool(RedisSettings.from_dsn(os.environ["REDIS_URL"])))
     resources = dataclasses.replace(app.state.resources, settings=settings)
-    worker = inline_worker(resources, pool, burst=True, poll_delay=0, max_burst_jobs=max_jobs)
+    worker = inline_worker(
+        resources, pool, burst=True, poll_delay=0, max_burst_jobs=max_jobs, cron_jobs=None
+    )
     await worker.main()
     await worker.close()  # closes its own pool
 
