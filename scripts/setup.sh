@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(python3 python3-venv python3-dev gcc tesseract-ocr tesseract-ocr-chi-sim fonts-wqy-microhei libgl1 libglib2.0-0)
+APT_PACKAGES=(python3 python3-venv python3-dev gcc tesseract-ocr tesseract-ocr-chi-sim fonts-wqy-microhei libgl1 libglib2.0-0 chromium)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
