@@ -114,9 +114,7 @@ async def _empty_tables() -> None:
     tables = [table._meta.tablename for table in reversed(ordered)]  # children first
 
     if is_postgres():
-        await db.run_querystring(
-            QueryString(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
-        )
+        await _truncate_postgres(tables)
     else:
         for table in tables:
             await db.run_querystring(QueryString(f"DELETE FROM {table}"))
@@ -124,6 +122,27 @@ async def _empty_tables() -> None:
             QueryString("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'")
         ):
             await db.run_querystring(QueryString("DELETE FROM sqlite_sequence"))
+
+
+async def _truncate_postgres(tables: list[str]) -> None:
+    """On a connection of its own, never the app's pool: a transaction a test left open in
+    a task (a job cancelled with the burst worker that ran it) can neither take the TRUNCATE
+    into itself nor hold it for ever. A lock wait past 15 s ends those transactions, then the
+    TRUNCATE runs again; an error fails the next test loudly instead of leaving rows."""
+    sql = f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"
+    connection = await asyncpg.connect(os.environ["DATABASE_URL"])
+    try:
+        await connection.execute("SET lock_timeout = '15s'")
+        try:
+            await connection.execute(sql)
+        except asyncpg.LockNotAvailableError:
+            await connection.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = "
+                "current_database() AND pid <> pg_backend_pid() AND state LIKE 'idle in%'"
+            )
+            await connection.execute(sql)
+    finally:
+        await connection.close()
 
 
 @pytest.fixture
