@@ -21,6 +21,9 @@ class FormState(StrEnum):
     the form was printed (whatever was uploaded: the school prints it again)."""
 
     no_campaign = "no_campaign"
+    # A status change (a transfer …) is open on the record: the campaign checks the child once
+    # it is done; no photo is taken meanwhile, and the child is not counted as missing.
+    change_open = "change_open"
     not_issued = "not_issued"
     form_outdated = "form_outdated"
     not_uploaded = "not_uploaded"
@@ -162,6 +165,9 @@ class ChildStatus(msgspec.Struct):
     class_id: int | None
     form: FormStatus | None
     link_status: LinkStatus = LinkStatus.confirmed
+    # a status change (a transfer …) is open on the record (label 异动办理中)
+    change_open: bool = False
+    change_open_label: str | None = None
 
 
 class ChildLink(ChildFact, kw_only=True):

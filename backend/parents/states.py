@@ -1,7 +1,8 @@
 """A family's state of its form in the campaign open for its region, read with hand-written SQL
 (one query for a parent's children, two for a page of families: `bench/http_auth.py`).
 
-The state is `no_campaign` (none open for the region), `not_issued` (no form printed in it),
+The state is `no_campaign` (none open for the region), `change_open` (a status change such as a
+transfer is open on the record: checked once it is done), `not_issued` (no form printed in it),
 `not_uploaded`, or the status of the photo the family sent last (`uploaded`, `checking`, a
 verdict, `check_failed`): the upload of the form's campaign with the latest
 COALESCE(last_sent_at, created_at). The same photo sent again is stored once, yet it is the
@@ -25,6 +26,7 @@ STATUS_MESSAGES = {
     "uploaded": "照片已收到，正在检查，通常几秒钟就有结果。",
     "checking": "照片已收到，正在检查，通常几秒钟就有结果。",
     "check_failed": CHECK_FAILED_MESSAGE,
+    "change_open": "孩子正在办理学籍异动（如转学），办结后再核对确认表，现在不用拍照上传。",
     "form_outdated": "学籍信息已按更正申请修改，这张确认表已过期。请等学校重新打印后，"
     "在新表上核对、签字并拍照上传。",
 }
@@ -64,11 +66,26 @@ def form_status(
     row: Mapping[str, Any] | None,
     campaign: dict[str, Any] | None,
     illegible: dict[int, list[str]] | None = None,
+    change_open: bool = False,
 ) -> FormStatus:
     """The state from a row of `_STATE_COLUMNS` for the campaign's form (None: no form);
-    `illegible` the fields a teacher could not read, by upload (`_illegible`)."""
+    `illegible` the fields a teacher could not read, by upload (`_illegible`); `change_open`
+    whether a status change is open on the record (it sets the state apart)."""
     if campaign is None:
         return FormStatus(None, None, False, None, FormState.no_campaign, None, None, None, None)
+    if change_open:
+        return FormStatus(
+            campaign["id"],
+            campaign["name"],
+            row is not None and row["form_id"] is not None,
+            None,
+            FormState.change_open,
+            None,
+            None,
+            None,
+            None,
+            message=STATUS_MESSAGES["change_open"],
+        )
     if row is None or row["form_id"] is None:
         status, row = "not_issued", None
     elif row["form_outdated"]:
@@ -103,7 +120,7 @@ def form_status(
 # A parent's links, confirmed ones first (by child), then the others in the order made.
 CHILDREN_SQL = f"""
 SELECT gl.student AS id, gl.status AS link_status, s.name, s.registry_number, s.school,
-       s.school_class, s.region_code, {_STATE_COLUMNS},
+       s.school_class, s.region_code, s.open_change IS NOT NULL AS change_open, {_STATE_COLUMNS},
        CASE WHEN gl.status = 'confirmed' THEN 0 ELSE 1 END AS pending_order,
        CASE WHEN gl.status = 'confirmed' THEN gl.student ELSE gl.id END AS link_order
 FROM guardian_link gl
@@ -137,7 +154,10 @@ async def children_from(
         campaign = await current(row["region_code"])
         here = campaign is not None and row["form_campaign"] == campaign["id"]
         if row["id"] not in found or (here and row["id"] not in chosen):
-            found[row["id"]] = (row, form_status(row if here else None, campaign, illegible))
+            state = form_status(
+                row if here else None, campaign, illegible, change_open=bool(row["change_open"])
+            )
+            found[row["id"]] = (row, state)
         if here:
             chosen.add(row["id"])
     return list(found.values())
@@ -213,7 +233,16 @@ async def families_page(
         regions, fresh = await _regions(scope, class_id), True
     illegible = await _illegible(rows)
     return [
-        (row, form_status(row, open_in.get(row["region_code"]), illegible)) for row in rows
+        (
+            row,
+            form_status(
+                row,
+                open_in.get(row["region_code"]),
+                illegible,
+                change_open=bool(row["change_open"]),
+            ),
+        )
+        for row in rows
     ], total
 
 
@@ -236,6 +265,7 @@ async def _families_query(
     query_args = [*case_args, *args]
     if status is not None:
         where += f""" AND (CASE WHEN ({case}) IS NULL THEN 'no_campaign'
+            WHEN s.open_change IS NOT NULL THEN 'change_open'
             WHEN f.id IS NULL THEN 'not_issued' WHEN {_OUTDATED} THEN 'form_outdated'
             WHEN u.id IS NULL THEN 'not_uploaded' ELSE u.status END) = {{}}"""
         query_args += [*case_args, status]

@@ -44,6 +44,7 @@ from backend.parents.schemas import UploadDetail, UploadRead
 from backend.parents.tables import Upload
 from backend.parents.views import report_fields
 from backend.records.campaigns import active_campaign
+from backend.records.holds import RecordChangeOpen
 from backend.records.tables import IssuedForm, Student
 from backend.storage import Storage, read_current
 
@@ -132,6 +133,8 @@ async def upload_photo(
     campaign = await active_campaign(student["region_code"])
     if campaign is None:
         raise OutsideWindow("当前不在数据质量核查工作时间内，暂不能上传")
+    if student["open_change"] is not None:  # checked once the change is done
+        raise RecordChangeOpen("该学生正在办理学籍异动（如转学），办结后再上传确认表照片")
     form = (
         await IssuedForm.select(IssuedForm.id)
         .where(

@@ -68,6 +68,8 @@ def children_statuses(
                 row["school"],
                 row["school_class"],
                 form,
+                change_open=bool(row["change_open"]),
+                change_open_label=CHANGE_OPEN_LABEL if row["change_open"] else None,
             )
         )
     return statuses

@@ -26,8 +26,9 @@ from backend.errors import Conflict
 from backend.pages import window
 from backend.records.campaign_reads import load_campaign, region_names
 from backend.records.campaigns import effective
+from backend.records.holds import on_roll
 from backend.records.not_started_schemas import SchoolNotStarted, SchoolsNotStarted
-from backend.records.tables import CampaignSetting, FormBatch, Student, StudentStatus
+from backend.records.tables import CampaignSetting, FormBatch, Student
 
 
 def _narrower(campaign_region: str, asked: str) -> str | None:
@@ -70,9 +71,7 @@ async def schools_not_started(
     )
     ids = [r["id"] for r in rows]
     classes = await _counts(SchoolClass, SchoolClass.school, ids)
-    students = await _counts(
-        Student, Student.school, ids, Student.status != StudentStatus.removed.value
-    )
+    students = await _counts(Student, Student.school, ids, on_roll())
     settings = await CampaignSetting.select().where(CampaignSetting.campaign == campaign_id)
     names = await region_names({region} | {r["region_code"] for r in rows})
     now = now or datetime.now(UTC)
