@@ -147,6 +147,9 @@ class Settings:
     uploads_per_account_per_day: int = 300
     # Dry-run imports per account and hour (each is audited); 0: no limit.
     import_dry_runs_per_hour: int = 10
+    # Transfer starts (each holds a record of another school), found or not; 0: no limit.
+    transfer_start_tries_per_hour: int = 30
+    transfer_starts_per_school_per_day: int = 300
     # --- Login defences (client address, throttling, refresh grace) ---
     # Proxies in front of the API that each append the address they saw to X-Forwarded-For;
     # the client address is the element that many places from the right. 0: ignore the header.
@@ -328,6 +331,8 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
             "uploads_per_student_per_day",
             "uploads_per_account_per_day",
             "import_dry_runs_per_hour",
+            "transfer_start_tries_per_hour",
+            "transfer_starts_per_school_per_day",
             "trusted_proxy_hops",
             "refresh_grace_seconds",
             "max_json_bytes",

@@ -11,7 +11,7 @@ from litestar.params import FromPath, JSONBody, MultipartBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from backend.accounts.permissions import Action
-from backend.deps import ActorDep, IdFilter, PrincipalDep, StorageDep
+from backend.deps import ActorDep, IdFilter, PrincipalDep, RedisDep, SettingsDep, StorageDep
 from backend.http import allowed
 from backend.openapi import BY_ID, JSON_BODY, QUERY, SIGNED_IN, STAFF, UPLOAD, errors
 from backend.pages import DEFAULT_PAGE_SIZE, Page, PageNumber, PageSize
@@ -61,11 +61,16 @@ class StatusChangeController(Controller):
             BY_ID,
             REGISTRAR_ONLY,
             START_ERRORS,
-            {400: "same_school", 404: "student_not_found"},
+            {400: "same_school", 404: "student_not_found", 429: "too_many_transfer_starts"},
         ),
     )
     async def start_transfer(
-        self, data: JSONBody[TransferStart], principal: PrincipalDep, actor: ActorDep
+        self,
+        data: JSONBody[TransferStart],
+        principal: PrincipalDep,
+        actor: ActorDep,
+        redis: RedisDep,
+        settings: SettingsDep,
     ) -> StatusChangeDetail:
         """Start a transfer (转学) of a student of another school into `to_class_id`, a class
         of the caller's school: the student is found by `registry_number` and `student_name`
@@ -82,7 +87,10 @@ class StatusChangeController(Controller):
         and name; `same_school` (400) the student is at the caller's school already;
         `change_already_open` (409) another change of the student is open (a parent's
         application to this school among them: take it up instead);
-        `status_not_allowed` (409) the record's status allows no transfer."""
+        `status_not_allowed` (409) the record's status allows no transfer;
+        `too_many_transfer_starts` (429, `Retry-After`) past the caller's tries an hour or the
+        school's starts a day, found or not (`TRANSFER_START_TRIES_PER_HOUR`, 30;
+        `TRANSFER_STARTS_PER_SCHOOL_PER_DAY`, 300)."""
         change_id = await service.start_transfer(
             principal,
             actor,
@@ -91,6 +99,8 @@ class StatusChangeController(Controller):
             to_class_id=data.to_class_id,
             reason=data.reason,
             details=data.details,
+            redis=redis,
+            settings=settings,
         )
         return await reads.detail(principal, change_id)
 

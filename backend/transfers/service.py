@@ -19,6 +19,8 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from redis.asyncio import Redis
+
 from backend.accounts import audit
 from backend.accounts.audit import Actor
 from backend.accounts.permissions import Action, require
@@ -26,6 +28,7 @@ from backend.accounts.principal import Principal
 from backend.accounts.roles import Administration
 from backend.accounts.scope import get_scoped
 from backend.accounts.tables import School, SchoolClass
+from backend.config import Settings
 from backend.db import transaction
 from backend.errors import BadRequest, Conflict, DomainError, Forbidden, NotFound
 from backend.records.change_requests import EvidenceIn, attach_evidence
@@ -34,6 +37,7 @@ from backend.records.review_tables import ReviewStep, StepKind, StepState, Subje
 from backend.records.reviews import Place, cancel_rest, open_round, place_of
 from backend.records.tables import Student, StudentStatus
 from backend.storage import Storage
+from backend.transfers import start_limits
 from backend.transfers.chains import steps_for
 from backend.transfers.tables import (
     CHANGE_STATE,
@@ -284,11 +288,14 @@ async def start_transfer(
     to_class_id: int,
     reason: str,
     details: Mapping[str, str],
+    redis: Redis,
+    settings: Settings,
 ) -> int:
     """The receiving school's registrar starts a transfer of a student of another school into
     one of its classes; its id. The student is found by registry number and name together (a
-    wrong pair answers like no student)."""
+    wrong pair answers like no student); every try counts (`start_limits`)."""
     require(principal, Action.start_status_change)
+    await start_limits.take_start_try(redis, settings, principal)
     klass = await get_scoped(
         actor,
         principal.scope,
