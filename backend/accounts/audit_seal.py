@@ -12,7 +12,8 @@ look-up by ID number finds it). Keys, `None`, "" and every other value stay read
 what, when, to which field, and — the hashes of one row being under one key — whether a
 field's value changed (`before.h != after.h`). As a safety net any string anywhere (a reason,
 a dict key) has each ID number, mobile number or long digit run (`backend.masking.IN_TEXT`)
-replaced by `[sealed h=<kid>:<…> c=<kid>:<…>]`.
+that stands on its own (not inside a hash or token of letters and digits) replaced by
+`[sealed h=<kid>:<…> c=<kid>:<…>]`.
 
 Keys: `AUDIT_SEAL_KEY=kid:secret[,kid:secret…]`, the first active; the others still open and
 look up older rows. From each secret HKDF derives an AES key and an HMAC key. The ciphertext's
@@ -43,8 +44,10 @@ NONCE_BYTES = 12
 _B64 = r"[A-Za-z0-9_-]+"
 _KID = r"[^:\s\]]+"
 _TOKEN = rf"\[sealed h=({_KID}:{_B64}) c=({_KID}:{_B64})\]"
-# A token already sealed is kept as it is (sealing twice changes nothing); else a sensitive run.
-_IN_TEXT = re.compile(rf"{_TOKEN}|{IN_TEXT.pattern}")
+# A token already sealed is kept as it is (sealing twice changes nothing); else a sensitive run
+# standing on its own: not inside a longer run of letters and digits, such as the hex SHA-256
+# of an archived object (`archive verify` compares it), where 11 digits in a row are common.
+_IN_TEXT = re.compile(rf"{_TOKEN}|(?<![0-9A-Za-z])(?:{IN_TEXT.pattern})(?![0-9A-Za-z])")
 _SEALED_TOKEN = re.compile(_TOKEN)
 _SPACING = re.compile(r"[\s-]")
 
