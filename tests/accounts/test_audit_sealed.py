@@ -292,3 +292,9 @@ def test_a_value_pattern_is_sealed_in_free_text_and_sealing_twice_changes_nothin
         "phone": None,
         "current_address": "",
     }
+
+
+def test_a_reveal_without_a_reason_is_refused() -> None:
+    refused = cli("reveal", "1")
+    assert refused.returncode == 2
+    assert "--reason" in refused.stderr
