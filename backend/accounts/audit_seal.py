@@ -147,6 +147,8 @@ class Sealer:
             return [self.seal(item) for item in data]
         if isinstance(data, str):
             return self._text(data)
+        if isinstance(data, int) and not isinstance(data, bool) and abs(data) >= 10**10:
+            return self._text(str(data))  # a phone or ID number typed as a number
         return data
 
     def _under(self, key: str, value: Any) -> Any:

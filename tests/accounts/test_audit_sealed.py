@@ -286,6 +286,7 @@ def test_a_value_pattern_is_sealed_in_free_text_and_sealing_twice_changes_nothin
     assert once["reason"].startswith("联系 [sealed h=k1:")
     assert sealer.seal(once) == once
     assert sealer.reveal(once) == data
+    assert sealer.seal({"n": 13912345678, "count": 42})["n"].startswith("[sealed h=k1:")
     digest = "ab" + "1" * 20 + "cd" * 21  # a SHA-256 in hex with a run of digits stays
     assert sealer.seal({"sha256": digest}) == {"sha256": digest}
     assert sealer.seal({"phone": None, "current_address": ""}) == {
