@@ -1,4 +1,5 @@
-"""Command line: `python -m backend audit verify | audit anchor | migrate | seed | import |
+"""Command line: `python -m backend audit verify | audit anchor | audit reveal ID --reason R |
+audit mentions (value on stdin) | migrate | seed | import |
 archive run | archive status | archive verify | storage reencrypt`."""
 
 from __future__ import annotations
@@ -57,6 +58,49 @@ async def _audit_anchor() -> int:
         f"audit log anchored at {signed.at.isoformat(timespec='seconds')}: "
         f"{len(signed.heads)} chains, {sum(s for s, _ in signed.heads.values())} rows"
     )
+    return 0
+
+
+async def _audit_reveal(row_id: int, reason: str) -> int:
+    """One audit row with its sealed values opened, for an investigator holding the seal
+    keys; the reveal is itself audited, with its reason."""
+    import json
+
+    from backend.accounts import audit
+    from backend.accounts.audit_seal import SealBroken, Sealer
+    from backend.accounts.tables import AuditLog
+
+    row = await AuditLog.select().where(AuditLog.id == row_id).first()
+    if row is None:
+        print(f"no audit row {row_id}")
+        return 2
+    sealer = Sealer.of()
+    try:
+        opened = {
+            side: sealer.reveal(json.loads(row[side])) if row[side] else None
+            for side in ("before", "after")
+        }
+    except SealBroken as error:
+        print(f"audit row {row_id} does not open: {error}")
+        return 1
+    actor = audit.Actor(role="system", client_addr="cli", request_id="cli-audit-reveal")
+    await audit.record(actor, "reveal", "audit_log", row_id, after={"reason": reason[:200]})
+    shown = {**row, **opened, "at": row["at"].isoformat()}
+    print(json.dumps(shown, ensure_ascii=False, indent=1, default=str))
+    return 0
+
+
+async def _audit_mentions() -> int:
+    """The ids of the audit rows that hold the value read from stdin (kept out of the shell
+    history and the process list), found by keyed hash."""
+    from backend.accounts.audit import rows_mentioning
+
+    value = sys.stdin.readline().strip()
+    if not value:
+        print("give the value on stdin")
+        return 2
+    ids = await rows_mentioning(value)
+    print(" ".join(str(i) for i in ids) if ids else "no audit row mentions it")
     return 0
 
 
@@ -205,6 +249,8 @@ async def _run(args: argparse.Namespace) -> int:
         words = tuple(args.command)
         if words[0] == "import":
             return await _import(args.file, args.account, args.dry_run)
+        if words[:2] == ("audit", "reveal"):
+            return await _audit_reveal(int(words[2]), args.reason)
         if words == ("storage", "reencrypt"):
             return await storage_reencrypt(args.batch)
         return await COMMANDS[words]()
@@ -215,6 +261,7 @@ async def _run(args: argparse.Namespace) -> int:
 COMMANDS = {
     ("audit", "verify"): _audit_verify,
     ("audit", "anchor"): _audit_anchor,
+    ("audit", "mentions"): _audit_mentions,
     ("migrate",): _migrate,
     ("seed",): _seed,
     ("archive", "run"): _archive_run,
@@ -229,10 +276,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "command",
         nargs="+",
-        help="audit verify | audit anchor | migrate | seed | import FILE --account PHONE | "
+        help="audit verify | audit anchor | audit reveal ID --reason R | audit mentions "
+        "(value on stdin) | migrate | seed | import FILE --account PHONE | "
         "archive run | archive status | archive verify | storage reencrypt [--batch N]",
     )
     parser.add_argument("--account", help="import: the phone of the account to act as")
+    parser.add_argument("--reason", help="audit reveal: why (recorded in the audit log)")
     parser.add_argument("--dry-run", action="store_true", help="import: check only")
     parser.add_argument(
         "--batch", type=int, default=200, help="storage reencrypt: objects per batch"
@@ -241,6 +290,9 @@ def main(argv: list[str] | None = None) -> int:
     words = tuple(args.command)
     if words[0] == "import" and len(words) == 2 and args.account:
         args.file = words[1]
+    elif words[:2] == ("audit", "reveal"):
+        if len(words) != 3 or not words[2].isdigit() or not (args.reason or "").strip():
+            parser.error("audit reveal ID --reason WHY")
     elif words not in COMMANDS:
         parser.error(f"unknown command: {' '.join(words)}")
     return asyncio.run(_run(args))

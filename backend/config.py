@@ -179,6 +179,12 @@ class Settings:
     # every 10 minutes and by `python -m backend audit anchor`.
     audit_keys: Mapping[str, str] = field(default_factory=dict)
     audit_active_kid: str = ""
+    # Sensitive values inside audit rows are sealed (backend/accounts/audit_seal.py): an
+    # HMAC and an AES-256-GCM ciphertext under the active key of `audit_seal_keys`, the others
+    # still open and look up older rows. Kept apart from `audit_keys`: whoever verifies the
+    # chain need not be able to read ID numbers.
+    audit_seal_keys: Mapping[str, str] = field(default_factory=dict)
+    audit_seal_active_kid: str = ""
     # Hostile input and exposure (backend/http.py, app.py). The OpenAPI docs at /schema are on
     # for the embedded start and off in production (404). A non-multipart body (every JSON
     # request) larger than max_json_bytes is refused with 413, one nested deeper than
@@ -359,6 +365,9 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
     if ints.get("access_token_seconds", 0) > 900:
         raise ValueError("ACCESS_TOKEN_SECONDS may not exceed 900 (15 minutes)")
     audit_keys, audit_active_kid = _audit_keys(env, var_dir)
+    audit_seal_keys, audit_seal_active_kid = _rotating_keys(
+        env, "AUDIT_SEAL_KEY", var_dir, "audit-seal-dev.key"
+    )
     storage_keys, storage_active_kid = _rotating_keys(
         env, "STORAGE_KEY", var_dir, "storage-dev.key"
     )
@@ -403,6 +412,8 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
         push=_push_settings(env),
         audit_keys=audit_keys,
         audit_active_kid=audit_active_kid,
+        audit_seal_keys=audit_seal_keys,
+        audit_seal_active_kid=audit_seal_active_kid,
         openapi_enabled=_bool(env.get("OPENAPI_ENABLED", "true")),
         digest_at=digest_at,
         archive_prefix=archive_prefix,

@@ -25,6 +25,21 @@ from urllib.parse import urlsplit
 
 STARS = "****"
 
+# The keys whose values are sensitive wherever they appear (a record's fields, an audit row's
+# before and after): the catalog's sensitive fields (`backend.records.catalog`, a test keeps the
+# two in step), a guardian's by the same names after `guardian<n>_`, and the registry number
+# (G + the ID number). `backend/accounts/audit_seal.py` seals these in the audit log.
+SENSITIVE_KEYS = frozenset(
+    {"id_number", "phone", "household_address", "current_address", "address", "registry_number"}
+)
+_GUARDIAN_KEY = re.compile(r"^guardian\d+_")
+
+
+def is_sensitive_key(name: str) -> bool:
+    """Is a value stored under this key (a field code, a JSON key) sensitive?"""
+    return _GUARDIAN_KEY.sub("", name) in SENSITIVE_KEYS
+
+
 _RESIDENT_ID = re.compile(r"^(?:\d{17}[\dXx]|\d{15})$")
 # An address keeps its province and city (at most), never the county, street or building.
 _ADDRESS_HEAD = re.compile(
@@ -127,8 +142,8 @@ def is_masked(field: MaskedField | None, value: str | None) -> bool:
 # or 15 characters) and a mainland mobile number (also as 139 1234 5678 or 139-1234-5678) are
 # masked by the same rule as the fields themselves; any other run of 11 digits or more (+86
 # and a phone, an ID number with a digit missing or one too many) as a document number, so
-# that no tail of an ID number shows.
-_IN_TEXT = re.compile(
+# that no tail of an ID number shows. The audit log seals the same runs (accounts/audit_seal.py).
+IN_TEXT = re.compile(
     r"(?<![0-9])(\d{17}[0-9Xx]|\d{15})(?![0-9Xx])"
     r"|(?<![0-9])(1\d{2}[ -]?\d{4}[ -]?\d{4})(?![0-9])"
     r"|(?<![0-9])(\d{11,}[Xx]?)"
@@ -136,7 +151,7 @@ _IN_TEXT = re.compile(
 
 
 def mask_text(text: str) -> str:
-    """Free text with every ID number and phone inside it masked (see `_IN_TEXT`)."""
+    """Free text with every ID number and phone inside it masked (see `IN_TEXT`)."""
 
     def one(match: re.Match[str]) -> str:
         if match.group(1):
@@ -145,4 +160,4 @@ def mask_text(text: str) -> str:
             return mask_phone(re.sub(r"[ -]", "", match.group(2))) or ""
         return mask_id_number(match.group(3)) or ""
 
-    return _IN_TEXT.sub(one, text)
+    return IN_TEXT.sub(one, text)

@@ -12,6 +12,11 @@ and checks that each reaches at least the latest anchor's head; it names the fir
 does not fit, or the missing tail. What is written after the latest anchor can still be cut
 unnoticed: the window is the anchoring interval (10 minutes, `backend/worker.py`).
 
+No ID number, phone or address is stored in the clear: `before` and `after` go through
+`audit_seal.Sealer.seal` here, the one place rows are written (keyed hash + ciphertext per
+sensitive value; `rows_mentioning` finds a value's rows, `python -m backend audit reveal` opens
+one row). The chain's HMAC covers the sealed text, so `verify` needs no seal key.
+
 Rows are spread over a few chains (by actor) so concurrent writers rarely queue on the same
 chain lock.
 """
@@ -29,6 +34,7 @@ from typing import Any
 
 from piccolo.engine.postgres import PostgresEngine
 
+from backend.accounts.audit_seal import Sealer
 from backend.accounts.tables import AuditLog
 from backend.config import Settings, get_settings
 from backend.db import engine, transaction
@@ -139,12 +145,15 @@ async def record_many(
     batch: int = 500,
     keys: Keys | None = None,
     at: datetime | None = None,
+    sealer: Sealer | None = None,
 ) -> None:
     """Append rows for one actor: one chain lock, one look-up of the chain's end. `at`: when
     it happened, if earlier than now (a refusal taken in from `refusal_queue`)."""
     if not entries:
         return
     keys = keys_or_settings(keys)
+    sealer = sealer or Sealer.of()
+    sealed = [(canonical(sealer.seal(e.before)), canonical(sealer.seal(e.after))) for e in entries]
     chain = chain_of(actor)
     async with transaction():
         if isinstance(engine(), PostgresEngine):
@@ -158,7 +167,7 @@ async def record_many(
         seq, prev_hash = (last["seq"], last["hash"]) if last else (0, GENESIS)
         now = at or datetime.now(UTC)
         rows: list[dict[str, Any]] = []
-        for entry in entries:
+        for entry, (before, after) in zip(entries, sealed, strict=True):
             seq += 1
             row: dict[str, Any] = {
                 "chain": chain,
@@ -172,8 +181,8 @@ async def record_many(
                 "action": entry.action,
                 "entity": entry.entity,
                 "entity_id": None if entry.entity_id is None else str(entry.entity_id),
-                "before": canonical(entry.before),
-                "after": canonical(entry.after),
+                "before": before,
+                "after": after,
                 "key_id": keys.active,
             }
             row["hash"] = prev_hash = row_hash(row, keys)
@@ -184,6 +193,21 @@ async def record_many(
                 await _insert_unnest(rows[start : start + batch])
             else:
                 await AuditLog.insert(*(AuditLog(**row) for row in rows[start : start + batch]))
+
+
+async def rows_mentioning(value: str, sealer: Sealer | None = None) -> list[int]:
+    """The ids of the rows whose before or after holds `value` (an ID number, a phone, an
+    address), found by its keyed hash under every seal key held, without opening any row."""
+    digests = (sealer or Sealer.of()).digests(value)
+    found: set[int] = set()
+    for digest in digests:
+        # LIKE narrows (`_` is a wildcard there, so a candidate is checked again below).
+        pattern = f"%{digest}%"
+        rows = await AuditLog.select(AuditLog.id, AuditLog.before, AuditLog.after).where(
+            AuditLog.before.like(pattern) | AuditLog.after.like(pattern)
+        )
+        found.update(r["id"] for r in rows if digest in (r["before"] or "") + (r["after"] or ""))
+    return sorted(found)
 
 
 # The same rows as `AuditLog.insert(*rows)`, in the same order, as one statement with one

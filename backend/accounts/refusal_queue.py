@@ -33,6 +33,7 @@ from piccolo.table import Table
 
 from backend.accounts import audit
 from backend.accounts.audit import Actor, Entry
+from backend.accounts.audit_seal import Sealer
 from backend.config import get_settings
 from backend.db import engine, is_postgres, transaction
 
@@ -84,7 +85,7 @@ async def _pend(actor: Actor, action: str, entity: str, entity_id: object, after
             action=action,
             entity=entity,
             entity_id=None if entity_id is None else str(entity_id),
-            after=audit.canonical(after),
+            after=audit.canonical(Sealer.of().seal(after)),  # sealed like the audit row
         )
     )
 

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 from PIL import Image
 
+from backend.accounts.audit_seal import Sealer
 from backend.accounts.roles import Role
 from backend.accounts.tables import AuditLog
 from tests.factories import World, bearer, login
@@ -72,6 +73,7 @@ async def audit_rows(action: str, entity: str, entity_id: object = None) -> list
     if entity_id is not None:
         where &= AuditLog.entity_id == str(entity_id)
     rows = await AuditLog.select().where(where).order_by(AuditLog.id)
+    sealer = Sealer.of()  # `after` as an investigator reads it: sensitive values opened
     for row in rows:
-        row["after"] = json.loads(row["after"]) if row["after"] else None
+        row["after"] = sealer.reveal(json.loads(row["after"])) if row["after"] else None
     return rows  # type: ignore[no-any-return]

@@ -16,6 +16,7 @@ import httpx
 import pytest
 from litestar import Litestar
 
+from backend.accounts.audit_seal import Sealer
 from backend.accounts.roles import Role
 from backend.accounts.tables import AuditLog
 from backend.config import Settings
@@ -178,8 +179,12 @@ async def test_a_changed_row_updates_and_audits_the_difference(
     assert report["summary"]["unchanged"] == 9
     update = await AuditLog.select().where(AuditLog.action == "update").first()
     assert update is not None
-    assert "新地址" in update["after"]
-    assert "文三路10号" in update["before"]
+    # which field changed, readable; its values sealed (backend/accounts/audit_seal.py)
+    assert set(json.loads(update["after"])) == {"current_address"}
+    assert "新地址" not in update["after"]
+    sealer = Sealer.of()
+    assert "新地址" in sealer.reveal(json.loads(update["after"]))["current_address"]
+    assert "文三路10号" in sealer.reveal(json.loads(update["before"]))["current_address"]
 
 
 async def test_invalid_ids_are_imported_and_flagged(

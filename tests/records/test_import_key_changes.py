@@ -13,6 +13,7 @@ import httpx
 import pytest
 from litestar import Litestar
 
+from backend.accounts.audit_seal import Sealer
 from backend.accounts.principal import account_principal
 from backend.accounts.roles import Role
 from backend.accounts.tables import Account, AuditLog, School, SchoolClass
@@ -146,8 +147,9 @@ async def test_a_changed_key_field_becomes_a_request_and_ordinary_fields_are_sti
         .first()
     )
     assert update is not None
-    assert "新地址" in str(update["after"])
-    assert "王小明" not in str(update["after"])
+    written = Sealer.of().reveal(json.loads(update["after"]))  # the address sealed, opened
+    assert "新地址" in written["current_address"]
+    assert "王小明" not in str(written)
     # One request per field, waiting at the registrar's enter step, then the county's review.
     assert [
         (r["student"], r["field_code"], r["old_value"], r["new_value"], r["chain"])

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from backend.accounts.audit_seal import Sealer
 from backend.accounts.tables import AuditLog
 from backend.config import Settings
 from backend.db import json_value, transaction
@@ -82,6 +83,10 @@ async def test_the_plan_says_what_each_record_would_do_and_writes_nothing(world:
     assert plan[2].student_id is None
 
 
+def opened(text: str) -> Any:
+    return Sealer.of().reveal(json_value(text))
+
+
 async def test_one_planned_change_is_applied_flagged_and_audited_alone(world: World) -> None:
     target, other = await _as_record(world.students[0]), await _as_record(world.students[1])
     wrong_id = target.fields["id_number"][:-1] + (
@@ -123,8 +128,9 @@ async def test_one_planned_change_is_applied_flagged_and_audited_alone(world: Wo
         "student",
         str(world.students[0]),
     )
-    assert json_value(row["before"]) == {"id_number": target.fields["id_number"]}
-    assert json_value(row["after"]) == {"id_number": wrong_id}
+    assert wrong_id not in row["after"]  # sealed (backend/accounts/audit_seal.py)
+    assert opened(row["before"]) == {"id_number": target.fields["id_number"]}
+    assert opened(row["after"]) == {"id_number": wrong_id}
 
 
 async def test_an_import_and_an_applied_plan_write_and_audit_the_same(world: World) -> None:
@@ -143,8 +149,8 @@ async def test_an_import_and_an_applied_plan_write_and_audit_the_same(world: Wor
         by_import = await write_records(SYSTEM, [back])
     by_import_audit = (await AuditLog.select().order_by(AuditLog.id, ascending=False).first()) or {}
     assert by_import.updated == 1
-    assert json_value(by_import_audit["before"]) == json_value(by_plan_audit["after"])
-    assert json_value(by_import_audit["after"]) == json_value(by_plan_audit["before"])
+    assert opened(by_import_audit["before"]) == opened(by_plan_audit["after"])
+    assert opened(by_import_audit["after"]) == opened(by_plan_audit["before"])
 
 
 async def test_held_fields_of_stored_records_are_listed_not_written(world: World) -> None:
