@@ -1,0 +1,192 @@
+// The phone pages: a hash router over the views; who is signed in decides the home screen.
+import { api, ApiError, forgetTokens, keepTokens, publicApi, tokens, whenSignedOut } from "./api.js";
+import "./parent.js";
+import { go, routes } from "./router.js";
+import "./staff.js";
+import { errorBox, field, h, keepDraft, show } from "./ui.js";
+
+const view = document.getElementById("view");
+const tabs = document.getElementById("tabs");
+const signout = document.getElementById("signout");
+const FORM_TOKEN = "m.formToken";
+
+// The QR link `/m/f/{token}`: the token is the registration code itself.
+const link = location.pathname.match(/\/m\/f\/([^/?#]+)/);
+if (link) sessionStorage.setItem(FORM_TOKEN, decodeURIComponent(link[1]));
+
+let me = null;
+const STAFF_HOME = { teacher: "#/families" };
+
+
+function setTabs(items) {
+  tabs.hidden = !items.length;
+  tabs.replaceChildren(
+    ...items.map(([hash, label]) =>
+      h("a", { href: hash, "aria-current": location.hash.startsWith(hash) ? "page" : undefined }, label),
+    ),
+  );
+}
+
+async function render() {
+  if (!tokens()) {
+    me = null;
+    signout.hidden = true;
+    setTabs([]);
+    return signIn();
+  }
+  try {
+    me ||= await api("GET", "/me");
+  } catch (error) {
+    if (!tokens()) return undefined; // signed out: render() ran again
+    return show(view, errorBox(error));
+  }
+  signout.hidden = false;
+  const hash = location.hash || "";
+  if (me.role === "parent") {
+    setTabs([["#/children", "孩子"], ["#/requests", "更正申请"], ["#/inbox", "消息"]]);
+  } else {
+    setTabs(me.role === "teacher" ? [["#/families", "班级"], ["#/queue", "待我处理"]] : [["#/queue", "待我处理"]]);
+  }
+  for (const [pattern, handler] of routes) {
+    const match = hash.match(pattern);
+    if (match) return handler(view, me, ...match.slice(1));
+  }
+  return go(me.role === "parent" ? "#/children" : STAFF_HOME[me.role] || "#/queue");
+}
+
+function phoneAndSecondFact() {
+  return [
+    field("孩子的出生日期或身份证号后6位", { name: "fact", required: true, autocomplete: "off" }, "如 2018-05-15，或身份证号最后6位"),
+    field("家长手机号", { name: "phone", type: "tel", inputmode: "numeric", autocomplete: "tel", required: true }),
+  ];
+}
+
+function secondFact(value) {
+  const text = value.trim();
+  return text.length === 6 ? { id_last6: text } : { birth_date: text };
+}
+
+// Sign-up from the form (its QR link, or the code typed), or log in with phone and password.
+function signIn(mode) {
+  const code = sessionStorage.getItem(FORM_TOKEN);
+  mode ||= code ? "signup" : "login";
+  const message = h("div", { "aria-live": "assertive" });
+  const other = h(
+    "button",
+    { type: "button", class: "link", onclick: () => signIn(mode === "signup" ? "login" : "signup") },
+    mode === "signup" ? "已有账号？用手机号登录" : "第一次使用？用确认表注册",
+  );
+  if (mode === "login") return show(view, h("h2", {}, "登录"), loginForm(message), message, other);
+
+  const form = h(
+    "form",
+    {},
+    code
+      ? h("p", { class: "note" }, "已识别确认表上的二维码。请填写以下信息，我们会给家长手机发送验证码。")
+      : field("确认表上的注册码", { name: "code", required: true, autocomplete: "off" }, "在《学籍基础信息确认表》右上角"),
+    ...phoneAndSecondFact(),
+    h("button", { type: "submit" }, "获取验证码"),
+  );
+  const dropDraft = keepDraft(form, "signup");
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    message.replaceChildren();
+    const values = Object.fromEntries(new FormData(form));
+    const body = { registration_code: code || values.code, phone: values.phone.trim(), ...secondFact(values.fact) };
+    try {
+      const ticket = await publicApi("POST", "/signup/start", body);
+      dropDraft();
+      confirmSignup(ticket);
+    } catch (error) {
+      if (error.code === "account_exists") {
+        sessionStorage.setItem("m.addChild", JSON.stringify(body));
+        return show(view, h("h2", {}, "登录"), h("p", { class: "note" }, error.message), loginForm(message, body.phone), message);
+      }
+      message.replaceChildren(errorBox(error));
+    }
+    return undefined;
+  });
+  return show(view, h("h2", {}, "家长注册"), form, message, other);
+}
+
+function confirmSignup(ticket) {
+  const message = h("div", { "aria-live": "assertive" });
+  const form = h(
+    "form",
+    {},
+    h("p", { class: "note" }, `验证码已发送到 ${ticket.phone}。`),
+    field("短信验证码", { name: "sms_code", inputmode: "numeric", autocomplete: "one-time-code", required: true }),
+    field("设置登录密码", { name: "password", type: "password", autocomplete: "new-password", required: true }, "至少8位，含字母和数字"),
+    h("button", { type: "submit" }, "完成注册"),
+  );
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const values = Object.fromEntries(new FormData(form));
+    try {
+      keepTokens(await publicApi("POST", "/signup/confirm", { ticket: ticket.ticket, ...values }));
+      sessionStorage.removeItem(FORM_TOKEN);
+      go("#/children");
+    } catch (error) {
+      message.replaceChildren(errorBox(error));
+    }
+  });
+  show(view, h("h2", {}, "验证手机号"), form, message);
+}
+
+function loginForm(message, phone = "") {
+  const smsField = field("短信验证码", { name: "sms_code", inputmode: "numeric", autocomplete: "one-time-code" });
+  smsField.hidden = true;
+  const form = h(
+    "form",
+    {},
+    field("手机号", { name: "phone", type: "tel", inputmode: "numeric", autocomplete: "tel", required: true, value: phone }),
+    field("密码", { name: "password", type: "password", autocomplete: "current-password", required: true }),
+    smsField,
+    h("button", { type: "submit" }, "登录"),
+  );
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    message.replaceChildren();
+    const values = Object.fromEntries(new FormData(form));
+    if (!values.sms_code) delete values.sms_code;
+    try {
+      const answer = await publicApi("POST", "/auth/login", values);
+      if (answer.second_factor_required) {
+        throw new ApiError(400, { message: "您的账号需要第二重验证，请在电脑上登录学籍系统。" });
+      }
+      keepTokens(answer);
+      await addChildAfterLogin();
+      me = null;
+      render();
+    } catch (error) {
+      if (error.code === "sms_code_required") smsField.hidden = false;
+      message.replaceChildren(errorBox(error));
+    }
+  });
+  return form;
+}
+
+// A parent who already had an account and scanned another child's form: link that child.
+async function addChildAfterLogin() {
+  const pending = JSON.parse(sessionStorage.getItem("m.addChild") || "null");
+  if (!pending) return;
+  sessionStorage.removeItem("m.addChild");
+  sessionStorage.removeItem(FORM_TOKEN);
+  const { phone, ...child } = pending;
+  await api("POST", "/my/children", child).catch(() => undefined);
+}
+
+signout.addEventListener("click", async () => {
+  await api("POST", "/auth/logout").catch(() => undefined);
+  forgetTokens();
+  me = null;
+  go("#/");
+});
+
+whenSignedOut(() => {
+  me = null;
+  render();
+});
+window.addEventListener("hashchange", render);
+
+render();
