@@ -3,9 +3,8 @@ import { api, ApiError, forgetTokens, keepTokens, publicApi, tokens, whenSignedO
 import "./parent.js";
 import { go, routes } from "./router.js";
 import "./staff.js";
-import { errorBox, field, h, keepDraft, show } from "./ui.js";
+import { errorBox, field, h, keepDraft, newScreen, show } from "./ui.js";
 
-const view = document.getElementById("view");
 const tabs = document.getElementById("tabs");
 const signout = document.getElementById("signout");
 const FORM_TOKEN = "m.formToken";
@@ -38,7 +37,7 @@ async function render() {
     me ||= await api("GET", "/me");
   } catch (error) {
     if (!tokens()) return undefined; // signed out: render() ran again
-    return show(view, errorBox(error));
+    return show(newScreen(), errorBox(error));
   }
   signout.hidden = false;
   const hash = location.hash || "";
@@ -49,7 +48,7 @@ async function render() {
   }
   for (const [pattern, handler] of routes) {
     const match = hash.match(pattern);
-    if (match) return handler(view, me, ...match.slice(1));
+    if (match) return handler(newScreen(), me, ...match.slice(1));
   }
   return go(me.role === "parent" ? "#/children" : STAFF_HOME[me.role] || "#/queue");
 }
@@ -76,7 +75,7 @@ function signIn(mode) {
     { type: "button", class: "link", onclick: () => signIn(mode === "signup" ? "login" : "signup") },
     mode === "signup" ? "已有账号？用手机号登录" : "第一次使用？用确认表注册",
   );
-  if (mode === "login") return show(view, h("h2", {}, "登录"), loginForm(message), message, other);
+  if (mode === "login") return show(newScreen(), h("h2", {}, "登录"), loginForm(message), message, other);
 
   const form = h(
     "form",
@@ -100,13 +99,13 @@ function signIn(mode) {
     } catch (error) {
       if (error.code === "account_exists") {
         sessionStorage.setItem("m.addChild", JSON.stringify(body));
-        return show(view, h("h2", {}, "登录"), h("p", { class: "note" }, error.message), loginForm(message, body.phone), message);
+        return show(newScreen(), h("h2", {}, "登录"), h("p", { class: "note" }, error.message), loginForm(message, body.phone), message);
       }
       message.replaceChildren(errorBox(error));
     }
     return undefined;
   });
-  return show(view, h("h2", {}, "家长注册"), form, message, other);
+  return show(newScreen(), h("h2", {}, "家长注册"), form, message, other);
 }
 
 function confirmSignup(ticket) {
@@ -130,7 +129,7 @@ function confirmSignup(ticket) {
       message.replaceChildren(errorBox(error));
     }
   });
-  show(view, h("h2", {}, "验证手机号"), form, message);
+  show(newScreen(), h("h2", {}, "验证手机号"), form, message);
 }
 
 function loginForm(message, phone = "") {

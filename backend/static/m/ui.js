@@ -34,8 +34,19 @@ export function field(label, props = {}, hint = "") {
   );
 }
 
-export function show(view, ...children) {
-  view.replaceChildren(...children.flat(Infinity).filter((child) => child !== null && child !== undefined && child !== false));
+// Each render draws on a screen of its own, shown only if no later render began meanwhile:
+// a slow answer for a screen the user already left never replaces the one they are on.
+let currentScreen = null;
+export function newScreen() {
+  currentScreen = document.createElement("div");
+  return currentScreen;
+}
+
+export function show(screen, ...children) {
+  screen.replaceChildren(...children.flat(Infinity).filter((child) => child !== null && child !== undefined && child !== false));
+  if (screen !== currentScreen) return;
+  const view = document.getElementById("view");
+  if (view.firstChild !== screen) view.replaceChildren(screen);
   view.focus({ preventScroll: true });
   window.scrollTo(0, 0);
 }
