@@ -16,6 +16,26 @@ const FAMILY_FILTERS = [
   ["form_outdated", "确认表已过期"],
 ];
 
+// A family's form state in a word, for the list (the API's message, when there is one, is longer).
+const STATE_LABELS = {
+  no_campaign: "未开展核查",
+  not_issued: "确认表未打印",
+  form_outdated: "确认表已过期",
+  not_uploaded: "未上传",
+  uploaded: "检查中",
+  checking: "检查中",
+  retake: "需重拍",
+  not_this_form: "拍错了表",
+  record_changed: "学籍已变动",
+  form_superseded: "表已作废",
+  differs: "不一致",
+  corrections_written: "有手写更正",
+  unsigned: "未签名",
+  undated: "未写日期",
+  matches: "已核对",
+  check_failed: "检查失败",
+};
+
 route(/^#\/queue$/, async (view) => {
   const page = await api("GET", "/review-steps").catch((error) => error);
   if (page instanceof Error) return show(view, errorBox(page));
@@ -103,7 +123,7 @@ route(/^#\/families(?:\?status=(\w*))?$/, async (view, me, status = "") => {
         "a",
         { class: "card row", href: `#/family/${family.student_id}` },
         h("strong", {}, family.name),
-        h("span", {}, family.form.message || family.form.status),
+        h("span", {}, STATE_LABELS[family.form.status] || family.form.status),
       ),
     ),
   );
