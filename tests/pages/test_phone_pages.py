@@ -19,9 +19,12 @@ from playwright.async_api import BrowserContext, Page, Response, expect
 
 from backend.accounts.roles import Role
 from backend.config import Settings
+from backend.ocr import FormHeader, render_form, sign_form_token
 from backend.parents.tables import Upload
+from backend.records.printing import form_layout, printed_values, registration_code
 from backend.records.review_tables import ChangeRequest
-from backend.records.tables import GuardianLink, Student
+from backend.records.service import load_fields
+from backend.records.tables import GuardianLink, IssuedForm, Student
 from tests.factories import (
     PASSWORD,
     World,
@@ -307,3 +310,82 @@ async def test_a_teacher_filters_the_class_and_uploads_for_a_family(
     await page.get_by_label("按状态筛选").select_option("matches")
     await expect(page.get_by_role("heading", name="班级家庭（1）")).to_be_visible()
     assert errors == []
+
+
+async def edited_copy(settings: Settings, student_id: int, name: str) -> Image.Image:
+    """The student's form with another name printed on it (the real QR code)."""
+    form = (
+        await IssuedForm.select()
+        .where((IssuedForm.student == student_id) & IssuedForm.superseded_at.is_null())
+        .first()
+    )
+    assert form is not None
+    values = printed_values(load_fields(form["snapshot"]))
+    values["name"] = name
+    key = settings.form_token_key.encode()
+    header = FormHeader(
+        "学校A",
+        "A1班",
+        registration_code(form["form_id"], key),
+        sign_form_token(form["form_id"], key),
+    )
+    return render_form(form_layout(), values, header)
+
+
+# Records each value the upload's progress bar shows (it reflects to the `value` attribute).
+_WATCH_PROGRESS = """() => {
+  window.progressSeen = [];
+  new MutationObserver((changes) => changes.forEach((c) => {
+    if (c.target.tagName === "PROGRESS") window.progressSeen.push(Number(c.target.value));
+  })).observe(document.body, { subtree: true, attributes: true, attributeFilter: ["value"] });
+}"""
+
+
+@pytest.mark.parametrize(
+    ("photo", "shown"),
+    [
+        ("blurry", ["需要重新拍照", "照片模糊：拿稳手机，对焦后再拍"]),
+        ("other name", ["表上内容与学籍不一致", "姓名：表上为“张冠李戴”"]),
+    ],
+)
+async def test_the_verdict_says_why_and_what_to_do_next(
+    client: httpx.AsyncClient,
+    settings: Settings,
+    world: World,
+    base_url: str,
+    worker: None,
+    phone: BrowserContext,
+    screenshots: Path,
+    tmp_path: Path,
+    photo: str,
+    shown: list[str],
+) -> None:
+    child = world.students[0]
+    await GuardianLink.insert(
+        GuardianLink(
+            account=world.accounts[Role.parent],
+            student=child,
+            guardian_slot=1,
+            created_at=datetime.now(UTC),
+        )
+    )
+    if photo == "blurry":
+        registrar = bearer(await login(client, world.phones[Role.registrar]))
+        taken = phone_photo(await printed_page(client, registrar, child), 4, blur=5.0)
+    else:
+        taken = phone_photo(await edited_copy(settings, child, "张冠李戴"), 6)
+    path = tmp_path / "form.jpg"
+    path.write_bytes(taken)
+
+    page = await phone.new_page()
+    await sign_in(page, base_url, world.phones[Role.parent])
+    await page.get_by_role("link", name="查看学籍并上传确认表").click()
+    await page.get_by_label("拍下签好字的整页确认表").set_input_files(str(path))
+    await page.evaluate(_WATCH_PROGRESS)
+    await page.get_by_role("button", name="上传照片").click()
+    await expect(page.get_by_role("heading", name=shown[0])).to_be_visible(timeout=VERDICT_WAIT_MS)
+    verdict = await page.get_by_role("status").inner_text()
+    for line in shown[1:]:
+        assert line in verdict
+    assert (await page.evaluate("() => window.progressSeen"))[-1] == 100
+    await check_screen(page, f"verdict-{photo.replace(' ', '-')}", screenshots)
