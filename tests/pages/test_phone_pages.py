@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -389,3 +390,33 @@ async def test_the_verdict_says_why_and_what_to_do_next(
         assert line in verdict
     assert (await page.evaluate("() => window.progressSeen"))[-1] == 100
     await check_screen(page, f"verdict-{photo.replace(' ', '-')}", screenshots)
+
+
+# A weak mobile connection (Chrome's "Slow 3G"-like): 400 ms round trips, 50 KB/s down.
+SLOW_NETWORK = {
+    "offline": False,
+    "latency": 400,
+    "downloadThroughput": 50_000,
+    "uploadThroughput": 25_000,
+}
+SLOW_FIRST_SCREEN_SECONDS = 5.0
+
+
+async def test_the_first_screen_comes_quickly_on_a_slow_network(
+    client: httpx.AsyncClient,
+    settings: Settings,
+    world: World,
+    base_url: str,
+    phone: BrowserContext,
+) -> None:
+    link = await qr_link(client, world, world.students[0])
+    page = await phone.new_page()
+    cdp = await phone.new_cdp_session(page)
+    await cdp.send("Network.enable")
+    await cdp.send("Network.emulateNetworkConditions", SLOW_NETWORK)
+    started = time.monotonic()
+    await page.goto(base_url + link.removeprefix(settings.public_base_url))
+    await expect(page.get_by_role("heading", name="家长注册")).to_be_visible()
+    seconds = time.monotonic() - started
+    print(f"\nthe parent's first screen on a slow network (400 ms, 50 KB/s): {seconds:.1f} s")
+    assert seconds < SLOW_FIRST_SCREEN_SECONDS
