@@ -420,3 +420,45 @@ async def test_the_first_screen_comes_quickly_on_a_slow_network(
     seconds = time.monotonic() - started
     print(f"\nthe parent's first screen on a slow network (400 ms, 50 KB/s): {seconds:.1f} s")
     assert seconds < SLOW_FIRST_SCREEN_SECONDS
+
+
+async def test_a_parent_asks_the_school_and_reads_the_answer(
+    client: httpx.AsyncClient,
+    world: World,
+    base_url: str,
+    phone: BrowserContext,
+    screenshots: Path,
+) -> None:
+    child = world.students[0]
+    await GuardianLink.insert(
+        GuardianLink(
+            account=world.accounts[Role.parent],
+            student=child,
+            guardian_slot=1,
+            created_at=datetime.now(UTC),
+        )
+    )
+    page = await phone.new_page()
+    errors = watch_errors(page)
+    await sign_in(page, base_url, world.phones[Role.parent])
+    await page.get_by_role("link", name="查看学籍并上传确认表").click()
+    await page.get_by_role("link", name="有疑问？向学校提问").click()
+    await page.get_by_label("您的问题").fill("孩子的户籍地址是旧的，需要带什么材料？")
+    await check_screen(page, "13-ask", screenshots)
+    await page.get_by_role("button", name="发送给学校").click()
+    await expect(page.get_by_text("孩子的户籍地址是旧的，需要带什么材料？")).to_be_visible()
+    thread_id = int(page.url.rsplit("/", 1)[1])
+
+    teacher = bearer(await login(client, world.phones[Role.teacher]))
+    answered = await client.post(
+        f"/threads/{thread_id}/messages", json={"body": "带户口簿即可。"}, headers=teacher
+    )
+    assert answered.status_code in (200, 201), answered.text
+
+    await page.get_by_role("link", name="消息").click()
+    await page.get_by_role("link", name="我向学校的提问").click()
+    await expect(page.get_by_role("link", name=re.compile("1条未读"))).to_be_visible()
+    await page.get_by_role("link", name=re.compile("1条未读")).click()
+    await expect(page.get_by_text("带户口簿即可。")).to_be_visible()
+    await check_screen(page, "14-thread", screenshots)
+    assert errors == []

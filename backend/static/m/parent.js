@@ -122,6 +122,7 @@ route(/^#\/child\/(\d+)$/, async (view, me, id) => {
     h("h3", {}, "上传确认表照片"),
     photoForm(id),
     h("a", { class: "button secondary", href: `#/child/${id}/correct` }, "学籍有误？提交更正申请"),
+    h("a", { class: "button secondary", href: `#/ask/${id}` }, "有疑问？向学校提问"),
   );
 });
 
@@ -257,9 +258,76 @@ route(/^#\/inbox$/, async (view) => {
   return show(
     view,
     h("h2", {}, "消息"),
+    h("a", { class: "button secondary", href: "#/threads" }, "我向学校的提问"),
     page.items.length ? null : h("p", { class: "muted" }, "暂无消息。"),
     ...page.items.map((n) =>
       h("section", { class: `card${n.read_at ? "" : " unread"}` }, h("h3", {}, n.title), h("p", {}, n.body), h("p", { class: "muted" }, date(n.created_at))),
     ),
+  );
+});
+
+// Asking the school: a question about the child's record, its answers, writing again.
+function messageForm(label, submitLabel, key, path, extra = {}) {
+  const message = h("div", { "aria-live": "assertive" });
+  const form = h(
+    "form",
+    {},
+    field(label, { tag: "textarea", name: "body", required: true, rows: 3 }),
+    h("button", { type: "submit" }, submitLabel),
+  );
+  const dropDraft = keepDraft(form, key);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const body = new FormData();
+    for (const [name, value] of Object.entries(extra)) body.append(name, value);
+    body.append("body", form.elements.body.value.trim());
+    try {
+      const thread = await upload(path, body, () => {});
+      dropDraft();
+      go(`#/thread/${thread.id}`);
+    } catch (error) {
+      message.replaceChildren(errorBox(error));
+    }
+  });
+  return [form, message];
+}
+
+route(/^#\/ask\/(\d+)$/, (view, me, id) => {
+  const about = { about_kind: "record", about_id: id }; // the child's record
+  const [form, message] = messageForm("您的问题", "发送给学校", `ask.${id}`, "/my/threads", about);
+  show(view, h("h2", {}, "向学校提问"), h("p", { class: "muted" }, "学校答复后会在“消息”里通知您。"), form, message);
+});
+
+route(/^#\/threads$/, async (view) => {
+  const page = await api("GET", "/my/threads").catch((error) => error);
+  if (page instanceof Error) return show(view, errorBox(page));
+  return show(
+    view,
+    h("h2", {}, "我的提问"),
+    page.items.length ? null : h("p", { class: "muted" }, "还没有提问。"),
+    ...page.items.map((t) =>
+      h(
+        "a",
+        { class: "card row", href: `#/thread/${t.id}` },
+        h("strong", {}, t.about_label),
+        h("span", {}, `${t.state_label}${t.unread ? `（${t.unread}条未读）` : ""}`),
+      ),
+    ),
+  );
+});
+
+route(/^#\/thread\/(\d+)$/, async (view, me, id) => {
+  const thread = await api("GET", `/my/threads/${id}`).catch((error) => error);
+  if (thread instanceof Error) return show(view, errorBox(thread));
+  const [form, message] = messageForm("继续提问", "发送", `thread.${id}`, `/my/threads/${id}/messages`);
+  return show(
+    view,
+    h("h2", {}, thread.about_label),
+    h("p", { class: "state" }, thread.state_label),
+    ...thread.messages.map((m) =>
+      h("section", { class: "card" }, h("p", { class: "muted" }, `${m.side_label} ${date(m.created_at)}`), h("p", {}, m.body)),
+    ),
+    form,
+    message,
   );
 });
