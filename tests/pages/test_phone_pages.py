@@ -462,3 +462,40 @@ async def test_a_parent_asks_the_school_and_reads_the_answer(
     await expect(page.get_by_text("带户口簿即可。")).to_be_visible()
     await check_screen(page, "14-thread", screenshots)
     assert errors == []
+
+
+async def test_a_registrar_sets_up_and_uses_the_second_factor_on_the_phone(
+    app: Litestar,
+    settings: Settings,
+    world: World,
+    base_url: str,
+    phone: BrowserContext,
+    screenshots: Path,
+) -> None:
+    """As in production: a registrar confirms each sign-in. The first time, the phone enrols
+    the SMS factor and shows the recovery codes once; the next time, it asks for the code."""
+    app.state.settings = settings.with_(second_factor_required=True)
+    try:
+        registrar_phone = world.phones[Role.registrar]
+        page = await phone.new_page()
+        errors = watch_errors(page)
+        await sign_in(page, base_url, registrar_phone)
+        await expect(page.get_by_role("heading", name="设置登录验证")).to_be_visible()
+        await check_screen(page, "15-second-factor-enrol", screenshots)
+        await page.get_by_label("验证码").fill(otp_from(app.state.sms.sent, registrar_phone))
+        await page.get_by_role("button", name="验证并登录").click()
+        await expect(page.get_by_role("heading", name="请记下恢复码")).to_be_visible()
+        assert await page.locator(".codes li").count() == 10
+        await page.get_by_role("button", name="我已记下，继续").click()
+        await expect(page.get_by_role("heading", name=re.compile("待我处理"))).to_be_visible()
+
+        await page.get_by_role("button", name="退出登录").click()
+        await expect(page.get_by_role("heading", name="登录")).to_be_visible()
+        await sign_in(page, base_url, registrar_phone)
+        await expect(page.get_by_role("heading", name="登录验证")).to_be_visible()
+        await page.get_by_label("验证码").fill(otp_from(app.state.sms.sent, registrar_phone))
+        await page.get_by_role("button", name="验证并登录").click()
+        await expect(page.get_by_role("heading", name=re.compile("待我处理"))).to_be_visible()
+        assert errors == []
+    finally:
+        app.state.settings = settings

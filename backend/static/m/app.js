@@ -1,5 +1,5 @@
 // The phone pages: a hash router over the views; who is signed in decides the home screen.
-import { api, ApiError, forgetTokens, keepTokens, publicApi, tokens, whenSignedOut } from "./api.js";
+import { api, forgetTokens, keepTokens, publicApi, tokens, whenSignedOut } from "./api.js";
 import "./parent.js";
 import { go, routes } from "./router.js";
 import "./staff.js";
@@ -150,19 +150,75 @@ function loginForm(message, phone = "") {
     if (!values.sms_code) delete values.sms_code;
     try {
       const answer = await publicApi("POST", "/auth/login", values);
-      if (answer.second_factor_required) {
-        throw new ApiError(400, { message: "您的账号需要第二重验证，请在电脑上登录学籍系统。" });
-      }
-      keepTokens(answer);
-      await addChildAfterLogin();
-      me = null;
-      render();
+      if (answer.second_factor_required) return secondFactor(answer);
+      return signedIn(answer);
     } catch (error) {
       if (error.code === "sms_code_required") smsField.hidden = false;
-      message.replaceChildren(errorBox(error));
+      return message.replaceChildren(errorBox(error));
     }
   });
   return form;
+}
+
+async function signedIn(pair) {
+  keepTokens(pair);
+  await addChildAfterLogin();
+  me = null;
+  render();
+}
+
+// Staff above a teacher confirm each sign-in: the authenticator's or an SMS code (or a
+// recovery code); an account without a factor yet enrols one by SMS here (an authenticator
+// app is set up on a computer, where its QR code can be shown).
+async function secondFactor(challenge) {
+  const message = h("div", { "aria-live": "assertive" });
+  const enrol = challenge.step === "enrol";
+  const bySms = enrol || challenge.methods[0] === "sms";
+  if (bySms) {
+    try {
+      await publicApi("POST", "/auth/second-factor/sms", { ticket: challenge.ticket });
+    } catch (error) {
+      message.replaceChildren(errorBox(error));
+    }
+  }
+  const methods = enrol ? [] : [...new Set([challenge.methods[0], "recovery"])];
+  const labels = { sms: "短信验证码", totp: "身份验证器上的6位数字", recovery: "恢复码" };
+  const form = h(
+    "form",
+    {},
+    h("p", { class: "note" }, bySms ? `验证码已发送到 ${challenge.phone}。` : "请打开身份验证器应用。"),
+    methods.length > 1
+      ? field("验证方式", { tag: "select", name: "method", options: methods.map((m) => h("option", { value: m }, labels[m])) })
+      : null,
+    field("验证码", { name: "code", inputmode: enrol ? "numeric" : undefined, autocomplete: "one-time-code", required: true }),
+    h("button", { type: "submit" }, "验证并登录"),
+  );
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const code = form.elements.code.value.trim();
+    try {
+      if (enrol) {
+        const done = await publicApi("POST", "/auth/second-factor/confirm", { ticket: challenge.ticket, method: "sms", code });
+        return recoveryCodes(done);
+      }
+      const method = form.elements.method?.value || methods[0];
+      return signedIn(await publicApi("POST", "/auth/second-factor/verify", { ticket: challenge.ticket, method, code }));
+    } catch (error) {
+      if (error.code === "second_factor_ticket_invalid") return signIn("login");
+      return message.replaceChildren(errorBox(error));
+    }
+  });
+  show(newScreen(), h("h2", {}, enrol ? "设置登录验证" : "登录验证"), form, message);
+}
+
+function recoveryCodes(done) {
+  show(
+    newScreen(),
+    h("h2", {}, "请记下恢复码"),
+    h("p", { class: "note" }, "手机丢失时，可用其中任意一个登录。每个只能用一次，本页只显示这一次。"),
+    h("ol", { class: "codes" }, done.recovery_codes.map((code) => h("li", {}, code))),
+    h("button", { type: "button", onclick: () => signedIn(done.tokens) }, "我已记下，继续"),
+  );
 }
 
 // A parent who already had an account and scanned another child's form: link that child.
@@ -175,11 +231,16 @@ async function addChildAfterLogin() {
   await api("POST", "/my/children", child).catch(() => undefined);
 }
 
-signout.addEventListener("click", async () => {
-  await api("POST", "/auth/logout").catch(() => undefined);
+// Signed out at once, whatever the network: the session ends on the server when the call lands.
+signout.addEventListener("click", () => {
+  const session = tokens();
   forgetTokens();
   me = null;
   go("#/");
+  if (session) {
+    const headers = { Authorization: `Bearer ${session.access_token}` };
+    fetch("/auth/logout", { method: "POST", headers }).catch(() => undefined);
+  }
 });
 
 whenSignedOut(() => {
