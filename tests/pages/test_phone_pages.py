@@ -499,3 +499,27 @@ async def test_a_registrar_sets_up_and_uses_the_second_factor_on_the_phone(
         assert errors == []
     finally:
         app.state.settings = settings
+
+
+async def test_an_expired_access_token_is_refreshed_without_the_user_noticing(
+    world: World, base_url: str, phone: BrowserContext
+) -> None:
+    import jwt
+
+    from tests.accounts.test_tokens import forge
+
+    page = await phone.new_page()
+    await sign_in(page, base_url, world.phones[Role.parent])
+    await expect(page.get_by_role("heading", name="我的孩子")).to_be_visible()
+    before = await page.evaluate("() => JSON.parse(sessionStorage.getItem('m.tokens'))")
+    claims = jwt.decode(before["access_token"], options={"verify_signature": False})
+    expired = forge(claims, exp=int(time.time()) - 5)
+    await page.evaluate(
+        "(token) => { const t = JSON.parse(sessionStorage.getItem('m.tokens'));"
+        " t.access_token = token; sessionStorage.setItem('m.tokens', JSON.stringify(t)); }",
+        expired,
+    )
+    await page.get_by_role("link", name="更正申请").click()
+    await expect(page.get_by_role("heading", name="更正申请")).to_be_visible()
+    after = await page.evaluate("() => JSON.parse(sessionStorage.getItem('m.tokens'))")
+    assert after["refresh_token"] != before["refresh_token"]  # traded at /auth/refresh

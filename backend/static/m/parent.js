@@ -45,7 +45,9 @@ function statusBadge(form) {
 route(/^#\/children$/, async (view) => {
   const children = await api("GET", "/my/children").catch((error) => error);
   if (children instanceof Error) return show(view, errorBox(children));
-  if (!children.length) return show(view, h("p", {}, "还没有绑定孩子。请扫描确认表上的二维码。"));
+  if (!children.length) {
+    return show(view, h("h2", {}, "我的孩子"), h("p", {}, "还没有绑定孩子。请扫描孩子的确认表上的二维码。"));
+  }
   return show(
     view,
     h("h2", {}, "我的孩子"),
