@@ -3,6 +3,7 @@ teacher would use them, against the real app over HTTP with a real worker checki
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import re
@@ -16,7 +17,7 @@ import pytest
 import zxingcpp
 from litestar import Litestar
 from PIL import Image
-from playwright.async_api import BrowserContext, Page, Response, expect
+from playwright.async_api import BrowserContext, ConsoleMessage, Page, Response, expect
 
 from backend.accounts.roles import Role
 from backend.config import Settings
@@ -72,10 +73,26 @@ async def qr_link(client: httpx.AsyncClient, world: World, student_id: int) -> s
     return str(found[0].text)
 
 
-def watch_errors(page: Page) -> list[str]:
-    """Console errors (a CSP violation, a script error) the page logs."""
+async def sms_code(app: Litestar, phone: str) -> str:
+    """The code of the last SMS to `phone` (sent through the outbox: it may take a moment)."""
+    for _ in range(100):
+        if any(to == phone for to, _ in app.state.sms.sent):
+            return otp_from(app.state.sms.sent, phone)
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"no SMS to {phone}")
+
+
+def watch_errors(page: Page, *expected: int) -> list[str]:
+    """Console errors (a CSP violation, a script error, a failed load) the page logs, but for
+    the API's answers with an `expected` status (Chromium logs every 4xx) the page handles."""
     errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    allowed = tuple(f"status of {status} " for status in expected)
+
+    def seen(message: ConsoleMessage) -> None:
+        if message.type == "error" and not any(a in message.text for a in allowed):
+            errors.append(message.text)
+
+    page.on("console", seen)
     page.on("pageerror", lambda e: errors.append(str(e)))
     return errors
 
@@ -122,9 +139,7 @@ async def test_a_parent_goes_from_the_qr_link_to_the_verdict_and_asks_for_a_corr
     await page.get_by_role("button", name="获取验证码").click()
     await expect(page.get_by_label("短信验证码")).to_be_visible()
     await check_screen(page, "2-sms-code", screenshots)
-    await page.get_by_label("短信验证码").fill(
-        otp_from(app.state.sms.sent, fields["guardian1_phone"])
-    )
+    await page.get_by_label("短信验证码").fill(await sms_code(app, fields["guardian1_phone"]))
     await page.get_by_label("设置登录密码").fill("Parent2026pw")
     await page.get_by_role("button", name="完成注册").click()
 
@@ -482,7 +497,7 @@ async def test_a_registrar_sets_up_and_uses_the_second_factor_on_the_phone(
         await sign_in(page, base_url, registrar_phone)
         await expect(page.get_by_role("heading", name="设置登录验证")).to_be_visible()
         await check_screen(page, "15-second-factor-enrol", screenshots)
-        await page.get_by_label("验证码").fill(otp_from(app.state.sms.sent, registrar_phone))
+        await page.get_by_label("验证码").fill(await sms_code(app, registrar_phone))
         await page.get_by_role("button", name="验证并登录").click()
         await expect(page.get_by_role("heading", name="请记下恢复码")).to_be_visible()
         assert await page.locator(".codes li").count() == 10
@@ -493,7 +508,7 @@ async def test_a_registrar_sets_up_and_uses_the_second_factor_on_the_phone(
         await expect(page.get_by_role("heading", name="登录")).to_be_visible()
         await sign_in(page, base_url, registrar_phone)
         await expect(page.get_by_role("heading", name="登录验证")).to_be_visible()
-        await page.get_by_label("验证码").fill(otp_from(app.state.sms.sent, registrar_phone))
+        await page.get_by_label("验证码").fill(await sms_code(app, registrar_phone))
         await page.get_by_role("button", name="验证并登录").click()
         await expect(page.get_by_role("heading", name=re.compile("待我处理"))).to_be_visible()
         assert errors == []
@@ -523,3 +538,51 @@ async def test_an_expired_access_token_is_refreshed_without_the_user_noticing(
     await expect(page.get_by_role("heading", name="更正申请")).to_be_visible()
     after = await page.evaluate("() => JSON.parse(sessionStorage.getItem('m.tokens'))")
     assert after["refresh_token"] != before["refresh_token"]  # traded at /auth/refresh
+
+
+async def test_a_parent_with_an_account_adds_another_child_from_its_qr_link(
+    client: httpx.AsyncClient,
+    app: Litestar,
+    settings: Settings,
+    world: World,
+    base_url: str,
+    worker: None,
+    phone: BrowserContext,
+    screenshots: Path,
+) -> None:
+    """A new tab from the camera: sign-up says the phone has an account; logging in links the
+    child of the scanned form with the same second fact."""
+    child = world.students[1]
+    fields = await fields_of(child)
+    link = await qr_link(client, world, child)
+    page = await phone.new_page()
+    errors = watch_errors(page, 409)  # account_exists
+    await page.goto(base_url + link.removeprefix(settings.public_base_url))
+    await page.get_by_label("孩子的出生日期或身份证号后6位").fill(fields["birth_date"])
+    await page.get_by_label("家长手机号").fill(world.phones[Role.parent])
+    await page.get_by_role("button", name="获取验证码").click()
+    # Whether the phone has an account is told only once the SMS code proves the phone.
+    await page.get_by_label("短信验证码").fill(await sms_code(app, world.phones[Role.parent]))
+    await page.get_by_label("设置登录密码").fill("Another2026pw")
+    await page.get_by_role("button", name="完成注册").click()
+    await expect(page.get_by_role("heading", name="登录")).to_be_visible()
+    await expect(page.get_by_label("手机号")).to_have_value(world.phones[Role.parent])
+    await page.get_by_label("密码").fill(PASSWORD)
+    await page.get_by_role("button", name="登录").click()
+    await expect(page.get_by_role("heading", name="我的孩子")).to_be_visible()
+    links = await GuardianLink.select().where(GuardianLink.account == world.accounts[Role.parent])
+    assert [row["student"] for row in links] == [child]
+    await expect(page.locator("main section.card")).to_have_count(1)
+
+    # The same tab, signed in, opening another form's link: the child is added there.
+    other = world.students[0]
+    other_link = await qr_link(client, world, other)
+    await page.goto(base_url + other_link.removeprefix(settings.public_base_url))
+    await expect(page.get_by_role("heading", name="添加孩子")).to_be_visible()
+    await check_screen(page, "16-add-child", screenshots)
+    await page.get_by_label("孩子的出生日期或身份证号后6位").fill(
+        (await fields_of(other))["birth_date"]
+    )
+    await page.get_by_role("button", name="添加孩子").click()
+    await expect(page.locator("main section.card")).to_have_count(2)
+    assert errors == []

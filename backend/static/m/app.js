@@ -46,6 +46,7 @@ async function render() {
   } else {
     setTabs(me.role === "teacher" ? [["#/families", "班级"], ["#/queue", "待我处理"]] : [["#/queue", "待我处理"]]);
   }
+  if (me.role === "parent" && sessionStorage.getItem(FORM_TOKEN)) return addChild();
   for (const [pattern, handler] of routes) {
     const match = hash.match(pattern);
     if (match) return handler(newScreen(), me, ...match.slice(1));
@@ -95,12 +96,8 @@ function signIn(mode) {
     try {
       const ticket = await publicApi("POST", "/signup/start", body);
       dropDraft();
-      confirmSignup(ticket);
+      confirmSignup(ticket, body);
     } catch (error) {
-      if (error.code === "account_exists") {
-        sessionStorage.setItem("m.addChild", JSON.stringify(body));
-        return show(newScreen(), h("h2", {}, "登录"), h("p", { class: "note" }, error.message), loginForm(message, body.phone), message);
-      }
       message.replaceChildren(errorBox(error));
     }
     return undefined;
@@ -108,7 +105,40 @@ function signIn(mode) {
   return show(newScreen(), h("h2", {}, "家长注册"), form, message, other);
 }
 
-function confirmSignup(ticket) {
+// Signed in and the QR link of another child's form opened: link that child too.
+function addChild() {
+  const message = h("div", { "aria-live": "assertive" });
+  const form = h(
+    "form",
+    {},
+    h("p", { class: "note" }, "已识别确认表上的二维码。填写孩子的出生日期或身份证号后6位，即可添加这个孩子。"),
+    field("孩子的出生日期或身份证号后6位", { name: "fact", required: true, autocomplete: "off" }, "如 2018-05-15，或身份证号最后6位"),
+    h("button", { type: "submit" }, "添加孩子"),
+    h("button", { type: "button", class: "link", onclick: () => { sessionStorage.removeItem(FORM_TOKEN); go("#/children"); } }, "不添加"),
+  );
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const body = { registration_code: sessionStorage.getItem(FORM_TOKEN), ...secondFact(form.elements.fact.value) };
+    try {
+      await api("POST", "/my/children", body);
+      sessionStorage.removeItem(FORM_TOKEN);
+      go("#/children");
+    } catch (error) {
+      message.replaceChildren(errorBox(error));
+    }
+  });
+  show(newScreen(), h("h2", {}, "添加孩子"), form, message);
+}
+
+// The phone already has an account (told only once the SMS code proved the phone): log in,
+// then the scanned form's child is linked with the same code and second fact.
+function logInToAddChild(error, started) {
+  sessionStorage.setItem("m.addChild", JSON.stringify(started));
+  const message = h("div", { "aria-live": "assertive" });
+  show(newScreen(), h("h2", {}, "登录"), h("p", { class: "note" }, error.message), loginForm(message, started.phone), message);
+}
+
+function confirmSignup(ticket, started) {
   const message = h("div", { "aria-live": "assertive" });
   const form = h(
     "form",
@@ -126,6 +156,7 @@ function confirmSignup(ticket) {
       sessionStorage.removeItem(FORM_TOKEN);
       go("#/children");
     } catch (error) {
+      if (error.code === "account_exists") return logInToAddChild(error, started);
       message.replaceChildren(errorBox(error));
     }
   });
