@@ -17,11 +17,21 @@ let me = null;
 const STAFF_HOME = { teacher: "#/families" };
 
 
+// Which tab a screen belongs to, by the first part of its address (#/child/3 → 孩子).
+const TAB_OF = {
+  children: "#/children", child: "#/children", upload: "#/children", ask: "#/children",
+  requests: "#/requests", request: "#/requests",
+  inbox: "#/inbox", threads: "#/inbox", thread: "#/inbox",
+  families: "#/families", family: "#/families",
+  queue: "#/queue", step: "#/queue",
+};
+const section = () => (location.hash.match(/^#\/(\w+)/) || [])[1];
+
 function setTabs(items) {
   tabs.hidden = !items.length;
   tabs.replaceChildren(
     ...items.map(([hash, label]) =>
-      h("a", { href: hash, "aria-current": location.hash.startsWith(hash) ? "page" : undefined }, label),
+      h("a", { href: hash, "aria-current": TAB_OF[section()] === hash ? "page" : undefined }, label),
     ),
   );
 }
