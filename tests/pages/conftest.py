@@ -1,6 +1,7 @@
 """The phone pages in a real browser: Debian's Chromium (never one Playwright downloads),
 driven by Playwright against the app served by uvicorn on a real port, with a real arq worker
-checking photos. Skipped, saying why, where /usr/bin/chromium is absent (CI installs it).
+checking photos. Skipped, saying why, where /usr/bin/chromium is absent (CI installs it): each
+test module carries `tests/pages/chromium.py`'s mark.
 
 Screenshots of each screen checked (360×800) go to `$SCREENSHOT_DIR`, or `var/screenshots`
 under the test run's temporary directory, printed at the end of the run."""
@@ -12,6 +13,7 @@ import contextlib
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import uvicorn
@@ -19,17 +21,12 @@ from arq import create_pool
 from arq.connections import RedisSettings
 from litestar import Litestar
 
-CHROMIUM = Path("/usr/bin/chromium")
+from tests.pages.chromium import CHROMIUM
+
+if TYPE_CHECKING:
+    from playwright.async_api import Browser, BrowserContext
+
 PHONE = {"width": 360, "height": 800}
-
-if not CHROMIUM.exists():
-    pytest.skip(
-        "the phone pages' browser tests need Debian's Chromium at /usr/bin/chromium "
-        "(apt-get install chromium)",
-        allow_module_level=True,
-    )
-
-from playwright.async_api import Browser, BrowserContext, async_playwright  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -42,6 +39,8 @@ def screenshots() -> Path:
 
 @pytest.fixture(scope="session")
 async def browser(screenshots: Path) -> AsyncIterator[Browser]:
+    from playwright.async_api import async_playwright
+
     async with async_playwright() as playwright:
         launched = await playwright.chromium.launch(
             executable_path=str(CHROMIUM), args=["--no-sandbox"]

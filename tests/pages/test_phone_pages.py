@@ -36,9 +36,12 @@ from tests.factories import (
     make_students,
     open_campaign,
 )
+from tests.pages.chromium import WITHOUT_CHROMIUM
 from tests.pages.screens import check_screen
 from tests.parents.helpers import issue_forms, otp_from
 from tests.parents.test_checks import phone_photo, printed_page
+
+pytestmark = WITHOUT_CHROMIUM
 
 LONG_SIDE = 2000  # backend/static/m/photo.js
 FIRST_SCREEN_BUDGET = 150 * 1024  # bytes transferred for the parent's first screen
