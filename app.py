@@ -81,6 +81,7 @@ PUBLIC_PATHS = [
     "^/signup/start$",
     "^/signup/confirm$",
     "^/auth/second-factor/(verify|sms|totp|confirm)$",  # a login's ticket, not a token
+    "^/m(/|$)",  # the phone pages and their assets (the data they show comes from the API)
 ]
 DOCS_ASSETS = Path(__file__).resolve().parent / "backend" / "static" / "redoc"
 

@@ -1,47 +1,36 @@
-"""The page a printed form's QR link opens (`{PUBLIC_BASE_URL}/m/f/{token}`).
+"""The phone pages: a small web app at `/m/` (plain ES modules and CSS under
+`backend/static/m/`, no build step) and the link a printed form's QR code holds,
+`{PUBLIC_BASE_URL}/m/f/{token}`, which opens the same app on the parent's sign-up.
 
-A phone's camera or a messaging app that scans the form opens this link. Until the phone pages
-exist it answers a small static page saying what the code is for and what to do; it shows
-nothing of the form or the child (a stranger may scan a form left on a desk), only whether the
-code is one of ours, which the token's signature tells without reading the database.
+The page a phone's camera opens shows nothing of the form or the child (a stranger may scan a
+form left on a desk): the shell is the same for every token, and whether the code is one of
+ours is told by the token's signature, without reading the database. Everything the app shows
+comes from the public API, as a native app would call it (docs/phone-pages.md).
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import html
+from pathlib import Path
 
-from litestar import Response, get
+from litestar import Response, Router, get
+from litestar.datastructures import CacheControlHeader
 from litestar.enums import MediaType
 from litestar.params import FromPath
+from litestar.static_files import create_static_files_router
 
 from backend.deps import SettingsDep
 from backend.ocr import FormTokenError, verify_form_token
 
-_STYLE = (
-    "body{font:17px/1.6 system-ui,sans-serif;margin:0 auto;max-width:36em;padding:1em;color:#222}"
-    "h1{font-size:1.3em}li{margin:.4em 0}"
-)
-_STYLE_HASH = base64.b64encode(hashlib.sha256(_STYLE.encode()).digest()).decode()
-# Stricter than the API's: no script at all, only the one inline style above.
+ASSETS = Path(__file__).resolve().parents[1] / "static" / "m"
+ASSETS_PATH = "/m/assets"
+# Only this origin: the app's own modules and stylesheet, its API, photos shown from blobs
+# (a shrunk photo's preview, evidence fetched with the bearer token). No inline script or style.
 PAGE_CSP = (
-    f"default-src 'none'; style-src 'sha256-{_STYLE_HASH}'; "
-    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
+    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
-
-FORM_PAGE = (
-    "这是《学籍基础信息确认表》上的二维码",
-    "<p>本码用于学生学籍数据质量核查：家长核对学校打印的孩子学籍信息，签名后拍照上传。</p>"
-    "<ol>"
-    "<li>核对确认表上的“原信息”，有错误的请在同一行“更正后信息”栏写上正确内容，不要涂改原信息；</li>"
-    "<li>在表格下方签名，并写上日期；</li>"
-    "<li>在学籍核查服务中用手机号、确认表上的注册码和孩子的出生日期（或身份证号后6位）注册，"
-    "绑定孩子后拍下整页确认表上传。</li>"
-    "</ol>"
-    "<p>手机端页面开放后，扫描此码即可直接进入。有疑问请联系班主任。</p>"
-    "<p>本页面不显示任何学生信息。</p>",
-)
+_SHELL = (ASSETS / "index.html").read_text(encoding="utf-8")
 NOT_OURS_PAGE = (
     "无法识别的二维码",
     "<p>这个二维码不是本系统打印的学籍信息确认表上的二维码，或已损坏。"
@@ -49,19 +38,32 @@ NOT_OURS_PAGE = (
 )
 
 
-def _page(title: str, body: str, status_code: int) -> Response[str]:
+def _shell() -> Response[str]:
+    return Response(
+        _SHELL, media_type=MediaType.HTML, headers={"Content-Security-Policy": PAGE_CSP}
+    )
+
+
+def _not_ours() -> Response[str]:
+    title, body = NOT_OURS_PAGE
     document = (
         '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
-        f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head>"
-        f"<body><h1>{html.escape(title)}</h1>{body}</body></html>"
+        f'<title>{html.escape(title)}</title><link rel="stylesheet" href="{ASSETS_PATH}/app.css">'
+        f"</head><body><main><h1>{html.escape(title)}</h1>{body}</main></body></html>"
     )
     return Response(
         document,
-        status_code=status_code,
+        status_code=404,
         media_type=MediaType.HTML,
         headers={"Content-Security-Policy": PAGE_CSP},
     )
+
+
+@get(["/m", "/m/"], exclude_from_auth=True, media_type=MediaType.HTML, include_in_schema=False)
+async def phone_app() -> Response[str]:
+    """The phone pages (signing in, then the parent's, teacher's or reviewer's screens)."""
+    return _shell()
 
 
 @get(
@@ -75,9 +77,10 @@ def _page(title: str, body: str, status_code: int) -> Response[str]:
 )
 async def open_form_link(token: FromPath[str], settings: SettingsDep) -> Response[str]:
     """The page a phone opens from the QR code printed on a confirmation form
-    (`{PUBLIC_BASE_URL}/m/f/{token}`): a short Chinese page saying what the code is for and
-    how to sign up and upload. It shows nothing of the form or the child. The phone app reads
-    the same code: sign-up and `POST /my/children` take it as `registration_code`.
+    (`{PUBLIC_BASE_URL}/m/f/{token}`): the phone pages, opening on the parent's sign-up with
+    the code already filled in (the app reads it from the address). It shows nothing of the
+    form or the child. Sign-up and `POST /my/children` take the same code as
+    `registration_code`.
 
     **Who may call**: anyone, without logging in.
 
@@ -87,5 +90,17 @@ async def open_form_link(token: FromPath[str], settings: SettingsDep) -> Respons
     try:
         verify_form_token(token, settings.form_token_key.encode())
     except FormTokenError:
-        return _page(*NOT_OURS_PAGE, status_code=404)
-    return _page(*FORM_PAGE, status_code=200)
+        return _not_ours()
+    return _shell()
+
+
+def phone_assets() -> Router:
+    """The app's modules and stylesheet. Cached for 10 minutes only: no build step means no
+    hashed file names, so a new release must reach phones soon."""
+    return create_static_files_router(
+        path=ASSETS_PATH,
+        directories=[ASSETS],
+        include_in_schema=False,
+        cache_control=CacheControlHeader(max_age=600, public=True),
+        opt={"exclude_from_auth": True},
+    )
