@@ -80,7 +80,7 @@ async def search(
         where.append(School.region_code >= prefix.ljust(6, "0"))
         where.append(School.region_code <= prefix.ljust(6, "9"))
     if fragment:
-        where.append(School.name.ilike(f"%{fragment.translate(LIKE_ESCAPE)}%"))
+        where.append(School.name.like(f"%{fragment.translate(LIKE_ESCAPE)}%"))
     query = School.select(
         School.id, School.name, School.region_code, School.kind, School.administered_by
     ).order_by(School.region_code, School.name, School.id)
