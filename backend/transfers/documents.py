@@ -179,9 +179,9 @@ async def set_documents(
     span: Span | None,
     documents: Sequence[Document],
 ) -> DocumentList:
-    """Set what the province asks for with one kind (and span) of change; the defaults remove
-    the province's row. Applications and starts from then on are checked against it; those
-    already made are not. Audited with before and after."""
+    """Set what the province asks for with one kind (and span) of change; the defaults (in any
+    order) remove the province's row. Applications and starts from then on are checked against
+    it; those already made are not. Audited with before and after."""
     if not province_code.endswith("0000"):
         raise NotAProvince()
     require_over(principal, Action.set_change_rules, province_code)
@@ -190,6 +190,9 @@ async def set_documents(
     if not await Region.exists().where(Region.code == province_code):
         raise NotFound()
     wanted = tuple(dict.fromkeys(documents))  # in the order given, once each
+    default = DEFAULTS[(kind, span)]
+    if set(wanted) == set(default):
+        wanted = default
     now = datetime.now(UTC)
     span_value = span.value if span else ""
     where = (
@@ -199,7 +202,7 @@ async def set_documents(
     )
     async with transaction():
         before = await required_for(province_code, kind, span)
-        if wanted == DEFAULTS[(kind, span)]:
+        if wanted == default:
             await ChangeDocuments.delete().where(where)
         else:  # one statement, so two admins setting it at once both land
             await ChangeDocuments.insert(
@@ -228,4 +231,4 @@ async def set_documents(
             before={"documents": [d.value for d in before.documents]},
             after={"documents": [d.value for d in wanted]},
         )
-    return DocumentList(province_code, kind, span, wanted, wanted != DEFAULTS[(kind, span)])
+    return DocumentList(province_code, kind, span, wanted, wanted != default)

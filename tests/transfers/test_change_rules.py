@@ -206,6 +206,21 @@ async def test_the_receiving_schools_province_sets_the_list(
     not_a_province = await set_documents(client, zhejiang, "330100", kind="suspend", documents=[])
     assert not_a_province.json()["code"] == "not_a_province"
 
+    # the defaults, in any order, are the defaults again: the province's own list is gone
+    for span, documents in (
+        ("county", ["residence", "transfer_application"]),
+        ("country", ["residence"]),
+    ):
+        back = await set_documents(
+            client, zhejiang, "330000", kind="transfer", span=span, documents=documents
+        )
+        assert back.json()["set_by_province"] is False
+    listed = await client.get("/provinces/330000/change-documents", headers=county)
+    assert not any(e["set_by_province"] for e in listed.json())
+    assert [codes(e) for e in listed.json() if e["span"] == "county"] == [
+        ["transfer_application", "residence"]
+    ]
+
 
 async def test_a_suspension_asks_what_the_province_set_of_parent_and_registrar(
     client: httpx.AsyncClient, world: World
