@@ -378,7 +378,7 @@ class MyChildStatusChangeController(Controller):
             QUERY,
             BY_ID,
             PARENT_ONLY,
-            {400: "to_school_required same_school", 404: "school_not_found"},
+            {400: "kind_not_for_parents to_school_required same_school", 404: "school_not_found"},
         ),
     )
     async def documents(
@@ -398,7 +398,8 @@ class MyChildStatusChangeController(Controller):
         **Who may call**: a parent whose link to the child is confirmed.
 
         **Errors**: `not_found` (404, audited) not my child; `school_not_found` (404);
-        `to_school_required`, `same_school` (400); `parents_only` (403)."""
+        `kind_not_for_parents` (400) a cancellation; `to_school_required`, `same_school`
+        (400); `parents_only` (403)."""
         found = await service.documents_for_child(
             principal, actor, student_id=student_id, kind=kind, to_school_id=to_school_id
         )

@@ -406,12 +406,7 @@ async def apply_as_parent(
     await get_scoped(
         actor, principal.scope, Student, Student.id == student_id, "student", student_id
     )
-    if kind not in PARENT_KINDS:
-        raise BadRequest(
-            "注销学籍由学校办理，请联系学校",
-            code="kind_not_for_parents",
-            field_errors={"kind": "家长不能申请注销学籍"},
-        )
+    _parents_may_apply_for(kind)
     reason = reason.strip()
     place = await place_of(student_id)
     to: Place | None = None
@@ -445,6 +440,15 @@ async def apply_as_parent(
         raise
 
 
+def _parents_may_apply_for(kind: ChangeKind) -> None:
+    if kind not in PARENT_KINDS:
+        raise BadRequest(
+            "注销学籍由学校办理，请联系学校",
+            code="kind_not_for_parents",
+            field_errors={"kind": "家长不能申请注销学籍"},
+        )
+
+
 async def _transfer_target(place: Place, to_school_id: int | None) -> tuple[Place, Span]:
     """Where a parent's transfer goes, and how far."""
     if to_school_id is None:
@@ -473,6 +477,7 @@ async def documents_for_child(
     await get_scoped(
         actor, principal.scope, Student, Student.id == student_id, "student", student_id
     )
+    _parents_may_apply_for(kind)
     place = await place_of(student_id)
     to: Place | None = None
     span: Span | None = None

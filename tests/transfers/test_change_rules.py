@@ -94,6 +94,8 @@ async def test_a_parent_reads_what_to_attach_before_applying(
     suspend = (await asked(client, parent, child, kind="suspend")).json()
     assert (suspend["kind_label"], codes(suspend)) == ("休学", [])
 
+    cancel = await asked(client, parent, child, kind="cancel")
+    assert (cancel.status_code, cancel.json()["code"]) == (400, "kind_not_for_parents")
     no_school = await asked(client, parent, child, kind="transfer")
     assert (no_school.status_code, no_school.json()["code"]) == (400, "to_school_required")
     nowhere = await asked(client, parent, child, kind="transfer", to_school_id=999999)
