@@ -65,6 +65,7 @@ from backend.resources import open_resources
 from backend.seed import format_logins, seed_if_empty
 from backend.transfers.bulletin_controllers import ROUTES as BULLETIN_ROUTES
 from backend.transfers.controllers import ROUTES as TRANSFER_ROUTES
+from backend.transfers.rule_controllers import ROUTES as CHANGE_RULE_ROUTES
 from backend.worker import REDIS_DOWN, inline_worker
 
 log = logging.getLogger("registry")
@@ -269,6 +270,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *PAPER_RETURN_ROUTES,
             *PROGRESS_ROUTES,
             *TRANSFER_ROUTES,
+            *CHANGE_RULE_ROUTES,
             *BULLETIN_ROUTES,
             *docs_assets(settings),
         ],

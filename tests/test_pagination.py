@@ -24,6 +24,7 @@ CALLERS = {
     "/my/change-requests": Role.parent,
     "/my/threads": Role.parent,
     "/my/status-changes": Role.parent,
+    "/school-directory": Role.parent,
     "/export-approvals": Role.province_admin,
     "/support-grants": Role.sysadmin,
 }
@@ -74,7 +75,10 @@ async def test_every_list_refuses_a_page_below_one_and_answers_past_the_end_alik
         for role in set(CALLERS.values()) | {Role.registrar}
     }
     # a list that needs a filter gets one
-    required = {"/push-attempts": {"account_id": world.accounts[Role.registrar]}}
+    required = {
+        "/push-attempts": {"account_id": world.accounts[Role.registrar]},
+        "/school-directory": {"region_code": "330000"},
+    }
     for path in paths:
         headers = tokens[CALLERS.get(path, Role.registrar)]
         extra = required.get(path, {})

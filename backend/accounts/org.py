@@ -10,7 +10,7 @@ from backend.accounts.audit import Actor
 from backend.accounts.roles import Administration, RegionLevel, ScopeKind, administering_region
 from backend.accounts.schemas import ClassRead, RegionRead, SchoolRead
 from backend.accounts.scope import Scope, get_scoped, scoped
-from backend.accounts.tables import Account, Region, School, SchoolClass
+from backend.accounts.tables import Account, Region, School, SchoolClass, SchoolKind
 from backend.db import transaction
 from backend.errors import BadRequest, Conflict
 from backend.pages import MAX_PAGE_SIZE, Page, window
@@ -129,6 +129,7 @@ async def create_school(
     name: str,
     county_code: str,
     administered_by: Administration = Administration.county,
+    kind: SchoolKind = SchoolKind.unknown,
 ) -> int:
     async with transaction():
         region = await Region.select(Region.level).where(Region.code == county_code).first()
@@ -142,6 +143,7 @@ async def create_school(
                 name=name,
                 region_code=county_code,
                 administered_by=administered_by.value,
+                kind=kind.value,
             )
         )
         school_id: int = rows[0]["id"]
@@ -155,6 +157,7 @@ async def create_school(
                 "name": name,
                 "region_code": county_code,
                 "administered_by": administered_by.value,
+                "kind": kind.value,
             },
         )
         return school_id

@@ -74,6 +74,9 @@ class Action(StrEnum):
     upload_id_proof = "upload_id_proof"  # proof for a child without a resident ID number
     # Controlled fields (受控字段): a province's controls above the national catalog's
     set_field_controls = "set_field_controls"
+    # the documents asked for with a status change, the senior-high repeat rule
+    set_change_rules = "set_change_rules"
+    search_school_directory = "search_school_directory"  # a parent finds a school by name
     # Accounts
     create_account = "create_account"
     change_account_status = "change_account_status"  # seal, unseal, disable, enable
@@ -180,6 +183,11 @@ OWN_PROVINCE = Relation(
     "the target province is the caller's (a national account: any)",
     lambda principal, province_code: principal.reach.covers_region(province_code),
     Refusal("controls_other_province", "只能设置本省的受控字段"),
+)
+OWN_PROVINCE_RULES = Relation(
+    "the target province is the caller's (a national account: any)",
+    lambda principal, province_code: principal.reach.covers_region(province_code),
+    Refusal("change_rules_other_province", "只能设置本省的学籍异动规则"),
 )
 LOWER_RANK_STAFF = Relation(
     "the target role is a staff role of a lower rank than the caller's",
@@ -303,6 +311,12 @@ RULES: dict[Action, Rule] = {
         Refusal("controls_province_only", "受控字段由省级教育行政部门设置"),
         OWN_PROVINCE,
     ),
+    Action.set_change_rules: Rule(
+        PROVINCE_LEVEL,
+        Refusal("change_rules_province_only", "学籍异动所需材料和留级规则由省级教育行政部门设置"),
+        OWN_PROVINCE_RULES,
+    ),
+    Action.search_school_directory: Rule(roles(Role.parent), _PARENTS_ONLY),
     Action.create_account: Rule(ACCOUNT_ADMINS, Refusal("forbidden"), LOWER_RANK_STAFF),
     Action.change_account_status: Rule(ACCOUNT_ADMINS, Refusal("forbidden"), LOWER_RANK),
     Action.read_push_attempts: Rule(ACCOUNT_ADMINS, Refusal("forbidden")),

@@ -41,6 +41,32 @@ class Region(Table, tablename="region"):
 declare_scoped(Region, ScopedColumns(region=Region.code, personal=False))
 
 
+class SchoolKind(StrEnum):
+    """学校类型: which stages a school teaches, and whether it is a special-education school
+    (特殊教育学校, where a repeat in compulsory education is allowed: docs/transfers.md)."""
+
+    unknown = "unknown"  # not said yet
+    primary = "primary"  # 小学
+    junior = "junior"  # 初级中学
+    senior = "senior"  # 高级中学
+    nine_year = "nine_year"  # 九年一贯制学校
+    complete = "complete"  # 完全中学
+    twelve_year = "twelve_year"  # 十二年一贯制学校
+    special = "special"  # 特殊教育学校
+
+
+SCHOOL_KIND_LABEL = {
+    SchoolKind.unknown: "未登记",
+    SchoolKind.primary: "小学",
+    SchoolKind.junior: "初级中学",
+    SchoolKind.senior: "高级中学",
+    SchoolKind.nine_year: "九年一贯制学校",
+    SchoolKind.complete: "完全中学",
+    SchoolKind.twelve_year: "十二年一贯制学校",
+    SchoolKind.special: "特殊教育学校",
+}
+
+
 class School(Table, tablename="school"):
     id = Serial(primary_key=True)
     code = Varchar(length=10, unique=True)
@@ -48,6 +74,7 @@ class School(Table, tablename="school"):
     region_code = Varchar(length=6, index=True)  # the county
     # Administration: the county, or the city / province that runs the school directly
     administered_by = Varchar(length=10, default=Administration.county.value)
+    kind = Varchar(length=12, default=SchoolKind.unknown.value)  # SchoolKind
 
 
 declare_scoped(School, ScopedColumns(region=School.region_code, school=School.id, personal=False))

@@ -35,6 +35,9 @@ KIND_LABEL = {
     EvidenceKind.household_register: "户口簿",
     EvidenceKind.enrolment_proof: "学校盖章的在校证明",
     EvidenceKind.registration_receipt: "户籍部门回执",
+    EvidenceKind.residence_proof: "居住证或居住证明",
+    EvidenceKind.transfer_application: "转学申请表",
+    EvidenceKind.medical_certificate: "医疗机构诊断证明",
     EvidenceKind.other: "其他材料",
 }
 

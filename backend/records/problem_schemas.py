@@ -12,6 +12,7 @@ import msgspec
 from litestar.datastructures import UploadFile
 
 from backend.records.problem_tables import ActionKind, ActionState, CaseKind, CaseSource, CaseState
+from backend.records.request_schemas import EvidenceParts
 from backend.records.review_schemas import StepRead
 from backend.records.review_tables import EvidenceKind
 
@@ -88,7 +89,7 @@ Note = Annotated[
 
 
 @dataclass(kw_only=True)
-class ActionCreate:
+class ActionCreate(EvidenceParts):
     """The school's action, as `multipart/form-data`: `action`, a `note`, for a change the
     `field_code` and `new_value`, and evidence photos in parts named by their kind (JPEG,
     PNG, WebP or HEIC, at most 15 MB each, at most 6). Corroborate and change need one of:
@@ -113,11 +114,6 @@ class ActionCreate:
         ]
         | None
     ) = None
-    id_scan: list[UploadFile] | None = None
-    household_register: list[UploadFile] | None = None
-    enrolment_proof: list[UploadFile] | None = None
-    registration_receipt: list[UploadFile] | None = None
-    other: list[UploadFile] | None = None
 
 
 class ArbitrationWrite(msgspec.Struct, forbid_unknown_fields=True):

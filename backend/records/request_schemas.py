@@ -58,6 +58,9 @@ class EvidenceParts:
     household_register: list[UploadFile] | None = None
     enrolment_proof: list[UploadFile] | None = None
     registration_receipt: list[UploadFile] | None = None
+    residence_proof: list[UploadFile] | None = None
+    transfer_application: list[UploadFile] | None = None
+    medical_certificate: list[UploadFile] | None = None
     other: list[UploadFile] | None = None
 
 

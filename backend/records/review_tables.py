@@ -236,6 +236,9 @@ class EvidenceKind(StrEnum):
     household_register = "household_register"  # 户口簿
     enrolment_proof = "enrolment_proof"  # the school-stamped proof of enrolment (在校证明)
     registration_receipt = "registration_receipt"  # the household registration office's 回执
+    residence_proof = "residence_proof"  # 居住证或居住证明 (besides 户口簿, for a transfer)
+    transfer_application = "transfer_application"  # 转学申请表, signed by the guardian
+    medical_certificate = "medical_certificate"  # 医疗机构诊断证明 (a suspension for illness)
     other = "other"
 
 

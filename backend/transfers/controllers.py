@@ -21,6 +21,7 @@ from backend.records.change_request_controllers import PHOTO_ERRORS, UPLOAD_OPT
 from backend.records.evidence import MAX_REQUEST_BYTES
 from backend.transfers import effects as _registers_its_handler  # noqa: F401
 from backend.transfers import reads, service
+from backend.transfers.rule_schemas import DocumentListRead, document_list
 from backend.transfers.schemas import (
     ChangeStart,
     ClassChoice,
@@ -61,7 +62,11 @@ class StatusChangeController(Controller):
             BY_ID,
             REGISTRAR_ONLY,
             START_ERRORS,
-            {400: "same_school", 404: "student_not_found", 429: "too_many_transfer_starts"},
+            {
+                400: "same_school documents_missing",
+                404: "student_not_found",
+                429: "too_many_transfer_starts",
+            },
         ),
     )
     async def start_transfer(
@@ -78,7 +83,10 @@ class StatusChangeController(Controller):
         school releases it, the sending school's authority reviews it and, between counties
         or provinces, the receiving school's authority: each within 10 working days of the
         step becoming theirs. `span` says which (`county`, `province`, `country`). While it
-        is open the record accepts no other change. Audited.
+        is open the record accepts no other change. `documents_checked` lists the documents
+        the caller checked on paper; each one the receiving school's province asks for with a
+        transfer of that span must be there (`GET /provinces/{code}/change-documents`).
+        Audited.
 
         **Who may call**: a registrar of the receiving school.
 
@@ -88,6 +96,7 @@ class StatusChangeController(Controller):
         `change_already_open` (409) another change of the student is open (a parent's
         application to this school among them: take it up instead);
         `status_not_allowed` (409) the record's status allows no transfer;
+        `documents_missing` (400, each missing one in `field_errors`);
         `too_many_transfer_starts` (429, `Retry-After`) past the caller's tries an hour or the
         school's starts a day, found or not (`TRANSFER_START_TRIES_PER_HOUR`, 30;
         `TRANSFER_STARTS_PER_SCHOOL_PER_DAY`, 300)."""
@@ -99,6 +108,7 @@ class StatusChangeController(Controller):
             to_class_id=data.to_class_id,
             reason=data.reason,
             details=data.details,
+            documents_checked=data.documents_checked,
             redis=redis,
             settings=settings,
         )
@@ -116,7 +126,10 @@ class StatusChangeController(Controller):
             BY_ID,
             REGISTRAR_ONLY,
             START_ERRORS,
-            {400: "reason_required wrong_target_class transfer_started_by_receiving_school"},
+            {
+                400: "reason_required wrong_target_class transfer_started_by_receiving_school "
+                "documents_missing repeat_not_allowed"
+            },
         ),
     )
     async def start(
@@ -127,15 +140,18 @@ class StatusChangeController(Controller):
         school), a repeat (`repeat`, a lower grade), study abroad (`abroad`) or a cancellation
         after death (`cancel`, with its `reason`; 60 working days per step) for a student of
         the caller's school. The entering step is the caller's and is approved at once; the
-        authority administering the school reviews it. Audited.
+        authority administering the school reviews it. `documents_checked`: the documents
+        checked on paper, each one the province asks for with the kind required. A repeat in
+        compulsory education is for special-education students only. Audited.
 
         **Who may call**: a registrar of the student's school.
 
         **Errors**: `status_change_registrar_only` (403); `not_found` (404) a student outside
         the caller's school; `reason_required` (400) a cancellation without a reason;
         `wrong_target_class` (400) no class, or one of the wrong grade or school;
-        `transfer_started_by_receiving_school` (400) for `transfer`; `change_already_open`,
-        `status_not_allowed` (409)."""
+        `transfer_started_by_receiving_school` (400) for `transfer`; `documents_missing`
+        (400); `repeat_not_allowed` (400) a repeat the rules do not allow;
+        `change_already_open`, `status_not_allowed` (409)."""
         change_id = await service.start_change(
             principal,
             actor,
@@ -144,6 +160,7 @@ class StatusChangeController(Controller):
             to_class_id=data.to_class_id,
             reason=data.reason,
             details=data.details,
+            documents_checked=data.documents_checked,
         )
         return await reads.detail(principal, change_id)
 
@@ -319,7 +336,8 @@ class MyChildStatusChangeController(Controller):
             PHOTOS,
             START_ERRORS,
             {
-                400: "kind_not_for_parents to_school_required reason_required same_school",
+                400: "kind_not_for_parents to_school_required reason_required same_school "
+                "documents_missing repeat_not_allowed",
                 403: "parent_field_forbidden",
                 404: "school_not_found",
             },
@@ -346,7 +364,9 @@ class MyChildStatusChangeController(Controller):
 
         **Errors**: `not_found` (404, audited) not my child; `school_not_found` (404);
         `kind_not_for_parents` (400) a cancellation; `to_school_required`, `reason_required`,
-        `same_school` (400); `parent_field_forbidden` (403, audited) any other part;
+        `same_school` (400); `documents_missing` (400, each missing document in
+        `field_errors`); `repeat_not_allowed` (400) a repeat of an ordinary student in
+        compulsory education; `parent_field_forbidden` (403, audited) any other part;
         `change_already_open`, `status_not_allowed` (409); the photo errors (400, 413);
         `parents_only` (403)."""
         extra = request_service.unknown_fields(await _form_keys(request), APPLY_FIELDS)
@@ -362,6 +382,42 @@ class MyChildStatusChangeController(Controller):
             photos=await request_service.photos_of(data),
         )
         return await reads.detail(principal, change_id)
+
+    @get(
+        "/documents",
+        summary="Which documents to attach to an application",
+        operation_id="getApplicationDocuments",
+        responses=errors(
+            SIGNED_IN,
+            QUERY,
+            BY_ID,
+            PARENT_ONLY,
+            {400: "kind_not_for_parents to_school_required same_school", 404: "school_not_found"},
+        ),
+    )
+    async def documents(
+        self,
+        student_id: FromPath[int],
+        principal: PrincipalDep,
+        actor: ActorDep,
+        kind: Annotated[ChangeKind, QueryParameter()],
+        to_school_id: IdFilter = None,
+    ) -> DocumentListRead:
+        """Before applying: the documents the province asks for with a change of `kind` of
+        my child (a transfer: to `to_school_id`; the receiving school's province asks, and
+        how far the transfer goes decides the list), each with the multipart parts a photo of
+        it may be sent in. An application without one of them is refused
+        (`documents_missing`).
+
+        **Who may call**: a parent whose link to the child is confirmed.
+
+        **Errors**: `not_found` (404, audited) not my child; `school_not_found` (404);
+        `kind_not_for_parents` (400) a cancellation; `to_school_required`, `same_school`
+        (400); `parents_only` (403)."""
+        found = await service.documents_for_child(
+            principal, actor, student_id=student_id, kind=kind, to_school_id=to_school_id
+        )
+        return document_list(found)
 
 
 class MyStatusChangeController(Controller):

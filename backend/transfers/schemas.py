@@ -13,10 +13,13 @@ from backend.accounts.schemas import DB_ID_MAX
 from backend.records.request_schemas import EvidenceParts, EvidencePhotoRead
 from backend.records.request_schemas import Reason as TypedReason
 from backend.records.review_tables import StepKind, StepState
+from backend.transfers.documents import MAX_DOCUMENTS, Document
 from backend.transfers.tables import ChangeKind, ChangeState, Span
 
 Id = Annotated[int, msgspec.Meta(ge=1, le=DB_ID_MAX)]
 Reason = Annotated[str, msgspec.Meta(max_length=500)]
+# The documents the registrar checked on paper at the counter (those the province asks for).
+DocumentsChecked = Annotated[list[Document], msgspec.Meta(max_length=MAX_DOCUMENTS)]
 Details = Annotated[
     dict[Annotated[str, msgspec.Meta(max_length=40)], Annotated[str, msgspec.Meta(max_length=200)]],
     msgspec.Meta(max_length=10),
@@ -32,6 +35,7 @@ class TransferStart(msgspec.Struct, forbid_unknown_fields=True):
     to_class_id: Id
     reason: Reason = ""
     details: Details = msgspec.field(default_factory=dict)
+    documents_checked: DocumentsChecked = msgspec.field(default_factory=list)
 
 
 class ChangeStart(msgspec.Struct, forbid_unknown_fields=True):
@@ -44,6 +48,7 @@ class ChangeStart(msgspec.Struct, forbid_unknown_fields=True):
     to_class_id: Id | None = None
     reason: Reason = ""
     details: Details = msgspec.field(default_factory=dict)
+    documents_checked: DocumentsChecked = msgspec.field(default_factory=list)
 
 
 class ClassChoice(msgspec.Struct, forbid_unknown_fields=True):

@@ -15,7 +15,7 @@ through `records.reviews.decide` (`effects.ChangeDecisions` says what a decision
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,8 +37,10 @@ from backend.records.review_tables import ReviewStep, StepKind, StepState, Subje
 from backend.records.reviews import Place, cancel_rest, open_round, place_of
 from backend.records.tables import Student, StudentStatus
 from backend.storage import Storage
+from backend.transfers import documents as asked
 from backend.transfers import start_limits
 from backend.transfers.chains import steps_for
+from backend.transfers.repeats import check_repeat
 from backend.transfers.tables import (
     CHANGE_STATE,
     ChangeKind,
@@ -290,10 +292,12 @@ async def start_transfer(
     details: Mapping[str, str],
     redis: Redis,
     settings: Settings,
+    documents_checked: Collection[asked.Document] = (),
 ) -> int:
     """The receiving school's registrar starts a transfer of a student of another school into
     one of its classes; its id. The student is found by registry number and name together (a
-    wrong pair answers like no student); every try counts (`start_limits`)."""
+    wrong pair answers like no student); every try counts (`start_limits`); the documents its
+    province asks for must have been checked (`documents_missing` otherwise)."""
     require(principal, Action.start_status_change)
     await start_limits.take_start_try(redis, settings, principal)
     klass = await get_scoped(
@@ -319,13 +323,18 @@ async def start_transfer(
     if place.school_id == klass["school"]:
         raise SameSchool()
     to = await receiving_place(place, klass["school"], to_class_id)
+    span = span_between(place, to)
+    required = await asked.required_for(
+        asked.province_of(to.region_code), ChangeKind.transfer, span
+    )
+    asked.check_checked(required, documents_checked)
     return await _open(
         principal,
         actor,
         kind=ChangeKind.transfer,
         place=place,
         to=to,
-        span=span_between(place, to),
+        span=span,
         reason=reason.strip(),
         details=details,
         takes_first_step=True,
@@ -342,8 +351,11 @@ async def start_change(
     to_class_id: int | None,
     reason: str,
     details: Mapping[str, str],
+    documents_checked: Collection[asked.Document] = (),
 ) -> int:
-    """The registrar of the student's school enters a change of another kind; its id."""
+    """The registrar of the student's school enters a change of another kind; its id. A
+    repeat must be allowed (`repeats`); the documents the province asks for with the kind
+    must have been checked."""
     require(principal, Action.start_status_change)
     if kind is ChangeKind.transfer:
         raise BadRequest(
@@ -356,7 +368,11 @@ async def start_change(
     reason = reason.strip()
     if kind is ChangeKind.cancel and not reason:
         raise ReasonRequired(field_errors={"reason": "注销学籍须说明原因"})
+    if kind is ChangeKind.repeat:
+        await check_repeat(student_id)
     place = await place_of(student_id)
+    required = await asked.required_for(asked.province_of(place.region_code), kind, None)
+    asked.check_checked(required, documents_checked)
     if kind in WITH_CLASS:
         if to_class_id is None:
             raise WrongClass(field_errors={"to_class_id": "请选择转入的班级"})
@@ -397,29 +413,19 @@ async def apply_as_parent(
     await get_scoped(
         actor, principal.scope, Student, Student.id == student_id, "student", student_id
     )
-    if kind not in PARENT_KINDS:
-        raise BadRequest(
-            "注销学籍由学校办理，请联系学校",
-            code="kind_not_for_parents",
-            field_errors={"kind": "家长不能申请注销学籍"},
-        )
+    _parents_may_apply_for(kind)
     reason = reason.strip()
     place = await place_of(student_id)
     to: Place | None = None
     span: Span | None = None
     if kind is ChangeKind.transfer:
-        if to_school_id is None:
-            raise BadRequest(
-                "请选择转入学校",
-                code="to_school_required",
-                field_errors={"to_school_id": "请选择转入学校"},
-            )
-        if not reason:
+        if to_school_id is not None and not reason:
             raise ReasonRequired(field_errors={"reason": "请填写转学原因"})
-        if to_school_id == place.school_id:
-            raise SameSchool()
-        to = await receiving_place(place, to_school_id, None)
-        span = span_between(place, to)
+        to, span = await _transfer_target(place, to_school_id)
+    if kind is ChangeKind.repeat:
+        await check_repeat(student_id)
+    required = await asked.required_for(asked.province_of((to or place).region_code), kind, span)
+    asked.check_attached(required, {photo.kind for photo in photos})
     stored = await store_photos(storage, student_id, photos)
     try:
         return await _open(
@@ -439,6 +445,52 @@ async def apply_as_parent(
         for item in stored:
             await storage.delete(item.storage_key)
         raise
+
+
+def _parents_may_apply_for(kind: ChangeKind) -> None:
+    if kind not in PARENT_KINDS:
+        raise BadRequest(
+            "注销学籍由学校办理，请联系学校",
+            code="kind_not_for_parents",
+            field_errors={"kind": "家长不能申请注销学籍"},
+        )
+
+
+async def _transfer_target(place: Place, to_school_id: int | None) -> tuple[Place, Span]:
+    """Where a parent's transfer goes, and how far."""
+    if to_school_id is None:
+        raise BadRequest(
+            "请选择转入学校",
+            code="to_school_required",
+            field_errors={"to_school_id": "请选择转入学校"},
+        )
+    if to_school_id == place.school_id:
+        raise SameSchool()
+    to = await receiving_place(place, to_school_id, None)
+    return to, span_between(place, to)
+
+
+async def documents_for_child(
+    principal: Principal,
+    actor: Actor,
+    *,
+    student_id: int,
+    kind: ChangeKind,
+    to_school_id: int | None,
+) -> asked.DocumentList:
+    """What a parent must attach to apply for `kind` for their child (a transfer: to
+    `to_school_id`), before applying: the list of the province that asks."""
+    require(principal, Action.apply_for_status_change)
+    await get_scoped(
+        actor, principal.scope, Student, Student.id == student_id, "student", student_id
+    )
+    _parents_may_apply_for(kind)
+    place = await place_of(student_id)
+    to: Place | None = None
+    span: Span | None = None
+    if kind is ChangeKind.transfer:
+        to, span = await _transfer_target(place, to_school_id)
+    return await asked.required_for(asked.province_of((to or place).region_code), kind, span)
 
 
 async def change_in_scope(principal: Principal, actor: Actor, change_id: int) -> dict[str, Any]:

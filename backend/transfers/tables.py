@@ -195,3 +195,29 @@ def _archive_kept(scope: Scope) -> Any:
 
 
 declare_related(Upload, _archive_kept)
+
+
+class ChangeDocuments(Table, tablename="change_documents"):
+    """The documents a province asks for with a status change of one kind (a transfer: of
+    one span; the other kinds: `span` ''), as document codes joined by commas
+    (`documents.Document`). One row per (province, kind, span) it set (unique index in the
+    migration); without one the defaults of `documents.DEFAULTS` apply."""
+
+    id = Serial(primary_key=True)
+    province_code = Varchar(length=6, index=True)
+    kind = Varchar(length=12)  # ChangeKind
+    span = Varchar(length=12, default="")  # Span, or '' for a kind that is not a transfer
+    documents = Varchar(length=200, default="")
+    updated_by = ForeignKey(references=Account, on_delete=OnDelete.restrict)
+    updated_at = Timestamptz()
+
+
+class RepeatRule(Table, tablename="repeat_rule"):
+    """A province's rule on repeating a grade in senior high (compulsory education's is the
+    nation's: special education only). One row per province that set one (unique)."""
+
+    id = Serial(primary_key=True)
+    province_code = Varchar(length=6, unique=True)
+    senior_high = Varchar(length=16)  # repeats.SeniorRule
+    updated_by = ForeignKey(references=Account, on_delete=OnDelete.restrict)
+    updated_at = Timestamptz()

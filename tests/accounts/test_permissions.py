@@ -60,6 +60,8 @@ mark_class_roll             ·   ✓   ✓   ·   ·   ·   ·   ·   roll_marke
 decide_roll_entry           ·   ·   ✓   ·   ·   ·   ·   ·   roll_registrar_only
 upload_id_proof             ·   ·   ✓   ·   ·   ·   ·   ·   proof_registrar_only
 set_field_controls          ·   ·   ·   ·   ·   ·   ✓   ✓   controls_province_only
+set_change_rules            ·   ·   ·   ·   ·   ·   ✓   ✓   change_rules_province_only
+search_school_directory     ✓   ·   ·   ·   ·   ·   ·   ·   parents_only
 create_account              ·   ·   ✓   ·   ✓   ✓   ✓   ✓   forbidden
 change_account_status       ·   ·   ✓   ·   ✓   ✓   ✓   ✓   forbidden
 reset_password              ·   ·   ✓   ·   ✓   ✓   ✓   ✓   forbidden
@@ -141,6 +143,7 @@ def test_only_the_actions_with_a_target_have_a_relation() -> None:
         Action.create_account,
         Action.change_account_status,
         Action.set_field_controls,
+        Action.set_change_rules,
         Action.reset_second_factor,
         Action.reset_password,
         Action.create_campaign_account,
@@ -189,6 +192,9 @@ RELATIONS: list[tuple[Action, Role, str | None, Any, bool]] = [
     (Action.set_field_controls, Role.province_admin, "330000", "330000", True),
     (Action.set_field_controls, Role.province_admin, "330000", "320000", False),
     (Action.set_field_controls, Role.sysadmin, None, "320000", True),
+    (Action.set_change_rules, Role.province_admin, "330000", "330000", True),
+    (Action.set_change_rules, Role.province_admin, "330000", "320000", False),
+    (Action.set_change_rules, Role.sysadmin, None, "320000", True),
     # An authorising document is recorded for the admin's own region or one inside it.
     (Action.record_export_approval, Role.county_reviewer, "330106", "330106", True),
     (Action.record_export_approval, Role.county_reviewer, "330106", "330108", False),
@@ -201,6 +207,7 @@ RELATION_CODES = {
     Action.create_account: "rank_too_high",
     Action.change_account_status: "rank_too_high",
     Action.set_field_controls: "controls_other_province",
+    Action.set_change_rules: "change_rules_other_province",
     Action.reset_second_factor: "rank_too_high",
     Action.record_export_approval: "approval_outside_scope",
 }
@@ -258,6 +265,7 @@ ACCOUNT = {
 CSV = ("a.csv", b"x")
 GRANT = {"region_code": "330106", "reason": "工单：核对导入结果", "hours": 4}
 LINK = {"registration_code": "K7QM-3XPA", "birth_date": "2018-05-15"}
+DOCUMENTS = {"kind": "suspend", "documents": ["medical_certificate"]}
 REQUEST = {"student_id": (None, "999999"), "field_code": (None, "health"), "new_value": (None, "2")}
 
 # (who, method, path, request, code) — `{A1}` is class A1's id, `{campaign}` a campaign of
@@ -299,6 +307,13 @@ REFUSALS: list[tuple[Role | str, str, str, dict[str, Any], str]] = [
     (Role.registrar, "GET", "/support-grants", {}, "support_region_admins_only"),
     (Role.sysadmin, "POST", "/support-grants/999999/approve", {"json": {}},
      "support_region_admins_only"),
+    (Role.city_admin, "PUT", "/provinces/330000/change-documents", {"json": DOCUMENTS},
+     "change_rules_province_only"),
+    (Role.province_admin, "PUT", "/provinces/320000/change-documents", {"json": DOCUMENTS},
+     "change_rules_other_province"),
+    (Role.province_admin, "PUT", "/provinces/320000/repeat-rule",
+     {"json": {"senior_high": "special_only"}}, "change_rules_other_province"),
+    (Role.teacher, "GET", "/school-directory", {"params": {"name": "学校"}}, "parents_only"),
 ]  # fmt: skip
 
 

@@ -25,6 +25,7 @@ from tests.transfers.world import (
     as_staff,
     decide,
     read,
+    special_education,
     start_transfer,
     student,
     transfer_world,
@@ -107,6 +108,7 @@ async def test_skipping_and_repeating_move_the_student_within_the_school(
     await review(client, world, skip.json()["id"])
     assert (await student(first_grade))["school_class"] == world.classes["A3"]
 
+    await special_education(second_grade)  # an ordinary student may not repeat: test_repeats
     repeat = await enter(client, world, "repeat", second_grade, to_class_id=world.classes["A1"])
     assert repeat.status_code == 201, repeat.text
     await review(client, world, repeat.json()["id"])

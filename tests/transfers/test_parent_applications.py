@@ -17,6 +17,9 @@ from tests.factories import World
 from tests.records.requests import audit_rows, jpeg, multipart
 from tests.transfers.world import as_role, as_staff, decide, read, student, transfer_world
 
+# What a transfer within the province asks for when the province set nothing.
+DOCUMENTS = [("transfer_application", jpeg(8)), ("residence_proof", jpeg(9))]
+
 
 @pytest.fixture
 async def world(settings: Settings) -> World:
@@ -55,7 +58,7 @@ async def test_a_parent_applies_for_a_transfer_and_follows_it_to_the_end(
         parent,
         child,
         {"kind": "transfer", "to_school_id": world.schools["B"], "reason": "随父母迁居滨江区"},
-        [("household_register", jpeg(1)), ("other", jpeg(2))],
+        [("household_register", jpeg(1)), ("transfer_application", jpeg(2))],
     )
     assert applied.status_code == 201, applied.text
     body = applied.json()
@@ -85,7 +88,7 @@ async def test_a_parent_applies_for_a_transfer_and_follows_it_to_the_end(
     assert [item["step_id"] for item in listed.json()["items"]] == [current["id"]]
     summary = listed.json()["items"][0]["summary"]
     assert summary["title"] == "转学：学校A → 学校B（省内跨县转学）"
-    assert summary["evidence"] == ["household_register", "other"]
+    assert summary["evidence"] == ["household_register", "transfer_application"]
     early = await decide(client, receiving, current["id"])
     assert early.status_code == 400
     assert early.json()["code"] == "target_class_required"
@@ -142,6 +145,7 @@ async def test_a_refused_application_shows_the_reason_to_the_parent(
             parent,
             child,
             {"kind": "transfer", "to_school_id": world.schools["G"], "reason": "就近入学"},
+            DOCUMENTS,
         )
     ).json()["id"]
     receiving = await as_staff(client, world, "registrar_G")
@@ -169,6 +173,7 @@ async def test_sent_back_the_parent_adds_a_document_and_resubmits(
             parent,
             child,
             {"kind": "transfer", "to_school_id": world.schools["G"], "reason": "就近入学"},
+            DOCUMENTS,
         )
     ).json()["id"]
     receiving = await as_staff(client, world, "registrar_G")
@@ -185,7 +190,7 @@ async def test_sent_back_the_parent_adds_a_document_and_resubmits(
     assert body["round"] == 2
     assert body["current_step"]["kind"] == "start"
     assert body["current_step"]["holder"] == "学校G 学籍管理员"
-    assert len(body["evidence"]) == 1
+    assert len(body["evidence"]) == len(DOCUMENTS) + 1
     assert await audit_rows("resubmit", "status_change", change_id)
 
 

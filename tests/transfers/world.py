@@ -14,7 +14,9 @@ import httpx
 from backend.accounts import org
 from backend.accounts.roles import Role
 from backend.config import Settings
+from backend.records.service import load_fields
 from backend.records.tables import GuardianLink, Student
+from backend.transfers.documents import Document
 from tests.factories import SYSTEM, World, bearer, build_world, login, make_account, make_students
 
 COUNTIES = {"B": "330108", "C": "330203", "D": "320102", "G": "330106"}
@@ -74,6 +76,14 @@ async def student(student_id: int) -> dict[str, Any]:
     return dict(row)
 
 
+async def special_education(student_id: int, disability: str = "4") -> None:
+    """The record names a disability (残疾类型 4, 肢体残疾): a special-education student."""
+    fields = load_fields((await student(student_id))["fields"])
+    await Student.update({Student.fields: {**fields, "disability": disability}}).where(
+        Student.id == student_id
+    )
+
+
 async def start_transfer(
     client: httpx.AsyncClient,
     headers: dict[str, str],
@@ -89,6 +99,7 @@ async def start_transfer(
             "student_name": row["name"],
             "to_class_id": class_id,
             "reason": reason,
+            "documents_checked": [d.value for d in Document],
         },
         headers=headers,
     )
