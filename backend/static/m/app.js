@@ -22,8 +22,8 @@ const TAB_OF = {
   children: "#/children", child: "#/children", upload: "#/children", ask: "#/children",
   requests: "#/requests", request: "#/requests",
   inbox: "#/inbox", threads: "#/inbox", thread: "#/inbox",
-  families: "#/families", family: "#/families",
-  queue: "#/queue", step: "#/queue",
+  families: "#/families", family: "#/families", paper: "#/families", drafts: "#/families",
+  queue: "#/queue", step: "#/queue", progress: "#/queue",
 };
 const section = () => (location.hash.match(/^#\/(\w+)/) || [])[1];
 
