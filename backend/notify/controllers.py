@@ -18,7 +18,7 @@ from backend.accounts.tokens import AccessClaims, AccessTokenVerifier, InvalidTo
 from backend.deps import ActorDep, IdFilter, OutboxDep, PrincipalDep, RedisDep, SettingsDep
 from backend.errors import Forbidden, Unauthorized
 from backend.http import allowed
-from backend.notify import devices, preferences, service, stream
+from backend.notify import devices, preferences, service, stream, webpush_key
 from backend.notify.schemas import (
     DeviceRead,
     DeviceWrite,
@@ -28,6 +28,7 @@ from backend.notify.schemas import (
     SettingsWrite,
     StreamTicket,
     UnreadCount,
+    WebPushKeyRead,
 )
 from backend.openapi import BY_ID, JSON_BODY, QUERY, REDIS, SIGNED_IN, errors
 from backend.pages import DEFAULT_PAGE_SIZE, Page, PageNumber, PageSize
@@ -290,6 +291,23 @@ class DeviceController(Controller):
         return await devices.register(
             principal, actor, data, private_hosts=settings.push.push_private_hosts
         )
+
+    @get(
+        "/webpush-key",
+        summary="Get the key a browser subscribes to Web Push with",
+        operation_id="getWebPushKey",
+        responses=errors(SIGNED_IN, {404: "webpush_off"}),
+    )
+    async def webpush_key(self, settings: SettingsDep) -> WebPushKeyRead:
+        """The VAPID public key to pass as `applicationServerKey` to the browser's
+        `PushManager.subscribe`; the subscription it gives is then registered with
+        `POST /devices` (`channel` `webpush`).
+
+        **Who may call**: any signed-in user.
+
+        **Errors**: `webpush_off` (404) when this service sends no Web Push (no VAPID key
+        configured)."""
+        return WebPushKeyRead(webpush_key.public_key(settings.push))
 
     @get(
         "/",

@@ -81,6 +81,14 @@ class DeviceWrite(msgspec.Struct):
     ] = "zh-CN"
 
 
+class WebPushKeyRead(msgspec.Struct):
+    """What a browser passes as `applicationServerKey` to `PushManager.subscribe`."""
+
+    public_key: Annotated[
+        str, msgspec.Meta(description="The VAPID public key: uncompressed P-256, base64url")
+    ]
+
+
 class DeviceRead(msgspec.Struct):
     id: int
     channel: ChannelName

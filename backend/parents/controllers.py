@@ -29,7 +29,7 @@ from backend.http import NO_STORE, PRINCIPAL_IN_READ, actor_of, allowed
 from backend.openapi import BY_ID, JSON_BODY, QUERY, REDIS, SIGNED_IN, STAFF, UPLOAD, errors
 from backend.pages import DEFAULT_PAGE_SIZE, Page, PageNumber, PageSize
 from backend.parents import drafts, hot_reads, links, signup, uploads
-from backend.parents.pages import open_form_link, phone_app, phone_assets
+from backend.parents.pages import open_form_link, phone_app, phone_assets, phone_service_worker
 from backend.parents.photos import MAX_BYTES as MAX_PHOTO_BYTES
 from backend.parents.schemas import (
     ChildLink,
@@ -537,6 +537,7 @@ class CorrectionDraftController(Controller):
 
 ROUTES: list[Any] = [
     phone_app,
+    phone_service_worker,
     open_form_link,
     phone_assets(),
     UploadController,

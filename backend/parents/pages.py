@@ -94,6 +94,18 @@ async def open_form_link(token: FromPath[str], settings: SettingsDep) -> Respons
     return _shell()
 
 
+@get("/m/sw.js", exclude_from_auth=True, include_in_schema=False)
+async def phone_service_worker() -> Response[bytes]:
+    """The service worker that shows Web Push notifications. Served from `/m/` (not under
+    `/m/assets/`) so that its scope covers the whole app; never cached, so that a new version
+    reaches phones at once (browsers also check it themselves at least daily)."""
+    return Response(
+        (ASSETS / "sw.js").read_bytes(),
+        media_type="text/javascript",
+        headers={"Content-Security-Policy": PAGE_CSP, "Cache-Control": "no-cache"},
+    )
+
+
 def phone_assets() -> Router:
     """The app's modules and stylesheet. Cached for 10 minutes only: no build step means no
     hashed file names, so a new release must reach phones soon."""

@@ -7,10 +7,12 @@ from __future__ import annotations
 import base64
 import json
 import secrets
+from dataclasses import replace
 from typing import Any
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from litestar import Litestar
@@ -299,3 +301,37 @@ async def test_a_web_push_endpoint_into_the_services_own_network_is_refused(
     )
     assert (refused.status_code, refused.json()["code"]) == (400, "invalid_device"), refused.text
     assert await devices_of(world.accounts[Role.parent]) == []
+
+
+async def test_a_browser_gets_the_vapid_public_key_to_subscribe_with(
+    client: httpx.AsyncClient, app: Litestar, settings: Settings, world: World, tmp_path: Any
+) -> None:
+    headers = bearer(await login(client, world.phones[Role.registrar]))
+    off = await client.get("/devices/webpush-key", headers=headers)
+    assert off.status_code == 404
+    assert off.json()["code"] == "webpush_off"
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = tmp_path / "vapid.pem"
+    pem.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    push = replace(
+        settings.push, vapid_private_key_file=str(pem), vapid_subject="mailto:ops@example.cn"
+    )
+    app.state.settings = settings.with_(push=push)
+    try:
+        on = await client.get("/devices/webpush-key", headers=headers)
+    finally:
+        app.state.settings = settings
+    assert on.status_code == 200, on.text
+    assert on.json() == {
+        "public_key": b64url(
+            key.public_key().public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
+        )
+    }
+    assert (await client.get("/devices/webpush-key")).status_code == 401

@@ -5,13 +5,18 @@ over HTTP."""
 
 from __future__ import annotations
 
+import base64
 import io
+import os
 import re
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from litestar import Litestar
 from PIL import Image
 from playwright.async_api import BrowserContext, expect
@@ -168,3 +173,86 @@ async def test_a_registrar_asks_for_evidence_and_reads_the_schools_progress(
     assert "已上传照片" in text
     await check_screen(page, "22-progress", screenshots)
     assert errors == []
+
+
+def vapid_key_file(where: Path) -> tuple[Path, str]:
+    """A VAPID private key (PEM) and its public half as the API should answer it."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    path = where / "vapid.pem"
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    point = key.public_key().public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
+    return path, base64.urlsafe_b64encode(point).rstrip(b"=").decode()
+
+
+# Headless Chromium has no push service to subscribe with: the page's PushManager.subscribe
+# is replaced by one answering a subscription as a browser would (a real P-256 key), and
+# keeping the applicationServerKey it was given. Everything else — the permission, the service
+# worker at /m/sw.js, the key from the API, the registration — is the browser's own.
+_STUB_PUSH = """([p256dh, auth]) => {
+  window.pushKeysSeen = [];
+  PushManager.prototype.subscribe = async function (options) {
+    const key = new Uint8Array(options.applicationServerKey);
+    window.pushKeysSeen.push(btoa(String.fromCharCode(...key)).replace(/\\+/g, "-")
+      .replace(/\\//g, "_").replace(/=+$/, ""));
+    const endpoint = "https://push.example.com/send/phone-1";
+    return { endpoint, toJSON: () => ({ endpoint, keys: { p256dh, auth } }) };
+  };
+}"""
+
+
+async def test_a_registrar_turns_on_web_push_and_the_subscription_reaches_the_api(
+    client: httpx.AsyncClient,
+    app: Litestar,
+    settings: Settings,
+    world: World,
+    base_url: str,
+    phone: BrowserContext,
+    screenshots: Path,
+    tmp_path: Path,
+) -> None:
+    key_file, public_key = vapid_key_file(tmp_path)
+    app.state.settings = settings.with_(
+        push=replace(
+            settings.push,
+            vapid_private_key_file=str(key_file),
+            vapid_subject="mailto:ops@example.edu.cn",
+        )
+    )
+    browser_key = ec.generate_private_key(ec.SECP256R1()).public_key()
+    p256dh = base64.urlsafe_b64encode(
+        browser_key.public_bytes(
+            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+        )
+    )
+    auth = base64.urlsafe_b64encode(os.urandom(16))
+    try:
+        await phone.grant_permissions(["notifications"], origin=base_url)
+        page = await phone.new_page()
+        errors = watch_errors(page)
+        await sign_in(page, base_url, world.phones[Role.registrar])
+        await expect(page.get_by_role("heading", name=re.compile("待我处理"))).to_be_visible()
+        await page.evaluate(_STUB_PUSH, [p256dh.rstrip(b"=").decode(), auth.rstrip(b"=").decode()])
+        await page.get_by_role("button", name="开启提醒").click()
+        await expect(page.get_by_text(re.compile("已开启提醒"))).to_be_visible()
+        await check_screen(page, "23-push-on", screenshots)
+
+        assert await page.evaluate("() => window.pushKeysSeen") == [public_key]
+        worker = await page.evaluate(
+            "async () => (await navigator.serviceWorker.getRegistration('/m/'))?.active?.scriptURL"
+        )
+        assert worker == f"{base_url}/m/sw.js"
+        registrar = bearer(await login(client, world.phones[Role.registrar]))
+        devices = (await client.get("/devices", headers=registrar)).json()
+        assert [d["channel"] for d in devices] == ["webpush"], devices
+        assert "push.example.com" in devices[0]["token"]
+        assert errors == []
+    finally:
+        app.state.settings = settings

@@ -44,6 +44,7 @@ route(/^#\/queue$/, async (view) => {
     view,
     h("h2", {}, `待我处理（${page.total}）`),
     progressLink(),
+    pushButton(),
     items.length ? null : h("p", { class: "muted" }, "没有待处理的申请。"),
     ...items.map((item) =>
       h(
@@ -284,3 +285,43 @@ route(/^#\/progress$/, async (view) => {
         h("span", { class: "muted" }, `上传 ${child.counts.photos_uploaded}/${child.counts.students}（${percent(child.counts.photos_uploaded, child.counts.students)}）· 回收 ${child.counts.paper_returned}`))),
   );
 });
+
+// --- Web Push for staff: "开启提醒" subscribes this browser and registers it with the API. ---
+
+const canPush = () => "serviceWorker" in navigator && "PushManager" in window && "Notification" in window;
+
+function keyBytes(base64url) {
+  const base64 = base64url.replace(/-/g, "+").replace(/_/g, "/");
+  return Uint8Array.from(atob(base64 + "=".repeat((4 - (base64.length % 4)) % 4)), (c) => c.charCodeAt(0));
+}
+
+async function subscribeToPush() {
+  if ((await Notification.requestPermission()) !== "granted") {
+    throw new Error("浏览器未允许通知：请在浏览器设置中允许本网站发送通知后再试");
+  }
+  const { public_key: key } = await api("GET", "/devices/webpush-key");
+  await navigator.serviceWorker.register("/m/sw.js", { scope: "/m/" });
+  const registration = await navigator.serviceWorker.ready;
+  const subscription = await registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: keyBytes(key) });
+  const { endpoint, keys } = subscription.toJSON();
+  await api("POST", "/devices", { channel: "webpush", token: endpoint, keys, locale: navigator.language || "zh-CN" });
+}
+
+// Shown only where the browser can receive pushes; a subscription already registered stays.
+function pushButton() {
+  if (!canPush()) return null;
+  const answer = h("div", { "aria-live": "polite" });
+  const button = h("button", { type: "button", class: "button secondary" }, "开启提醒");
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    try {
+      await subscribeToPush();
+      button.remove();
+      answer.replaceChildren(h("p", { class: "ok" }, "已开启提醒：有新的待办时，这台手机会收到通知。"));
+    } catch (error) {
+      button.disabled = false;
+      answer.replaceChildren(errorBox(error));
+    }
+  });
+  return h("div", {}, button, answer);
+}
