@@ -3,6 +3,7 @@ import { api, forgetTokens, keepTokens, publicApi, tokens, whenSignedOut } from 
 import "./parent.js";
 import { go, routes } from "./router.js";
 import "./staff.js";
+import "./transfers.js";
 import { errorBox, field, h, keepDraft, newScreen, show } from "./ui.js";
 
 const tabs = document.getElementById("tabs");
@@ -20,6 +21,7 @@ const STAFF_HOME = { teacher: "#/families" };
 // Which tab a screen belongs to, by the first part of its address (#/child/3 → 孩子).
 const TAB_OF = {
   children: "#/children", child: "#/children", upload: "#/children", ask: "#/children",
+  changes: "#/children", change: "#/children", transfer: "#/queue",
   requests: "#/requests", request: "#/requests",
   inbox: "#/inbox", threads: "#/inbox", thread: "#/inbox",
   families: "#/families", family: "#/families",
