@@ -3,7 +3,6 @@ import { api, forgetTokens, keepTokens, publicApi, tokens, whenSignedOut } from 
 import "./parent.js";
 import { go, routes } from "./router.js";
 import "./staff.js";
-import "./transfers.js";
 import { errorBox, field, h, keepDraft, newScreen, show } from "./ui.js";
 
 const tabs = document.getElementById("tabs");
@@ -27,6 +26,9 @@ const TAB_OF = {
   families: "#/families", family: "#/families",
   queue: "#/queue", step: "#/queue",
 };
+// The status-change screens load when first opened: none is on the QR link's first screen,
+// which a parent opens on whatever network they have.
+const LOADED_LATER = /^#\/(changes$|change\/|child\/\d+\/change$|transfer\/)/;
 const section = () => (location.hash.match(/^#\/(\w+)/) || [])[1];
 
 function setTabs(items) {
@@ -59,6 +61,13 @@ async function render() {
     setTabs(me.role === "teacher" ? [["#/families", "班级"], ["#/queue", "待我处理"]] : [["#/queue", "待我处理"]]);
   }
   if (me.role === "parent" && sessionStorage.getItem(FORM_TOKEN)) return addChild();
+  if (LOADED_LATER.test(hash)) {
+    try {
+      await import("./transfers.js");
+    } catch {
+      return show(newScreen(), errorBox({ message: "页面加载失败，请检查网络后重试" }));
+    }
+  }
   for (const [pattern, handler] of routes) {
     const match = hash.match(pattern);
     if (match) return handler(newScreen(), me, ...match.slice(1));
