@@ -21,7 +21,7 @@ from tests.pages.chromium import WITHOUT_CHROMIUM
 from tests.pages.conftest import PHONE
 from tests.pages.screens import check_screen
 from tests.pages.test_phone_pages import sign_in, watch_errors
-from tests.transfers.world import as_role, decide, read, student, transfer_world
+from tests.transfers.world import as_role, read, student, transfer_world
 
 pytestmark = WITHOUT_CHROMIUM
 
@@ -127,15 +127,60 @@ async def test_a_parent_applies_for_a_transfer_and_both_schools_take_it_up(
     await sending.get_by_role("button", name="同意", exact=True).click()
     await expect(sending.get_by_role("heading", name=re.compile("待我处理"))).to_be_visible()
 
-    # The county's review (on its own screens elsewhere), then the parent sees the end.
-    county = await as_role(client, world, Role.county_reviewer)
-    step = (await read(client, county, change_id))["current_step"]
-    assert step["kind"] == "review_out"
-    assert (await decide(client, county, step["id"])).status_code == 200
+    # The county's reviewer approves last, on the phone as well.
+    await parent.reload()
+    await expect(parent.get_by_text(re.compile("转出地教育行政部门核办，由西湖区"))).to_be_visible()
+    county, county_errors = await staff_page(browser, base_url, world.phones[Role.county_reviewer])
+    await county.get_by_role("link", name=re.compile("转学：学校A → 学校G")).click()
+    await expect(county.get_by_role("img", name=re.compile("户口"))).to_be_visible()
+    await county.get_by_role("button", name="同意", exact=True).click()
+    await expect(county.get_by_role("heading", name=re.compile("待我处理"))).to_be_visible()
     await parent.goto(f"{base_url}/m/#/changes")
     await expect(parent.get_by_role("link", name=re.compile("转学"))).to_contain_text("已办结")
     await check_screen(parent, "t6-changes", screenshots)
     await parent.get_by_role("link", name=re.compile("转学")).click()
     await expect(parent.get_by_text(re.compile("办结"))).to_have_count(2)
     assert (await student(child))["school_class"] == world.classes["G1"]
-    assert parent_errors == receiving_errors == sending_errors == []
+    assert parent_errors == receiving_errors == sending_errors == county_errors == []
+
+
+async def test_a_refusal_and_its_reason_reach_the_parent(
+    client: httpx.AsyncClient,
+    world: World,
+    base_url: str,
+    browser: Browser,
+    phone: BrowserContext,
+    screenshots: Path,
+    tmp_path: Path,
+) -> None:
+    parent = await as_role(client, world, Role.parent)
+    files = [
+        ("kind", (None, "transfer")),
+        ("to_school_id", (None, str(world.schools["G"]))),
+        ("reason", (None, "就近入学")),
+        ("transfer_application", ("a.jpg", photo(tmp_path, "a", "white").read_bytes())),
+        ("household_register", ("b.jpg", photo(tmp_path, "b", "beige").read_bytes())),
+    ]
+    applied = await client.post(
+        f"/my/children/{world.students[0]}/status-changes", files=files, headers=parent
+    )
+    assert applied.status_code == 201, applied.text
+
+    receiving, errors = await staff_page(browser, base_url, world.staff["registrar_G"][1])
+    await receiving.get_by_role("link", name=re.compile("转学：学校A → 学校G")).click()
+    await receiving.get_by_role("button", name="不同意").click()
+    await expect(receiving.get_by_role("alert")).to_be_visible()  # a refusal needs its reason
+    await receiving.get_by_label("意见（不同意时必填）").fill("本校该年级学位已满")
+    await receiving.get_by_role("button", name="不同意").click()
+    await expect(receiving.get_by_role("heading", name=re.compile("待我处理"))).to_be_visible()
+
+    page = await phone.new_page()
+    errors += watch_errors(page)
+    await sign_in(page, base_url, world.phones[Role.parent])
+    await expect(page.get_by_role("heading", name="我的孩子")).to_be_visible()
+    await page.goto(f"{base_url}/m/#/change/{applied.json()['id']}")
+    await expect(page.get_by_text("原因：本校该年级学位已满")).to_be_visible()
+    text = await page.locator("main").inner_text()
+    assert "未通过" in text
+    await check_screen(page, "t7-refused", screenshots)
+    assert errors == []
