@@ -20,11 +20,15 @@ const STAFF_HOME = { teacher: "#/families" };
 // Which tab a screen belongs to, by the first part of its address (#/child/3 → 孩子).
 const TAB_OF = {
   children: "#/children", child: "#/children", upload: "#/children", ask: "#/children",
+  changes: "#/children", change: "#/children", transfer: "#/queue",
   requests: "#/requests", request: "#/requests",
   inbox: "#/inbox", threads: "#/inbox", thread: "#/inbox",
   families: "#/families", family: "#/families", paper: "#/families", drafts: "#/families",
   queue: "#/queue", step: "#/queue", progress: "#/queue",
 };
+// The status-change screens load when first opened: none is on the QR link's first screen,
+// which a parent opens on whatever network they have.
+const LOADED_LATER = /^#\/(changes$|change\/|child\/\d+\/change$|transfer\/)/;
 const section = () => (location.hash.match(/^#\/(\w+)/) || [])[1];
 
 function setTabs(items) {
@@ -57,6 +61,13 @@ async function render() {
     setTabs(me.role === "teacher" ? [["#/families", "班级"], ["#/queue", "待我处理"]] : [["#/queue", "待我处理"]]);
   }
   if (me.role === "parent" && sessionStorage.getItem(FORM_TOKEN)) return addChild();
+  if (LOADED_LATER.test(hash)) {
+    try {
+      await import("./transfers.js");
+    } catch {
+      return show(newScreen(), errorBox({ message: "页面加载失败，请检查网络后重试" }));
+    }
+  }
   for (const [pattern, handler] of routes) {
     const match = hash.match(pattern);
     if (match) return handler(newScreen(), me, ...match.slice(1));

@@ -125,6 +125,8 @@ route(/^#\/child\/(\d+)$/, async (view, me, id) => {
     photoForm(id),
     h("a", { class: "button secondary", href: `#/child/${id}/correct` }, "学籍有误？提交更正申请"),
     h("a", { class: "button secondary", href: `#/ask/${id}` }, "有疑问？向学校提问"),
+    h("a", { class: "button secondary", href: `#/child/${id}/change` }, "申请转学/异动"),
+    h("a", { class: "button secondary", href: "#/changes" }, "查看异动申请进度"),
   );
 });
 

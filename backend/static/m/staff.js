@@ -36,10 +36,13 @@ const STATE_LABELS = {
   check_failed: "检查失败",
 };
 
+// Where a waiting step opens: a correction here, a status change in transfers.js.
+const DETAIL = { change_request: "#/step", status_change: "#/transfer" };
+
 route(/^#\/queue$/, async (view) => {
   const page = await api("GET", "/review-steps").catch((error) => error);
   if (page instanceof Error) return show(view, errorBox(page));
-  const items = page.items.filter((item) => item.subject_kind === "change_request" && item.step_id);
+  const items = page.items.filter((item) => item.subject_kind in DETAIL && item.step_id);
   return show(
     view,
     h("h2", {}, `待我处理（${page.total}）`),
@@ -49,7 +52,7 @@ route(/^#\/queue$/, async (view) => {
     ...items.map((item) =>
       h(
         "a",
-        { class: "card row", href: `#/step/${item.step_id}/${item.subject_id}` },
+        { class: "card row", href: `${DETAIL[item.subject_kind]}/${item.step_id}/${item.subject_id}` },
         h("strong", {}, `${item.student_name} · ${item.summary?.title ?? ""}`),
         h("span", { class: item.overdue ? "overdue" : "muted" }, item.overdue ? `已超期${item.days_overdue}个工作日` : `期限 ${item.due_on}`),
       ),
