@@ -423,6 +423,8 @@ async def test_a_phone_not_on_the_record_waits_for_the_class_teacher(
             "class_id": None,
             "form": None,
             "link_status": "pending",
+            "change_open": False,  # nothing of the record, a change under way included
+            "change_open_label": None,
         }
     ]
     assert (await client.get(f"/my/children/{kid['id']}", headers=parent)).status_code == 404
