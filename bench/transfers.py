@@ -52,7 +52,6 @@ from http_auth import (
     VENV_BIN,
     cpu_model,
     free_port,
-    group_cpu_seconds,
     http,
     load_average,
     recreate_database,
@@ -60,6 +59,7 @@ from http_auth import (
     stop_server,
     wait_ready,
 )
+from reviews import WRK_REPORT, Run, run_wrk  # one wrk harness for the queue benches
 
 PASSWORD = "Demo2026pass"
 PROVINCE = "13900000001"  # the demo province admin
@@ -76,14 +76,6 @@ def bulletin_path() -> str:
 
 
 # wrk's own latency histogram, the percentiles it does not print by itself (µs)
-WRK_REPORT = """
-done = function(summary, latency, requests)
-  io.write(string.format("PCTL %d %d %d\\n",
-    latency:percentile(50), latency:percentile(95), latency:percentile(99)))
-end
-"""
-
-
 @dataclass(frozen=True)
 class Endpoint:
     key: str
@@ -100,17 +92,6 @@ ENDPOINTS = (
     Endpoint("M", "GET /review-steps (city admin)", "/review-steps", CITY),
     Endpoint("B", "GET /status-changes/bulletin (province)", "", PROVINCE),
 )
-
-
-@dataclass(frozen=True)
-class Run:
-    rps: float
-    p50_ms: float
-    p95_ms: float
-    p99_ms: float
-    requests: int
-    errors: int
-    server_cpu_us: float
 
 
 def log(message: str) -> None:
@@ -277,42 +258,6 @@ def prepare_database(args: argparse.Namespace, port: int) -> dict[str, Any]:
 
 
 # ---- wrk ----------------------------------------------------------------------------------
-
-
-def wrk_command(
-    args: argparse.Namespace, url: str, token: str | None, seconds: int, script: str
-) -> list[str]:
-    cmd = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{seconds}s", "-s", script]
-    if token:
-        cmd += ["-H", f"Authorization: Bearer {token}"]
-    return [*cmd, url]
-
-
-def run_wrk(
-    args: argparse.Namespace, url: str, token: str | None, seconds: int, pgid: int, script: str
-) -> Run:
-    import re
-
-    cpu_before = group_cpu_seconds(pgid)
-    out = subprocess.run(
-        wrk_command(args, url, token, seconds, script),
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=seconds + 30,
-    ).stdout
-    cpu = group_cpu_seconds(pgid) - cpu_before
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    p50, p95, p99 = (int(v) / 1000 for v in re.search(r"PCTL (\d+) (\d+) (\d+)", out).groups())  # type: ignore[union-attr]
-    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
-    errors = 0
-    if match := re.search(r"Non-2xx or 3xx responses: (\d+)", out):
-        errors += int(match.group(1))
-    if match := re.search(
-        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
-    ):
-        errors += sum(int(n) for n in match.groups())
-    return Run(rps, p50, p95, p99, requests, errors, cpu / max(requests, 1) * 1e6)
 
 
 def report(
