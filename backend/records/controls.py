@@ -125,7 +125,7 @@ class NationalControl(BadRequest):
 
 class NotAProvince(BadRequest):
     code = "not_a_province"
-    message = "受控字段按省设置，请使用省级行政区划代码（如 330000）"
+    message = "此项按省设置，请使用省级行政区划代码（如 330000）"
 
 
 def _unknown_field() -> BadRequest:
